@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test` (README).
+PYTHON ?= python3
+VENV ?= .venv
+PY = $(VENV)/bin/python
+STAMP = $(VENV)/.installed
+
+.PHONY: demo test test-sqlite lint bench clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m example_shop.demo
+
+# The whole suite: on SQLite with the embedded queue, then against real PostgreSQL and Redis
+# (if they answer on 127.0.0.1; .ci/run starts them).
+test: $(STAMP)
+	$(VENV)/bin/ruff check flask_specter example_shop tests bench
+	$(PY) -m pytest -q -p no:cacheprovider
+	@if $(PY) -c "import socket;socket.create_connection(('127.0.0.1',5432),1);socket.create_connection(('127.0.0.1',6379),1)" 2>/dev/null; then \
+	  echo "== again on PostgreSQL + Redis =="; \
+	  TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test TEST_REDIS_URL=redis://127.0.0.1:6379/15 \
+	  $(PY) -m pytest -q -p no:cacheprovider; \
+	else echo "PostgreSQL/Redis not reachable on 127.0.0.1: ran the SQLite + embedded suite only"; fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check flask_specter example_shop tests bench
+
+bench: $(STAMP)
+	$(PY) bench/stock_sync.py
+	$(PY) bench/callback_latency.py
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,80 @@
+"""Configuration from the environment: ``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY``, ``SHOP_*`` and
+every ``SPECTER_*`` key, typed by the extension's own defaults so ``SPECTER_STOCK_BATCH_DELAY=0.5`` is a
+float and ``SPECTER_VERIFY_TLS=false`` really is False.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask_specter.config import DEFAULTS as SPECTER_DEFAULTS
+
+log = logging.getLogger("example_shop")
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+# Callables and other values that cannot come from a string.
+NOT_FROM_ENV = {"SPECTER_ADMIN_ACCESS"}
+SHOP_KEYS = ("SHOP_API_TOKEN", "SHOP_ADMIN_USER", "SHOP_ADMIN_PASSWORD")
+
+
+def parse_bool(key: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ValueError(f"{key}={text!r} is not a boolean: use one of 1/0, true/false, yes/no, on/off")
+
+
+def _convert(key: str, text: str) -> Any:
+    """Convert ``text`` to the type of the extension's default for ``key`` (unknown keys stay strings)."""
+    default = SPECTER_DEFAULTS.get(key)
+    try:
+        if isinstance(default, bool):
+            return parse_bool(key, text)
+        if isinstance(default, int):
+            return int(text.strip())
+        if isinstance(default, float):
+            return float(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"{key}={text!r}: expected a {type(default).__name__}") from exc
+    return text
+
+
+def database_uri(url: str) -> str:
+    """SQLAlchemy URL for ``DATABASE_URL``: plain PostgreSQL URLs use psycopg 3, the driver installed."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The app config the environment asks for (only keys that are set)."""
+    env = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for key, text in env.items():
+        if key.startswith("SPECTER_") and key not in NOT_FROM_ENV:
+            config[key] = _convert(key, text)
+    for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", *SHOP_KEYS):
+        if env.get(key):
+            config[key] = env[key]
+    if "SHOP_DEMO" in env:
+        config["SHOP_DEMO"] = parse_bool("SHOP_DEMO", env["SHOP_DEMO"])
+    return config
+
+
+def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
+    """Fill what is derived: the database URI, and a per-process secret key when none was given."""
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        url = config.get("DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "shop.sqlite3")
+        config["SQLALCHEMY_DATABASE_URI"] = database_uri(url)
+    if not config.get("SECRET_KEY"):
+        log.warning("SECRET_KEY is not set: using a random key for this process (sessions and admin logins end on restart)")
+        config["SECRET_KEY"] = secrets.token_hex(32)
+    return config

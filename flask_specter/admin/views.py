@@ -1,0 +1,304 @@
+"""The Specter admin pages: "Inställningar & Design > Specter" and the sync status page.
+
+Every view denies by default (``admin_allowed()``) and every state change is a POST with a CSRF token:
+e-mail scanners and link prefetchers follow GETs, so a GET must never start a sync or an export.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, request
+from flask_admin import BaseView, expose
+from sqlalchemy import func, select
+
+from ..extension import get_state
+from ..models import Reservation, StockHistory, StockLevel, StockRow
+from ..settings import TOGGLES
+from .access import admin_allowed
+from .forms import ButtonForm, settings_form_class
+from .messages import STOCK_STATE_LABELS, explain
+
+CSRF_REFUSED = "Formuläret saknade en giltig säkerhetstoken (CSRF) och sparades inte. Ladda om sidan och försök igen."
+
+FEED_LABELS = {"stock": "Lagersaldo", "articles": "Artikeldata", "orders": "Orderstatus"}
+
+EXPORTS = (
+    ("products", "Exportera produkter", "Send every product to Specter (export_products)."),
+    ("products_stock", "Exportera produkter med lagersaldo", "Products and variants with their stock (export_products_stock)."),
+    ("customers", "Exportera kunder", "Send every customer to Specter (export_customers)."),
+)
+
+SECRET_SETTINGS = (
+    ("SPECTER_USER_KEY", "Användarnyckel (user key)"),
+    ("SPECTER_INTEGRATION_KEY", "Integrationsnyckel"),
+    ("SPECTER_CALLBACK_TOKEN", "Callback-token"),
+)
+
+
+class SpecterViewMixin:
+    """Deny by default; send the anonymous to the host's login when it names one."""
+
+    def is_accessible(self) -> bool:
+        return admin_allowed()
+
+    def inaccessible_callback(self, name, **kwargs):
+        login = current_app.config.get("SPECTER_ADMIN_LOGIN_URL")
+        if login:
+            sep = "&" if "?" in login else "?"
+            return redirect(f"{login}{sep}next={request.full_path.rstrip('?')}")
+        return abort(403)
+
+
+def safe_next(default: str) -> str:
+    """The ``next`` form value when it points back into this site, else ``default`` (no open redirect)."""
+    target = request.form.get("next") or request.args.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
+        return target
+    return default
+
+
+class SettingsView(SpecterViewMixin, BaseView):
+    """The toggles, the connection, activation and the manual sync and export buttons."""
+
+    @expose("/", methods=["GET"])
+    def index(self):
+        return self._page()
+
+    def _page(self, form=None, status: int = 200):
+        state = get_state()
+        values = state.settings.all()
+        form = form or settings_form_class()(formdata=None, data=values)
+        groups: OrderedDict[str, list] = OrderedDict()
+        for toggle in TOGGLES:
+            groups.setdefault(toggle.group, []).append((toggle, form[toggle.key], values[toggle.key]))
+        body = self.render(
+            "specter/settings.html",
+            form=form,
+            groups=groups,
+            button=ButtonForm(formdata=None),
+            connection=_connection_rows(),
+            callbacks=_callback_rows(),
+            exports=EXPORTS,
+            import_products=values["import_products"],
+        )
+        return body, status
+
+    @expose("/save", methods=["POST"])
+    def save(self):
+        form = settings_form_class()()
+        if not form.validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return self._page(status=400)
+        get_state().settings.update({t.key: bool(form[t.key].data) for t in TOGGLES})
+        flash("Inställningarna sparades.", "success")
+        return redirect(self.get_url(".index"))
+
+    @expose("/activate", methods=["POST"])
+    def activate(self):
+        if not ButtonForm().validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return self._page(status=400)
+        from ..activation import activate
+
+        try:
+            reply = activate()
+        except Exception as exc:  # every failure becomes a message, never a 500
+            flash(explain(exc, doing="Aktiveringen av automatisk lagersynkronisering"), "error")
+        else:
+            said = f" Specter svarade: {reply.message}" if reply.message else ""
+            flash(f"Automatisk lagersynkronisering är aktiverad: Specter anropar nu butiken vid varje ändring.{said}", "success")
+        return redirect(self.get_url(".index"))
+
+    @expose("/sync-stock", methods=["POST"])
+    def sync_stock(self):
+        if not ButtonForm().validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return self._page(status=400)
+        from ..activation import sync_stock
+
+        try:
+            queued = sync_stock()
+        except Exception as exc:
+            flash(explain(exc, doing="Uppdatera lager"), "error")
+        else:
+            more = "" if queued else " (en hämtning väntade redan och tar med allt)"
+            flash(f"Lageruppdatering begärd: Specter köar alla artiklars lagersaldo och butiken hämtar dem nu{more}.", "success")
+        return redirect(self.get_url(".index"))
+
+    @expose("/pull-articles", methods=["POST"])
+    def pull_articles(self):
+        if not ButtonForm().validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return self._page(status=400)
+        from ..pulls import request_pull
+
+        try:
+            request_pull("articles")
+        except Exception as exc:
+            flash(explain(exc, doing="Hämta produkter från Specter"), "error")
+        else:
+            flash("Produkthämtning från Specter startad.", "success")
+            if not get_state().settings.get("import_products"):
+                flash('"Importera produkter från Specter" är false: artiklarna hämtas men ändrar inga produkter i butiken.', "warning")
+        return redirect(self.get_url(".index"))
+
+    @expose("/export/<kind>", methods=["POST"])
+    def export(self, kind: str):
+        labels = {k: label for k, label, _ in EXPORTS}
+        if kind not in labels:
+            abort(404)
+        if not ButtonForm().validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return self._page(status=400)
+        try:
+            from ..exports import start_export
+        except ImportError:
+            flash("Exporten finns inte i den här installationen (flask_specter.exports saknas).", "error")
+            return redirect(self.get_url(".index"))
+        try:
+            start_export(kind)
+        except Exception as exc:
+            flash(explain(exc, doing=labels[kind]), "error")
+            return redirect(self.get_url(".index"))
+        flash(f"{labels[kind]}: startad. Förloppet syns under Specter > Exporter.", "success")
+        return redirect(_url_or("specter_exports.index_view", self.get_url(".index")))
+
+
+class SyncStatusView(SpecterViewMixin, BaseView):
+    """Feeds, stored stock rows, recent batches, unknown SKUs and one SKU's stock history."""
+
+    @expose("/", methods=["GET"])
+    def index(self):
+        from ..status import collect_status
+
+        state = get_state()
+        session = state.db.session
+        st = collect_status()
+        now = time.time()
+        feeds = [
+            {
+                "name": f.feed,
+                "label": FEED_LABELS.get(f.feed, f.feed),
+                "running": bool(f.locked_until and f.locked_until > now),
+                "requested": bool(f.pull_requested),
+                "last_success": f.last_success_at,
+                "last_callback": f.last_callback_at,
+                "last_pull": f.last_pull_at,
+                "last_error": f.last_error,
+                "last_error_at": f.last_error_at,
+                "failures": f.failures or 0,
+            }
+            for f in st.feeds
+        ]
+        rows = st.stock_rows
+        applied = rows.get("applied", 0)
+        remaining = st.stock_remaining
+        progress = 100 if applied + remaining == 0 else int(100 * applied / (applied + remaining))
+        unknown = session.execute(
+            select(StockRow.sku, func.count(), func.max(StockRow.id))
+            .where(StockRow.state == "unknown")
+            .group_by(StockRow.sku)
+            .order_by(func.max(StockRow.id).desc())
+            .limit(100)
+        ).all()
+        unknown_total = session.execute(select(func.count(func.distinct(StockRow.sku))).where(StockRow.state == "unknown")).scalar() or 0
+        sku = (request.args.get("sku") or "").strip()
+        return self.render(
+            "specter/status.html",
+            feeds=feeds,
+            stock_states=[(key, label, rows.get(key, 0)) for key, label in STOCK_STATE_LABELS.items()],
+            applied=applied,
+            remaining=remaining,
+            progress=progress,
+            outbox=st.outbox,
+            batches=st.last_batches,
+            queue=st.queue,
+            unknown=unknown,
+            unknown_total=unknown_total,
+            sku=sku,
+            lookup=_stock_lookup(sku) if sku else None,
+        )
+
+
+def _stock_lookup(sku: str) -> dict:
+    """Everything that explains one SKU's stock: the shop's figure, Specter's, waiting rows, history."""
+    state = get_state()
+    session = state.db.session
+    shop_stock = None
+    found = False
+    try:
+        product = state.adapter.get_product(sku)
+        if product is not None:
+            found = True
+            shop_stock = state.adapter.product_stock(product)
+    except NotImplementedError:
+        pass
+    reserved = session.execute(select(func.coalesce(func.sum(Reservation.qty), 0)).where(Reservation.sku == sku)).scalar() or 0
+    return {
+        "found": found,
+        "shop_stock": shop_stock,
+        "level": session.get(StockLevel, sku),
+        "reserved": reserved,
+        "waiting": list(
+            session.execute(select(StockRow).where(StockRow.sku == sku, StockRow.state.in_(("pending", "claimed"))).order_by(StockRow.id)).scalars()
+        ),
+        "history": list(session.execute(select(StockHistory).where(StockHistory.sku == sku).order_by(StockHistory.id.desc()).limit(200)).scalars()),
+    }
+
+
+def _connection_rows() -> list[tuple[str, str, bool]]:
+    """(label, value, ok) for the connection settings; secrets only as set/missing, never their value."""
+    config = get_state().config
+    rows = [
+        ("SBM-id", config.get("SPECTER_SBM_ID") or "saknas", bool(config.get("SPECTER_SBM_ID"))),
+        ("API-användare", config.get("SPECTER_API_USER_ID") or "saknas", bool(config.get("SPECTER_API_USER_ID"))),
+        ("API-adress", config.get("SPECTER_API_URL") or "saknas", bool(config.get("SPECTER_API_URL"))),
+        ("Butikens publika adress", config.get("SPECTER_PUBLIC_URL") or "saknas", bool(config.get("SPECTER_PUBLIC_URL"))),
+    ]
+    for key, label in SECRET_SETTINGS:
+        rows.append((label, "inställd" if config.get(key) else "saknas", bool(config.get(key))))
+    return rows
+
+
+def _callback_rows() -> dict:
+    from ..activation import callback_urls, redact
+    from ..errors import SpecterError
+
+    try:
+        return {"urls": [(param, redact(url)) for param, url in callback_urls().items()], "error": None}
+    except SpecterError as exc:
+        return {"urls": [], "error": str(exc)}
+
+
+def _url_or(endpoint: str, default: str) -> str:
+    from flask import url_for
+    from werkzeug.routing import BuildError
+
+    try:
+        return url_for(endpoint)
+    except BuildError:
+        return default
+
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+
+
+def add_views(admin, state) -> None:
+    """Register the Specter pages on the host's ``Admin`` (called by ``init_app``)."""
+    from .model_views import ExportsView, OutboxView, TransferView
+
+    app = state.app
+    if "specter_admin" not in app.blueprints:
+        # Only a template folder: lets the views render ``specter/*.html`` from this package.
+        app.register_blueprint(Blueprint("specter_admin", __name__, template_folder=TEMPLATES))
+    db = state.db
+    admin.add_view(SettingsView(name="Specter", category="Inställningar & Design", endpoint="specter_settings", url="specter/settings"))
+    admin.add_view(SyncStatusView(name="Synkstatus", category="Specter", endpoint="specter_status", url="specter/status"))
+    admin.add_view(TransferView(db, name="Specter-överföring", category="Kunder & Beställningar", endpoint="specter_transfer", url="specter/transfer"))
+    admin.add_view(OutboxView(db, name="Outbox", category="Specter", endpoint="specter_outbox", url="specter/outbox"))
+    admin.add_view(ExportsView(db, name="Exporter", category="Specter", endpoint="specter_exports", url="specter/exports"))

@@ -1,0 +1,357 @@
+"""SpecterClient: signing, ISO-8859-1 encoding, HTTP with timeouts, typed results and errors.
+
+One client per app holds one ``requests.Session``, so connections to Specter are reused. Nothing here
+logs a key, a secret or a request body: only the action, the outcome and the time it took.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote_plus, urljoin
+
+import requests
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError
+from defusedxml.ElementTree import fromstring as _safe_fromstring
+
+from . import protocol
+from .errors import (
+    SpecterConfigError,
+    SpecterEncodingError,
+    SpecterProtocolError,
+    SpecterTimeout,
+    SpecterUnavailable,
+    api_error,
+)
+from .results import (
+    FeedBatch,
+    Reply,
+    parse_articles_xml,
+    parse_orders_xml,
+    parse_stock_text,
+    parse_stock_xml,
+    more_pending,
+)
+
+log = logging.getLogger("flask_specter.client")
+
+_XML_ENCODING = re.compile(rb"<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']")
+_LATIN1_NAMES = {"iso-8859-1", "latin-1", "latin1", "iso8859-1", "l1", "us-ascii", "ascii", "windows-1252", "cp1252"}
+
+
+def encode_params(params: Mapping[str, Any], *, action: str) -> str:
+    """Percent-encode ``params`` as ISO-8859-1; a value latin-1 cannot hold is an error naming its field."""
+    parts = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        text = _wire_text(value)
+        try:
+            raw = text.encode(protocol.WIRE_ENCODING)
+        except UnicodeEncodeError as exc:
+            bad = text[exc.start : exc.end]
+            raise SpecterEncodingError(
+                f"{action}: field {name!r} holds {bad!r}, which Specter's ISO-8859-1 cannot carry",
+                field=name,
+                action=action,
+            ) from None
+        parts.append(f"{quote_plus(name)}={quote_plus(raw)}")
+    return "&".join(parts)
+
+
+def _wire_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+class SpecterClient:
+    """Every action of the contract (§2-§6) as a method returning typed results."""
+
+    def __init__(
+        self,
+        api_url: str,
+        sbm_id: str,
+        api_user_id: str,
+        user_key: str,
+        integration_key: str,
+        *,
+        timeout: float = 30.0,
+        verify_tls: bool = True,
+        max_response_bytes: int = 64 * 1024 * 1024,
+        session: requests.Session | None = None,
+    ):
+        if not api_url:
+            raise SpecterConfigError("SPECTER_API_URL is not set")
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self.sbm_id = str(sbm_id)
+        self.api_user_id = str(api_user_id)
+        self._user_key = user_key
+        self._integration_key = integration_key
+        self.timeout = float(timeout)
+        self.verify_tls = verify_tls
+        self.max_response_bytes = max_response_bytes
+        self.session = session or requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SpecterClient:
+        return cls(
+            config["SPECTER_API_URL"],
+            config["SPECTER_SBM_ID"],
+            config["SPECTER_API_USER_ID"],
+            config["SPECTER_USER_KEY"],
+            config["SPECTER_INTEGRATION_KEY"],
+            timeout=config.get("SPECTER_TIMEOUT", 30.0),
+            verify_tls=config.get("SPECTER_VERIFY_TLS", True),
+            max_response_bytes=config.get("SPECTER_MAX_RESPONSE_BYTES", 64 * 1024 * 1024),
+        )
+
+    def __repr__(self) -> str:  # never show the secrets
+        return f"<SpecterClient {self.api_url} sbmId={self.sbm_id}>"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- signing and transport -------------------------------------------------------------------
+
+    def sign(self, action: str, params: Mapping[str, Any]) -> str:
+        x = protocol.key_input(action, {k: _wire_text(v) for k, v in params.items() if v is not None})
+        try:
+            return protocol.sign(self._integration_key, self._user_key, self.sbm_id, x)
+        except UnicodeEncodeError:
+            raise SpecterEncodingError(f"{action}: the signed value {x!r} is not ISO-8859-1", action=action) from None
+
+    def call(self, action: str, params: Mapping[str, Any] | None = None, *, query: Mapping[str, Any] | None = None) -> tuple[str, Any]:
+        """Send ``action`` and return ``("text", body)`` or ``("xml", root)``; errors are raised typed.
+
+        ``params`` go in the query string for getInfo.asp and in the form body for putInfo.asp;
+        ``query`` always goes in the query string (flags such as ``forceCustomerUpdate``).
+        """
+        params = dict(params or {})
+        script = protocol.ACTION_SCRIPT[action]
+        head: dict[str, Any] = {"action": action, "sbmId": self.sbm_id, "apiUserId": self.api_user_id}
+        use_xml = params.pop("useXML", None)
+        if use_xml is not None:
+            head["useXML"] = use_xml
+        head.update(query or {})
+        key = self.sign(action, params)
+        url = urljoin(self.api_url, script)
+        started = time.monotonic()
+        try:
+            if script == protocol.GET_SCRIPT:
+                qs = encode_params({**head, **params, "key": key}, action=action)
+                response = self.session.get(f"{url}?{qs}", timeout=self.timeout, verify=self.verify_tls, stream=True, allow_redirects=False)
+            else:
+                qs = encode_params(head, action=action)
+                body = encode_params({**params, "key": key}, action=action)
+                response = self.session.post(
+                    f"{url}?{qs}",
+                    data=body.encode("ascii"),
+                    headers={"Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1"},
+                    timeout=self.timeout,
+                    verify=self.verify_tls,
+                    stream=True,
+                    allow_redirects=False,
+                )
+            raw = self._read_capped(response, action)
+        except requests.Timeout as exc:
+            log.warning("specter %s timed out after %.1fs", action, time.monotonic() - started)
+            raise SpecterTimeout(f"Specter did not answer {action} within {self.timeout:g} s", action=action) from exc
+        except requests.ConnectionError as exc:
+            log.warning("specter %s: connection failed", action)
+            raise SpecterUnavailable(f"Specter could not be reached for {action}: {type(exc).__name__}", action=action) from exc
+        except requests.RequestException as exc:
+            raise SpecterUnavailable(f"Specter call {action} failed: {type(exc).__name__}", action=action) from exc
+        elapsed = time.monotonic() - started
+        kind, payload = self._parse(action, response, raw, params.get("batchNo"))
+        log.info("specter %s ok in %.0f ms", action, elapsed * 1000)
+        return kind, payload
+
+    def _read_capped(self, response: requests.Response, action: str) -> bytes:
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(65536):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise SpecterProtocolError(
+                        f"Specter's answer to {action} is larger than {self.max_response_bytes} bytes; refused unread",
+                        action=action,
+                    )
+                chunks.append(chunk)
+        finally:
+            response.close()
+        return b"".join(chunks)
+
+    def _parse(self, action: str, response: requests.Response, raw: bytes, sent_batch: str | None) -> tuple[str, Any]:
+        ctype = response.headers.get("Content-Type", "").lower()
+        head = raw[:200].lstrip().lower()
+        looks_html = "text/html" in ctype or head.startswith(b"<!doctype html") or head.startswith(b"<html")
+        if response.status_code >= 500 or (response.status_code != 200 and looks_html):
+            raise SpecterUnavailable(f"Specter answered {action} with HTTP {response.status_code}", action=action)
+        if response.status_code != 200:
+            raise SpecterProtocolError(f"Specter answered {action} with HTTP {response.status_code}", action=action)
+        if looks_html:
+            raise SpecterUnavailable(f"Specter answered {action} with an HTML page instead of an API answer", action=action)
+        self._check_encoding(action, ctype, raw)
+        text = raw.decode(protocol.WIRE_ENCODING)
+        stripped = text.lstrip()
+        if stripped.startswith("<"):
+            root = self._parse_xml(action, raw)
+            self._raise_for_xml(action, root, sent_batch)
+            return "xml", root
+        if stripped.startswith("0;"):
+            parts = stripped.split(";", 2)
+            code = int(parts[1]) if len(parts) > 1 and parts[1].strip().isdigit() else 0
+            raise api_error(code, parts[2].strip() if len(parts) > 2 else "", action=action, sent_batch=sent_batch)
+        return "text", text
+
+    def _check_encoding(self, action: str, ctype: str, raw: bytes) -> None:
+        charset = ""
+        if "charset=" in ctype:
+            charset = ctype.split("charset=", 1)[1].split(";")[0].strip().strip('"')
+        declared = _XML_ENCODING.match(raw[:200].lstrip())
+        if declared:
+            charset = declared.group(1).decode("ascii")
+        if charset and charset.lower() not in _LATIN1_NAMES:
+            raise SpecterEncodingError(f"Specter answered {action} in {charset}, not ISO-8859-1", action=action)
+        if any(b >= 0x80 for b in raw):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return
+            raise SpecterEncodingError(f"Specter's answer to {action} is UTF-8, not ISO-8859-1; refused so no text is garbled", action=action)
+
+    def _parse_xml(self, action: str, raw: bytes):
+        try:
+            return _safe_fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        except DefusedXmlException as exc:
+            raise SpecterProtocolError(f"Specter's answer to {action} contains forbidden XML ({type(exc).__name__}); refused", action=action) from exc
+        except ParseError as exc:
+            raise SpecterProtocolError(f"Specter's answer to {action} is not well-formed XML: {exc}", action=action) from exc
+
+    @staticmethod
+    def _raise_for_xml(action: str, root, sent_batch: str | None) -> None:
+        resp = root.find("APIresponse")
+        if resp is None:
+            return
+        result = (resp.findtext("result") or "").strip()
+        code_text = (resp.findtext("code") or "").strip()
+        code = int(code_text) if code_text.isdigit() else 0
+        if result == "0" or (result == "" and code not in (0,)):
+            raise api_error(code, (resp.findtext("message") or "").strip(), action=action, sent_batch=sent_batch)
+
+    @staticmethod
+    def _reply(kind: str, payload: Any) -> Reply:
+        if kind == "xml":
+            resp = payload.find("APIresponse")
+            rid = (resp.findtext("id") or resp.findtext("code") or "") if resp is not None else ""
+            msg = (resp.findtext("message") or "") if resp is not None else ""
+            return Reply(id=rid.strip(), message=msg.strip())
+        parts = payload.strip().split(";", 2)
+        if parts[0] != "1":
+            raise SpecterProtocolError(f"Specter sent an answer that is neither '1;…' nor '0;…': {payload[:80]!r}")
+        return Reply(id=parts[1].strip() if len(parts) > 1 else "", message=parts[2].strip() if len(parts) > 2 else "")
+
+    # -- account ---------------------------------------------------------------------------------
+
+    def check_account_settings(self, callbacks: Mapping[str, str], *, date: _dt.date | None = None) -> Reply:
+        """Register the callback URLs (``actionStockChange`` …); an empty value disables one."""
+        params: dict[str, Any] = {"date": (date or _dt.date.today()).isoformat(), "useXML": 1}
+        for name in protocol.CALLBACK_PARAMS:
+            params[name] = callbacks.get(name, "")
+        return self._reply(*self.call(protocol.CHECK_ACCOUNT_SETTINGS, params))
+
+    # -- feeds -----------------------------------------------------------------------------------
+
+    def fetch_stock(self, batch_no: str, *, sites: Iterable[str] | None = None, use_xml: bool = False) -> FeedBatch:
+        """Fetch the stock feed; with ``sites`` (or ``use_xml``) the multi-stock-site XML is summed."""
+        site_set = {str(s) for s in sites} if sites else None
+        params: dict[str, Any] = {"batchNo": batch_no}
+        if site_set or use_xml:
+            params.update(useXML=2, getMultipleStocksites=1)
+        kind, payload = self.call(protocol.STOCK.fetch_action, params)
+        if kind == "xml":
+            rows, limit = parse_stock_xml(payload, site_set)
+            return FeedBatch("stock", batch_no, rows, more_pending(payload, len(rows)), limit)
+        rows = parse_stock_text(payload, batch_no)
+        return FeedBatch("stock", batch_no, rows, False, None)
+
+    def fetch_articles(self, batch_no: str) -> FeedBatch:
+        kind, root = self.call(protocol.ARTICLES.fetch_action, {"batchNo": batch_no, "useXML": 2})
+        if kind != "xml":
+            raise SpecterProtocolError("Specter answered the article feed with text, expected XML")
+        items = parse_articles_xml(root)
+        return FeedBatch("articles", batch_no, items, more_pending(root, len(items)), None)
+
+    def fetch_orders(self, batch_no: str) -> FeedBatch:
+        kind, root = self.call(protocol.ORDERS.fetch_action, {"batchNo": batch_no, "useXML": 2})
+        if kind != "xml":
+            raise SpecterProtocolError("Specter answered the orders feed with text, expected XML")
+        items = parse_orders_xml(root)
+        return FeedBatch("orders", batch_no, items, more_pending(root, len(items)), None)
+
+    def fetch(self, feed: str, batch_no: str, **kwargs: Any) -> FeedBatch:
+        return {"stock": self.fetch_stock, "articles": self.fetch_articles, "orders": self.fetch_orders}[feed](batch_no, **kwargs)
+
+    def confirm(self, feed: str, batch_no: str) -> Reply:
+        """Confirm a batch: Specter clears its frozen changes. Confirming twice is a success."""
+        return self._reply(*self.call(protocol.FEEDS[feed].confirm_action, {"batchNo": batch_no, "useXML": 1}))
+
+    def clear_article_batch(self, batch_no: str | None = None) -> Reply:
+        """Queue every article in the stock feed again ("Uppdatera lager")."""
+        params = {"batchNo": batch_no or protocol.new_batch_no(), "clearSelf": 1, "useXML": 1}
+        return self._reply(*self.call(protocol.CLEAR_ARTICLE_BATCH, params))
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def submit_customer(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        force_update: bool = True,
+        ignore_email: bool = False,
+        ignore_org_no: bool = False,
+    ) -> Reply:
+        """Create or match a customer; ``Reply.id`` is Specter's customer number."""
+        query = {
+            "forceCustomerUpdate": int(force_update),
+            "ignoreControlEmail": int(ignore_email),
+            "ignoreControlOrgNo": int(ignore_org_no),
+        }
+        return self._reply(*self.call(protocol.NEW_CUSTOMER, {**fields, "useXML": 1}, query=query))
+
+    def submit_articles(self, rows: list[Mapping[str, Any]], *, force_update: bool = False, add_supplier: bool = False) -> Reply:
+        """Create or update up to 100 articles; keys of each row are the contract's field names without ``_n``."""
+        if not rows:
+            raise ValueError("submit_articles needs at least one row")
+        if len(rows) > 100:
+            raise ValueError("Specter takes at most 100 articles per newArticleSubmit")
+        params: dict[str, Any] = {}
+        for n, row in enumerate(rows, start=1):
+            for name, value in row.items():
+                params[f"{name}_{n}"] = value
+        params.update(forceArticleUpdate=int(force_update), addSupplier=int(add_supplier), useXML=1)
+        return self._reply(*self.call(protocol.NEW_ARTICLE, params))
+
+    def delete_article(self, article_no: str) -> Reply:
+        return self._reply(*self.call(protocol.DELETE_ARTICLE, {"articleNo": article_no, "useXML": 1}))
+
+    def submit_order(self, header: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> Reply:
+        """Create an order; ``Reply.id`` is Specter's order number. A duplicate raises code 23."""
+        params: dict[str, Any] = dict(header)
+        for n, row in enumerate(rows, start=1):
+            for name, value in row.items():
+                params[f"{name}_{n}"] = value
+        params["useXML"] = 1
+        return self._reply(*self.call(protocol.NEW_ORDER, params))
+
+    def delete_order(self, order_id: str) -> Reply:
+        return self._reply(*self.call(protocol.DELETE_ORDER, {"orderId": order_id, "useXML": 1}))

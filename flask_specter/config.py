@@ -1,0 +1,64 @@
+"""Every ``SPECTER_*`` configuration key, its default and its meaning, in one place.
+
+``Specter.init_app`` applies these with ``app.config.setdefault``; the README's settings table is built
+from the same list (``python -m flask_specter.config`` prints it as Markdown).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SPECTER_API_URL", "https://api.specter.se/", "Base URL of Specter's API (the sandbox's URL in tests and the demo)."),
+    Setting("SPECTER_SBM_ID", "", "Your Specter account id (SBM ID)."),
+    Setting("SPECTER_API_USER_ID", "", "The API user id Specter issued for this shop."),
+    Setting("SPECTER_USER_KEY", "", "The API user's secret key (never sent, only hashed; never logged)."),
+    Setting("SPECTER_INTEGRATION_KEY", "", "The integration key (second secret of the signature; never logged)."),
+    Setting("SPECTER_CALLBACK_TOKEN", "", "Secret carried by every callback URL registered with Specter; a wrong token gets 403. Required for callbacks to be accepted."),
+    Setting("SPECTER_PUBLIC_URL", "", "The shop's public base URL that Specter calls, e.g. https://shop.example.se."),
+    Setting("SPECTER_URL_PREFIX", "/specter", "Where the extension's routes are mounted."),
+    Setting("SPECTER_STOCK_BATCH_SIZE", 100, "Rows applied per stock apply job."),
+    Setting("SPECTER_STOCK_BATCH_DELAY", 5.0, "Seconds between two stock apply jobs (fractions allowed; 0 applies back to back)."),
+    Setting("SPECTER_STOCK_SITES", "", "Comma-separated stock site ids whose available quantity is summed; empty means all sites."),
+    Setting("SPECTER_TIMEOUT", 30.0, "Seconds before a call to Specter gives up (connect and read)."),
+    Setting("SPECTER_VERIFY_TLS", True, "Verify Specter's TLS certificate. Turn off only for a known broken chain."),
+    Setting("SPECTER_REDIS_URL", None, "Redis for the job queue; falls back to REDIS_URL; neither set means the embedded in-process queue."),
+    Setting("SPECTER_QUEUE_NAME", "specter", "Name of the RQ queue the extension's jobs run on."),
+    Setting("SPECTER_EMBEDDED_WORKER", True, "Without Redis, run a worker thread (with the scheduler) inside the app process."),
+    Setting("SPECTER_PULL_RETRIES", 5, "How many times a failed pull is retried with back-off before it waits for the next callback."),
+    Setting("SPECTER_RETRY_BACKOFF", 2.0, "Base seconds of the exponential back-off for retried jobs (pulls and pushes)."),
+    Setting("SPECTER_RETRY_BACKOFF_MAX", 900.0, "Cap on a single back-off delay in seconds."),
+    Setting("SPECTER_PUSH_RETRIES", 8, "How many times a transient failure of a push (order, customer, product) is retried."),
+    Setting("SPECTER_LEASE_SECONDS", 120.0, "How long a claimed chunk or a feed lock is held before another worker may take it over."),
+    Setting("SPECTER_SWEEP_INTERVAL", 60.0, "Seconds between sweeps that resume stored stock rows and unsent outbox rows."),
+    Setting("SPECTER_MAX_RESPONSE_BYTES", 64 * 1024 * 1024, "Largest Specter response the client reads; more is refused before parsing."),
+    Setting("SPECTER_CURRENCY", "SEK", "Currency sent with customers and orders."),
+    Setting("SPECTER_LANGUAGE", "SE", "Language sent with customers and orders."),
+    Setting("SPECTER_SHIPPING_ARTICLE_NO", "frakt", "articleNo of the shipping row on orders."),
+    Setting("SPECTER_DISCOUNT_ARTICLE_NO", "rabatt", "articleNo of the discount row on orders."),
+    Setting("SPECTER_ADMIN", True, "Register the Flask-Admin views when the app has a flask_admin.Admin."),
+    Setting("SPECTER_ADMIN_ACCESS", None, "Callable returning True when the current user may use the Specter admin; None denies everyone."),
+)
+
+DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+SECRET_KEYS = frozenset({"SPECTER_USER_KEY", "SPECTER_INTEGRATION_KEY", "SPECTER_CALLBACK_TOKEN"})
+
+
+def markdown_table() -> str:
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        rows.append(f"| `{s.key}` | `{s.default!r}` | {s.meaning} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown_table())

@@ -1,0 +1,146 @@
+"""``Specter``: the Flask extension object. Per-app state lives in ``app.extensions["specter"]``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+
+from . import config as _config
+from .client import SpecterClient
+from .errors import SpecterConfigError
+from .models import Base, FeedState
+from .protocol import FEEDS
+from .queue import SpecterQueue
+from .settings import SettingsStore
+from .shop import ShopAdapter
+
+log = logging.getLogger("flask_specter")
+
+
+@dataclass
+class SpecterState:
+    """Everything the extension keeps for one app."""
+
+    app: Flask
+    db: Any
+    adapter: ShopAdapter
+    settings: SettingsStore
+    queue: SpecterQueue
+    pid: int = field(default_factory=os.getpid)
+    _client: SpecterClient | None = None
+    _client_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def config(self):
+        return self.app.config
+
+    @property
+    def client(self) -> SpecterClient:
+        """The app's Specter client (one ``requests.Session``, created on first use)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    missing = [k for k in ("SPECTER_SBM_ID", "SPECTER_API_USER_ID", "SPECTER_USER_KEY", "SPECTER_INTEGRATION_KEY") if not self.config.get(k)]
+                    if missing:
+                        raise SpecterConfigError(f"Specter is not configured: set {', '.join(missing)}")
+                    self._client = SpecterClient.from_config(self.config)
+        return self._client
+
+
+def get_state(app: Flask | None = None) -> SpecterState:
+    """The extension state of ``app`` (default: the current app); a clear error without ``init_app``."""
+    app = app or current_app._get_current_object()
+    try:
+        return app.extensions["specter"]
+    except KeyError:
+        raise RuntimeError(
+            f"flask_specter is not set up on the app {app.name!r}: call Specter().init_app(app, db=..., adapter=...) first"
+        ) from None
+
+
+class Specter:
+    """Join a Flask shop to Specter Business Management.
+
+    ``Specter(app, db=db, adapter=adapter)`` or ``specter = Specter()`` then
+    ``specter.init_app(app, db=db, adapter=adapter)``; one object may serve several apps.
+    """
+
+    def __init__(self, app: Flask | None = None, **kwargs: Any):
+        if app is not None:
+            self.init_app(app, **kwargs)
+
+    def init_app(self, app: Flask, *, db, adapter: ShopAdapter, create_tables: bool = True) -> None:
+        if "specter" in app.extensions:
+            raise RuntimeError(f"flask_specter is already registered on the app {app.name!r}; call init_app once per app")
+        for key, default in _config.DEFAULTS.items():
+            app.config.setdefault(key, default)
+        redis_url = app.config.get("SPECTER_REDIS_URL") or app.config.get("REDIS_URL")
+        state = SpecterState(
+            app=app,
+            db=db,
+            adapter=adapter,
+            settings=SettingsStore(db),
+            queue=SpecterQueue(
+                app,
+                url=redis_url,
+                name=app.config["SPECTER_QUEUE_NAME"],
+                embedded_worker=app.config["SPECTER_EMBEDDED_WORKER"],
+            ),
+        )
+        app.extensions["specter"] = state
+
+        from .cli import specter_cli
+        from .hooks import install_hooks
+        from .routes import make_blueprint
+
+        app.register_blueprint(make_blueprint(), url_prefix=app.config["SPECTER_URL_PREFIX"])
+        app.cli.add_command(specter_cli)
+        install_hooks(state)
+        if create_tables:
+            with app.app_context():
+                Base.metadata.create_all(db.engine)
+                _ensure_feed_rows(db)
+        if app.config["SPECTER_ADMIN"]:
+            from .admin import register_admin
+
+            register_admin(app, state)
+
+    # conveniences for the current app ------------------------------------------------------------
+    @property
+    def state(self) -> SpecterState:
+        return get_state()
+
+    @property
+    def client(self) -> SpecterClient:
+        return get_state().client
+
+    @property
+    def settings(self) -> SettingsStore:
+        return get_state().settings
+
+    @property
+    def queue(self) -> SpecterQueue:
+        return get_state().queue
+
+    def request_pull(self, feed: str) -> bool:
+        """Ask for a pull of ``feed`` (what a callback does); True when a job was enqueued."""
+        from .pulls import request_pull
+
+        return request_pull(feed)
+
+    def stop(self, app: Flask | None = None) -> None:
+        """Stop the embedded worker thread of ``app`` (tests, shutdown)."""
+        get_state(app).queue.stop_worker()
+
+
+def _ensure_feed_rows(db) -> None:
+    existing = {row.feed for row in db.session.query(FeedState).all()}
+    for name in FEEDS:
+        if name not in existing:
+            db.session.add(FeedState(feed=name))
+    db.session.commit()

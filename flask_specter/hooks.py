@@ -1,0 +1,211 @@
+"""SQLAlchemy events on the shop's models -> outbox rows in the same transaction.
+
+The listeners are module-level functions on the host's session; they find the app's state through
+``current_app`` and do nothing without an app context or for objects that are not the adapter's
+models. Rows are written inside the shop's own transaction (a rollback takes them away too); jobs are
+enqueued only after commit, and an enqueue that fails (Redis down) is logged and left to the sweep,
+so checkout never waits on the queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+
+from .models import Link, OutboxEntry
+
+log = logging.getLogger("flask_specter.outbox")
+
+NEW_IDS = "specter_outbox_ids"  # session.info key: outbox ids flushed in this transaction
+ARTICLE_FIELDS = ("sku", "name", "price_excl_vat", "vat_percent", "buy_price", "barcode", "weight")
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def suppress_outbox() -> Iterator[None]:
+    """Changes made inside this block write no outbox rows (data that came from Specter itself)."""
+    depth = getattr(_local, "depth", 0)
+    _local.depth = depth + 1
+    try:
+        yield
+    finally:
+        _local.depth = depth
+
+
+def _suppressed() -> bool:
+    return getattr(_local, "depth", 0) > 0
+
+
+def install_hooks(state) -> None:
+    """Listen on the host's session; safe to call for several apps sharing one ``db``."""
+    from .stock import install_stock_guard
+
+    install_stock_guard(state)
+    session = state.db.session
+    for name, fn in (
+        ("before_flush", _before_flush),
+        ("after_flush", _after_flush),
+        ("after_commit", _after_commit),
+        ("after_rollback", _after_rollback),
+    ):
+        if not event.contains(session, name, fn):
+            event.listen(session, name, fn)
+
+
+def _state_for(session):
+    """The app's state when ``session`` belongs to it, else None (no app context, another db)."""
+    try:
+        from .extension import get_state
+
+        state = get_state()
+    except RuntimeError:
+        return None
+    factory = getattr(state.db.session, "session_factory", None)
+    if factory is not None and not isinstance(session, factory.class_):
+        return None
+    return state
+
+
+def _changed(obj: Any, attrs: list[str]) -> bool:
+    insp = inspect(obj)
+    for attr in attrs:
+        if attr in insp.attrs and insp.attrs[attr].history.has_changes():
+            hist = insp.attrs[attr].history
+            if list(hist.added) != list(hist.deleted):
+                return True
+    return False
+
+
+class _Writer:
+    """Adds outbox rows to one flush, never two pending rows for the same (kind, ref, op)."""
+
+    def __init__(self, session, state):
+        self.session = session
+        self.state = state
+        self._product_sync: bool | None = None
+
+    def product_sync(self) -> bool:
+        if self._product_sync is None:
+            with self.session.no_autoflush:
+                self._product_sync = bool(self.state.settings.get("product_sync"))
+        return self._product_sync
+
+    def _pending(self, kind: str, ref: str, ops: tuple[str, ...]) -> bool:
+        for obj in self.session.new:
+            if isinstance(obj, OutboxEntry) and obj.kind == kind and obj.ref == ref and obj.op in ops and obj.state in (None, "pending"):
+                return True
+        with self.session.no_autoflush:
+            found = self.session.execute(
+                select(OutboxEntry.id).where(
+                    OutboxEntry.kind == kind, OutboxEntry.ref == ref, OutboxEntry.op.in_(ops), OutboxEntry.state == "pending"
+                ).limit(1)
+            ).first()
+        return found is not None
+
+    def add(self, kind: str, op: str, ref: Any, payload: dict | None = None, *, covered_by: tuple[str, ...] = ()) -> None:
+        ref = str(ref)
+        if self._pending(kind, ref, (op, *covered_by)):
+            return
+        self.session.add(OutboxEntry(kind=kind, op=op, ref=ref, payload=payload, state="pending", attempts=0))
+
+
+def _before_flush(session, flush_context, instances) -> None:  # noqa: ARG001
+    """Products (keyed by SKU), customer updates and deletes: their keys exist before the flush."""
+    if _suppressed():
+        return
+    state = _state_for(session)
+    if state is None:
+        return
+    adapter = state.adapter
+    pmodel, cmodel, omodel = (getattr(adapter, n, None) for n in ("product_model", "customer_model", "order_model"))
+    if pmodel is None and cmodel is None and omodel is None:
+        return
+    writer = _Writer(session, state)
+    pf = getattr(adapter, "pf", {})
+    cf = getattr(adapter, "cf", {})
+
+    for obj in list(session.new):
+        if pmodel is not None and isinstance(obj, pmodel) and writer.product_sync():
+            writer.add("product", "create", adapter.product_sku(obj))
+    for obj in list(session.dirty):
+        if pmodel is not None and isinstance(obj, pmodel):
+            attrs = [pf[f] for f in ARTICLE_FIELDS if f in pf]
+            if _changed(obj, attrs) and writer.product_sync():
+                sku_attr = pf.get("sku", "sku")
+                if sku_attr in inspect(obj).attrs and _changed(obj, [sku_attr]):
+                    writer.add("product", "create", adapter.product_sku(obj))
+                else:
+                    writer.add("product", "update", adapter.product_sku(obj), covered_by=("create",))
+        elif cmodel is not None and isinstance(obj, cmodel):
+            own = {cf.get("specter_customer_no")}
+            attrs = [a.key for a in inspect(obj).mapper.column_attrs if a.key not in own]
+            if _changed(obj, attrs):
+                writer.add("customer", "update", adapter.customer_ref(obj))
+    for obj in list(session.deleted):
+        if pmodel is not None and isinstance(obj, pmodel) and writer.product_sync():
+            sku = adapter.product_sku(obj)
+            writer.add("product", "delete", sku, {"articleNo": sku})
+        elif omodel is not None and isinstance(obj, omodel):
+            ref = adapter.order_ref(obj)
+            specter_no = _order_specter_no(session, adapter, obj, ref)
+            writer.add("order", "delete", ref, {"specter_order_no": specter_no})
+
+
+def _order_specter_no(session, adapter, order, ref: str) -> str | None:
+    of = getattr(adapter, "of", {})
+    value = getattr(order, of.get("specter_order_no", "specter_order_no"), None)
+    if value:
+        return str(value)
+    with session.no_autoflush:
+        return session.execute(select(Link.remote_id).where(Link.kind == "order", Link.local_id == ref)).scalar_one_or_none()
+
+
+def _after_flush(session, flush_context) -> None:  # noqa: ARG001
+    """Customer and order inserts (their ids exist only now), and collect ids of flushed outbox rows."""
+    ids = [obj.id for obj in session.new if isinstance(obj, OutboxEntry) and obj.id is not None]
+    if ids:
+        session.info.setdefault(NEW_IDS, []).extend(ids)
+    if _suppressed():
+        return
+    state = _state_for(session)
+    if state is None:
+        return
+    adapter = state.adapter
+    cmodel, omodel = getattr(adapter, "customer_model", None), getattr(adapter, "order_model", None)
+    if cmodel is None and omodel is None:
+        return
+    writer = None
+    for obj in list(session.new):
+        if cmodel is not None and isinstance(obj, cmodel):
+            writer = writer or _Writer(session, state)
+            writer.add("customer", "update", adapter.customer_ref(obj))
+        elif omodel is not None and isinstance(obj, omodel):
+            writer = writer or _Writer(session, state)
+            writer.add("order", "create", adapter.order_ref(obj))
+    # Rows added here are flushed by the next flush of the same commit (commit flushes until clean).
+
+
+def _after_commit(session) -> None:
+    """Wake a worker for each committed row; the row is the truth, the job only a nudge."""
+    ids = session.info.pop(NEW_IDS, None)
+    if not ids:
+        return
+    state = _state_for(session)
+    if state is None:
+        return
+    from .outbox import enqueue_entry
+
+    for entry_id in dict.fromkeys(ids):
+        if not enqueue_entry(entry_id, state=state):
+            log.warning("outbox: %d row(s) stay pending until the queue is back (sweep or `flask specter drain`)", len(ids))
+            break
+
+
+def _after_rollback(session) -> None:
+    session.info.pop(NEW_IDS, None)

@@ -1,0 +1,217 @@
+"""The extension's own tables: settings, feed state, batches, stored stock rows, history, outbox.
+
+They live on their own ``MetaData`` (not the host's), are created by ``init_app`` on the host's engine,
+and are used through the host's ``db.session``. Remaining work is kept here, never only in Redis, so a
+Redis restart costs time and never data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SettingRow(Base):
+    """One admin toggle of "Inställningar & Design > Specter" (see ``settings.py`` for the list)."""
+
+    __tablename__ = "specter_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class FeedState(Base):
+    """Per feed: a lease lock so one pull runs at a time across processes, and what happened last."""
+
+    __tablename__ = "specter_feed_state"
+    feed: Mapped[str] = mapped_column(String(16), primary_key=True)
+    lock_owner: Mapped[str | None] = mapped_column(String(64))
+    locked_until: Mapped[float | None] = mapped_column(Float)
+    pull_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_pull_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Batch(Base):
+    """A Specter batch we fetched: stored first, confirmed after, so Specter's flags clear only when safe."""
+
+    __tablename__ = "specter_batches"
+    __table_args__ = (UniqueConstraint("feed", "batch_no", name="uq_specter_batch_feed_no"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed: Mapped[str] = mapped_column(String(16))
+    batch_no: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="stored")  # stored | confirmed | failed
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    recovered: Mapped[bool] = mapped_column(Boolean, default=False)  # fetched through error 99
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class StockRow(Base):
+    """A stock figure waiting to be applied (the seed's "options table"), claimed chunk by chunk."""
+
+    __tablename__ = "specter_stock_rows"
+    __table_args__ = (
+        Index("ix_specter_stock_rows_state_id", "state", "id"),
+        Index("ix_specter_stock_rows_sku_state", "sku", "state"),
+        Index("ix_specter_stock_rows_claim", "claim_token"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("specter_batches.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    available: Mapped[int] = mapped_column(Integer)
+    in_stock: Mapped[int | None] = mapped_column(Integer)
+    # pending | claimed | applied | unknown (SKU not in the shop) | superseded (a newer batch has this SKU)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[float | None] = mapped_column(Float)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class StockLevel(Base):
+    """Specter's latest known figure per SKU and the batch it came from: older batches never win."""
+
+    __tablename__ = "specter_stock_levels"
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    available: Mapped[int] = mapped_column(Integer)
+    in_stock: Mapped[int | None] = mapped_column(Integer)
+    batch_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StockHistory(Base):
+    """Every stock change the connector makes, so an admin can answer "why does this show 3?"."""
+
+    __tablename__ = "specter_stock_history"
+    __table_args__ = (Index("ix_specter_stock_history_sku", "sku", "id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    old: Mapped[int | None] = mapped_column(Integer)
+    new: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))  # specter | order | initial | refused
+    batch_no: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Reservation(Base):
+    """Quantity of a shop order Specter has not acknowledged yet; subtracted from Specter's figure."""
+
+    __tablename__ = "specter_reservations"
+    __table_args__ = (Index("ix_specter_reservations_sku", "sku"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_ref: Mapped[str] = mapped_column(String(64), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    qty: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class OutboxEntry(Base):
+    """A change to push to Specter, written in the same transaction as the shop's own change."""
+
+    __tablename__ = "specter_outbox"
+    __table_args__ = (Index("ix_specter_outbox_state_next", "state", "next_attempt_at"), Index("ix_specter_outbox_ref", "kind", "ref"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # product | customer | order
+    op: Mapped[str] = mapped_column(String(16))  # create | update | delete
+    ref: Mapped[str] = mapped_column(String(64))  # SKU, customer id or order id in the shop
+    payload: Mapped[dict | None] = mapped_column(JSON)  # only what a delete needs once the row is gone
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    permanent: Mapped[bool] = mapped_column(Boolean, default=False)
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Link(Base):
+    """Binding between a shop record and its Specter twin (customer number, order number, article)."""
+
+    __tablename__ = "specter_links"
+    __table_args__ = (UniqueConstraint("kind", "local_id", name="uq_specter_link"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # product | customer | order
+    local_id: Mapped[str] = mapped_column(String(64))
+    remote_id: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ExportRun(Base):
+    """A first-installation export (products, products with stock, customers), resumable by cursor."""
+
+    __tablename__ = "specter_export_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(12), default="running")  # running | done | failed
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    cursor: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ExportFailure(Base):
+    __tablename__ = "specter_export_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("specter_export_runs.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(Text)
+
+
+class ArticleRow(Base):
+    """Article data pulled from Specter, stored before its batch is confirmed, applied after."""
+
+    __tablename__ = "specter_article_rows"
+    __table_args__ = (Index("ix_specter_article_rows_state_id", "state", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("specter_batches.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | applied | skipped | failed
+    detail: Mapped[str | None] = mapped_column(String(255))
+
+
+class OrderEvent(Base):
+    """Order status, delivery, removal and invoice news from Specter, stored before confirming."""
+
+    __tablename__ = "specter_order_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("specter_batches.id"))
+    order_no: Mapped[str] = mapped_column(String(64))
+    external_order_no: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    detail: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,251 @@
+"""Signal, then pull, then confirm: one pull at a time per feed, rows stored before the batch is confirmed.
+
+A callback only sets a Redis flag and enqueues one pull job (``request_pull``). The pull job takes a
+lease lock on the feed's row in the database (so any number of workers and shop processes serialise),
+fetches with a fresh batchNo, stores every row, commits, and only then confirms the batch. Error 99
+means an earlier batch is still open: it is fetched by its quoted number, stored and confirmed, never
+discarded. After a non-empty batch the feed is fetched again until it is empty (paging, and the
+changes that came after a recovered batch).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from rq import Retry
+from sqlalchemy import insert, select, update
+
+from . import protocol, signals
+from .errors import SpecterError, SpecterOpenBatchError
+from .extension import get_state
+from .models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
+
+log = logging.getLogger("flask_specter.pulls")
+
+QUEUED_FLAG_TTL = 300.0
+INSERT_PAGE = 5000
+
+
+def _flag(feed: str) -> str:
+    return f"pull-queued:{feed}"
+
+
+def _retry(config) -> Retry:
+    base, cap = float(config["SPECTER_RETRY_BACKOFF"]), float(config["SPECTER_RETRY_BACKOFF_MAX"])
+    n = int(config["SPECTER_PULL_RETRIES"])
+    return Retry(max=n, interval=[min(cap, base * 2**i) for i in range(n)]) if n > 0 else None
+
+
+def request_pull(feed: str, *, delay: float = 0) -> bool:
+    """Enqueue one pull of ``feed`` unless one is already waiting; True when this call enqueued it."""
+    state = get_state()
+    if feed not in protocol.FEEDS:
+        raise ValueError(f"unknown feed {feed!r}")
+    if not state.queue.set_flag(_flag(feed), QUEUED_FLAG_TTL + delay):
+        return False
+    state.queue.enqueue("flask_specter.jobs.pull_feed", feed, delay=delay, retry=_retry(state.config))
+    return True
+
+
+class FeedLock:
+    """A lease on the feed's row: acquired with one conditional UPDATE, renewed while the pull runs."""
+
+    def __init__(self, feed: str):
+        self.feed = feed
+        self.owner = uuid.uuid4().hex
+        state = get_state()
+        self.session = state.db.session
+        self.lease = float(state.config["SPECTER_LEASE_SECONDS"])
+
+    def acquire(self) -> bool:
+        now = time.time()
+        result = self.session.execute(
+            update(FeedState)
+            .where(FeedState.feed == self.feed)
+            .where((FeedState.locked_until.is_(None)) | (FeedState.locked_until < now) | (FeedState.lock_owner == self.owner))
+            .values(lock_owner=self.owner, locked_until=now + self.lease, last_pull_at=utcnow())
+        )
+        self.session.commit()
+        return result.rowcount == 1
+
+    def renew(self) -> None:
+        self.session.execute(
+            update(FeedState).where(FeedState.feed == self.feed, FeedState.lock_owner == self.owner).values(locked_until=time.time() + self.lease)
+        )
+
+    def release(self) -> None:
+        self.session.rollback()
+        self.session.execute(
+            update(FeedState).where(FeedState.feed == self.feed, FeedState.lock_owner == self.owner).values(lock_owner=None, locked_until=None)
+        )
+        self.session.commit()
+
+
+def run_pull(feed: str) -> dict:
+    """The pull job: drain ``feed`` from Specter into our tables, confirming each batch once stored."""
+    state = get_state()
+    state.queue.clear_flag(_flag(feed))  # a callback from now on queues one more pull
+    switched_off = _switched_off(feed)
+    if switched_off:
+        return {"feed": feed, "skipped": switched_off}  # Specter keeps its flags until it is switched on
+    lock = FeedLock(feed)
+    if not lock.acquire():
+        request_pull(feed, delay=1.0)  # another pull runs; look again when it is done
+        return {"feed": feed, "skipped": "locked"}
+    summary = {"feed": feed, "batches": 0, "rows": 0}
+    try:
+        _confirm_stored(feed, summary)
+        while True:
+            lock.renew()
+            batch = _fetch(feed)
+            if batch is None:
+                break
+            fetched, recovered = batch
+            if fetched.items:
+                batch_row = _store(feed, fetched, recovered)
+                _confirm(feed, batch_row)
+                summary["batches"] += 1
+                summary["rows"] += len(fetched.items)
+            else:
+                # An empty fetch opens no batch, but confirm anyway: harmless, and closes a recovered one.
+                if recovered:
+                    state.client.confirm(feed, fetched.batch_no)
+                break
+        _record_success(feed)
+    except SpecterError as exc:
+        _record_failure(feed, exc)
+        if exc.transient:
+            raise  # RQ retries with back-off; nothing was confirmed
+        return {**summary, "error": str(exc)}
+    finally:
+        lock.release()
+    _after_pull(feed)
+    return summary
+
+
+def _switched_off(feed: str) -> str | None:
+    settings = get_state().settings
+    if feed == "stock" and not settings.get("stock_sync"):
+        return "Lagersynk från Specter is off"
+    if feed == "articles" and not settings.get("import_products"):
+        return "Importera produkter från Specter is off"
+    return None
+
+
+def _fetch(feed: str):
+    state = get_state()
+    kwargs = {}
+    if feed == "stock":
+        sites = [s.strip() for s in str(state.config.get("SPECTER_STOCK_SITES") or "").split(",") if s.strip()]
+        if sites:
+            kwargs["sites"] = sites
+    batch_no = protocol.new_batch_no()
+    try:
+        return state.client.fetch(feed, batch_no, **kwargs), False
+    except SpecterOpenBatchError as exc:
+        if not exc.batch_no:
+            raise
+        log.warning("%s feed: batch %s was left open; recovering it", feed, exc.batch_no)
+        return state.client.fetch(feed, exc.batch_no, **kwargs), True
+
+
+def _store(feed: str, fetched, recovered: bool) -> Batch:
+    """Store a batch's rows in one transaction; a batch stored before (refetched) is not stored twice."""
+    session = get_state().db.session
+    existing = session.execute(select(Batch).where(Batch.feed == feed, Batch.batch_no == fetched.batch_no)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    batch = Batch(feed=feed, batch_no=fetched.batch_no, rows=len(fetched.items), recovered=recovered, state="stored")
+    session.add(batch)
+    session.flush()
+    if feed == "stock":
+        rows = [{"batch_id": batch.id, "sku": r.article_no, "available": r.available, "in_stock": r.in_stock, "state": "pending"} for r in fetched.items]
+        for i in range(0, len(rows), INSERT_PAGE):
+            session.execute(insert(StockRow), rows[i : i + INSERT_PAGE])
+        newer_skus = select(StockRow.sku).where(StockRow.batch_id == batch.id)
+        session.execute(
+            update(StockRow)
+            .where(StockRow.state == "pending", StockRow.batch_id < batch.id, StockRow.sku.in_(newer_skus))
+            .values(state="superseded")
+            .execution_options(synchronize_session=False)
+        )
+    elif feed == "articles":
+        session.execute(insert(ArticleRow), [{"batch_id": batch.id, "sku": a.article_no, "data": _article_json(a)} for a in fetched.items])
+    else:
+        session.execute(
+            insert(OrderEvent),
+            [
+                {
+                    "batch_id": batch.id,
+                    "order_no": o.order_no,
+                    "external_order_no": o.external_order_no,
+                    "data": {"status_id": o.status_id, "delivery_status": o.delivery_status, "tracking_nos": list(o.tracking_nos)},
+                }
+                for o in fetched.items
+            ],
+        )
+    session.commit()
+    return batch
+
+
+def _article_json(a) -> dict:
+    return {
+        "name": a.name,
+        "price_excl_vat": None if a.price_excl_vat is None else str(a.price_excl_vat),
+        "buy_price": None if a.buy_price is None else str(a.buy_price),
+        "bar_code": a.bar_code,
+        "weight": None if a.weight is None else str(a.weight),
+        "vat_percent": None if a.vat_percent is None else str(a.vat_percent),
+        "group_no": a.group_no,
+        "group_name": a.group_name,
+        "deleted": a.deleted,
+    }
+
+
+def _confirm(feed: str, batch: Batch) -> None:
+    state = get_state()
+    state.client.confirm(feed, batch.batch_no)
+    batch.state = "confirmed"
+    batch.confirmed_at = utcnow()
+    state.db.session.commit()
+    signals.batch_confirmed.send(state.app, feed=feed, batch_no=batch.batch_no, rows=batch.rows)
+
+
+def _confirm_stored(feed: str, summary: dict) -> None:
+    """A batch stored by a pull that died before confirming: confirm it now (its rows are safe)."""
+    session = get_state().db.session
+    for batch in session.execute(select(Batch).where(Batch.feed == feed, Batch.state == "stored").order_by(Batch.id)).scalars().all():
+        _confirm(feed, batch)
+        summary["batches"] += 1
+
+
+def _record_success(feed: str) -> None:
+    session = get_state().db.session
+    session.execute(update(FeedState).where(FeedState.feed == feed).values(last_success_at=utcnow(), last_error=None, failures=0))
+    session.commit()
+
+
+def _record_failure(feed: str, exc: Exception) -> None:
+    session = get_state().db.session
+    session.rollback()
+    session.execute(
+        update(FeedState)
+        .where(FeedState.feed == feed)
+        .values(last_error=str(exc)[:2000], last_error_at=utcnow(), failures=FeedState.failures + 1)
+    )
+    session.commit()
+    log.warning("%s pull failed: %s", feed, exc)
+
+
+def _after_pull(feed: str) -> None:
+    state = get_state()
+    if feed == "stock":
+        from .stock_apply import ensure_apply_chain
+
+        ensure_apply_chain()
+    elif feed == "articles":
+        state.queue.enqueue("flask_specter.jobs.apply_articles")
+    else:
+        state.queue.enqueue("flask_specter.jobs.apply_order_events")

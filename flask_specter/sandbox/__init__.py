@@ -1,0 +1,11 @@
+"""A runnable Specter simulator that speaks the contract's wire protocol, for demos and tests.
+
+``python -m flask_specter.sandbox --port 8099`` runs it; ``create_app(config)`` builds it in-process;
+``flask_specter.sandbox.testing`` starts it for tests and drives its ``/_sandbox/`` hooks.
+"""
+
+from __future__ import annotations
+
+from .app import Sandbox, create_app
+
+__all__ = ["Sandbox", "create_app"]

@@ -1,0 +1,129 @@
+"""The sandbox Flask app: Specter's two scripts plus the ``/_sandbox/`` hooks.
+
+``create_app(config)`` builds one independent simulator (its own database, dispatcher and faults), so
+several can run in one process.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+
+from .. import protocol
+from . import api
+from .callbacks import Dispatcher
+from .config import build_config
+from .faults import ERROR_PAGE, Fault, Faults
+from .store import Store
+from .wire import ApiError, Params, api_response, encode, merge_params
+
+EXTENSION_KEY = "specter_sandbox"
+SCRIPTS = {"/getinfo.asp": "/getInfo.asp", "/putinfo.asp": "/putInfo.asp"}
+
+
+class Sandbox:
+    """One simulated Specter account: configuration, database, callback dispatcher, armed faults."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.store = Store(config["SANDBOX_DB"])
+        self.faults = Faults()
+        self.dispatcher = Dispatcher(self.store, config)
+        self.store.on_commit = self.dispatcher.notify
+
+    def close(self) -> None:
+        self.dispatcher.stop()
+        self.store.close()
+
+
+def get_sandbox() -> Sandbox:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+class _PathFixer:
+    """Tolerate ``//putInfo.asp`` and any casing of the script names before Flask routes the call."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = "/" + environ.get("PATH_INFO", "").lstrip("/")
+        environ["PATH_INFO"] = SCRIPTS.get(path.lower(), path)
+        return self.wsgi_app(environ, start_response)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """A sandbox app; ``config`` uses the keys of ``flask_specter.sandbox.config.DEFAULTS``."""
+    from .hooks import bp
+
+    app = Flask(__name__)
+    sandbox = Sandbox(build_config(config))
+    app.extensions[EXTENSION_KEY] = sandbox
+    app.url_map.merge_slashes = False
+    app.wsgi_app = _PathFixer(app.wsgi_app)
+    app.add_url_rule("/getInfo.asp", "get_info", _script_view, methods=["GET", "POST"])
+    app.add_url_rule("/putInfo.asp", "put_info", _script_view, methods=["GET", "POST"])
+    app.register_blueprint(bp)
+    return app
+
+
+def _script_view() -> Response:
+    sb = get_sandbox()
+    params = merge_params(request.query_string, request.get_data(), request.content_type or "")
+    raw_action = params.text("action")
+    action = api.ACTIONS.get(raw_action.lower())
+    name = action.name if action else raw_action
+    xml = params.text("useXML") == "2" or bool(action and action.always_xml)
+    fault = sb.faults.take(name)
+    log = {"method": request.method, "script": request.path.lstrip("/"), "action": name,
+           "batch_no": params.text("batchNo") or None, "fault": fault.mode if fault else None}
+    if fault is not None and fault.mode in ("fail", "body", "drop"):
+        sb.store.log_call(ok=0, code=None, message=f"fault {fault.mode}", **log)
+        return _fault_response(fault)
+    if fault is not None and fault.mode == "slow":
+        time.sleep(fault.seconds)
+    response, ok, code, message = _run(sb, action, raw_action, params, xml)
+    sb.store.log_call(ok=int(ok), code=code, message=message, **log)
+    if fault is not None and fault.mode == "after":
+        return _error_page(fault.status)
+    return response
+
+
+def _run(sb: Sandbox, action: api.Action | None, raw_action: str, params: Params, xml: bool):
+    """Answer one call; returns (response, ok, code, message) for the call log."""
+    try:
+        if action is None:
+            raise ApiError(protocol.ERR_INVALID_FIELD, f"action '{raw_action}' is unknown")
+        api.authenticate(sb, action.name, params)
+        reply = action.handler(sb, params, xml)
+    except ApiError as err:
+        return api_response(xml, error=err), False, err.code, err.message
+    return api_response(xml, reply=reply), True, 0, reply.message
+
+
+def _error_page(status: int) -> Response:
+    return Response(ERROR_PAGE.format(status=status), status=status, content_type="text/html; charset=utf-8")
+
+
+def _fault_response(fault: Fault) -> Response:
+    if fault.mode == "fail":
+        return _error_page(fault.status)
+    if fault.mode == "drop":
+        sock = request.environ.get("werkzeug.socket")
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return Response(b"", status=fault.status)
+    # The declared charset stays latin-1 whatever the bytes are: a mislabelled body is the point.
+    is_xml = fault.body.lstrip().startswith("<")
+    ctype = "text/xml; charset=iso-8859-1" if is_xml else "text/plain; charset=iso-8859-1"
+    data = encode(fault.body) if fault.body_encoding.lower() in ("iso-8859-1", "latin-1", "latin1") else (
+        fault.body.encode(fault.body_encoding, errors="replace")
+    )
+    return Response(data, status=fault.status, content_type=ctype)

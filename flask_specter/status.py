@@ -1,0 +1,49 @@
+"""One read of the connector's health, for ``flask specter status`` and the admin's sync page."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+
+from .extension import get_state
+from .models import Batch, FeedState, OutboxEntry, StockRow
+
+
+@dataclass
+class Status:
+    feeds: list[FeedState] = field(default_factory=list)
+    stock_rows: dict[str, int] = field(default_factory=dict)
+    outbox: dict[str, int] = field(default_factory=dict)
+    last_batches: list[Batch] = field(default_factory=list)
+    queue: str = ""
+
+    @property
+    def stock_remaining(self) -> int:
+        return self.stock_rows.get("pending", 0) + self.stock_rows.get("claimed", 0)
+
+    def lines(self) -> list[str]:
+        out = [f"queue: {self.queue}"]
+        for f in self.feeds:
+            locked = f.locked_until and f.locked_until > time.time()
+            out.append(
+                f"feed {f.feed}: last success {f.last_success_at or 'never'}"
+                + (" (pull running)" if locked else "")
+                + (f"; last error: {f.last_error}" if f.last_error else "")
+            )
+        out.append("stock rows: " + (", ".join(f"{k} {v}" for k, v in sorted(self.stock_rows.items())) or "none"))
+        out.append("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(self.outbox.items())) or "empty"))
+        return out
+
+
+def collect_status() -> Status:
+    state = get_state()
+    session = state.db.session
+    st = Status()
+    st.feeds = list(session.execute(select(FeedState).order_by(FeedState.feed)).scalars())
+    st.stock_rows = dict(session.execute(select(StockRow.state, func.count()).group_by(StockRow.state)).all())
+    st.outbox = dict(session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
+    st.last_batches = list(session.execute(select(Batch).order_by(Batch.id.desc()).limit(20)).scalars())
+    st.queue = "embedded (in-process)" if state.queue.embedded else f"redis queue {state.queue.name!r}"
+    return st

@@ -1,0 +1,209 @@
+"""Shared fixtures: the sandbox Specter over real HTTP, a fresh shop app per test, real Redis and
+PostgreSQL when ``DATABASE_URL``/``REDIS_URL`` (or the ``TEST_`` variants) point at them, SQLite and the
+embedded queue otherwise."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+import uuid
+
+import pytest
+
+from flask_specter.sandbox.testing import SandboxServer
+
+
+def _database_url(tmp_path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+
+
+def _redis_url() -> str | None:
+    return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or None
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory):
+    """One sandbox process for the session; each test resets its state."""
+    with SandboxServer(db=str(tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite3")) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    sandbox_server.hooks.reset()
+    sandbox_server.hooks.configure(callbackRetries=3, callbackBackoff=0.1, callbackTimeout=5, callbacksEnabled=True)
+    yield sandbox_server
+    sandbox_server.hooks.clear_faults()
+
+
+@pytest.fixture
+def client(sandbox):
+    from flask_specter.client import SpecterClient
+
+    c = SpecterClient.from_config({**sandbox.shop_config, "SPECTER_TIMEOUT": 5.0, "SPECTER_VERIFY_TLS": True})
+    yield c
+    c.close()
+
+
+def _reset_database(url: str) -> None:
+    if url.startswith("sqlite"):
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def shop_config(tmp_path, sandbox):
+    """Config for a fresh example shop wired to the sandbox."""
+    url = _database_url(tmp_path)
+    _reset_database(url)
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": url if not url.startswith("postgresql://") else url.replace("postgresql://", "postgresql+psycopg://", 1),
+        "SPECTER_CALLBACK_TOKEN": secrets.token_urlsafe(24),
+        "SPECTER_PUBLIC_URL": "http://127.0.0.1:1",
+        "SPECTER_QUEUE_NAME": f"t-{uuid.uuid4().hex[:12]}",
+        "SPECTER_EMBEDDED_WORKER": False,
+        "SPECTER_STOCK_BATCH_DELAY": 0.0,
+        "SPECTER_RETRY_BACKOFF": 0.1,
+        "SPECTER_RETRY_BACKOFF_MAX": 0.5,
+        "SPECTER_SWEEP_INTERVAL": 0,
+        "SPECTER_TIMEOUT": 5.0,
+        "WTF_CSRF_ENABLED": True,
+        **sandbox.shop_config,
+    }
+    redis_url = _redis_url()
+    config["REDIS_URL"] = redis_url
+    config["SPECTER_REDIS_URL"] = redis_url
+    return config
+
+
+@pytest.fixture
+def make_shop(shop_config):
+    """Factory for example-shop apps; every app made is cleaned up after the test."""
+    from example_shop import create_app
+
+    apps = []
+
+    def factory(**overrides):
+        app = create_app({**shop_config, **overrides})
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        state = app.extensions.get("specter")
+        if state is not None:
+            state.queue.stop_worker(timeout=2)
+            if not state.queue.embedded:
+                _drop_queue(state.queue)
+        with app.app_context():
+            app.extensions["sqlalchemy"].session.remove()
+            app.extensions["sqlalchemy"].engine.dispose()
+
+
+def _drop_queue(queue) -> None:
+    try:
+        for key in queue.connection.scan_iter(f"*{queue.name}*"):
+            queue.connection.delete(key)
+    except Exception:
+        pass
+
+
+class LiveWorker:
+    """A real RQ worker (SimpleWorker semantics, scheduler on) running in a thread for one app."""
+
+    def __init__(self, app):
+        from flask_specter.queue import ThreadWorker
+
+        self.app = app
+        self.queue = app.extensions["specter"].queue
+        self.worker = self.queue.make_worker(ThreadWorker)
+        self.thread = threading.Thread(target=self.worker.work, kwargs={"with_scheduler": True, "logging_level": "WARNING"}, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.worker.stop()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_worker():
+    workers = []
+
+    def start(app):
+        w = LiveWorker(app).start()
+        workers.append(w)
+        return w
+
+    yield start
+    for w in workers:
+        w.stop()
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it is truthy; fail the test with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class ServedApp:
+    """An app served over real HTTP on loopback (so the sandbox can call its callbacks)."""
+
+    def __init__(self, app, port: int | None = None):
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.server = make_server("127.0.0.1", port or 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def serve():
+    served = []
+
+    def start(app, port=None):
+        s = ServedApp(app, port)
+        served.append(s)
+        return s
+
+    yield start
+    for s in served:
+        try:
+            s.stop()
+        except Exception:
+            pass
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,98 @@
+"""Faults that need a real Redis and real worker processes: a worker killed with SIGKILL inside a
+chunk, and the Redis data flushed in the middle of a batch. Both end with every SKU right."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from redis import Redis
+
+from .conftest import wait_until
+from .test_stock_sync import callback, confirms_per_batch, seed, shop_stock, specter_available, stock_rows
+
+pytestmark = [pytest.mark.timeout(150)]
+
+
+@pytest.fixture
+def real_redis(shop_config):
+    url = shop_config.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs a real Redis: set REDIS_URL (CI does)")
+    return Redis.from_url(url)
+
+
+def _worker_env(app) -> dict[str, str]:
+    env = dict(os.environ)
+    for key, value in app.config.items():
+        if key.startswith("SPECTER_") and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            env[key] = str(value)
+    env["DATABASE_URL"] = app.config["SQLALCHEMY_DATABASE_URI"]
+    env["REDIS_URL"] = app.config["REDIS_URL"]
+    env["SECRET_KEY"] = "test-secret"
+    return env
+
+
+def _start_worker(app, **extra_env) -> subprocess.Popen:
+    env = {**_worker_env(app), **{k: str(v) for k, v in extra_env.items()}}
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "example_shop", "specter", "worker", "--no-fork"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the worker and its scheduler die together
+    )
+
+
+def _kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_worker_killed_mid_chunk_a_new_worker_finishes(make_shop, sandbox, real_redis):
+    app = make_shop(SPECTER_STOCK_BATCH_SIZE=50, SPECTER_LEASE_SECONDS=2)
+    seed(sandbox, app, 200)
+    callback(app)
+    first = _start_worker(app, SPECTER_DEBUG_PAUSE_IN_CHUNK=30)  # holds its first claimed chunk
+    try:
+        wait_until(lambda: stock_rows(app)["claimed"] == 50, timeout=60, message="a chunk to be claimed")
+        _kill(first)  # the whole host dies: worker and scheduler
+        assert stock_rows(app)["claimed"] == 50 and stock_rows(app)["applied"] == 0
+        second = _start_worker(app)
+        try:
+            wait_until(lambda: shop_stock(app) == specter_available(sandbox), timeout=60, message="the new worker to finish")
+        finally:
+            _kill(second, signal.SIGTERM)
+    finally:
+        if first.poll() is None:
+            _kill(first)
+    assert stock_rows(app)["applied"] == 200
+    assert set(confirms_per_batch(sandbox).values()) == {1}
+
+
+def test_redis_flushed_mid_batch_rows_resume_with_the_next_callback(make_shop, sandbox, real_redis, live_worker):
+    app = make_shop(SPECTER_STOCK_BATCH_SIZE=20, SPECTER_STOCK_BATCH_DELAY=0.5)
+    seed(sandbox, app, 200)
+    callback(app)
+    worker = live_worker(app)
+    wait_until(lambda: stock_rows(app)["applied"] >= 40, timeout=60, message="a few chunks")
+    worker.stop()
+    real_redis.flushdb()  # queue, schedule and flags are gone; the rows are still in the database
+    remaining = stock_rows(app)["pending"]
+    assert remaining > 0
+    time.sleep(1.0)
+    assert stock_rows(app)["pending"] == remaining  # nothing moves without Redis' jobs
+    live_worker(app)
+    assert callback(app).data == b"1;Done"
+    wait_until(lambda: shop_stock(app) == specter_available(sandbox), timeout=60, message="resume after flush")
+    assert stock_rows(app)["applied"] == 200
