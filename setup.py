@@ -30,6 +30,7 @@ setup(
             "playwright>=1.45",
             "psycopg[binary]>=3.1",
             "ruff>=0.5",
+            "waitress>=3.0",
         ],
     },
     entry_points={"flask.commands": []},

@@ -45,6 +45,7 @@ def place_order(
     lines: list[LineRequest],
     *,
     payment_method: str = "invoice",
+    payment_reference: str | None = None,
     shipping_method: str | None = None,
     shipping_price_excl_vat: Decimal = Decimal("0"),
     discount_excl_vat: Decimal = Decimal("0"),
@@ -64,6 +65,7 @@ def place_order(
         order = Order(
             customer=customer,
             payment_method=payment_method,
+            payment_reference=payment_reference or None,
             shipping_method=shipping_method,
             shipping_price_excl_vat=shipping_price_excl_vat,
             discount_excl_vat=discount_excl_vat,

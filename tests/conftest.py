@@ -45,7 +45,7 @@ def sandbox(sandbox_server):
 def client(sandbox):
     from flask_specter.client import SpecterClient
 
-    c = SpecterClient.from_config({**sandbox.shop_config, "SPECTER_TIMEOUT": 5.0, "SPECTER_VERIFY_TLS": True})
+    c = SpecterClient.from_config({**sandbox.credentials, "SPECTER_TIMEOUT": 5.0, "SPECTER_VERIFY_TLS": True})
     yield c
     c.close()
 
@@ -81,7 +81,7 @@ def shop_config(tmp_path, sandbox):
         "SPECTER_SWEEP_INTERVAL": 0,
         "SPECTER_TIMEOUT": 5.0,
         "WTF_CSRF_ENABLED": True,
-        **sandbox.shop_config,
+        **sandbox.credentials,
     }
     redis_url = _redis_url()
     config["REDIS_URL"] = redis_url

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from .panel import order_transfer_panel
+
+__all__ = ["register_admin", "order_transfer_panel"]
+
 
 def register_admin(app, state) -> None:
     """Add the Specter views to the app's ``flask_admin.Admin``, if it has one."""

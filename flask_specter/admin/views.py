@@ -80,7 +80,7 @@ class SettingsView(SpecterViewMixin, BaseView):
             "specter/settings.html",
             form=form,
             groups=groups,
-            button=ButtonForm(formdata=None),
+            button_form=ButtonForm(formdata=None),
             connection=_connection_rows(),
             callbacks=_callback_rows(),
             exports=EXPORTS,

@@ -1,0 +1,113 @@
+"""Flask-Admin at ``/admin``: deny by default, CSRF on every form, and Specter's stock rule visible.
+
+The ``Admin`` is created before ``specter.init_app`` so the extension can add its own views to it.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.form import SecureForm
+from flask_admin.menu import MenuLink
+from flask_admin.theme import Bootstrap4Theme
+from flask_specter.stock import StockManagedBySpecter, is_specter_managed
+from sqlalchemy import inspect
+from wtforms.validators import ValidationError
+
+from .auth import is_admin
+from .models import Category, Customer, Order, OrderLine, Product, db
+
+CATALOGUE = "Katalog & Produkter"
+SALES = "Kunder & Beställningar"
+STOCK_HELP = "Specter är lagermaster: ändra saldot i Specter (Inleverans eller Saldo-/Prisjustering), så följer butiken."
+
+
+def _to_login():
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+class ShopIndexView(AdminIndexView):
+    def is_accessible(self) -> bool:
+        return is_admin()
+
+    def inaccessible_callback(self, name, **kwargs):
+        return _to_login()
+
+    @expose("/")
+    def index(self):
+        return self.render("shop/admin_index.html")
+
+
+class SecureModelView(ModelView):
+    form_base_class = SecureForm
+    page_size = 50
+
+    def is_accessible(self) -> bool:
+        return is_admin()
+
+    def inaccessible_callback(self, name, **kwargs):
+        return _to_login()
+
+
+class CategoryView(SecureModelView):
+    column_list = ("name", "active", "parent")
+    form_columns = ("name", "active", "parent")
+    column_searchable_list = ("name",)
+
+
+class ProductView(SecureModelView):
+    column_list = ("sku", "name", "price_excl_vat", "vat_percent", "stock", "active", "category", "parent")
+    column_searchable_list = ("sku", "name", "barcode")
+    column_filters = ("active", "category.name")
+    column_default_sort = "sku"
+    form_columns = ("sku", "name", "description", "price_excl_vat", "vat_percent", "stock", "active", "category", "parent", "buy_price", "barcode", "weight")
+    column_labels = {"price_excl_vat": "Pris exkl. moms", "vat_percent": "Moms %", "stock": "Lager", "parent": "Huvudprodukt (variant av)"}
+
+    def edit_form(self, obj=None):
+        """Stock is read-only once Specter owns it (the article exists in Specter)."""
+        form = super().edit_form(obj)
+        if obj is not None and obj.sku and is_specter_managed(obj.sku):
+            form.stock.render_kw = {"readonly": True}
+            form.stock.description = STOCK_HELP
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        if not is_created:
+            history = inspect(model).attrs.stock.history
+            if history.has_changes() and history.deleted and is_specter_managed(model.sku):
+                raise ValidationError(str(StockManagedBySpecter(model.sku)))
+
+    def handle_view_exception(self, exc):
+        if isinstance(exc, StockManagedBySpecter):
+            flash(str(exc), "error")
+            return True
+        return super().handle_view_exception(exc)
+
+
+class CustomerView(SecureModelView):
+    column_list = ("email", "first_name", "last_name", "company", "city", "specter_customer_no", "created_at")
+    column_searchable_list = ("email", "first_name", "last_name", "company", "org_no")
+    form_excluded_columns = ("password_hash", "orders", "created_at")
+    column_default_sort = ("created_at", True)
+
+
+class OrderView(SecureModelView):
+    can_create = False  # orders come from the shop (stock is decremented there), not from a form
+    column_list = ("number", "customer", "status", "payment_method", "created_at", "specter_order_no", "transfer_error", "tracking_no")
+    column_searchable_list = ("number", "specter_order_no", "tracking_no")
+    column_filters = ("status", "payment_method")
+    column_default_sort = ("created_at", True)
+    form_excluded_columns = ("created_at",)
+    inline_models = ((OrderLine, {"form_columns": ("id", "sku", "name", "qty", "price_excl_vat", "vat_percent")}),)
+
+
+def init_admin(app) -> Admin:
+    admin = Admin(app, name="Example shop", theme=Bootstrap4Theme(), index_view=ShopIndexView(name="Översikt"))
+    admin.add_view(CategoryView(Category, db.session, name="Kategorier", category=CATALOGUE))
+    admin.add_view(ProductView(Product, db.session, name="Produkter", category=CATALOGUE))
+    admin.add_view(CustomerView(Customer, db.session, name="Kunder", category=SALES))
+    admin.add_view(OrderView(Order, db.session, name="Beställningar", category=SALES))
+    admin.add_link(MenuLink(name="Till butiken", url="/"))
+    admin.add_link(MenuLink(name="Logga ut", url="/admin/logout"))
+    return admin

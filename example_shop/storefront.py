@@ -1,0 +1,221 @@
+"""The HTML shop: catalogue, product page, a session cart, checkout and the order confirmation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_specter.stock import OutOfStock
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from wtforms import EmailField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from .mail import confirmation_sender, send_order_confirmation
+from .models import Category, Customer, Order, Product, db, with_vat
+from .orders import SHIPPING_METHODS, LineRequest, OrderError, find_customer_by_email, place_order
+
+bp = Blueprint("shop", __name__)
+CART = "cart"
+MY_ORDERS = "my_orders"  # orders placed in this session: the only ones its confirmation page shows
+MAX_QTY = 99
+PAYMENT_LABELS = {"invoice": "Faktura", "klarna": "Klarna", "card": "Kort", "swish": "Swish"}
+
+
+class AddToCartForm(FlaskForm):
+    sku = SelectField("Variant", validators=[DataRequired()])
+    qty = IntegerField("Antal", default=1, validators=[NumberRange(1, MAX_QTY)])
+
+
+class CartForm(FlaskForm):
+    """Only the CSRF token: quantities come as qty-<sku> fields."""
+
+
+class CheckoutForm(FlaskForm):
+    email = EmailField("E-post", validators=[DataRequired(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Ange en giltig e-postadress."), Length(max=254)])
+    first_name = StringField("Förnamn", validators=[DataRequired(), Length(max=100)])
+    last_name = StringField("Efternamn", validators=[DataRequired(), Length(max=100)])
+    company = StringField("Företag", validators=[Optional(), Length(max=200)])
+    org_no = StringField("Person-/organisationsnummer", validators=[Optional(), Length(max=20)])
+    phone = StringField("Telefon", validators=[Optional(), Length(max=40)])
+    address = StringField("Adress", validators=[DataRequired(), Length(max=200)])
+    zip = StringField("Postnummer", validators=[DataRequired(), Length(max=20)])
+    city = StringField("Ort", validators=[DataRequired(), Length(max=100)])
+    country = StringField("Land", default="SE", validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message="Två bokstäver, t.ex. SE")])
+    payment_method = RadioField("Betalning", choices=list(PAYMENT_LABELS.items()), default="invoice")
+    shipping_method = RadioField(
+        "Frakt", choices=[(key, f"{label} ({with_vat(price, 25)} kr)") for key, (label, price) in SHIPPING_METHODS.items()], default="postnord"
+    )
+    comment = TextAreaField("Meddelande", validators=[Optional(), Length(max=2000)])
+
+
+# --- cart in the session: {sku: qty} ----------------------------------------------------------------
+def get_cart() -> dict[str, int]:
+    cart = session.get(CART)
+    return dict(cart) if isinstance(cart, dict) else {}
+
+
+def save_cart(cart: dict[str, int]) -> None:
+    session[CART] = {sku: qty for sku, qty in cart.items() if qty > 0}
+
+
+def cart_items(cart: dict[str, int]) -> tuple[list[dict], Decimal]:
+    """Cart rows with current products and prices; SKUs no longer for sale drop out."""
+    if not cart:
+        return [], Decimal("0")
+    products = {p.sku: p for p in db.session.execute(select(Product).where(Product.sku.in_(list(cart)))).scalars()}
+    items, total = [], Decimal("0")
+    for sku, qty in cart.items():
+        product = products.get(sku)
+        if product is None or not product.active:
+            continue
+        line_total = product.price_incl_vat * qty
+        items.append({"product": product, "qty": qty, "total": line_total})
+        total += line_total
+    return items, total
+
+
+@bp.app_context_processor
+def _cart_count():
+    return {"cart_count": sum(get_cart().values()) if session.get(CART) else 0}
+
+
+@bp.app_template_filter("sek")
+def format_sek(value) -> str:
+    """249.5 -> '249,50 kr' (Swedish decimal comma, thin-space thousands)."""
+    number = Decimal(str(value or 0)).quantize(Decimal("0.01"))
+    whole, _, frac = f"{number:,.2f}".partition(".")
+    return f"{whole.replace(',', ' ')},{frac} kr"
+
+
+# --- pages -----------------------------------------------------------------------------------------
+@bp.get("/")
+def index():
+    categories = db.session.execute(select(Category).where(Category.active.is_(True)).order_by(Category.name)).scalars().all()
+    active_ids = {c.id for c in categories}
+    products = (
+        db.session.execute(
+            select(Product)
+            .where(Product.active.is_(True), Product.parent_id.is_(None))
+            .options(selectinload(Product.variants))
+            .order_by(Product.name)
+        )
+        .scalars()
+        .all()
+    )
+    by_category: dict[int | None, list[Product]] = {}
+    for product in products:
+        key = product.category_id if product.category_id in active_ids else None
+        if product.category_id is not None and key is None:
+            continue  # its category is hidden: so is the product
+        by_category.setdefault(key, []).append(product)
+    sections = [(c, by_category[c.id]) for c in categories if c.id in by_category]
+    if None in by_category:
+        sections.append((None, by_category[None]))
+    return render_template("shop/index.html", sections=sections)
+
+
+def _product_for_sale(sku: str) -> Product:
+    product = db.session.execute(select(Product).where(Product.sku == sku)).scalar_one_or_none()
+    if product is None or not product.active or (product.parent is not None and not product.parent.active):
+        abort(404)
+    return product
+
+
+def _choices(product: Product) -> list[tuple[str, str]]:
+    variants = [v for v in product.variants if v.active]
+    if variants:
+        return [(v.sku, f"{v.name} ({v.sku}) – {'i lager' if v.stock > 0 else 'slut'}") for v in variants]
+    return [(product.sku, product.name)]
+
+
+@bp.route("/product/<path:sku>", methods=["GET", "POST"])
+def product(sku: str):
+    product = _product_for_sale(sku)
+    form = AddToCartForm()
+    form.sku.choices = _choices(product)
+    if form.validate_on_submit():
+        cart = get_cart()
+        chosen = form.sku.data
+        cart[chosen] = min(MAX_QTY, cart.get(chosen, 0) + form.qty.data)
+        save_cart(cart)
+        flash(f"{chosen} ligger i varukorgen.", "info")
+        return redirect(url_for("shop.cart"))
+    return render_template("shop/product.html", product=product, form=form)
+
+
+@bp.route("/cart", methods=["GET", "POST"])
+def cart():
+    form = CartForm()
+    cart = get_cart()
+    if form.validate_on_submit():
+
+        for sku in list(cart):
+            raw = request.form.get(f"qty-{sku}", "")
+            cart[sku] = max(0, min(MAX_QTY, int(raw))) if raw.strip().isdigit() else cart[sku]
+        save_cart(cart)
+        return redirect(url_for("shop.cart"))
+    items, total = cart_items(cart)
+    return render_template("shop/cart.html", items=items, total=total, form=form)
+
+
+@bp.route("/checkout", methods=["GET", "POST"])
+def checkout():
+    items, total = cart_items(get_cart())
+    if not items:
+        flash("Varukorgen är tom.", "info")
+        return redirect(url_for("shop.index"))
+    form = CheckoutForm()
+    if form.validate_on_submit():
+        order = _place(form, items)
+        if order is not None:
+            session.pop(CART, None)
+            session[MY_ORDERS] = [*session.get(MY_ORDERS, [])[-19:], order.number]
+            send_order_confirmation(order)
+            return redirect(url_for("shop.order_confirmation", number=order.number))
+    shipping_label, shipping_price = SHIPPING_METHODS.get(form.shipping_method.data, SHIPPING_METHODS["postnord"])
+    return render_template("shop/checkout.html", form=form, items=items, total=total, shipping=with_vat(shipping_price, 25))
+
+
+def _place(form: CheckoutForm, items: list[dict]) -> Order | None:
+    """Create the customer if new and the order; None (with a flash) when stock is short."""
+    customer = find_customer_by_email(form.email.data)
+    if customer is None:
+        customer = Customer(
+            email=form.email.data.strip().lower(),
+            first_name=form.first_name.data.strip(),
+            last_name=form.last_name.data.strip(),
+            company=(form.company.data or "").strip() or None,
+            org_no=(form.org_no.data or "").strip() or None,
+            phone=(form.phone.data or "").strip() or None,
+            address=form.address.data.strip(),
+            zip=form.zip.data.strip(),
+            city=form.city.data.strip(),
+            country=form.country.data.strip().upper(),
+        )
+    label, price = SHIPPING_METHODS.get(form.shipping_method.data, SHIPPING_METHODS["postnord"])
+    try:
+        return place_order(
+            customer,
+            [LineRequest(sku=item["product"].sku, qty=item["qty"]) for item in items],
+            payment_method=form.payment_method.data,
+            shipping_method=label,
+            shipping_price_excl_vat=price,
+            comment=form.comment.data,
+        )
+    except OutOfStock as exc:
+        flash(f"Tyvärr finns inte tillräckligt många i lager av {exc.sku} (du ville ha {exc.wanted}). Ändra antalet i varukorgen.", "error")
+    except OrderError as exc:
+        flash(f"Beställningen kunde inte läggas: {exc}", "error")
+    return None
+
+
+@bp.get("/order/<number>")
+def order_confirmation(number: str):
+    if number not in session.get(MY_ORDERS, []):
+        abort(404)
+    order = db.session.execute(select(Order).where(Order.number == number)).scalar_one_or_none()
+    if order is None:
+        abort(404)
+    return render_template("shop/order.html", order=order, sender=confirmation_sender(), payment_labels=PAYMENT_LABELS)

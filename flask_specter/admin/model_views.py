@@ -1,0 +1,286 @@
+"""Read-only lists of the outbox and the exports, and the "Överför order" page with its resend buttons.
+
+The rows are the extension's own bookkeeping, so nobody edits them by hand: the only state change is
+"send again", done by ``flask_specter.outbox`` (which refuses a row already being sent, so a double
+click cannot make two orders in Specter).
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla import ModelView
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
+from sqlalchemy import select
+
+from ..extension import get_state
+from ..models import ExportFailure, ExportRun, OutboxEntry
+from .forms import ButtonForm, CsrfBaseForm
+from .messages import STATE_LABELS, explain
+from .views import CSRF_REFUSED, EXPORTS, SpecterViewMixin, safe_next
+
+STATE_BADGES = {"pending": "secondary", "sending": "info", "sent": "success", "failed": "danger"}
+KIND_LABELS = {"order": "Order", "customer": "Kund", "product": "Produkt"}
+OP_LABELS = {"create": "skapa", "update": "uppdatera", "delete": "radera"}
+
+
+def _dt(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _state_badge(view, context, model, name) -> Markup:
+    label = STATE_LABELS.get(model.state, model.state)
+    html = Markup('<span class="badge badge-{}">{}</span>').format(STATE_BADGES.get(model.state, "light"), label)
+    if model.state != "sent":
+        if model.permanent:
+            html += Markup(' <span class="badge badge-warning" title="Retrying will not help until something is fixed">kräver åtgärd</span>')
+        elif model.next_attempt_at:
+            html += Markup('<div class="small text-muted">nytt försök {}</div>').format(_dt(model.next_attempt_at))
+    return html
+
+
+def _error_text(view, context, model, name) -> Markup:
+    if not model.last_error or model.state == "sent":
+        return Markup("")
+    return Markup('<span class="small">{}</span>').format(model.last_error)
+
+
+def _date(view, context, model, name) -> str:
+    return _dt(getattr(model, name))
+
+
+class ReadOnlyModelView(SpecterViewMixin, ModelView):
+    """A list nobody edits; bulk actions carry Flask-WTF's CSRF token."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = False
+    form_base_class = CsrfBaseForm
+    page_size = 50
+    column_default_sort = ("id", True)
+    column_display_actions = False
+
+
+class TransferView(ReadOnlyModelView):
+    """"Överför order": each order's transfer to Specter, why it failed, and a button to send it again."""
+
+    list_template = "specter/transfer_list.html"
+    column_list = ("ref", "state", "attempts", "last_error", "remote_id", "created_at", "sent_at", "transfer")
+    column_labels = {
+        "ref": "Order",
+        "state": "Status",
+        "attempts": "Försök",
+        "last_error": "Orsak",
+        "remote_id": "Specter-ordernr",
+        "created_at": "Skapad",
+        "sent_at": "Överförd",
+        "transfer": "",
+    }
+    column_sortable_list = ("ref", "state", "attempts", "created_at", "sent_at")
+    column_searchable_list = ("ref", "remote_id")
+    column_filters = ("state",)
+
+    def __init__(self, db, **kwargs):
+        super().__init__(OutboxEntry, db, **kwargs)
+
+    def get_query(self):
+        return super().get_query().filter(OutboxEntry.kind == "order")
+
+    def get_count_query(self):
+        return super().get_count_query().filter(OutboxEntry.kind == "order")
+
+    def get_one(self, id):
+        entry = super().get_one(id)
+        return entry if entry is not None and entry.kind == "order" else None
+
+    def _order_label(self, view, context, model, name) -> Markup:
+        number = _order_number(model.ref)
+        if number and number != model.ref:
+            return Markup('{} <span class="text-muted small">(id {})</span>').format(number, model.ref)
+        return Markup("{}").format(model.ref)
+
+    def _transfer_button(self, view, context, model, name) -> Markup:
+        if model.state in ("sent", "sending"):
+            return Markup("")
+        return transfer_button(model.ref, next_url=request.full_path.rstrip("?"), small=True)
+
+    @property
+    def column_formatters(self):  # bound methods need ``self``, so build the mapping per instance
+        return {
+            "ref": self._order_label,
+            "state": _state_badge,
+            "last_error": _error_text,
+            "created_at": _date,
+            "sent_at": _date,
+            "transfer": self._transfer_button,
+        }
+
+    @expose("/resend/<order_id>", methods=["POST"])
+    def resend(self, order_id: str):
+        """One order, from the row button here or from ``order_transfer_panel`` on the shop's order page."""
+        back = safe_next(self.get_url(".index_view"))
+        if not ButtonForm().validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return redirect(back)
+        try:
+            from ..outbox import resend_order
+        except ImportError:
+            flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
+            return redirect(back)
+        try:
+            message = resend_order(order_id)
+        except Exception as exc:
+            flash(explain(exc, doing=f"Överföringen av order {order_id}"), "error")
+        else:
+            flash(message, _category(message))
+        return redirect(back)
+
+    @action("resend", "Överför order", "Skicka de markerade ordrarna till Specter igen?")
+    def action_resend(self, ids):
+        session = get_state().db.session
+        refs = list(
+            session.execute(select(OutboxEntry.ref).where(OutboxEntry.id.in_([int(i) for i in ids]), OutboxEntry.kind == "order")).scalars()
+        )
+        refs = list(dict.fromkeys(refs))
+        try:
+            from ..outbox import resend_orders
+        except ImportError:
+            flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
+            return
+        try:
+            messages = resend_orders(refs)
+        except Exception as exc:
+            flash(explain(exc, doing="Överföringen"), "error")
+            return
+        for message in messages:
+            flash(message, _category(message))
+
+
+def _category(message: str) -> str:
+    """Green when the outbox's message reads as a success, else a warning the admin should read."""
+    text = (message or "").lower()
+    good = ("överförd", "skickad", "transferred", "sent", "köad", "queued", "redan")
+    bad = ("misslyck", "fel", "failed", "error", "kunde inte", "could not")
+    if any(b in text for b in bad):
+        return "warning"
+    return "success" if any(g in text for g in good) else "info"
+
+
+def _order_number(ref: str) -> str | None:
+    """The shop's order number for an order id, when the adapter can tell; None otherwise."""
+    state = get_state()
+    try:
+        order = state.adapter.get_order(ref)
+    except Exception:
+        return None
+    if order is None:
+        return None
+    field = getattr(state.adapter, "of", {}).get("number", "number")
+    number = getattr(order, field, None)
+    return str(number) if number else None
+
+
+def transfer_button(order_id: str, *, next_url: str | None = None, small: bool = False) -> Markup:
+    """A POST form with a CSRF token that sends one order to Specter again."""
+    action_url = url_for("specter_transfer.resend", order_id=order_id)
+    field = get_state().config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    return Markup(
+        '<form method="post" action="{}" class="d-inline specter-transfer-form">'
+        '<input type="hidden" name="{}" value="{}">'
+        '<input type="hidden" name="next" value="{}">'
+        '<button type="submit" class="btn btn-primary{}">Överför order</button></form>'
+    ).format(action_url, field, generate_csrf(), next_url or "", " btn-sm" if small else "")
+
+
+class OutboxView(ReadOnlyModelView):
+    """Everything waiting to go to Specter (products, customers, orders) and what happened to it."""
+
+    column_list = ("kind", "op", "ref", "state", "attempts", "last_error", "remote_id", "created_at", "sent_at")
+    column_labels = {
+        "kind": "Typ",
+        "op": "Åtgärd",
+        "ref": "Referens",
+        "state": "Status",
+        "attempts": "Försök",
+        "last_error": "Senaste fel",
+        "remote_id": "Specter-id",
+        "created_at": "Skapad",
+        "sent_at": "Skickad",
+    }
+    column_filters = ("kind", "state", "op", "permanent")
+    column_searchable_list = ("ref", "remote_id")
+    column_sortable_list = ("kind", "ref", "state", "attempts", "created_at", "sent_at")
+    column_formatters = {
+        "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind),
+        "op": lambda v, c, m, n: OP_LABELS.get(m.op, m.op),
+        "state": _state_badge,
+        "last_error": _error_text,
+        "created_at": _date,
+        "sent_at": _date,
+    }
+
+    def __init__(self, db, **kwargs):
+        super().__init__(OutboxEntry, db, **kwargs)
+
+
+def _progress(view, context, model, name) -> Markup:
+    total, done = model.total or 0, model.done or 0
+    pct = 100 if total == 0 and model.state == "done" else (int(100 * done / total) if total else 0)
+    color = {"done": "bg-success", "failed": "bg-danger"}.get(model.state, "progress-bar-striped progress-bar-animated")
+    return Markup(
+        '<div class="progress" style="min-width:10rem;height:1.1rem" title="{}%">'
+        '<div class="progress-bar {}" role="progressbar" style="width:{}%">{} / {}</div></div>'
+    ).format(pct, color, pct, done, total)
+
+
+EXPORT_LABELS = {k: label for k, label, _ in EXPORTS}
+EXPORT_STATES = {"running": ("Pågår", "info"), "done": ("Klar", "success"), "failed": ("Misslyckades", "danger")}
+
+
+class ExportsView(ReadOnlyModelView):
+    """First-installation exports with their progress, and the rows Specter refused."""
+
+    list_template = "specter/exports_list.html"
+    column_list = ("kind", "state", "progress", "failed", "started_at", "finished_at")
+    column_labels = {"kind": "Export", "state": "Status", "progress": "Förlopp (klara / totalt)", "failed": "Misslyckade", "started_at": "Startad", "finished_at": "Klar"}
+    column_sortable_list = ("kind", "state", "started_at", "finished_at")
+
+    def __init__(self, db, **kwargs):
+        super().__init__(ExportRun, db, **kwargs)
+
+    def _failed_link(self, view, context, model, name) -> Markup:
+        if not model.failed:
+            return Markup("0")
+        return Markup('<a href="{}" class="text-danger font-weight-bold">{} (visa)</a>').format(self.get_url(".failures", run_id=model.id), model.failed)
+
+    @property
+    def column_formatters(self):
+        return {
+            "kind": lambda v, c, m, n: EXPORT_LABELS.get(m.kind, m.kind),
+            "state": lambda v, c, m, n: Markup('<span class="badge badge-{}">{}</span>').format(EXPORT_STATES.get(m.state, (m.state, "light"))[1], EXPORT_STATES.get(m.state, (m.state,))[0]),
+            "progress": _progress,
+            "failed": self._failed_link,
+            "started_at": _date,
+            "finished_at": _date,
+        }
+
+    def render(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs.setdefault("exports", EXPORTS)
+            kwargs.setdefault("button_form", ButtonForm(formdata=None))
+        return super().render(template, **kwargs)
+
+    @expose("/failures/<int:run_id>")
+    def failures(self, run_id: int):
+        session = get_state().db.session
+        run = session.get(ExportRun, run_id)
+        if run is None:
+            return redirect(self.get_url(".index_view"))
+        rows = list(session.execute(select(ExportFailure).where(ExportFailure.run_id == run_id).order_by(ExportFailure.id).limit(1000)).scalars())
+        return self.render("specter/export_failures.html", run=run, rows=rows, label=EXPORT_LABELS.get(run.kind, run.kind))
+
+
+__all__ = ["TransferView", "OutboxView", "ExportsView", "transfer_button"]

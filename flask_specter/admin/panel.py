@@ -1,0 +1,76 @@
+"""The "Överför order" box a host shop shows on its own order page, under "Betalningsmetod"."""
+
+from __future__ import annotations
+
+from flask import request
+from markupsafe import Markup
+from sqlalchemy import select
+from werkzeug.routing import BuildError
+
+from ..extension import get_state
+from ..models import Link, OutboxEntry
+from .access import admin_allowed
+
+
+def transfer_status(order_id) -> dict:
+    """``order_transfer_status`` from the outbox module, or the same read of our tables without it."""
+    try:
+        from ..outbox import order_transfer_status
+    except ImportError:
+        pass
+    else:
+        return order_transfer_status(order_id)
+    session = get_state().db.session
+    ref = str(order_id)
+    entry = session.execute(
+        select(OutboxEntry).where(OutboxEntry.kind == "order", OutboxEntry.ref == ref).order_by(OutboxEntry.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    link = session.execute(select(Link).where(Link.kind == "order", Link.local_id == ref)).scalar_one_or_none()
+    return {
+        "state": entry.state if entry else ("sent" if link else None),
+        "error": entry.last_error if entry else None,
+        "attempts": entry.attempts if entry else 0,
+        "specter_order_no": (entry.remote_id if entry and entry.remote_id else None) or (link.remote_id if link else None),
+    }
+
+
+def order_transfer_panel(order_id) -> Markup:
+    """HTML for the host's order page: why the order is not in Specter, and an "Överför order" button.
+
+    Put it under "Betalningsmetod: …" in the shop's own order template, as the seed describes::
+
+        {{ specter_transfer_panel(order.id) }}
+
+    with ``app.jinja_env.globals["specter_transfer_panel"] = flask_specter.admin.order_transfer_panel``.
+    It renders nothing once the order is in Specter, when the current user may not use the Specter
+    admin (``SPECTER_ADMIN_ACCESS``), or before anything was queued for it. The button POSTs with a
+    Flask-WTF CSRF token to the Specter transfer view and comes back to the page it was on; the markup
+    uses Bootstrap classes and the ``specter-transfer-panel`` class for the host's own styling. Needs a
+    request context and the Flask-Admin views (an ``Admin`` on the app before ``Specter.init_app``).
+    """
+    if not admin_allowed():
+        return Markup("")
+    status = transfer_status(order_id)
+    state = status.get("state")
+    if state in (None, "sent") or status.get("specter_order_no"):
+        return Markup("")
+    if state == "failed":
+        head = "Ordern kunde inte överföras till Specter."
+    elif state == "sending":
+        head = "Ordern skickas till Specter just nu."
+    else:
+        head = "Ordern väntar på att överföras till Specter."
+    parts = [Markup('<div class="specter-transfer-panel alert alert-warning small mt-2" role="status"><strong>{}</strong>').format(head)]
+    if status.get("error"):
+        parts.append(Markup('<div class="specter-transfer-reason">Orsak: {}</div>').format(status["error"]))
+    if status.get("attempts"):
+        parts.append(Markup('<div class="text-muted">Försök hittills: {}</div>').format(status["attempts"]))
+    if state != "sending":
+        from .model_views import transfer_button
+
+        try:
+            parts.append(Markup('<div class="mt-2">{}</div>').format(transfer_button(str(order_id), next_url=request.full_path.rstrip("?"))))
+        except BuildError:
+            parts.append(Markup('<div class="text-muted">Knappen "Överför order" kräver Specters adminvyer (Flask-Admin).</div>'))
+    parts.append(Markup("</div>"))
+    return Markup("").join(parts)

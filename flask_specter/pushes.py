@@ -1,0 +1,297 @@
+"""Building and sending each kind of outbox row from the shop's CURRENT data.
+
+Jobs carry ids only; the product, customer or order is read here, when it is sent, so a row that
+waited an hour sends what the shop holds now. Each push changes the shop (Specter numbers, links) in
+the caller's session without committing: ``outbox`` commits that together with the row's new state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from . import signals
+from .errors import (
+    SpecterApiError,
+    SpecterAuthError,
+    SpecterConfigError,
+    SpecterDuplicateOrderError,
+    SpecterEncodingError,
+    SpecterError,
+    SpecterProtocolError,
+    SpecterTimeout,
+    SpecterTransportError,
+    SpecterUnknownArticleError,
+    SpecterUnknownCustomerError,
+    SpecterUnknownOrderError,
+    SpecterValidationError,
+)
+from .models import Link, utcnow
+
+
+@dataclass
+class Outcome:
+    """What a successful push leaves behind; ``after`` runs once the transaction is committed."""
+
+    remote_id: str | None = None
+    note: str | None = None
+    after: list[Callable[[], Any]] = field(default_factory=list)
+
+
+class Deferred(Exception):
+    """Not now: something this row depends on is still on its way. Not a failed attempt."""
+
+    def __init__(self, why: str, delay: float = 1.0):
+        super().__init__(why)
+        self.delay = delay
+
+
+class PushProblem(SpecterError):
+    """The shop's own data makes the push impossible (no customer on the order, ...): a person must act."""
+
+
+# -- reasons an admin can act on --------------------------------------------------------------------
+
+_PNR = re.compile(r"\b(?:\d{2})?\d{6}[-+ ]?\d{4}\b")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def redact(text: str | None) -> str:
+    """Text safe for logs: personal/organisation numbers and e-mail addresses masked (GDPR, 3.6)."""
+    if not text:
+        return ""
+    return _EMAIL.sub("***@***", _PNR.sub("******-****", str(text)))
+
+
+def reason(exc: Exception) -> str:
+    """Why a push failed, in words a shop admin understands (Swedish, as the admin is)."""
+    if isinstance(exc, SpecterUnknownArticleError):
+        return (
+            f"Artikeln '{exc.article_no or '?'}' finns inte i Specter. Lägg upp artikeln i Specter (eller spara "
+            "produkten i butiken så att den skickas) och klicka sedan på \"Överför order\"."
+        )
+    if isinstance(exc, SpecterUnknownCustomerError):
+        return "Kunden finns inte i Specter. Spara kunden i butiken igen och klicka sedan på \"Överför order\"."
+    if isinstance(exc, SpecterValidationError):
+        what = f"fältet '{exc.field}'" if exc.field else "uppgifterna"
+        return f"Specter godtog inte {what}: {exc.specter_message}"
+    if isinstance(exc, SpecterAuthError):
+        return "Specter nekade inloggningen (SBM-id, API-användare eller nycklar stämmer inte). Kontrollera inställningarna för Specter."
+    if isinstance(exc, SpecterEncodingError):
+        where = f"Fältet '{exc.field}'" if exc.field else "Ett fält"
+        return f"{where} innehåller tecken som Specter inte kan ta emot (bara ISO-8859-1, t.ex. å, ä, ö, é, går)."
+    if isinstance(exc, SpecterConfigError):
+        return f"Specter-kopplingen är inte inställd: {exc}"
+    if isinstance(exc, SpecterTimeout):
+        return "Specter svarade inte i tid."
+    if isinstance(exc, SpecterTransportError):
+        return "Specter gick inte att nå (tillfälligt fel hos Specter eller i nätverket)."
+    if isinstance(exc, SpecterProtocolError):
+        return "Specter skickade ett svar som inte gick att tolka."
+    if isinstance(exc, SpecterApiError):
+        return f"Specter svarade med fel {exc.code}: {exc.specter_message}"
+    if isinstance(exc, SpecterError):
+        return str(exc)
+    return f"Oväntat fel i kopplingen ({type(exc).__name__}); se serverloggen."
+
+
+# -- links ------------------------------------------------------------------------------------------
+
+
+def upsert_link(session, kind: str, local_id: str, remote_id: str) -> None:
+    link = session.execute(select(Link).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
+    if link is None:
+        session.add(Link(kind=kind, local_id=local_id, remote_id=str(remote_id)))
+    else:
+        link.remote_id = str(remote_id)
+        link.updated_at = utcnow()
+
+
+def linked(session, kind: str, local_id: str) -> str | None:
+    return session.execute(select(Link.remote_id).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
+
+
+# -- products ---------------------------------------------------------------------------------------
+
+
+def push_product(state, entry) -> Outcome:
+    session, adapter = state.db.session, state.adapter
+    sku = entry.ref
+    if entry.op == "delete":
+        return _delete_product(state, sku)
+    if not state.settings.get("product_sync"):
+        return Outcome(note="Produktsynk till Specter är avstängd; inget skickades.")
+    product = adapter.get_product(sku)
+    if product is None:
+        return Outcome(note="Produkten finns inte längre i butiken; inget skickades.")
+    row = dict(adapter.article_row(product))
+    known = linked(session, "product", sku) is not None
+    if entry.op == "create" or not known:
+        # New in Specter: the shop's stock goes along once (seed 000); Specter is stock master after.
+        row.update(createArticleStock=1, noItemsInStock=adapter.product_stock(product))
+        state.client.submit_articles([row], force_update=entry.op != "create")
+    else:
+        state.client.submit_articles([row], force_update=True)  # data only, never stock
+    upsert_link(session, "product", sku, sku)
+    op = entry.op
+    return Outcome(remote_id=sku, after=[lambda: signals.product_exported.send(state.app, sku=sku, op=op)])
+
+
+def _delete_product(state, sku: str) -> Outcome:
+    session = state.db.session
+    if not state.settings.get("delete_in_specter"):
+        return Outcome(note="Produkten raderades bara i butiken (\"Radera från Specter\" är false).")
+    try:
+        state.client.delete_article(sku)
+        note = None
+    except SpecterUnknownArticleError:
+        note = "Artikeln fanns inte i Specter."
+    session.execute(delete(Link).where(Link.kind == "product", Link.local_id == sku))
+    return Outcome(remote_id=sku, note=note, after=[lambda: signals.product_exported.send(state.app, sku=sku, op="delete")])
+
+
+# -- customers --------------------------------------------------------------------------------------
+
+
+def customer_specter_no(state, customer) -> str | None:
+    getter = getattr(state.adapter, "customer_specter_no", None)
+    value = getter(customer) if getter else None
+    return str(value) if value else linked(state.db.session, "customer", state.adapter.customer_ref(customer))
+
+
+def send_customer(state, customer) -> str:
+    """newCustomerSubmit with the admin's matching toggles; the shop stores Specter's customer number."""
+    adapter, settings = state.adapter, state.settings
+    reply = state.client.submit_customer(
+        adapter.customer_row(customer),
+        force_update=True,  # the shop is master; Specter-only fields (priority, salesperson) survive
+        ignore_email=settings.get("ignore_email_check"),
+        ignore_org_no=settings.get("ignore_org_no_check"),
+    )
+    if not reply.id:
+        raise SpecterProtocolError("Specter accepted the customer but sent no customer number")
+    adapter.set_customer_specter_no(customer, reply.id)
+    upsert_link(state.db.session, "customer", adapter.customer_ref(customer), reply.id)
+    return reply.id
+
+
+def push_customer(state, entry) -> Outcome:
+    customer = state.adapter.get_customer(entry.ref)
+    if customer is None:
+        return Outcome(note="Kunden finns inte längre i butiken; inget skickades.")
+    customer_no = send_customer(state, customer)
+    ref = entry.ref
+    return Outcome(remote_id=customer_no, after=[lambda: signals.customer_exported.send(state.app, customer_ref=ref, customer_no=customer_no)])
+
+
+# -- orders -----------------------------------------------------------------------------------------
+
+
+def push_order(state, entry) -> Outcome:
+    if entry.op == "delete":
+        return _delete_order(state, entry)
+    adapter, session = state.adapter, state.db.session
+    order = adapter.get_order(entry.ref)
+    if order is None:
+        return Outcome(note="Ordern finns inte längre i butiken; inget skickades.")
+    payload = adapter.order_payload(order, state.config)
+    customer = adapter.get_customer(payload.customer_ref) if payload.customer_ref not in ("", "None") else None
+    if customer is None:
+        raise PushProblem("Ordern har ingen kund i butiken och kan inte skickas till Specter.")
+    customer_no = ensure_customer(state, customer)
+    header = {**payload.header, "customerId": customer_no, "sendOrderMail": 1 if state.settings.get("send_order_mail") else 0}
+    note = None
+    try:
+        try:
+            order_no = state.client.submit_order(header, payload.rows).id
+        except SpecterUnknownCustomerError:
+            # Our stored number is stale (customer removed in Specter): send the customer again, once.
+            header["customerId"] = send_customer(state, customer)
+            order_no = state.client.submit_order(header, payload.rows).id
+    except SpecterDuplicateOrderError as exc:
+        # Code 23: Specter created it earlier and the answer was lost. Success, with its number.
+        if not exc.order_no:
+            raise
+        order_no, note = exc.order_no, "Ordern fanns redan i Specter (svaret på ett tidigare försök gick förlorat)."
+    order = adapter.get_order(entry.ref) or order
+    adapter.set_order_transfer(order, specter_order_no=str(order_no), error=None)
+    ref = entry.ref
+    upsert_link(session, "order", ref, str(order_no))
+    from .stock import release_reservations
+
+    release_reservations(ref)
+    skus = [sku for sku, _qty in payload.lines]
+    return Outcome(
+        remote_id=str(order_no),
+        note=note,
+        after=[
+            lambda: _refresh_stock(state, skus),
+            lambda: signals.order_exported.send(state.app, order_ref=ref, specter_order_no=str(order_no)),
+        ],
+    )
+
+
+def ensure_customer(state, customer) -> str:
+    """The customer's Specter number, pushing the customer first when it has none.
+
+    A pending row for the same customer is pushed here (claimed, so never twice); while another worker
+    is sending it, the order waits instead of creating the customer a second time.
+    """
+    from .outbox import push_entry, unsent_entry
+
+    existing = customer_specter_no(state, customer)
+    if existing:
+        return existing
+    ref = state.adapter.customer_ref(customer)
+    entry_id, busy = unsent_entry("customer", ref)
+    if busy:
+        raise Deferred(f"customer {ref} is being sent right now")
+    if entry_id is not None:
+        if push_entry(entry_id, force=True).get("skipped"):
+            raise Deferred(f"customer {ref} is being sent right now")
+        customer = state.adapter.get_customer(ref)
+        existing = customer_specter_no(state, customer) if customer is not None else None
+        if existing:
+            return existing
+    customer_no = send_customer(state, customer)
+    state.db.session.commit()  # keep the number even if the order itself fails next
+    return customer_no
+
+
+def _refresh_stock(state, skus: list[str]) -> None:
+    """Specter now holds the reservation: fetch fresh figures so the shop converges (contract 8)."""
+    if not skus:
+        return
+    try:
+        from .pulls import request_pull
+
+        request_pull("stock")
+    except Exception:  # the next callback or sweep pulls anyway
+        pass
+
+
+def _delete_order(state, entry) -> Outcome:
+    from .stock import release_reservations
+
+    session = state.db.session
+    ref = entry.ref
+    release_reservations(ref)
+    specter_no = (entry.payload or {}).get("specter_order_no") or linked(session, "order", ref)
+    if not state.settings.get("delete_orders"):
+        return Outcome(note="Ordern raderades bara i butiken (\"Radera order\" är false).")
+    if not specter_no:  # older rows for this order went first (outbox ordering), so it never got there
+        return Outcome(note="Ordern hade inte nått Specter; inget att radera där.")
+    try:
+        state.client.delete_order(str(specter_no))
+        note = None
+    except SpecterUnknownOrderError:
+        note = "Ordern fanns inte längre i Specter."
+    session.execute(delete(Link).where(Link.kind == "order", Link.local_id == ref))
+    return Outcome(remote_id=str(specter_no), note=note)
+
+
+PUSHERS: dict[str, Callable[[Any, Any], Outcome]] = {"product": push_product, "customer": push_customer, "order": push_order}
