@@ -11,9 +11,10 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
 from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
-from flask_specter.stock import StockManagedBySpecter, is_specter_managed
 from sqlalchemy import inspect
 from wtforms.validators import ValidationError
+
+from flask_specter.stock import StockManagedBySpecter, is_specter_managed
 
 from .auth import is_admin
 from .models import Category, Customer, Order, OrderLine, Product, db
@@ -61,7 +62,20 @@ class ProductView(SecureModelView):
     column_searchable_list = ("sku", "name", "barcode")
     column_filters = ("active", "category.name")
     column_default_sort = "sku"
-    form_columns = ("sku", "name", "description", "price_excl_vat", "vat_percent", "stock", "active", "category", "parent", "buy_price", "barcode", "weight")
+    form_columns = (
+        "sku",
+        "name",
+        "description",
+        "price_excl_vat",
+        "vat_percent",
+        "stock",
+        "active",
+        "category",
+        "parent",
+        "buy_price",
+        "barcode",
+        "weight",
+    )
     column_labels = {"price_excl_vat": "Pris exkl. moms", "vat_percent": "Moms %", "stock": "Lager", "parent": "Huvudprodukt (variant av)"}
 
     def edit_form(self, obj=None):
@@ -104,10 +118,10 @@ class OrderView(SecureModelView):
 
 def init_admin(app) -> Admin:
     admin = Admin(app, name="Example shop", theme=Bootstrap4Theme(), index_view=ShopIndexView(name="Översikt"))
-    admin.add_view(CategoryView(Category, db.session, name="Kategorier", category=CATALOGUE))
-    admin.add_view(ProductView(Product, db.session, name="Produkter", category=CATALOGUE))
-    admin.add_view(CustomerView(Customer, db.session, name="Kunder", category=SALES))
-    admin.add_view(OrderView(Order, db.session, name="Beställningar", category=SALES))
+    admin.add_view(CategoryView(Category, db, name="Kategorier", category=CATALOGUE))
+    admin.add_view(ProductView(Product, db, name="Produkter", category=CATALOGUE))
+    admin.add_view(CustomerView(Customer, db, name="Kunder", category=SALES))
+    admin.add_view(OrderView(Order, db, name="Beställningar", category=SALES))
     admin.add_link(MenuLink(name="Till butiken", url="/"))
     admin.add_link(MenuLink(name="Logga ut", url="/admin/logout"))
     return admin

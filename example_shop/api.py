@@ -15,9 +15,10 @@ from decimal import Decimal
 from functools import wraps
 
 from flask import Blueprint, current_app, jsonify, request
-from flask_specter.stock import OutOfStock, StockManagedBySpecter, is_specter_managed
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+
+from flask_specter.stock import OutOfStock, StockManagedBySpecter, is_specter_managed
 
 from . import validate as v
 from .mail import send_order_confirmation
@@ -27,10 +28,44 @@ from .validate import ApiError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-PRODUCT_KEYS = {"sku", "name", "description", "price_excl_vat", "vat_percent", "stock", "active", "category", "category_id", "parent_sku", "buy_price", "barcode", "weight"}
-CUSTOMER_TEXT = {"first_name": 100, "last_name": 100, "company": 200, "org_no": 20, "phone": 40, "mobile": 40, "address": 200, "address2": 200, "zip": 20, "city": 100}
+PRODUCT_KEYS = {
+    "sku",
+    "name",
+    "description",
+    "price_excl_vat",
+    "vat_percent",
+    "stock",
+    "active",
+    "category",
+    "category_id",
+    "parent_sku",
+    "buy_price",
+    "barcode",
+    "weight",
+}
+CUSTOMER_TEXT = {
+    "first_name": 100,
+    "last_name": 100,
+    "company": 200,
+    "org_no": 20,
+    "phone": 40,
+    "mobile": 40,
+    "address": 200,
+    "address2": 200,
+    "zip": 20,
+    "city": 100,
+}
 CUSTOMER_KEYS = {"email", "country", *CUSTOMER_TEXT}
-ORDER_KEYS = {"customer_id", "lines", "payment_method", "payment_reference", "shipping_method", "shipping_price_excl_vat", "discount_excl_vat", "comment"}
+ORDER_KEYS = {
+    "customer_id",
+    "lines",
+    "payment_method",
+    "payment_reference",
+    "shipping_method",
+    "shipping_price_excl_vat",
+    "discount_excl_vat",
+    "comment",
+}
 
 
 # --- plumbing --------------------------------------------------------------------------------------
@@ -185,7 +220,8 @@ def create_product():
     if db.session.execute(select(Product.id).where(Product.sku == sku)).first():
         raise ApiError(f"a product with sku {sku!r} exists already", 409)
     product = Product(sku=sku, stock=0, active=True, vat_percent=Decimal("25"))
-    _apply_product_fields(product, body, creating=True)
+    with db.session.no_autoflush:
+        _apply_product_fields(product, body, creating=True)
     if body.get("stock") is not None:
         product.stock = v.integer(body["stock"], "stock", minimum=0)
     db.session.add(product)
@@ -309,7 +345,13 @@ def order_json(o: Order) -> dict:
         "invoice_id": o.invoice_id,
         "total_incl_vat": _money(o.total_incl_vat),
         "lines": [
-            {"sku": line.sku, "name": line.name, "qty": line.qty, "price_excl_vat": _money(line.price_excl_vat), "vat_percent": _money(line.vat_percent)}
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "qty": line.qty,
+                "price_excl_vat": _money(line.price_excl_vat),
+                "vat_percent": _money(line.vat_percent),
+            }
             for line in o.lines
         ],
     }

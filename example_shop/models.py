@@ -6,7 +6,7 @@ every path that creates orders (storefront, API, admin) gets one before anything
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from flask_sqlalchemy import SQLAlchemy
@@ -21,7 +21,7 @@ PAYMENT_METHODS = ("invoice", "klarna", "card", "swish")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Category(db.Model):
@@ -113,10 +113,13 @@ class Order(db.Model):
         return goods + (self.shipping_price_excl_vat or 0) - (self.discount_excl_vat or 0)
 
     @property
+    def shipping_incl_vat(self) -> Decimal:
+        return with_vat(self.shipping_price_excl_vat or 0, self.shipping_vat_percent)
+
+    @property
     def total_incl_vat(self) -> Decimal:
         goods = sum((line.total_incl_vat for line in self.lines), Decimal("0"))
-        shipping = with_vat(self.shipping_price_excl_vat or 0, self.shipping_vat_percent)
-        return goods + shipping - with_vat(self.discount_excl_vat or 0, 25)
+        return goods + self.shipping_incl_vat - with_vat(self.discount_excl_vat or 0, 25)
 
     def __str__(self) -> str:
         return self.number or f"order {self.id}"

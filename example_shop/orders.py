@@ -10,8 +10,9 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask_specter.stock import decrement_for_order
 from sqlalchemy import select
+
+from flask_specter.stock import decrement_for_order
 
 from .models import PAYMENT_METHODS, Customer, Order, OrderLine, Product, db
 
@@ -80,7 +81,9 @@ def place_order(
             if line.qty < 1:
                 raise OrderError(f"qty of {line.sku} must be at least 1", 400, sku=line.sku)
             order.lines.append(
-                OrderLine(sku=product.sku, name=product.name, qty=line.qty, price_excl_vat=product.price_excl_vat, vat_percent=product.vat_percent)
+                OrderLine(
+                    sku=product.sku, name=product.name, qty=line.qty, price_excl_vat=product.price_excl_vat, vat_percent=product.vat_percent
+                )
             )
         db.session.add(order)
         db.session.flush()  # the order needs its id (and number) before the stock decrement

@@ -27,10 +27,28 @@ PRODUCTS: tuple[tuple[str, str, str, str, int, str, str | None], ...] = (
 )
 
 CUSTOMERS = (
-    {"email": "asa.oberg@example.se", "first_name": "Åsa", "last_name": "Öberg", "phone": "070-123 45 67",
-     "address": "Storgatan 1", "zip": "111 22", "city": "Stockholm", "country": "SE"},
-    {"email": "inkop@arlighandel.example.se", "first_name": "Örjan", "last_name": "Ärlig", "company": "Ärlig Handel AB",
-     "org_no": "556677-8899", "phone": "031-12 34 56", "address": "Hamngatan 7", "zip": "411 14", "city": "Göteborg", "country": "SE"},
+    {
+        "email": "asa.oberg@example.se",
+        "first_name": "Åsa",
+        "last_name": "Öberg",
+        "phone": "070-123 45 67",
+        "address": "Storgatan 1",
+        "zip": "111 22",
+        "city": "Stockholm",
+        "country": "SE",
+    },
+    {
+        "email": "inkop@arlighandel.example.se",
+        "first_name": "Örjan",
+        "last_name": "Ärlig",
+        "company": "Ärlig Handel AB",
+        "org_no": "556677-8899",
+        "phone": "031-12 34 56",
+        "address": "Hamngatan 7",
+        "zip": "411 14",
+        "city": "Göteborg",
+        "country": "SE",
+    },
 )
 
 
@@ -57,9 +75,17 @@ def seed(*, only_if_empty: bool = True) -> dict[str, int]:
     for sku, name, price, vat, stock, category, parent in PRODUCTS:
         if sku in products:
             continue
-        product = Product(sku=sku, name=name, price_excl_vat=Decimal(price), vat_percent=Decimal(vat), stock=stock,
-                          active=True, category=categories[category], parent=products.get(parent) if parent else None,
-                          description=f"{name} – ett exempel ur demobutikens sortiment.")
+        product = Product(
+            sku=sku,
+            name=name,
+            price_excl_vat=Decimal(price),
+            vat_percent=Decimal(vat),
+            stock=stock,
+            active=True,
+            category=categories[category],
+            parent=products.get(parent) if parent else None,
+            description=f"{name} – ett exempel ur demobutikens sortiment.",
+        )
         db.session.add(product)
         products[sku] = product
         added["products"] += 1

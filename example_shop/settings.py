@@ -50,7 +50,7 @@ def database_uri(url: str) -> str:
     """SQLAlchemy URL for ``DATABASE_URL``: plain PostgreSQL URLs use psycopg 3, the driver installed."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -72,7 +72,10 @@ def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
     """Fill what is derived: the database URI, and a per-process secret key when none was given."""
     if not config.get("SQLALCHEMY_DATABASE_URI"):
-        url = config.get("DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "shop.sqlite3")
+        url = config.get("DATABASE_URL")
+        if not url:
+            os.makedirs(instance_path, exist_ok=True)
+            url = "sqlite:///" + os.path.join(instance_path, "shop.sqlite3")
         config["SQLALCHEMY_DATABASE_URI"] = database_uri(url)
     if not config.get("SECRET_KEY"):
         log.warning("SECRET_KEY is not set: using a random key for this process (sessions and admin logins end on restart)")

@@ -5,12 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
-from flask_specter.stock import OutOfStock
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import EmailField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from flask_specter.stock import OutOfStock
 
 from .mail import confirmation_sender, send_order_confirmation
 from .models import Category, Customer, Order, Product, db, with_vat
@@ -33,7 +35,10 @@ class CartForm(FlaskForm):
 
 
 class CheckoutForm(FlaskForm):
-    email = EmailField("E-post", validators=[DataRequired(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Ange en giltig e-postadress."), Length(max=254)])
+    email = EmailField(
+        "E-post",
+        validators=[DataRequired(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Ange en giltig e-postadress."), Length(max=254)],
+    )
     first_name = StringField("Förnamn", validators=[DataRequired(), Length(max=100)])
     last_name = StringField("Efternamn", validators=[DataRequired(), Length(max=100)])
     company = StringField("Företag", validators=[Optional(), Length(max=200)])
@@ -43,9 +48,11 @@ class CheckoutForm(FlaskForm):
     zip = StringField("Postnummer", validators=[DataRequired(), Length(max=20)])
     city = StringField("Ort", validators=[DataRequired(), Length(max=100)])
     country = StringField("Land", default="SE", validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message="Två bokstäver, t.ex. SE")])
-    payment_method = RadioField("Betalning", choices=list(PAYMENT_LABELS.items()), default="invoice")
+    payment_method = RadioField("Betalning", choices=[SelectChoice(key, label) for key, label in PAYMENT_LABELS.items()], default="invoice")
     shipping_method = RadioField(
-        "Frakt", choices=[(key, f"{label} ({with_vat(price, 25)} kr)") for key, (label, price) in SHIPPING_METHODS.items()], default="postnord"
+        "Frakt",
+        choices=[SelectChoice(key, f"{label} ({with_vat(price, 25)} kr)") for key, (label, price) in SHIPPING_METHODS.items()],
+        default="postnord",
     )
     comment = TextAreaField("Meddelande", validators=[Optional(), Length(max=2000)])
 
@@ -123,11 +130,11 @@ def _product_for_sale(sku: str) -> Product:
     return product
 
 
-def _choices(product: Product) -> list[tuple[str, str]]:
+def _choices(product: Product) -> list[SelectChoice]:
     variants = [v for v in product.variants if v.active]
     if variants:
-        return [(v.sku, f"{v.name} ({v.sku}) – {'i lager' if v.stock > 0 else 'slut'}") for v in variants]
-    return [(product.sku, product.name)]
+        return [SelectChoice(v.sku, f"{v.name} ({v.sku}) – {'i lager' if v.stock > 0 else 'slut'}") for v in variants]
+    return [SelectChoice(product.sku, product.name)]
 
 
 @bp.route("/product/<path:sku>", methods=["GET", "POST"])
@@ -150,7 +157,6 @@ def cart():
     form = CartForm()
     cart = get_cart()
     if form.validate_on_submit():
-
         for sku in list(cart):
             raw = request.form.get(f"qty-{sku}", "")
             cart[sku] = max(0, min(MAX_QTY, int(raw))) if raw.strip().isdigit() else cart[sku]

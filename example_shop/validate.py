@@ -20,7 +20,7 @@ class ApiError(Exception):
         self.details = details
 
 
-def text(body: dict, key: str, *, max_len: int, required: bool = False, default: Any = MISSING, empty_is_none: bool = True) -> Any:
+def text(body: dict, key: str, *, max_len: int, required: bool = False, default: Any = None, empty_is_none: bool = True) -> Any:
     value = body.get(key, MISSING)
     if value is MISSING or value is None:
         if required:
@@ -57,7 +57,7 @@ def email(value: Any, key: str = "email") -> str:
 
 def decimal(value: Any, key: str, *, places: int = 2, minimum: Decimal | None = Decimal("0"), maximum: Decimal | None = None) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ApiError(f"{key} must be a decimal number (a JSON number or a string like \"199.00\")")
+        raise ApiError(f'{key} must be a decimal number (a JSON number or a string like "199.00")')
     try:
         number = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:

@@ -279,19 +279,20 @@ def _delete_order(state, entry) -> Outcome:
 
     session = state.db.session
     ref = entry.ref
-    release_reservations(ref)
     specter_no = (entry.payload or {}).get("specter_order_no") or linked(session, "order", ref)
+    note = None
     if not state.settings.get("delete_orders"):
-        return Outcome(note="Ordern raderades bara i butiken (\"Radera order\" är false).")
-    if not specter_no:  # older rows for this order went first (outbox ordering), so it never got there
-        return Outcome(note="Ordern hade inte nått Specter; inget att radera där.")
-    try:
-        state.client.delete_order(str(specter_no))
-        note = None
-    except SpecterUnknownOrderError:
-        note = "Ordern fanns inte längre i Specter."
-    session.execute(delete(Link).where(Link.kind == "order", Link.local_id == ref))
-    return Outcome(remote_id=str(specter_no), note=note)
+        note = "Ordern raderades bara i butiken (\"Radera order\" är false)."
+    elif not specter_no:  # older rows for this order went first (outbox ordering), so it never got there
+        note = "Ordern hade inte nått Specter; inget att radera där."
+    else:
+        try:
+            state.client.delete_order(str(specter_no))
+        except SpecterUnknownOrderError:
+            note = "Ordern fanns inte längre i Specter."
+        session.execute(delete(Link).where(Link.kind == "order", Link.local_id == ref))
+    release_reservations(ref)  # after the call: no write lock is held while Specter answers
+    return Outcome(remote_id=str(specter_no) if specter_no and not note else None, note=note)
 
 
 PUSHERS: dict[str, Callable[[Any, Any], Outcome]] = {"product": push_product, "customer": push_customer, "order": push_order}

@@ -50,6 +50,10 @@ class SpecterSimpleWorker(AppWorkerMixin, SimpleWorker):
 class _ThreadScheduler(RQScheduler):
     """RQ's scheduler in a thread instead of a forked process (a fork cannot share an in-memory Redis)."""
 
+    def __init__(self, *args, tick: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)  # ``interval`` stays whole: RQ puts it in Redis TTLs
+        self.tick = tick
+
     def start(self):
         self._status = self.Status.STARTED
         thread = threading.Thread(target=self._loop, name="specter-scheduler", daemon=True)
@@ -66,7 +70,7 @@ class _ThreadScheduler(RQScheduler):
                 self.enqueue_scheduled_jobs()
             except Exception:  # keep scheduling through a Redis hiccup
                 log.exception("embedded scheduler tick failed")
-            time.sleep(self.interval)
+            time.sleep(self.tick)
         self.release_locks()
 
 
@@ -77,7 +81,7 @@ class ThreadWorker(AppWorkerMixin, SimpleWorker):
     """
 
     death_penalty_class = TimerDeathPenalty
-    scheduler_interval = 0.2
+    scheduler_interval = 1  # RQ keeps its scheduler keys for interval + 60 s, which Redis wants whole
 
     def _install_signal_handlers(self):
         pass
@@ -91,7 +95,9 @@ class ThreadWorker(AppWorkerMixin, SimpleWorker):
         return None
 
     def _start_scheduler(self, burst=False, logging_level=None, date_format=None, log_format=None):
-        self.scheduler = _ThreadScheduler(self.queues, connection=self.connection, interval=self.scheduler_interval, serializer=self.serializer)
+        self.scheduler = _ThreadScheduler(
+            self.queues, connection=self.connection, interval=1, tick=self.scheduler_interval, serializer=self.serializer
+        )
         self.scheduler.acquire_locks()
         if self.scheduler.acquired_locks:
             if burst:

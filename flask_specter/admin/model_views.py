@@ -27,7 +27,7 @@ OP_LABELS = {"create": "skapa", "update": "uppdatera", "delete": "radera"}
 
 
 def _dt(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def _state_badge(view, context, model, name) -> Markup:
@@ -37,7 +37,7 @@ def _state_badge(view, context, model, name) -> Markup:
         if model.permanent:
             html += Markup(' <span class="badge badge-warning" title="Retrying will not help until something is fixed">kräver åtgärd</span>')
         elif model.next_attempt_at:
-            html += Markup('<div class="small text-muted">nytt försök {}</div>').format(_dt(model.next_attempt_at))
+            html += Markup('<div class="small text-muted text-nowrap">nytt försök {}</div>').format(_dt(model.next_attempt_at))
     return html
 
 
@@ -47,8 +47,8 @@ def _error_text(view, context, model, name) -> Markup:
     return Markup('<span class="small">{}</span>').format(model.last_error)
 
 
-def _date(view, context, model, name) -> str:
-    return _dt(getattr(model, name))
+def _date(view, context, model, name) -> Markup:
+    return Markup('<span class="text-nowrap">{}</span>').format(_dt(getattr(model, name)))
 
 
 class ReadOnlyModelView(SpecterViewMixin, ModelView):
@@ -68,7 +68,7 @@ class TransferView(ReadOnlyModelView):
     """"Överför order": each order's transfer to Specter, why it failed, and a button to send it again."""
 
     list_template = "specter/transfer_list.html"
-    column_list = ("ref", "state", "attempts", "last_error", "remote_id", "created_at", "sent_at", "transfer")
+    column_list = ("ref", "state", "attempts", "last_error", "remote_id", "sent_at", "transfer")
     column_labels = {
         "ref": "Order",
         "state": "Status",
@@ -79,7 +79,7 @@ class TransferView(ReadOnlyModelView):
         "sent_at": "Överförd",
         "transfer": "",
     }
-    column_sortable_list = ("ref", "state", "attempts", "created_at", "sent_at")
+    column_sortable_list = ("ref", "state", "attempts", "sent_at")
     column_searchable_list = ("ref", "remote_id")
     column_filters = ("state",)
 
@@ -99,7 +99,7 @@ class TransferView(ReadOnlyModelView):
     def _order_label(self, view, context, model, name) -> Markup:
         number = _order_number(model.ref)
         if number and number != model.ref:
-            return Markup('{} <span class="text-muted small">(id {})</span>').format(number, model.ref)
+            return Markup('<span class="text-nowrap">{}</span><div class="text-muted small text-nowrap">id {}</div>').format(number, model.ref)
         return Markup("{}").format(model.ref)
 
     def _transfer_button(self, view, context, model, name) -> Markup:
@@ -188,10 +188,10 @@ def transfer_button(order_id: str, *, next_url: str | None = None, small: bool =
     action_url = url_for("specter_transfer.resend", order_id=order_id)
     field = get_state().config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     return Markup(
-        '<form method="post" action="{}" class="d-inline specter-transfer-form">'
+        '<form method="post" action="{}" class="d-inline specter-transfer-form" style="display:inline;margin:0">'
         '<input type="hidden" name="{}" value="{}">'
         '<input type="hidden" name="next" value="{}">'
-        '<button type="submit" class="btn btn-primary{}">Överför order</button></form>'
+        '<button type="submit" class="btn btn-primary text-nowrap{}">Överför order</button></form>'
     ).format(action_url, field, generate_csrf(), next_url or "", " btn-sm" if small else "")
 
 

@@ -11,6 +11,9 @@ from ..extension import get_state
 from ..models import Link, OutboxEntry
 from .access import admin_allowed
 
+# Readable without Bootstrap too: the host's order page may use any CSS (or none).
+PANEL_STYLE = "border:1px solid #f0c36d;background:#fff8e1;color:#5c4400;padding:.6rem .8rem;border-radius:4px;max-width:42rem"
+
 
 def transfer_status(order_id) -> dict:
     """``order_transfer_status`` from the outbox module, or the same read of our tables without it."""
@@ -52,7 +55,7 @@ def order_transfer_panel(order_id) -> Markup:
         return Markup("")
     status = transfer_status(order_id)
     state = status.get("state")
-    if state in (None, "sent") or status.get("specter_order_no"):
+    if state in (None, "none", "sent") or status.get("specter_order_no"):
         return Markup("")
     if state == "failed":
         head = "Ordern kunde inte överföras till Specter."
@@ -60,7 +63,7 @@ def order_transfer_panel(order_id) -> Markup:
         head = "Ordern skickas till Specter just nu."
     else:
         head = "Ordern väntar på att överföras till Specter."
-    parts = [Markup('<div class="specter-transfer-panel alert alert-warning small mt-2" role="status"><strong>{}</strong>').format(head)]
+    parts = [Markup('<div class="specter-transfer-panel alert alert-warning small mt-2" role="status" style="{}"><strong>{}</strong>').format(PANEL_STYLE, head)]
     if status.get("error"):
         parts.append(Markup('<div class="specter-transfer-reason">Orsak: {}</div>').format(status["error"]))
     if status.get("attempts"):

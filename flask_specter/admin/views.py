@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, request
 from flask_admin import BaseView, expose
@@ -20,7 +20,7 @@ from ..models import Reservation, StockHistory, StockLevel, StockRow
 from ..settings import TOGGLES
 from .access import admin_allowed
 from .forms import ButtonForm, settings_form_class
-from .messages import STOCK_STATE_LABELS, explain
+from .messages import STATE_LABELS, STOCK_STATE_LABELS, explain
 
 CSRF_REFUSED = "Formuläret saknade en giltig säkerhetstoken (CSRF) och sparades inte. Ladda om sidan och försök igen."
 
@@ -49,7 +49,7 @@ class SpecterViewMixin:
         login = current_app.config.get("SPECTER_ADMIN_LOGIN_URL")
         if login:
             sep = "&" if "?" in login else "?"
-            return redirect(f"{login}{sep}next={request.full_path.rstrip('?')}")
+            return redirect(f"{login}{sep}next={quote(request.full_path.rstrip('?'), safe='/')}")
         return abort(403)
 
 
@@ -57,7 +57,7 @@ def safe_next(default: str) -> str:
     """The ``next`` form value when it points back into this site, else ``default`` (no open redirect)."""
     target = request.form.get("next") or request.args.get("next") or ""
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and not parts.scheme and not parts.netloc:
         return target
     return default
 
@@ -85,6 +85,7 @@ class SettingsView(SpecterViewMixin, BaseView):
             callbacks=_callback_rows(),
             exports=EXPORTS,
             import_products=values["import_products"],
+            feeds=_feed_callbacks(),
         )
         return body, status
 
@@ -193,7 +194,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):
                 "last_error_at": f.last_error_at,
                 "failures": f.failures or 0,
             }
-            for f in st.feeds
+            for f in sorted(st.feeds, key=lambda f: list(FEED_LABELS).index(f.feed) if f.feed in FEED_LABELS else 99)
         ]
         rows = st.stock_rows
         applied = rows.get("applied", 0)
@@ -215,7 +216,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):
             applied=applied,
             remaining=remaining,
             progress=progress,
-            outbox=st.outbox,
+            outbox=[(STATE_LABELS.get(k, k), k, v) for k, v in sorted(st.outbox.items(), key=lambda kv: list(STATE_LABELS).index(kv[0]) if kv[0] in STATE_LABELS else 99)],
             batches=st.last_batches,
             queue=st.queue,
             unknown=unknown,
@@ -249,6 +250,14 @@ def _stock_lookup(sku: str) -> dict:
         ),
         "history": list(session.execute(select(StockHistory).where(StockHistory.sku == sku).order_by(StockHistory.id.desc()).limit(200)).scalars()),
     }
+
+
+def _feed_callbacks() -> list[tuple[str, object]]:
+    """(feed label, last callback time): proof that Specter calls the shop after activation."""
+    from ..models import FeedState
+
+    rows = {f.feed: f.last_callback_at for f in get_state().db.session.execute(select(FeedState)).scalars()}
+    return [(label, rows.get(name)) for name, label in FEED_LABELS.items()]
 
 
 def _connection_rows() -> list[tuple[str, str, bool]]:

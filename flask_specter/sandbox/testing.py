@@ -84,7 +84,9 @@ class SandboxHooks:
 
     def change_price(self, article_no: str, price_excl_vat: Any = None, **fields: Any) -> dict:
         """Change price and/or ``name``, ``buyPrice``, ``barCode``, ``articleGroupNo``, ``articleGroupName``."""
-        payload = _drop_none(articleNo=article_no, priceExclVat=price_excl_vat, **fields)
+        payload = _drop_none(articleNo=article_no, **fields)
+        if price_excl_vat is not None:
+            payload["priceExclVat"] = price_excl_vat
         return self._call("POST", "price-change", payload)["article"]
 
     def remove_article(self, article_no: str) -> dict:

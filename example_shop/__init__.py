@@ -1,0 +1,85 @@
+"""Example shop: a small Flask shop joined to Specter through ``Specter.init_app`` and nothing else.
+
+``flask --app example_shop run`` (factory ``create_app``); configuration comes from the environment
+(see ``settings.py``) and ``create_app({...})`` overrides any of it, which is what the tests use.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from flask_specter import Specter, SQLAlchemyShopAdapter
+
+from . import settings
+from .models import AdminUser, Category, Customer, Order, Product, db
+
+log = logging.getLogger("example_shop")
+specter = Specter()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    values = settings.from_environ()
+    values.update(config or {})
+    app.config.update(settings.finish(values, app.instance_path))
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+
+    from .admin import init_admin
+    from .api import bp as api_bp
+    from .auth import bp as auth_bp
+    from .auth import is_admin
+    from .cli import register_cli
+    from .storefront import bp as shop_bp
+
+    db.init_app(app)
+    app.config.setdefault("SPECTER_ADMIN_ACCESS", is_admin)
+    init_admin(app)  # before specter.init_app: the extension adds its views to this Admin
+    specter.init_app(
+        app,
+        db=db,
+        adapter=SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order, category_model=Category),
+    )
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(shop_bp)
+    app.register_blueprint(api_bp)
+    register_cli(app)
+    _json_errors_under_api(app)
+
+    with app.app_context():
+        db.create_all()
+        _bootstrap_admin(app)
+    return app
+
+
+def _json_errors_under_api(app: Flask) -> None:
+    """Routing errors (404, 405) under /api/ answer JSON like the API's own errors."""
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": exc.description or exc.name}), exc.code
+        return exc
+
+
+def _bootstrap_admin(app: Flask) -> None:
+    """``SHOP_ADMIN_USER``/``SHOP_ADMIN_PASSWORD`` make that admin; ``SHOP_DEMO=1`` alone makes admin/admin."""
+    from .auth import ensure_admin
+
+    username, password = app.config.get("SHOP_ADMIN_USER"), app.config.get("SHOP_ADMIN_PASSWORD")
+    if not (username and password):
+        if not app.config.get("SHOP_DEMO"):
+            return
+        if db.session.execute(select(AdminUser.id).limit(1)).first():
+            return
+        username, password = "admin", "admin"
+        log.warning("SHOP_DEMO=1: demo admin 'admin' with password 'admin' (never use SHOP_DEMO on a real shop)")
+    try:
+        ensure_admin(username, password)
+    except IntegrityError:  # another process of the same shop created it at the same moment
+        db.session.rollback()

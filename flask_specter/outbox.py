@@ -1,0 +1,332 @@
+"""The outbox relay: claim a row, push it, record the outcome; retries, sweep, drain and "Överför order".
+
+The database row is the truth and Redis only a nudge: a row is claimed with one conditional UPDATE
+(pending -> sending, with a lease), so any number of workers, sweeps and admins pressing "Överför order"
+push it once. Delivery is at-least-once; Specter's refusal of a duplicate ``externalOrderNo`` (code 23)
+makes orders exactly-once, and the other pushes are idempotent by nature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+
+from sqlalchemy import and_, or_, select, update
+
+from . import signals
+from .errors import SpecterError
+from .extension import get_state
+from .models import OutboxEntry, utcnow
+from .pushes import PUSHERS, Deferred, PushProblem, reason, redact
+
+log = logging.getLogger("flask_specter.outbox")
+
+JOB = "flask_specter.jobs.push_outbox"
+
+
+def _flag(entry_id: int) -> str:
+    return f"outbox:{entry_id}"
+
+
+def enqueue_entry(entry_id: int, *, delay: float = 0.0, state=None) -> bool:
+    """Queue a push of ``entry_id`` (once: a job already waiting is not doubled); False if the queue is down."""
+    state = state or get_state()
+    lease = float(state.config["SPECTER_LEASE_SECONDS"])
+    try:
+        if state.queue.set_flag(_flag(entry_id), delay + lease):
+            state.queue.enqueue(JOB, entry_id, delay=delay)
+        return True
+    except Exception as exc:
+        log.warning("outbox row %s not queued (%s); it stays pending for the sweep", entry_id, type(exc).__name__)
+        state.queue.clear_flag(_flag(entry_id))
+        return False
+
+
+def backoff(attempts: int, config) -> float:
+    """Exponential back-off with a little jitter, capped: attempt 1 waits the base, then doubles."""
+    base, cap = float(config["SPECTER_RETRY_BACKOFF"]), float(config["SPECTER_RETRY_BACKOFF_MAX"])
+    return min(cap, base * 2 ** max(0, attempts - 1) * random.uniform(1.0, 1.1))
+
+
+def _claimable(*, force: bool):
+    now = utcnow()
+    due = OutboxEntry.state == "pending"
+    if not force:
+        due = and_(due, or_(OutboxEntry.next_attempt_at.is_(None), OutboxEntry.next_attempt_at <= now))
+    return or_(due, and_(OutboxEntry.state == "sending", OutboxEntry.claimed_until < time.time()))
+
+
+def claim(entry_id: int, *, force: bool = False) -> str | None:
+    """pending -> sending with a lease, in one conditional UPDATE; the token, or None when not ours."""
+    state = get_state()
+    session = state.db.session
+    token = uuid.uuid4().hex
+    result = session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id == entry_id, _claimable(force=force))
+        .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return token if result.rowcount == 1 else None
+
+
+def _finish(entry_id: int, token: str, **values) -> bool:
+    session = get_state().db.session
+    result = session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id == entry_id, OutboxEntry.claim_token == token)
+        .values(claim_token=None, claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def unsent_entry(kind: str, ref: str) -> tuple[int | None, bool]:
+    """(id of the oldest pending row for this record, whether another worker is sending one now)."""
+    session = get_state().db.session
+    rows = session.execute(
+        select(OutboxEntry.id, OutboxEntry.state, OutboxEntry.claimed_until)
+        .where(OutboxEntry.kind == kind, OutboxEntry.ref == ref, OutboxEntry.state.in_(("pending", "sending")))
+        .order_by(OutboxEntry.id)
+    ).all()
+    busy = any(s == "sending" and (until or 0) >= time.time() for _id, s, until in rows)
+    pending = [i for i, s, _u in rows if s == "pending"]
+    return (pending[0] if pending else None), busy
+
+
+def _wait_for_older(entry: OutboxEntry) -> float | None:
+    """Seconds to wait while an older row for the same record is unsent (a delete never overtakes its create)."""
+    session = get_state().db.session
+    older = session.execute(
+        select(OutboxEntry.state, OutboxEntry.next_attempt_at)
+        .where(OutboxEntry.kind == entry.kind, OutboxEntry.ref == entry.ref, OutboxEntry.id < entry.id)
+        .where(OutboxEntry.state.in_(("pending", "sending")))
+        .order_by(OutboxEntry.id)
+        .limit(1)
+    ).first()
+    if older is None:
+        return None
+    if older.state == "pending" and older.next_attempt_at is not None:
+        return max(1.0, (older.next_attempt_at - utcnow()).total_seconds() + 0.5)
+    return 1.0
+
+
+def push_entry(entry_id: int, *, force: bool = False) -> dict:
+    """The push job: claim ``entry_id``, send it from current shop data, record what happened.
+
+    ``force`` ignores the back-off wait (drain, "Överför order"); a row someone else is sending is
+    never taken. Returns a small summary; never raises for a Specter failure (RQ keeps no traceback
+    with personal data in it).
+    """
+    state = get_state()
+    session = state.db.session
+    state.queue.clear_flag(_flag(entry_id))
+    token = claim(entry_id, force=force)
+    if token is None:
+        return {"entry": entry_id, "skipped": "not pending, or being sent elsewhere"}
+    entry = session.get(OutboxEntry, entry_id)
+    summary = {"entry": entry_id, "kind": entry.kind, "op": entry.op, "ref": entry.ref}
+    wait = _wait_for_older(entry)
+    if wait is not None:
+        return {**summary, **_defer(entry_id, token, wait, "an older change of the same record is not sent yet")}
+    pusher = PUSHERS.get(entry.kind)
+    try:
+        if pusher is None:
+            raise PushProblem(f"Okänd typ av ändring: {entry.kind!r}")
+        outcome = pusher(state, entry)
+    except Deferred as exc:
+        session.rollback()
+        return {**summary, **_defer(entry_id, token, exc.delay, str(exc))}
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+        session.rollback()
+        return {**summary, **_failed(entry_id, token, exc)}
+    _finish(
+        entry_id,
+        token,
+        state="sent",
+        sent_at=utcnow(),
+        remote_id=outcome.remote_id,
+        note=outcome.note,
+        last_error=None,
+        permanent=False,
+        next_attempt_at=None,
+    )
+    session.commit()
+    log.info("outbox %s: %s %s %s sent%s", entry_id, summary["kind"], summary["op"], summary["ref"], f" ({outcome.note})" if outcome.note else "")
+    for after in outcome.after:
+        try:
+            after()
+        except Exception:  # a signal receiver or a stock pull must not undo a successful push
+            log.warning("outbox %s: follow-up after a successful push failed", entry_id, exc_info=True)
+    return {**summary, "state": "sent", "remote_id": outcome.remote_id, "note": outcome.note}
+
+
+def _defer(entry_id: int, token: str, delay: float, why: str) -> dict:
+    session = get_state().db.session
+    _finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
+    session.commit()
+    log.info("outbox %s deferred %.1fs: %s", entry_id, delay, why)
+    enqueue_entry(entry_id, delay=delay)
+    return {"state": "pending", "deferred": why}
+
+
+def _failed(entry_id: int, token: str, exc: Exception) -> dict:
+    """Record a failure: transient ones come back after a back-off, permanent ones wait for a person."""
+    state = get_state()
+    session = state.db.session
+    if not isinstance(exc, SpecterError):
+        log.error("outbox %s: unexpected error\n%s", entry_id, redact(traceback.format_exc()))
+    transient = bool(getattr(exc, "transient", True)) if isinstance(exc, SpecterError) else True
+    text = reason(exc)
+    entry = session.get(OutboxEntry, entry_id)
+    attempts = (entry.attempts or 0) + 1
+    retries = int(state.config["SPECTER_PUSH_RETRIES"])
+    delay = None
+    if transient and attempts <= retries:
+        delay = backoff(attempts, state.config)
+        text = f"{text} Nytt försök görs automatiskt ({attempts} av {retries + 1} försök misslyckade)."
+        values = {"state": "pending", "next_attempt_at": utcnow() + dt.timedelta(seconds=delay), "permanent": False}
+    elif transient:
+        text = f"{text} Gav upp efter {attempts} försök; klicka på \"Överför order\" för att försöka igen."
+        values = {"state": "failed", "permanent": False}
+    else:
+        values = {"state": "failed", "permanent": True}
+    _finish(entry_id, token, attempts=attempts, last_error=text, **values)
+    is_order = entry.kind == "order" and entry.op == "create"
+    if is_order:
+        order = state.adapter.get_order(entry.ref)
+        if order is not None:
+            state.adapter.set_order_transfer(order, specter_order_no=None, error=text)
+    kind, op, ref = entry.kind, entry.op, entry.ref
+    session.commit()
+    log.warning(
+        "outbox %s: %s %s %s failed (%s): %s",
+        entry_id, kind, op, ref, f"retry in {delay:.1f}s" if delay is not None else "not retried", redact(text),
+    )
+    if delay is not None:
+        enqueue_entry(entry_id, delay=delay)
+    if is_order:
+        signals.order_transfer_failed.send(state.app, order_ref=ref, error=text, permanent=values["permanent"])
+    return {"state": values["state"], "error": text, "attempts": attempts, "permanent": values["permanent"]}
+
+
+# -- safety nets ------------------------------------------------------------------------------------
+
+
+def _unsent_ids(*, due_only: bool) -> list[int]:
+    session = get_state().db.session
+    return list(session.execute(select(OutboxEntry.id).where(_claimable(force=not due_only)).order_by(OutboxEntry.id)).scalars())
+
+
+def sweep_outbox() -> int:
+    """Queue every pending row whose time has come and every row whose sender died; returns the count."""
+    state = get_state()
+    ids = _unsent_ids(due_only=True)
+    queued = 0
+    for entry_id in ids:
+        if not enqueue_entry(entry_id, state=state):
+            break
+        queued += 1
+    if ids:
+        log.info("outbox sweep: %d of %d unsent row(s) queued", queued, len(ids))
+    return queued
+
+
+def drain(echo: Callable[[str], None] | None = None) -> dict:
+    """Push every unsent row now, in this process, oldest first (``flask specter drain``)."""
+    counts = {"sent": 0, "pending": 0, "failed": 0, "skipped": 0}
+    ids = _unsent_ids(due_only=False)
+    for n, entry_id in enumerate(ids, start=1):
+        result = push_entry(entry_id, force=True)
+        key = "skipped" if "skipped" in result else result.get("state", "skipped")
+        counts[key] = counts.get(key, 0) + 1
+        if echo:
+            what = f"{result.get('kind', '?')} {result.get('op', '')} {result.get('ref', '')}".strip()
+            detail = result.get("error") or result.get("note") or result.get("deferred") or result.get("skipped") or ""
+            echo(f"[{n}/{len(ids)}] #{entry_id} {what}: {key}" + (f" - {redact(detail)}" if detail else ""))
+    return counts
+
+
+# -- "Överför order" ---------------------------------------------------------------------------------
+
+
+def _latest_order_entry(ref: str) -> OutboxEntry | None:
+    session = get_state().db.session
+    return session.execute(
+        select(OutboxEntry).where(OutboxEntry.kind == "order", OutboxEntry.ref == ref, OutboxEntry.op == "create").order_by(OutboxEntry.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def _order_specter_no(order) -> str | None:
+    state = get_state()
+    attr = getattr(state.adapter, "of", {}).get("specter_order_no", "specter_order_no")
+    value = getattr(order, attr, None)
+    if value:
+        return str(value)
+    from .pushes import linked
+
+    return linked(state.db.session, "order", state.adapter.order_ref(order))
+
+
+def resend_order(order_id) -> str:
+    """"Överför order": send a failed or waiting order now. Pressed twice at once, it is sent once."""
+    state = get_state()
+    session = state.db.session
+    ref = str(order_id)
+    order = state.adapter.get_order(ref)
+    if order is None:
+        return f"Ordern {ref} finns inte i butiken."
+    entry = _latest_order_entry(ref)
+    if entry is None:
+        if _order_specter_no(order):
+            return f"Ordern är redan överförd till Specter (ordernummer {_order_specter_no(order)})."
+        entry = OutboxEntry(kind="order", op="create", ref=ref, state="pending", attempts=0)
+        session.add(entry)
+        session.commit()
+    elif entry.state == "sent":
+        return f"Ordern är redan överförd till Specter (ordernummer {entry.remote_id})."
+    elif entry.state == "sending" and (entry.claimed_until or 0) >= time.time():
+        return "Ordern skickas till Specter just nu; ladda om sidan om en stund."
+    else:
+        session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id == entry.id, OutboxEntry.state.in_(("failed", "pending")))
+            .values(state="pending", attempts=0, last_error=None, permanent=False, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    result = push_entry(entry.id, force=True)
+    if result.get("state") == "sent":
+        return f"Ordern är överförd till Specter (ordernummer {result.get('remote_id')})."
+    if "skipped" in result:
+        return "Ordern skickas redan till Specter av någon annan; ladda om sidan om en stund."
+    if result.get("deferred"):
+        return "Ordern väntar på att kunden eller en tidigare ändring ska nå Specter; den skickas automatiskt strax."
+    return f"Ordern kunde inte överföras: {result.get('error')}"
+
+
+def resend_orders(ids: Iterable) -> list[str]:
+    """The bulk action: one message per order, in the order given."""
+    return [f"{order_id}: {resend_order(order_id)}" for order_id in ids]
+
+
+def order_transfer_status(order_id) -> dict:
+    """What the admin shows under "Betalningsmetod": state, reason, attempts and Specter's number."""
+    state = get_state()
+    ref = str(order_id)
+    order = state.adapter.get_order(ref)
+    entry = _latest_order_entry(ref)
+    specter_no = _order_specter_no(order) if order is not None else None
+    if entry is None:
+        return {"state": "sent" if specter_no else "none", "error": None, "attempts": 0, "specter_order_no": specter_no}
+    error = None
+    if entry.state != "sent":
+        attr = getattr(state.adapter, "of", {}).get("transfer_error", "transfer_error")
+        error = entry.last_error or (getattr(order, attr, None) if order is not None else None)
+    return {"state": entry.state, "error": error, "attempts": entry.attempts or 0, "specter_order_no": specter_no or entry.remote_id}

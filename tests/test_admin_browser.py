@@ -1,0 +1,143 @@
+"""The Specter admin in a real browser (Chromium through Playwright) over real HTTP: log in, flip
+"Skicka orderbekräftelse från SBM", save, see the flash and the database change, then walk the status,
+transfer, outbox and exports pages. Screenshots land in ``tests/screenshots/`` for a human to look at."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from flask_specter.models import SettingRow
+from tests.test_admin import close_app, db, make_admin_app, seed_demo_data
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).parent / "screenshots"
+
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}: the browser test needs Debian's chromium package"),
+]
+
+
+@pytest.fixture
+def live(tmp_path, monkeypatch):
+    """The test shop served on a free loopback port, with demo rows and a recorded "Överför order"."""
+    from werkzeug.serving import make_server
+
+    import flask_specter.outbox as outbox
+
+    resent: list[str] = []
+
+    def resend_order(order_id):
+        resent.append(str(order_id))
+        return f"Ordern är överförd till Specter (ordernummer SO-{order_id})."
+
+    monkeypatch.setattr(outbox, "resend_order", resend_order)
+    monkeypatch.setattr(outbox, "resend_orders", lambda ids: [f"{i}: {resend_order(i)}" for i in ids])
+    app = make_admin_app(tmp_path)
+    seed_demo_data(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app, f"http://127.0.0.1:{server.server_port}", resent
+    finally:
+        server.shutdown()
+        server.server_close()
+        close_app(app)
+
+
+@pytest.fixture
+def page():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="sv-SE")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield page
+        browser.close()
+        assert errors == [], f"JavaScript errors on the admin pages: {errors}"
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_admin_in_a_browser(live, page):
+    app, url, resent = live
+    page.goto(f"{url}/admin/specter/settings/")
+    assert "Forbidden" in page.content()  # not logged in yet
+    page.goto(f"{url}/_test/login")
+
+    # settings: flip the toggle the seed describes, save, see the flash and the stored value
+    page.goto(f"{url}/admin/specter/settings/")
+    shot(page, "01_settings")
+    toggle = page.locator("#toggle-send_order_mail")
+    assert not toggle.is_checked()
+    page.locator("label[for=toggle-send_order_mail]").click()
+    assert toggle.is_checked()
+    page.get_by_role("button", name="Spara inställningar").click()
+    page.locator(".alert-success", has_text="Inställningarna sparades").wait_for()
+    assert page.locator("#toggle-send_order_mail").is_checked()
+    shot(page, "02_settings_saved")
+    with app.app_context():
+        assert db.session.execute(select(SettingRow.value).where(SettingRow.key == "send_order_mail")).scalar() == "true"
+
+    # activation against a Specter nobody runs: a clear error, not a crash
+    page.get_by_role("button", name="Activate Automatic Stock Synchronization").click()
+    page.locator(".alert-danger", has_text="det gick inte att nå Specter").wait_for()
+    shot(page, "03_activate_unreachable")
+
+    # sync status with one SKU's history
+    page.goto(f"{url}/admin/specter/status/")
+    page.fill("#sku", "A1")
+    page.get_by_role("button", name="Visa historik").click()
+    page.locator(".specter-history", has_text="POS sale in store").wait_for()
+    shot(page, "04_status_history")
+
+    # orders transfer: the row button, then the bulk action through Flask-Admin's own JavaScript
+    page.goto(f"{url}/admin/specter/transfer/")
+    shot(page, "05_transfer")
+    page.locator("form[action$='/resend/1001'] button").click()
+    page.locator(".alert-success", has_text="SO-1001").wait_for()
+    assert resent == ["1001"]
+    page.locator("input.action-checkbox").first.check()
+    page.locator("input.action-checkbox").nth(1).check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="With selected").click()
+    page.locator(".dropdown-menu a", has_text="Överför order").click()
+    page.locator(".alert-success", has_text="SO-1003").wait_for()
+    assert sorted(resent[1:]) == ["1002", "1003"]
+    shot(page, "06_transfer_resent")
+
+    page.goto(f"{url}/admin/specter/outbox/")
+    shot(page, "07_outbox")
+    page.goto(f"{url}/admin/specter/exports/")
+    assert page.locator(".progress-bar", has_text="3 / 10").count() == 1
+    shot(page, "08_exports")
+
+    # the host's own order page with the panel under "Betalningsmetod"
+    page.goto(f"{url}/_test/order/1001")
+    shot(page, "09_order_panel")
+    page.get_by_role("button", name="Överför order").click()
+    page.wait_for_url(f"{url}/_test/order/1001")
+    assert resent[-1] == "1001"
