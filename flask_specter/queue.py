@@ -170,6 +170,8 @@ class SpecterQueue:
 
     # workers -------------------------------------------------------------------------------------
     def make_worker(self, cls=SpecterWorker, **kwargs):
+        # RQ retries a dead worker's scheduler lock only in maintenance: make that minutes, not ten.
+        kwargs.setdefault("maintenance_interval", 30)
         worker = cls([self.queue], connection=self.connection, **kwargs)
         worker.flask_app = self.app
         return worker

@@ -34,10 +34,16 @@ def pending_count() -> int:
     return session.execute(select(func.count()).select_from(StockRow).where(_claimable(time.time()))).scalar_one()
 
 
-def ensure_apply_chain(*, delay: float = 0) -> bool:
+def next_lease_expiry() -> float | None:
+    """When the earliest chunk claimed by another worker may be taken over (if that worker died)."""
+    session = get_state().db.session
+    return session.execute(select(func.min(StockRow.claimed_until)).where(StockRow.state == "claimed")).scalar_one()
+
+
+def ensure_apply_chain(*, delay: float = 0, force: bool = False) -> bool:
     """Start the chunk chain unless one is already scheduled; True when this call started it."""
     state = get_state()
-    if pending_count() == 0:
+    if not force and pending_count() == 0:
         return False
     ttl = float(state.config["SPECTER_STOCK_BATCH_DELAY"]) + float(state.config["SPECTER_LEASE_SECONDS"])
     if not state.queue.set_flag(CHAIN_FLAG, ttl + delay):
@@ -173,6 +179,10 @@ def run_apply_chunk() -> dict:
         signals.stock_chunk_applied.send(state.app, **result)
     if remaining:
         ensure_apply_chain(delay=float(state.config["SPECTER_STOCK_BATCH_DELAY"]))
-    elif rows:
-        signals.stock_batch_applied.send(state.app)
+    else:
+        expiry = next_lease_expiry()
+        if expiry is not None:  # another worker holds a chunk: look again when its lease runs out
+            ensure_apply_chain(delay=max(0.0, expiry - time.time()) + 0.5, force=True)
+        elif rows:
+            signals.stock_batch_applied.send(state.app)
     return result

@@ -6,7 +6,6 @@ import os
 from contextlib import contextmanager
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select
 
 from flask_specter.models import OutboxEntry
@@ -15,9 +14,8 @@ REDIS = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or "redi
 CLOSED_REDIS = "redis://127.0.0.1:6390/0"  # nothing listens there: "Redis is down"
 
 
-@pytest.fixture
-def push_shop(make_shop):
-    """An example shop on real Redis (own queue per test) with the sandbox's credentials."""
+def shop_factory(make_shop):
+    """Wrap conftest's ``make_shop``: an example shop on real Redis (own queue per test), ``redis=`` to override."""
 
     def factory(**overrides):
         redis_url = overrides.pop("redis", REDIS)

@@ -57,6 +57,8 @@ def _reset_database(url: str) -> None:
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url)
     with engine.begin() as conn:
+        # A worker or pool left over from an earlier test must not hold locks on the old tables.
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()

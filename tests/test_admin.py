@@ -256,6 +256,7 @@ def test_admin_sees_every_toggle_with_label_help_and_default_and_no_secret(admin
     assert "https://shop.example.se/specter/callback/stock?token=***" in html
     for label in ("Activate Automatic Stock Synchronization", "Uppdatera lager", "Hämta produkter från Specter", "Exportera kunder"):
         assert label in html
+    assert 'href="/specter/export_products"' in html  # the exports module's own page (GET shows progress)
 
 
 def test_saving_without_a_csrf_token_is_refused_and_changes_nothing(app, admin):
@@ -449,10 +450,20 @@ def test_order_transfer_panel_for_the_hosts_order_page(app, admin):
     assert "specter-transfer-panel" not in app.test_client().get("/_test/order/1001").get_data(as_text=True)  # not an admin
 
 
-def test_forms_pass_the_hosts_global_csrf_protect(app, admin, monkeypatch):
+@pytest.fixture
+def protected_app(tmp_path):
     from flask_wtf.csrf import CSRFProtect
 
+    app = make_admin_app(tmp_path)
     CSRFProtect(app)
+    yield app
+    close_app(app)
+
+
+def test_forms_pass_the_hosts_global_csrf_protect(protected_app, monkeypatch):
+    app = protected_app
+    admin = app.test_client()
+    admin.get("/_test/login")
     batches = []
     fake_module(monkeypatch, "outbox", resend_orders=lambda ids: batches.append(list(ids)) or [])
     seed_demo_data(app)

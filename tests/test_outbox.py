@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from flask_specter.models import Reservation
 
-from ._push_fixtures import (  # noqa: F401 - push_shop is a fixture
+from ._push_fixtures import (
     add_customer,
     add_product,
     all_sent,
@@ -23,15 +23,20 @@ from ._push_fixtures import (  # noqa: F401 - push_shop is a fixture
     entries,
     order_row,
     place,
-    push_shop,
     sandbox_articles,
     sandbox_customers,
     sandbox_orders,
     set_toggles,
+    shop_factory,
 )
 from .conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def push_shop(make_shop):
+    return shop_factory(make_shop)
 
 
 def _sent(app, n=None):

@@ -42,8 +42,8 @@ def _start_worker(app, **extra_env) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "example_shop", "specter", "worker", "--no-fork"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=open(os.environ.get("SPECTER_TEST_WORKER_LOG", os.devnull), "ab"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: the worker and its scheduler die together
     )
 
@@ -68,6 +68,7 @@ def test_worker_killed_mid_chunk_a_new_worker_finishes(make_shop, sandbox, real_
         wait_until(lambda: stock_rows(app)["claimed"] == 50, timeout=60, message="a chunk to be claimed")
         _kill(first)  # the whole host dies: worker and scheduler
         assert stock_rows(app)["claimed"] == 50 and stock_rows(app)["applied"] == 0
+        time.sleep(2.5)  # the dead worker's lease on its chunk runs out
         second = _start_worker(app)
         try:
             wait_until(lambda: shop_stock(app) == specter_available(sandbox), timeout=60, message="the new worker to finish")

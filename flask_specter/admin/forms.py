@@ -10,7 +10,7 @@ from __future__ import annotations
 try:
     from flask_wtf import FlaskForm
 except ImportError as exc:  # pragma: no cover
-    raise RuntimeError("The Specter admin needs Flask-WTF for its CSRF tokens: pip install 'Flask-Specter[admin]'") from exc
+    raise RuntimeError("The Specter admin needs Flask-WTF for its CSRF tokens: pip install Flask-WTF") from exc
 
 from flask_admin.form import BaseForm
 from wtforms import BooleanField

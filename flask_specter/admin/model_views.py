@@ -19,7 +19,7 @@ from ..extension import get_state
 from ..models import ExportFailure, ExportRun, OutboxEntry
 from .forms import ButtonForm, CsrfBaseForm
 from .messages import STATE_LABELS, explain
-from .views import CSRF_REFUSED, EXPORTS, SpecterViewMixin, safe_next
+from .views import CSRF_REFUSED, EXPORTS, SpecterViewMixin, export_page_urls, safe_next
 
 STATE_BADGES = {"pending": "secondary", "sending": "info", "sent": "success", "failed": "danger"}
 KIND_LABELS = {"order": "Order", "customer": "Kund", "product": "Produkt"}
@@ -244,8 +244,16 @@ class ExportsView(ReadOnlyModelView):
     """First-installation exports with their progress, and the rows Specter refused."""
 
     list_template = "specter/exports_list.html"
-    column_list = ("kind", "state", "progress", "failed", "started_at", "finished_at")
-    column_labels = {"kind": "Export", "state": "Status", "progress": "Förlopp (klara / totalt)", "failed": "Misslyckade", "started_at": "Startad", "finished_at": "Klar"}
+    column_list = ("kind", "state", "progress", "failed", "error", "started_at", "finished_at")
+    column_labels = {
+        "kind": "Export",
+        "state": "Status",
+        "progress": "Förlopp (klara / totalt)",
+        "failed": "Misslyckade rader",
+        "error": "Avbrott",
+        "started_at": "Startad",
+        "finished_at": "Klar",
+    }
     column_sortable_list = ("kind", "state", "started_at", "finished_at")
 
     def __init__(self, db, **kwargs):
@@ -263,6 +271,7 @@ class ExportsView(ReadOnlyModelView):
             "state": lambda v, c, m, n: Markup('<span class="badge badge-{}">{}</span>').format(EXPORT_STATES.get(m.state, (m.state, "light"))[1], EXPORT_STATES.get(m.state, (m.state,))[0]),
             "progress": _progress,
             "failed": self._failed_link,
+            "error": lambda v, c, m, n: Markup('<span class="small text-danger">{}</span>').format(getattr(m, "error", None) or ""),
             "started_at": _date,
             "finished_at": _date,
         }
@@ -271,6 +280,7 @@ class ExportsView(ReadOnlyModelView):
         if template == self.list_template:
             kwargs.setdefault("exports", EXPORTS)
             kwargs.setdefault("button_form", ButtonForm(formdata=None))
+            kwargs.setdefault("export_pages", export_page_urls())
         return super().render(template, **kwargs)
 
     @expose("/failures/<int:run_id>")

@@ -86,6 +86,7 @@ class SettingsView(SpecterViewMixin, BaseView):
             exports=EXPORTS,
             import_products=values["import_products"],
             feeds=_feed_callbacks(),
+            export_pages=export_page_urls(),
         )
         return body, status
 
@@ -284,7 +285,7 @@ def _callback_rows() -> dict:
         return {"urls": [], "error": str(exc)}
 
 
-def _url_or(endpoint: str, default: str) -> str:
+def _url_or(endpoint: str, default: str | None) -> str | None:
     from flask import url_for
     from werkzeug.routing import BuildError
 
@@ -292,6 +293,11 @@ def _url_or(endpoint: str, default: str) -> str:
         return url_for(endpoint)
     except BuildError:
         return default
+
+
+def export_page_urls() -> dict[str, str | None]:
+    """The exports module's own pages (``/specter/export_products`` ...): GET shows progress, POST starts."""
+    return {kind: _url_or(f"specter.export_{kind}", None) for kind, _, _ in EXPORTS}
 
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
