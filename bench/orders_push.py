@@ -81,7 +81,6 @@ def main() -> None:
         from example_shop import create_app
         from example_shop.models import Customer, Order, Product, db
         from example_shop.orders import LineRequest, place_order
-
         from flask_specter.outbox import drain
 
         app = create_app(config)

@@ -26,10 +26,10 @@ def _redis_url() -> str | None:
     return os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL") or None
 
 
-@pytest.fixture(scope="session")
-def sandbox_server(tmp_path_factory):
-    """One sandbox process for the session; each test resets its state."""
-    with SandboxServer(db=str(tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite3")) as server:
+@pytest.fixture
+def sandbox_server(tmp_path):
+    """A sandbox process per test: a worker left over from another test can never touch this one's feeds."""
+    with SandboxServer(db=str(tmp_path / "sandbox.sqlite3")) as server:
         yield server
 
 
