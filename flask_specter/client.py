@@ -31,11 +31,11 @@ from .errors import (
 from .results import (
     FeedBatch,
     Reply,
+    more_pending,
     parse_articles_xml,
     parse_orders_xml,
     parse_stock_text,
     parse_stock_xml,
-    more_pending,
 )
 
 log = logging.getLogger("flask_specter.client")

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from .extension import get_state
+from .hooks import suppress_outbox
 from .models import ArticleRow, OrderEvent
 from .results import ArticleInfo
 from .shop import ORDER_STATUS_MAP
@@ -49,7 +50,7 @@ def apply_article_rows(limit: int = 500) -> dict:
             row.state, row.detail = "skipped", "Importera produkter från Specter is off"
         else:
             try:
-                with session.begin_nested(), connector_stock_write():
+                with session.begin_nested(), connector_stock_write(), suppress_outbox():  # no echo back to Specter
                     outcome = state.adapter.apply_article(_info(row.sku, row.data), options)
                 row.state, row.detail = "applied", outcome
             except Exception as exc:  # one bad article must not block the others

@@ -365,7 +365,7 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         g = lambda name, default=None: self._get(order, self.of, name, default)  # noqa: E731
         rows = []
         for line in self._lines(order):
-            lg = lambda name, default=None: self._get(line, self.lf, name, default)  # noqa: E731
+            lg = lambda name, default=None, line=line: self._get(line, self.lf, name, default)  # noqa: E731
             rows.append(
                 {
                     "articleNo": lg("sku"),

@@ -91,7 +91,7 @@ def test_1050_changes_apply_in_11_paced_chunks_with_one_confirm_per_batch(make_s
         signals.stock_chunk_applied.disconnect(on_chunk, app)
     assert len(chunks) == 11
     assert all(rows <= 100 for _, rows in chunks) and sum(rows for _, rows in chunks) == 1050
-    gaps = [b[0] - a[0] for a, b in zip(chunks, chunks[1:])]
+    gaps = [b[0] - a[0] for a, b in zip(chunks, chunks[1:], strict=False)]
     assert min(gaps) >= delay * 0.9, gaps
     per_batch = confirms_per_batch(sandbox)
     assert per_batch and set(per_batch.values()) == {1}
