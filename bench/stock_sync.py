@@ -79,7 +79,7 @@ def floor(app, sandbox: SandboxServer, n: int) -> float:
         {"action": protocol.STOCK.fetch_action, "sbmId": creds["SPECTER_SBM_ID"], "apiUserId": creds["SPECTER_API_USER_ID"], "batchNo": batch_no, "key": key},
         action="bench",
     )
-    engine = app.extensions["sqlalchemy"].engine
+    engine = app.extensions["specter"].db.engine
     table = app.extensions["specter"].adapter.product_model.__table__
     started = time.perf_counter()
     body = requests.get(f"{sandbox.url}getInfo.asp?{qs}", timeout=120).content.decode("iso-8859-1")
@@ -163,7 +163,8 @@ def run_one(db_name: str, n: int, redis_url: str | None) -> dict:
             ok = dict(db.session.execute(select(model.sku, model.stock)).all())
             specter = {a["articleNo"]: a["available"] for a in sandbox.hooks.state()["articles"]}
             assert ok == specter, "shop and Specter differ after the run"
-        app.extensions["sqlalchemy"].engine.dispose()
+            db.session.remove()
+            db.engine.dispose()
     return {"db": db_name, "n": n, "floor": base, "confirmed": confirmed, "applied": applied, "jobs": jobs}
 
 

@@ -38,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_RETRY_BACKOFF", 2.0, "Base seconds of the exponential back-off for retried jobs (pulls and pushes)."),
     Setting("SPECTER_RETRY_BACKOFF_MAX", 900.0, "Cap on a single back-off delay in seconds."),
     Setting("SPECTER_PUSH_RETRIES", 8, "How many times a transient failure of a push (order, customer, product) is retried."),
-    Setting("SPECTER_LEASE_SECONDS", 120.0, "How long a claimed chunk or a feed lock is held before another worker may take it over."),
+    Setting("SPECTER_LEASE_SECONDS", 120.0, "How long a feed's pull lock, or an outbox row being sent, is held before another worker may take it over (if the first one died)."),
     Setting("SPECTER_SWEEP_INTERVAL", 60.0, "Seconds between sweeps that resume stored stock rows and unsent outbox rows."),
     Setting("SPECTER_MAX_RESPONSE_BYTES", 64 * 1024 * 1024, "Largest Specter response the client reads; more is refused before parsing."),
     Setting("SPECTER_CURRENCY", "SEK", "Currency sent with customers and orders."),

@@ -1,10 +1,12 @@
 """Apply stored stock rows to the shop in chunks: at most SPECTER_STOCK_BATCH_SIZE rows a job, the next
 job SPECTER_STOCK_BATCH_DELAY seconds later, as the seed describes.
 
-Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` where the database has it), so two workers
-never apply the same chunk and a chunk whose worker died is taken over when its lease runs out. The
-shop's stock is written with one UPDATE per chunk; the shop publishes Specter's available figure minus
-the quantities of its own orders that Specter has not acknowledged yet.
+A chunk is one transaction: claim up to N pending rows (an UPDATE whose subquery uses ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL; SQLite's single writer lock does the same), write the shop's stock with one
+UPDATE, record history, mark the rows applied, commit. Two workers never apply the same chunk, and a
+worker killed inside a chunk leaves nothing half done: its transaction rolls back and the rows are
+pending again for the next job. The shop publishes Specter's available figure minus the quantities of
+its own orders that Specter has not acknowledged yet.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import time
 import uuid
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import case, func, insert, select, update
 
 from . import signals
 from .extension import get_state
@@ -25,25 +27,22 @@ log = logging.getLogger("flask_specter.stock")
 CHAIN_FLAG = "apply-chain"
 
 
-def _claimable(now: float):
-    return or_(StockRow.state == "pending", (StockRow.state == "claimed") & (StockRow.claimed_until < now))
+def has_pending() -> bool:
+    """Is any row waiting? An index lookup, never a count."""
+    session = get_state().db.session
+    return session.execute(select(StockRow.id).where(StockRow.state == "pending").limit(1)).first() is not None
 
 
 def pending_count() -> int:
+    """How many rows are still to apply (for status pages; the jobs use ``has_pending``)."""
     session = get_state().db.session
-    return session.execute(select(func.count()).select_from(StockRow).where(_claimable(time.time()))).scalar_one()
+    return session.execute(select(func.count()).select_from(StockRow).where(StockRow.state == "pending")).scalar_one()
 
 
-def next_lease_expiry() -> float | None:
-    """When the earliest chunk claimed by another worker may be taken over (if that worker died)."""
-    session = get_state().db.session
-    return session.execute(select(func.min(StockRow.claimed_until)).where(StockRow.state == "claimed")).scalar_one()
-
-
-def ensure_apply_chain(*, delay: float = 0, force: bool = False) -> bool:
+def ensure_apply_chain(*, delay: float = 0) -> bool:
     """Start the chunk chain unless one is already scheduled; True when this call started it."""
     state = get_state()
-    if not force and pending_count() == 0:
+    if not has_pending():
         return False
     ttl = float(state.config["SPECTER_STOCK_BATCH_DELAY"]) + float(state.config["SPECTER_LEASE_SECONDS"])
     if not state.queue.set_flag(CHAIN_FLAG, ttl + delay):
@@ -52,28 +51,22 @@ def ensure_apply_chain(*, delay: float = 0, force: bool = False) -> bool:
     return True
 
 
-def claim_chunk(size: int) -> tuple[str, list[StockRow]]:
-    state = get_state()
-    session = state.db.session
+def claim_chunk(size: int) -> list[StockRow]:
+    """Claim the next ``size`` pending rows inside the current transaction (committed by ``apply_chunk``).
+
+    The ids are read first (locked with ``SKIP LOCKED`` on PostgreSQL), then claimed by id: an
+    ``IN (subquery … LIMIT)`` may be re-run by the planner and would then claim more than ``size``.
+    """
+    session = get_state().db.session
     token = uuid.uuid4().hex
-    now = time.time()
-    ids = (
-        select(StockRow.id)
-        .where(_claimable(now))
-        .order_by(StockRow.id)
-        .limit(size)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    pending = StockRow.state == "pending"
+    ids = session.execute(select(StockRow.id).where(pending).order_by(StockRow.id).limit(size).with_for_update(skip_locked=True)).scalars().all()
+    if not ids:
+        return []
     session.execute(
-        update(StockRow)
-        .where(StockRow.id.in_(ids), _claimable(now))
-        .values(state="claimed", claim_token=token, claimed_until=now + float(state.config["SPECTER_LEASE_SECONDS"]))
-        .execution_options(synchronize_session=False)
+        update(StockRow).where(StockRow.id.in_(ids), pending).values(state="claimed", claim_token=token).execution_options(synchronize_session=False)
     )
-    session.commit()
-    rows = session.execute(select(StockRow).where(StockRow.claim_token == token, StockRow.state == "claimed").order_by(StockRow.id)).scalars().all()
-    return token, list(rows)
+    return list(session.execute(select(StockRow).where(StockRow.claim_token == token).order_by(StockRow.id)).scalars())
 
 
 def apply_chunk(rows: list[StockRow]) -> dict:
@@ -168,21 +161,22 @@ def run_apply_chunk() -> dict:
     if not state.settings.get("stock_sync"):
         return {"skipped": "stock sync is off"}
     size = max(1, int(state.config["SPECTER_STOCK_BATCH_SIZE"]))
-    _token, rows = claim_chunk(size)
+    rows = claim_chunk(size)
     pause = float(state.config.get("SPECTER_DEBUG_PAUSE_IN_CHUNK") or 0)
-    if rows and pause:  # fault tests: hold a claimed chunk open so a worker can be killed inside it
+    if rows and pause:  # fault tests: hold a chunk open, say so, so a worker can be killed inside it
+        state.queue.set_flag("debug-in-chunk", pause)
         time.sleep(pause)
-    result = apply_chunk(rows) if rows else {"rows": 0, "changed": 0, "unknown": 0}
-    remaining = pending_count()
+    if rows:
+        result = apply_chunk(rows)
+    else:
+        state.db.session.commit()
+        result = {"rows": 0, "changed": 0, "unknown": 0}
+    remaining = has_pending()
     result["remaining"] = remaining
     if rows:
         signals.stock_chunk_applied.send(state.app, **result)
     if remaining:
         ensure_apply_chain(delay=float(state.config["SPECTER_STOCK_BATCH_DELAY"]))
-    else:
-        expiry = next_lease_expiry()
-        if expiry is not None:  # another worker holds a chunk: look again when its lease runs out
-            ensure_apply_chain(delay=max(0.0, expiry - time.time()) + 0.5, force=True)
-        elif rows:
-            signals.stock_batch_applied.send(state.app)
+    elif rows:
+        signals.stock_batch_applied.send(state.app)
     return result

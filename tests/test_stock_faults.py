@@ -60,15 +60,16 @@ def _kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
 
 
 def test_worker_killed_mid_chunk_a_new_worker_finishes(make_shop, sandbox, real_redis):
-    app = make_shop(SPECTER_STOCK_BATCH_SIZE=50, SPECTER_LEASE_SECONDS=2)
+    app = make_shop(SPECTER_STOCK_BATCH_SIZE=50)
     seed(sandbox, app, 200)
     callback(app)
-    first = _start_worker(app, SPECTER_DEBUG_PAUSE_IN_CHUNK=30)  # holds its first claimed chunk
+    first = _start_worker(app, SPECTER_DEBUG_PAUSE_IN_CHUNK=30)  # sits inside its first chunk
+    in_chunk = f"specter:{app.config['SPECTER_QUEUE_NAME']}:debug-in-chunk"
     try:
-        wait_until(lambda: stock_rows(app)["claimed"] == 50, timeout=60, message="a chunk to be claimed")
+        wait_until(lambda: real_redis.exists(in_chunk), timeout=60, message="the worker to be inside a chunk")
         _kill(first)  # the whole host dies: worker and scheduler
-        assert stock_rows(app)["claimed"] == 50 and stock_rows(app)["applied"] == 0
-        time.sleep(2.5)  # the dead worker's lease on its chunk runs out
+        # Its chunk's transaction died with it: every row is still waiting, none half-applied.
+        assert stock_rows(app)["pending"] == 200 and set(shop_stock(app).values()) == {0}
         second = _start_worker(app)
         try:
             wait_until(lambda: shop_stock(app) == specter_available(sandbox), timeout=60, message="the new worker to finish")
