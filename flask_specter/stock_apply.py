@@ -63,8 +63,12 @@ def claim_chunk(size: int) -> list[StockRow]:
     ids = session.execute(select(StockRow.id).where(pending).order_by(StockRow.id).limit(size).with_for_update(skip_locked=True)).scalars().all()
     if not ids:
         return []
+    # Marked applied right away: the same transaction writes the stock, so it commits all or nothing.
     session.execute(
-        update(StockRow).where(StockRow.id.in_(ids), pending).values(state="claimed", claim_token=token).execution_options(synchronize_session=False)
+        update(StockRow)
+        .where(StockRow.id.in_(ids), pending)
+        .values(state="applied", applied_at=utcnow(), claim_token=token)
+        .execution_options(synchronize_session=False)
     )
     return list(session.execute(select(StockRow).where(StockRow.claim_token == token).order_by(StockRow.id)).scalars())
 
@@ -111,13 +115,9 @@ def apply_chunk(rows: list[StockRow]) -> dict:
         )
     _upsert_levels(session, [fresh[s] for s in fresh])
     unknown_skus = set(fresh) - set(current)
-    applied_ids = [r.id for r in rows if r.sku not in unknown_skus]
     unknown_ids = [r.id for r in rows if r.sku in unknown_skus]
-    now = utcnow()
-    if applied_ids:
-        session.execute(update(StockRow).where(StockRow.id.in_(applied_ids)).values(state="applied", applied_at=now, claim_token=None), execution_options={"synchronize_session": False})
     if unknown_ids:
-        session.execute(update(StockRow).where(StockRow.id.in_(unknown_ids)).values(state="unknown", applied_at=now, claim_token=None), execution_options={"synchronize_session": False})
+        session.execute(update(StockRow).where(StockRow.id.in_(unknown_ids)).values(state="unknown"), execution_options={"synchronize_session": False})
         log.info("stock feed: %d SKU(s) not in the shop, skipped (e.g. %s)", len(unknown_skus), sorted(unknown_skus)[0])
     session.commit()
     return {"rows": len(rows), "changed": len(changed), "unknown": len(unknown_skus)}
