@@ -32,15 +32,6 @@ def callback_urls() -> dict[str, str]:
     return {param: f"{public}{prefix}{path}?token={quote(token, safe='')}{extra}" for param, (path, extra) in CALLBACK_ROUTES.items()}
 
 
-def redact(url: str) -> str:
-    """A callback URL with its token hidden, for logs and the admin page."""
-    head, sep, rest = url.partition("token=")
-    if not sep:
-        return url
-    tail = rest.split("&", 1)
-    return f"{head}token=***" + (f"&{tail[1]}" if len(tail) > 1 else "")
-
-
 def activate() -> Reply:
     """Register the callbacks; the reply's message is what Specter said, shown to the admin as is."""
     state = get_state()

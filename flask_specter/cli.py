@@ -21,7 +21,8 @@ def _fail(exc: Exception) -> None:
 @specter_cli.command("activate")
 def activate_command():
     """Activate Automatic Stock Synchronization (register the callback URLs with Specter)."""
-    from .activation import activate, callback_urls, redact
+    from .activation import activate, callback_urls
+    from .redact import redact_tokens as redact
 
     try:
         reply = activate()

@@ -19,7 +19,8 @@ from sqlalchemy import func, select, update
 from .errors import SpecterError
 from .extension import get_state
 from .models import ExportFailure, ExportRun, utcnow
-from .pushes import reason, redact, upsert_link
+from .pushes import reason, upsert_link
+from .redact import redact
 
 log = logging.getLogger("flask_specter.exports")
 

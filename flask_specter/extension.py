@@ -16,6 +16,7 @@ from .errors import SpecterConfigError
 from .models import Base, FeedState
 from .protocol import FEEDS
 from .queue import SpecterQueue
+from .redact import install_log_redaction
 from .settings import SettingsStore
 from .shop import ShopAdapter
 
@@ -101,6 +102,7 @@ class Specter:
         app.register_blueprint(make_blueprint(), url_prefix=app.config["SPECTER_URL_PREFIX"])
         app.cli.add_command(specter_cli)
         install_hooks(state)
+        install_log_redaction()
         if create_tables:
             with app.app_context():
                 Base.metadata.create_all(db.engine)

@@ -22,7 +22,8 @@ from . import signals
 from .errors import SpecterError
 from .extension import get_state
 from .models import OutboxEntry, utcnow
-from .pushes import PUSHERS, Deferred, PushProblem, reason, redact
+from .pushes import PUSHERS, Deferred, PushProblem, reason
+from .redact import redact
 
 log = logging.getLogger("flask_specter.outbox")
 

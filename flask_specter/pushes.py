@@ -7,7 +7,6 @@ the caller's session without committing: ``outbox`` commits that together with t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,17 +54,6 @@ class PushProblem(SpecterError):
 
 
 # -- reasons an admin can act on --------------------------------------------------------------------
-
-_PNR = re.compile(r"\b(?:\d{2})?\d{6}[-+ ]?\d{4}\b")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
-def redact(text: str | None) -> str:
-    """Text safe for logs: personal/organisation numbers and e-mail addresses masked (GDPR, 3.6)."""
-    if not text:
-        return ""
-    return _EMAIL.sub("***@***", _PNR.sub("******-****", str(text)))
-
 
 def reason(exc: Exception) -> str:
     """Why a push failed, in words a shop admin understands (Swedish, as the admin is)."""

@@ -276,8 +276,9 @@ def _connection_rows() -> list[tuple[str, str, bool]]:
 
 
 def _callback_rows() -> dict:
-    from ..activation import callback_urls, redact
+    from ..activation import callback_urls
     from ..errors import SpecterError
+    from ..redact import redact_tokens as redact
 
     try:
         return {"urls": [(param, redact(url)) for param, url in callback_urls().items()], "error": None}
