@@ -31,6 +31,7 @@ setup(
             "psycopg[binary]>=3.1",
             "ruff>=0.5",
             "waitress>=3.0",
+            "gunicorn>=22",
         ],
     },
     entry_points={"flask.commands": []},

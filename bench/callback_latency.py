@@ -3,14 +3,15 @@ a bare route on the same server in the same run.
 
     python bench/callback_latency.py [--seconds 5] [--connections 200]
 
-Uses ``wrk`` when installed (Debian package), else a thread pool of ``requests`` sessions. The server is
-waitress when installed, else werkzeug's threaded server; each callback does a Redis SET NX (and at most
-one enqueue per pull), no database work.
+Uses ``wrk`` when installed (Debian package), else a thread pool of ``requests`` sessions. The server runs
+in its own process: gunicorn with 4 sync workers when installed, else waitress. Each callback does one
+Redis SET NX (and at most one enqueue per pull), no database work.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import shutil
@@ -19,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -63,25 +63,48 @@ def build_app():
     return app, redis_url
 
 
-def serve(app) -> tuple[str, str]:
-    port = socket.socket()
-    port.bind(("127.0.0.1", 0))
-    number = port.getsockname()[1]
-    port.close()
+def serve_forever(port: int) -> None:
+    """The server process: the app under waitress (werkzeug's threaded server without it)."""
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    app, _ = build_app()
     try:
-        from waitress import create_server
+        from waitress import serve
 
-        server = create_server(app, host="127.0.0.1", port=number, threads=8, connection_limit=400, backlog=1024)
-        threading.Thread(target=server.run, daemon=True).start()
-        kind = "waitress (8 threads)"
+        serve(app, host="127.0.0.1", port=port, threads=16, connection_limit=1000, backlog=2048, _quiet=True)
     except ImportError:
         from werkzeug.serving import make_server
 
-        server = make_server("127.0.0.1", number, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        kind = "werkzeug threaded"
-    time.sleep(0.3)
-    return f"http://127.0.0.1:{number}", kind
+        make_server("127.0.0.1", port, app, threaded=True).serve_forever()
+
+
+def wsgi_app():
+    """For gunicorn: ``gunicorn 'callback_latency:wsgi_app()'``."""
+    return build_app()[0]
+
+
+def start_server() -> tuple[subprocess.Popen, str, str]:
+    """gunicorn with 4 sync workers (the usual production set-up) when installed, else waitress."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
+    if gunicorn:
+        here = os.path.dirname(os.path.abspath(__file__))
+        cmd = [gunicorn, "-w", "4", "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning", "--chdir", here, "callback_latency:wsgi_app()"]
+        kind = "gunicorn, 4 sync workers"
+    else:
+        cmd = [sys.executable, __file__, "--serve", str(port)]
+        kind = "waitress, 16 threads"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(f"{url}/bench-ping", timeout=1)
+            return proc, url, kind
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the bench server did not start")
 
 
 def with_wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
@@ -114,23 +137,30 @@ def with_threads(url: str, seconds: int, connections: int) -> tuple[float, float
     return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1], len(latencies) / seconds
 
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    app, redis_url = build_app()
-    base, kind = serve(app)
-    measure = with_wrk if shutil.which("wrk") else with_threads
-    print(f"server: {kind}; load: {'wrk -t2' if measure is with_wrk else 'python threads'} -c{args.connections} {args.seconds}s; queue: {redis_url or 'embedded'}")
-    bare = measure(f"{base}/bench-ping", args.seconds, args.connections)
-    cb = measure(f"{base}/specter/callback/stock?token=bench-token-0123456789", args.seconds, args.connections)
-    print(f"{'route':<22}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
-    print(f"{'bare /bench-ping':<22}{bare[0]:>9.2f}{bare[1]:>9.2f}{bare[2]:>9.0f}")
-    print(f"{'/callback/stock':<22}{cb[0]:>9.2f}{cb[1]:>9.2f}{cb[2]:>9.0f}")
-    print(f"ratio p99 callback/bare: {cb[1] / bare[1]:.2f}x")
-    queue = app.extensions["specter"].queue.queue
-    print(f"pull jobs queued by all those callbacks: {queue.count}")
+    if args.serve:
+        serve_forever(args.serve)
+        return
+    proc, base, kind = start_server()
+    try:
+        callback = f"{base}/specter/callback/stock?token=bench-token-0123456789"
+        print(f"server: {kind} in its own process; queue: {'Redis' if reachable(6379) else 'embedded'}")
+        measure = with_wrk if shutil.which("wrk") else with_threads
+        tool = "wrk -t2" if measure is with_wrk else "python threads"
+        print(f"{'load':<30}{'route':<12}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
+        for connections in sorted({16, args.connections}):
+            for name, url in (("bare", f"{base}/bench-ping"), ("callback", callback)):
+                p50, p99, rps = measure(url, args.seconds, connections)
+                print(f"{f'{tool} -c{connections} {args.seconds}s':<30}{name:<12}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}")
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 if __name__ == "__main__":
