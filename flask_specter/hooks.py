@@ -9,37 +9,26 @@ so checkout never waits on the queue.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import event, inspect, select
 
 from .models import Link, OutboxEntry
+from .threadflag import ThreadFlag
 
 log = logging.getLogger("flask_specter.outbox")
 
 NEW_IDS = "specter_outbox_ids"  # session.info key: outbox ids flushed in this transaction
 ARTICLE_FIELDS = ("sku", "name", "price_excl_vat", "vat_percent", "buy_price", "barcode", "weight")
 
-_local = threading.local()
-
-
-@contextlib.contextmanager
-def suppress_outbox() -> Iterator[None]:
-    """Changes made inside this block write no outbox rows (data that came from Specter itself)."""
-    depth = getattr(_local, "depth", 0)
-    _local.depth = depth + 1
-    try:
-        yield
-    finally:
-        _local.depth = depth
+_OUTBOX_OFF = ThreadFlag()
+# Changes made inside ``with suppress_outbox():`` write no outbox rows (data that came from Specter itself).
+suppress_outbox = _OUTBOX_OFF.on
 
 
 def _suppressed() -> bool:
-    return getattr(_local, "depth", 0) > 0
+    return bool(_OUTBOX_OFF)
 
 
 def install_hooks(state) -> None:

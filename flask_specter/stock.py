@@ -7,14 +7,13 @@ same units out again until Specter acknowledges the order.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from sqlalchemy import delete, event, func, inspect, select, update
 
 from .extension import get_state
 from .models import Link, Reservation, StockHistory, StockLevel
+from .threadflag import ThreadFlag
 
 
 class OutOfStock(Exception):
@@ -37,22 +36,9 @@ class StockManagedBySpecter(Exception):
         self.sku = sku
 
 
-_local = threading.local()
-
-
-@contextlib.contextmanager
-def connector_stock_write() -> Iterator[None]:
-    """Marks stock writes made by the connector itself, which the guard lets through."""
-    depth = getattr(_local, "depth", 0)
-    _local.depth = depth + 1
-    try:
-        yield
-    finally:
-        _local.depth = depth
-
-
-def _connector_writing() -> bool:
-    return getattr(_local, "depth", 0) > 0
+_CONNECTOR_WRITING = ThreadFlag()
+# Marks stock writes made by the connector itself, which the guard lets through.
+connector_stock_write = _CONNECTOR_WRITING.on
 
 
 def is_specter_managed(sku: str) -> bool:
@@ -127,7 +113,7 @@ def install_stock_guard(state) -> None:
 
     @event.listens_for(state.db.session, "before_flush")
     def _guard(session, flush_context, instances):  # noqa: ARG001
-        if _connector_writing():
+        if _CONNECTOR_WRITING:
             return
         changed = []
         for obj in session.dirty:

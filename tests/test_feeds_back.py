@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from .conftest import wait_until
-from .test_stock_sync import _db, add_products
+from .test_stock_sync import _db, activate_served, add_products
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -96,12 +96,7 @@ def _order(app, order_id):
 
 def test_order_status_delivery_and_tracking_come_back(make_shop, sandbox, live_worker, serve):
     app = make_shop()
-    served = serve(app)
-    app.config["SPECTER_PUBLIC_URL"] = served.url
-    with app.app_context():
-        from flask_specter.activation import activate
-
-        activate()
+    activate_served(app, serve)
     live_worker(app)
     order = _order_in_both(app, sandbox)
     specter_no = wait_until(lambda: _order(app, order["id"])["specter_order_no"], message="the order to reach Specter")
@@ -116,12 +111,7 @@ def test_order_status_delivery_and_tracking_come_back(make_shop, sandbox, live_w
 
 def test_removal_in_specter_cancels_the_shop_order_once(make_shop, sandbox, live_worker, serve):
     app = make_shop()
-    served = serve(app)
-    app.config["SPECTER_PUBLIC_URL"] = served.url
-    with app.app_context():
-        from flask_specter.activation import activate
-
-        activate()
+    activate_served(app, serve)
     live_worker(app)
     order = _order_in_both(app, sandbox)
     specter_no = wait_until(lambda: _order(app, order["id"])["specter_order_no"], message="the order to reach Specter")

@@ -66,6 +66,28 @@ def confirms_per_batch(sandbox) -> Counter:
     return Counter(c.get("batchNo") for c in sandbox.hooks.calls(action="updateArticlesFromBatch") if c.get("ok"))
 
 
+def activate_served(app, serve):
+    """Serve the shop over HTTP and register its callbacks with the sandbox, as an admin would."""
+    served = serve(app)
+    app.config["SPECTER_PUBLIC_URL"] = served.url
+    with app.app_context():
+        from flask_specter.activation import activate
+
+        assert activate().message
+    return served
+
+
+def pull_and_apply(app):
+    """One pull and every stored chunk applied, in-process (no worker), for step-by-step tests."""
+    with app.app_context():
+        from flask_specter.pulls import run_pull
+        from flask_specter.stock_apply import run_apply_chunk
+
+        run_pull("stock")
+        while run_apply_chunk()["remaining"]:
+            pass
+
+
 def seed(sandbox, app, n, stock=20):
     skus = [f"SKU-{i:05d}" for i in range(n)]
     sandbox.hooks.create_articles([{"articleNo": s, "name": f"Artikel {s}", "priceExclVat": "100.00", "vatPercent": 25, "inStock": stock + i % 7} for i, s in enumerate(skus)])
@@ -100,13 +122,8 @@ def test_1050_changes_apply_in_11_paced_chunks_with_one_confirm_per_batch(make_s
 
 def test_pos_sale_reaches_the_shop_and_orders_lower_available_not_in_stock(make_shop, sandbox, live_worker, serve, client):
     app = make_shop()
-    served = serve(app)
-    app.config["SPECTER_PUBLIC_URL"] = served.url
     seed(sandbox, app, 3, stock=10)
-    with app.app_context():
-        from flask_specter.activation import activate
-
-        assert activate().message
+    activate_served(app, serve)
     live_worker(app)
     callback(app)
     wait_until(lambda: shop_stock(app) == specter_available(sandbox), message="initial sync")
@@ -121,13 +138,8 @@ def test_pos_sale_reaches_the_shop_and_orders_lower_available_not_in_stock(make_
 
 def test_shop_down_during_callback_next_change_brings_both(make_shop, sandbox, live_worker, serve):
     app = make_shop()
-    served = serve(app)
-    app.config["SPECTER_PUBLIC_URL"] = served.url
     seed(sandbox, app, 2, stock=10)
-    with app.app_context():
-        from flask_specter.activation import activate
-
-        activate()
+    served = activate_served(app, serve)
     live_worker(app)
     callback(app)
     wait_until(lambda: shop_stock(app) == specter_available(sandbox), message="initial sync")
@@ -276,12 +288,7 @@ def test_a_newer_batch_supersedes_an_older_one_not_yet_applied(make_shop, sandbo
 def test_shop_stock_is_read_only_once_the_article_is_in_specter(make_shop, sandbox):
     app = make_shop()
     seed(sandbox, app, 1, stock=10)
-    with app.app_context():
-        from flask_specter.pulls import run_pull
-        from flask_specter.stock_apply import run_apply_chunk
-
-        run_pull("stock")
-        run_apply_chunk()
+    pull_and_apply(app)
     with app.test_client() as c:
         refused = c.patch("/api/products/SKU-00000", json={"stock": 99})
         assert refused.status_code == 409 and "Specter" in refused.get_json()["error"]
@@ -296,21 +303,14 @@ def test_shop_stock_is_read_only_once_the_article_is_in_specter(make_shop, sandb
 def test_unacknowledged_shop_orders_are_not_handed_out_again(make_shop, sandbox):
     app = make_shop()
     seed(sandbox, app, 1, stock=10)
-    with app.app_context():
-        from flask_specter.pulls import run_pull
-        from flask_specter.stock_apply import run_apply_chunk
-
-        run_pull("stock")
-        run_apply_chunk()
+    pull_and_apply(app)
     with app.test_client() as c:
         customer = c.post("/api/customers", json={"email": "a@example.se", "first_name": "Åsa", "last_name": "Öberg"}).get_json()
         assert c.post("/api/orders", json={"customer_id": customer["id"], "lines": [{"sku": "SKU-00000", "qty": 4}]}).status_code == 201
     assert shop_stock(app)["SKU-00000"] == 6
     # Specter's next figure predates the order (Specter has not seen it yet): the shop must not go back to 10.
     sandbox.hooks.adjust_stock("SKU-00000", 10)
-    with app.app_context():
-        run_pull("stock")
-        run_apply_chunk()
+    pull_and_apply(app)
     assert shop_stock(app)["SKU-00000"] == 6
 
 
