@@ -10,7 +10,22 @@ from flask.cli import AppGroup
 from .errors import SpecterError
 from .extension import get_state
 
-specter_cli = AppGroup("specter", help="Specter Business Management connector.")
+
+def _no_embedded_worker_in_commands() -> None:
+    """A one-off command must not start the embedded worker: its in-memory queue dies with the command.
+
+    Work a command stores (stock rows, outbox rows) is in the database, where the shop's own worker (or
+    ``flask specter worker``) picks it up.
+    """
+    from flask.cli import ScriptInfo
+
+    app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    state = app.extensions.get("specter")
+    if state is not None:
+        state.queue.disable_embedded_worker()
+
+
+specter_cli = AppGroup("specter", help="Specter Business Management connector.", callback=_no_embedded_worker_in_commands)
 
 
 def _fail(exc: Exception) -> None:
@@ -36,22 +51,35 @@ def activate_command():
 @specter_cli.command("sync-stock")
 def sync_stock_command():
     """"Uppdatera lager": refresh every article's stock from Specter."""
-    from .activation import sync_stock
+    from .pulls import run_pull
+    from .stock_apply import ensure_apply_chain
 
+    state = get_state()
     try:
-        sync_stock()
+        state.client.clear_article_batch()
+        summary = run_pull("stock")  # here and now, so the command can say what it fetched
     except SpecterError as exc:
         _fail(exc)
-    click.echo("Stock refresh requested: every article's stock comes with the next pull.")
+    if summary.get("error") or summary.get("skipped"):
+        _fail(SpecterError(summary.get("error") or summary["skipped"]))
+    ensure_apply_chain()
+    click.echo(f"Fetched and confirmed {summary['rows']} stock rows in {summary['batches']} batch(es); the worker applies them in chunks.")
 
 
 @specter_cli.command("import-articles")
 def import_articles_command():
-    """Pull the article-data feed now (what get_specter_articles does)."""
-    from .pulls import request_pull
+    """Pull the article-data feed now and apply it (what get_specter_articles does)."""
+    from .feed_apply import apply_article_rows
+    from .pulls import run_pull
 
-    request_pull("articles")
-    click.echo("Article import queued.")
+    try:
+        summary = run_pull("articles")
+    except SpecterError as exc:
+        _fail(exc)
+    if summary.get("error") or summary.get("skipped"):
+        _fail(SpecterError(summary.get("error") or summary["skipped"]))
+    counts = apply_article_rows()
+    click.echo(f"Fetched {summary['rows']} articles; " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to apply"))
 
 
 @specter_cli.command("worker")

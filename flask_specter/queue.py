@@ -176,6 +176,9 @@ class SpecterQueue:
         worker.flask_app = self.app
         return worker
 
+    def disable_embedded_worker(self) -> None:
+        self._embedded_worker_wanted = False
+
     def ensure_worker(self) -> None:
         """Start the embedded worker thread once, on first use (never at import or in a CLI command)."""
         if not self._embedded_worker_wanted or (self._thread and self._thread.is_alive()):
@@ -188,11 +191,11 @@ class SpecterQueue:
             self._thread.start()
 
     def _run_embedded(self) -> None:
-        from .jobs import sweep_now
+        from .jobs import sweep
 
         with self.app.app_context():
             try:
-                sweep_now()
+                sweep()  # resume stored work now, and again every SPECTER_SWEEP_INTERVAL seconds
             except Exception:
                 log.exception("startup sweep failed")
         self._worker.work(with_scheduler=True, logging_level="WARNING")
