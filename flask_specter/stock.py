@@ -103,29 +103,30 @@ def reserved_quantities(skus: Iterable[str]) -> dict[str, int]:
     return {sku: int(total) for sku, total in rows}
 
 
-def install_stock_guard(state) -> None:
-    """Refuse stock edits of Specter-managed products that do not come from the connector."""
-    adapter = state.adapter
+def _stock_guard(session, flush_context, instances) -> None:  # noqa: ARG001
+    """before_flush: a stock change on a Specter-managed product must come from the connector."""
+    if _CONNECTOR_WRITING:
+        return
+    try:
+        adapter = get_state().adapter
+    except RuntimeError:  # no app context, or an app without the extension: not ours to guard
+        return
     model = getattr(adapter, "product_model", None)
     if model is None or not hasattr(adapter, "pf"):
         return
     stock_attr = adapter.pf["stock"]
-
-    @event.listens_for(state.db.session, "before_flush")
-    def _guard(session, flush_context, instances):  # noqa: ARG001
-        if _CONNECTOR_WRITING:
-            return
-        changed = []
-        for obj in session.dirty:
-            if not isinstance(obj, model):
-                continue
+    changed = []
+    for obj in session.dirty:
+        if isinstance(obj, model):
             hist = inspect(obj).attrs[stock_attr].history
             if hist.has_changes() and hist.deleted:
                 changed.append(adapter.product_sku(obj))
-        if changed:
-            try:
-                managed = managed_skus(changed)
-            except RuntimeError:  # no app context: not a shop of ours
-                return
-            if managed:
-                raise StockManagedBySpecter(sorted(managed)[0])
+    managed = managed_skus(changed) if changed else set()
+    if managed:
+        raise StockManagedBySpecter(sorted(managed)[0])
+
+
+def install_stock_guard(state) -> None:
+    """Once per session factory, however many apps share the host's ``db``; the guard finds its app."""
+    if not event.contains(state.db.session, "before_flush", _stock_guard):
+        event.listen(state.db.session, "before_flush", _stock_guard)
