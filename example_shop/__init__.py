@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     app.config.setdefault("SPECTER_ADMIN_ACCESS", is_admin)
+    app.config.setdefault("SPECTER_ADMIN_LOGIN_URL", "/admin/login")  # the Specter pages send strangers here
     init_admin(app)  # before specter.init_app: the extension adds its views to this Admin
     specter.init_app(
         app,

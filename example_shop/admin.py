@@ -106,9 +106,30 @@ class CustomerView(SecureModelView):
     column_default_sort = ("created_at", True)
 
 
+def _payment_with_transfer_panel(view, context, model, name):
+    """Under "Betalningsmetod": why the order failed to reach Specter, and the "Överför order" button."""
+    from markupsafe import Markup, escape
+
+    from flask_specter.admin import order_transfer_panel
+
+    return Markup("{}<br>{}").format(escape(model.payment_method or ""), order_transfer_panel(model.id))
+
+
 class OrderView(SecureModelView):
     can_create = False  # orders come from the shop (stock is decremented there), not from a form
-    column_list = ("number", "customer", "status", "payment_method", "created_at", "specter_order_no", "transfer_error", "tracking_no")
+    can_view_details = True
+    column_formatters = {"payment_method": _payment_with_transfer_panel}
+    column_labels = {
+        "number": "Ordernr",
+        "customer": "Kund",
+        "payment_method": "Betalningsmetod",
+        "created_at": "Skapad",
+        "specter_order_no": "Specter-ordernr",
+        "tracking_no": "Kollinr",
+        "transfer_error": "Överföringsfel",
+    }
+    # The transfer failure is shown in the panel under "Betalningsmetod", as the seed describes.
+    column_list = ("number", "customer", "status", "payment_method", "created_at", "specter_order_no", "tracking_no")
     column_searchable_list = ("number", "specter_order_no", "tracking_no")
     column_filters = ("status", "payment_method")
     column_default_sort = ("created_at", True)

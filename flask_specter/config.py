@@ -47,6 +47,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_DISCOUNT_ARTICLE_NO", "rabatt", "articleNo of the discount row on orders."),
     Setting("SPECTER_ADMIN", True, "Register the Flask-Admin views when the app has a flask_admin.Admin."),
     Setting("SPECTER_ADMIN_ACCESS", None, "Callable returning True when the current user may use the Specter admin; None denies everyone."),
+    Setting("SPECTER_ADMIN_LOGIN_URL", None, "Where the Specter admin sends a visitor who may not see it (with ?next=); None answers 403."),
+    Setting("SPECTER_DEBUG_PAUSE_IN_CHUNK", 0.0, "Fault tests only: seconds an apply job sits inside its chunk's transaction, so a test can kill it there."),
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}

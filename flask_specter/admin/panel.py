@@ -4,37 +4,13 @@ from __future__ import annotations
 
 from flask import request
 from markupsafe import Markup
-from sqlalchemy import select
 from werkzeug.routing import BuildError
 
-from ..extension import get_state
-from ..models import Link, OutboxEntry
+from ..outbox import order_transfer_status
 from .access import admin_allowed
 
 # Readable without Bootstrap too: the host's order page may use any CSS (or none).
 PANEL_STYLE = "border:1px solid #f0c36d;background:#fff8e1;color:#5c4400;padding:.6rem .8rem;border-radius:4px;max-width:42rem"
-
-
-def transfer_status(order_id) -> dict:
-    """``order_transfer_status`` from the outbox module, or the same read of our tables without it."""
-    try:
-        from ..outbox import order_transfer_status
-    except ImportError:
-        pass
-    else:
-        return order_transfer_status(order_id)
-    session = get_state().db.session
-    ref = str(order_id)
-    entry = session.execute(
-        select(OutboxEntry).where(OutboxEntry.kind == "order", OutboxEntry.ref == ref).order_by(OutboxEntry.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    link = session.execute(select(Link).where(Link.kind == "order", Link.local_id == ref)).scalar_one_or_none()
-    return {
-        "state": entry.state if entry else ("sent" if link else None),
-        "error": entry.last_error if entry else None,
-        "attempts": entry.attempts if entry else 0,
-        "specter_order_no": (entry.remote_id if entry and entry.remote_id else None) or (link.remote_id if link else None),
-    }
 
 
 def order_transfer_panel(order_id) -> Markup:
@@ -53,7 +29,7 @@ def order_transfer_panel(order_id) -> Markup:
     """
     if not admin_allowed():
         return Markup("")
-    status = transfer_status(order_id)
+    status = order_transfer_status(order_id)
     state = status.get("state")
     if state in (None, "none", "sent") or status.get("specter_order_no"):
         return Markup("")
