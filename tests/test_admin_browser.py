@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from flask_specter.models import SettingRow
+from tests.conftest import CHROMIUM, shot
 from tests.test_admin import close_app, db, make_admin_app, seed_demo_data
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(__file__).parent / "screenshots"
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -59,27 +46,6 @@ def live(tmp_path, monkeypatch):
         server.shutdown()
         server.server_close()
         close_app(app)
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="sv-SE")
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page
-        browser.close()
-        assert errors == [], f"JavaScript errors on the admin pages: {errors}"
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_admin_in_a_browser(live, page):

@@ -6,12 +6,10 @@ HTTP, the sandbox runs as its own process, a real RQ worker pushes, and Chromium
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from .conftest import wait_until
-from .test_admin_browser import ARGS, CHROMIUM, SHOTS
+from .conftest import CHROMIUM, shot, wait_until
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -19,27 +17,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_context(viewport={"width": 1366, "height": 900}, locale="sv-SE").new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page
-        browser.close()
-        assert errors == [], f"JavaScript errors: {errors}"
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-
-def test_failed_transfer_is_explained_and_resent_from_the_shops_order_admin(make_shop, sandbox, serve, live_worker, browser_page):
+def test_failed_transfer_is_explained_and_resent_from_the_shops_order_admin(make_shop, sandbox, serve, live_worker, page):
     app = make_shop(SHOP_ADMIN_USER="butiksagare", SHOP_ADMIN_PASSWORD="hemligt-losen-1")
     served = serve(app)
     with app.app_context():
@@ -56,7 +34,6 @@ def test_failed_transfer_is_explained_and_resent_from_the_shops_order_admin(make
 
     wait_until(lambda: order_state()["transfer_error"], message="Specter's refusal to be recorded")
 
-    page = browser_page
     page.goto(f"{served.url}/admin/order/")
     page.fill("input[name=username]", "butiksagare")
     page.fill("input[name=password]", "hemligt-losen-1")
