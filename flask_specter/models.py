@@ -75,7 +75,7 @@ class Batch(Base):
 
 
 class StockRow(Base):
-    """A stock figure waiting to be applied (the seed's "options table"), claimed chunk by chunk."""
+    """A stock figure waiting to be applied (the seed's "options table"), taken chunk by chunk."""
 
     __tablename__ = "specter_stock_rows"
     __table_args__ = (
@@ -88,10 +88,9 @@ class StockRow(Base):
     sku: Mapped[str] = mapped_column(String(64))
     available: Mapped[int] = mapped_column(Integer)
     in_stock: Mapped[int | None] = mapped_column(Integer)
-    # pending | claimed | applied | unknown (SKU not in the shop) | superseded (a newer batch has this SKU)
+    # pending | applied | unknown (SKU not in the shop) | superseded (a newer batch has this SKU)
     state: Mapped[str] = mapped_column(String(12), default="pending")
-    claim_token: Mapped[str | None] = mapped_column(String(32))
-    claimed_until: Mapped[float | None] = mapped_column(Float)
+    claim_token: Mapped[str | None] = mapped_column(String(32))  # which chunk transaction took the row
     applied_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 

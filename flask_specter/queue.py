@@ -146,7 +146,8 @@ class SpecterQueue:
     def enqueue(self, func: str, *args: Any, delay: float = 0, retry: Retry | None = None, job_id: str | None = None, **kwargs: Any):
         """Enqueue ``func`` now, or ``delay`` seconds from now through RQ's scheduler."""
         self.ensure_worker()
-        opts: dict[str, Any] = {"failure_ttl": JOB_FAILURE_TTL, "result_ttl": 60, "retry": retry, "job_id": job_id}
+        # Results are not read (the database holds the outcome): drop them at once, keep failures a week.
+        opts: dict[str, Any] = {"failure_ttl": JOB_FAILURE_TTL, "result_ttl": 0, "retry": retry, "job_id": job_id}
         if delay and delay > 0:
             return self.queue.enqueue_in(dt.timedelta(seconds=delay), func, *args, **opts, **kwargs)
         return self.queue.enqueue(func, *args, **opts, **kwargs)

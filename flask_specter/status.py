@@ -21,7 +21,7 @@ class Status:
 
     @property
     def stock_remaining(self) -> int:
-        return self.stock_rows.get("pending", 0) + self.stock_rows.get("claimed", 0)
+        return self.stock_rows.get("pending", 0)
 
     def lines(self) -> list[str]:
         out = [f"queue: {self.queue}"]

@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Row, case, func, insert, select, update
 
 from . import signals
 from .extension import get_state
@@ -51,7 +51,7 @@ def ensure_apply_chain(*, delay: float = 0) -> bool:
     return True
 
 
-def claim_chunk(size: int) -> list[StockRow]:
+def claim_chunk(size: int) -> list[Row]:
     """Claim the next ``size`` pending rows inside the current transaction (committed by ``apply_chunk``).
 
     The ids are read first (locked with ``SKIP LOCKED`` on PostgreSQL), then claimed by id: an
@@ -70,10 +70,12 @@ def claim_chunk(size: int) -> list[StockRow]:
         .values(state="applied", applied_at=utcnow(), claim_token=token)
         .execution_options(synchronize_session=False)
     )
-    return list(session.execute(select(StockRow).where(StockRow.claim_token == token).order_by(StockRow.id)).scalars())
+    # Plain rows, not ORM objects: a chunk job is a hot path and needs only these five columns.
+    columns = (StockRow.id, StockRow.batch_id, StockRow.sku, StockRow.available, StockRow.in_stock)
+    return list(session.execute(select(*columns).where(StockRow.claim_token == token).order_by(StockRow.id)))
 
 
-def apply_chunk(rows: list[StockRow]) -> dict:
+def apply_chunk(rows: list[Row]) -> dict:
     """Write one chunk in one transaction; returns counts. Older batches never overwrite newer ones."""
     state = get_state()
     session = state.db.session
@@ -85,8 +87,8 @@ def apply_chunk(rows: list[StockRow]) -> dict:
         if row.sku not in newest or (row.batch_id, row.id) > (newest[row.sku].batch_id, newest[row.sku].id):
             newest[row.sku] = row
     skus = list(newest)
-    levels = {lv.sku: lv for lv in session.execute(select(StockLevel).where(StockLevel.sku.in_(skus))).scalars()}
-    fresh = {sku: row for sku, row in newest.items() if sku not in levels or levels[sku].batch_id <= row.batch_id}
+    level_batch = dict(session.execute(select(StockLevel.sku, StockLevel.batch_id).where(StockLevel.sku.in_(skus))).all())
+    fresh = {sku: row for sku, row in newest.items() if sku not in level_batch or level_batch[sku] <= row.batch_id}
     current = dict(session.execute(select(sku_col, stock_col).where(sku_col.in_(list(fresh)))).all())
     reserved = reserved_quantities(current)
     batch_nos = dict(session.execute(select(Batch.id, Batch.batch_no).where(Batch.id.in_({r.batch_id for r in fresh.values()}))).all())
@@ -123,7 +125,7 @@ def apply_chunk(rows: list[StockRow]) -> dict:
     return {"rows": len(rows), "changed": len(changed), "unknown": len(unknown_skus)}
 
 
-def _detail(row: StockRow, reserved: int) -> str:
+def _detail(row: Row, reserved: int) -> str:
     text = f"Specter available {row.available}"
     if row.in_stock is not None:
         text += f" (in stock {row.in_stock})"
@@ -132,7 +134,7 @@ def _detail(row: StockRow, reserved: int) -> str:
     return text
 
 
-def _upsert_levels(session, rows: list[StockRow]) -> None:
+def _upsert_levels(session, rows: list[Row]) -> None:
     if not rows:
         return
     values = [{"sku": r.sku, "available": r.available, "in_stock": r.in_stock, "batch_id": r.batch_id, "updated_at": utcnow()} for r in rows]

@@ -26,7 +26,6 @@ STATE_LABELS = {
 
 STOCK_STATE_LABELS = {
     "pending": "Väntar",
-    "claimed": "Uppdateras nu",
     "applied": "Uppdaterad",
     "unknown": "Okänd artikel",
     "superseded": "Ersatt av nyare",

@@ -247,7 +247,7 @@ def _stock_lookup(sku: str) -> dict:
         "level": session.get(StockLevel, sku),
         "reserved": reserved,
         "waiting": list(
-            session.execute(select(StockRow).where(StockRow.sku == sku, StockRow.state.in_(("pending", "claimed"))).order_by(StockRow.id)).scalars()
+            session.execute(select(StockRow).where(StockRow.sku == sku, StockRow.state == "pending").order_by(StockRow.id)).scalars()
         ),
         "history": list(session.execute(select(StockHistory).where(StockHistory.sku == sku).order_by(StockHistory.id.desc()).limit(200)).scalars()),
     }
