@@ -350,3 +350,13 @@ def test_uppdatera_lager_refreshes_every_article(make_shop, sandbox, live_worker
 
         sync_stock()
     wait_until(lambda: shop_stock(app) == specter_available(sandbox), message="full refresh")
+
+
+@pytest.mark.parametrize("sites,expected", [("1,2", 10 + 4), ("2", 4), ("", 10 + 4)])
+def test_stock_sites_are_summed_as_configured(make_shop, sandbox, sites, expected):
+    app = make_shop(SPECTER_STOCK_SITES=sites)
+    sandbox.hooks.add_stock_site(2, "Butiken")
+    seed(sandbox, app, 1, stock=10)  # site 1 (Huvudlager)
+    sandbox.hooks.goods_received("SKU-00000", 4, stock_site_id=2)
+    pull_and_apply(app)
+    assert shop_stock(app)["SKU-00000"] == expected
