@@ -61,17 +61,23 @@ class _ThreadScheduler(RQScheduler):
         return thread
 
     def _loop(self):
-        self.register_birth()
+        born = False
         while not self._stop_requested:
-            try:
+            try:  # keep scheduling through a Redis restart; every step is retried on the next tick
+                if not born:
+                    self.register_birth()
+                    born = True
                 if self.should_reacquire_locks:
                     self.acquire_locks()
                 self.heartbeat()
                 self.enqueue_scheduled_jobs()
-            except Exception:  # keep scheduling through a Redis hiccup
-                log.exception("embedded scheduler tick failed")
-            time.sleep(self.tick)
-        self.release_locks()
+            except Exception as exc:
+                log.warning("embedded scheduler tick failed: %s", exc)
+            time.sleep(self.interval)
+        try:
+            self.release_locks()
+        except Exception as exc:
+            log.warning("embedded scheduler could not release its lock: %s", exc)
 
 
 class ThreadWorker(AppWorkerMixin, SimpleWorker):

@@ -98,3 +98,56 @@ def test_redis_flushed_mid_batch_rows_resume_with_the_next_callback(make_shop, s
     assert callback(app).data == b"1;Done"
     wait_until(lambda: shop_stock(app) == specter_available(sandbox), timeout=60, message="resume after flush")
     assert stock_rows(app)["applied"] == 200
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own on a free port, so it can be shut down and started again."""
+    import shutil
+
+    from .conftest import free_port
+
+    binary = shutil.which("redis-server")
+    if not binary:
+        pytest.skip("needs the redis-server binary (Debian package redis-server; .ci/run installs it)")
+    port = free_port()
+
+    def start():
+        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = Redis(port=port)
+        wait_until(lambda: _pings(client), timeout=10, message="redis-server to start")
+        return proc
+
+    procs = [start()]
+    yield port, procs, start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
+def test_redis_restarted_mid_batch_the_stored_rows_still_arrive(make_shop, sandbox, private_redis, live_worker):
+    port, procs, start = private_redis
+    url = f"redis://127.0.0.1:{port}/0"
+    app = make_shop(REDIS_URL=url, SPECTER_REDIS_URL=url, SPECTER_STOCK_BATCH_SIZE=20, SPECTER_STOCK_BATCH_DELAY=0.3)
+    seed(sandbox, app, 200)
+    callback(app)
+    worker = live_worker(app)
+    wait_until(lambda: stock_rows(app)["applied"] >= 40, timeout=60, message="a few chunks")
+    procs[0].kill()  # Redis dies: queue, schedule and flags are gone with it (no persistence)
+    procs[0].wait(5)
+    assert callback(app).status_code == 503  # Specter is asked to call again; its flags stay set
+    worker.stop()
+    procs.append(start())  # an empty Redis comes back
+    live_worker(app)
+    assert callback(app).data == b"1;Done"
+    wait_until(lambda: shop_stock(app) == specter_available(sandbox), timeout=60, message="resume after the restart")
+    assert stock_rows(app)["applied"] == 200
