@@ -114,6 +114,12 @@ class ThreadWorker(AppWorkerMixin, SimpleWorker):
             else:
                 self.scheduler.start()
 
+    def teardown(self):
+        try:
+            super().teardown()
+        except Exception as exc:  # Redis gone while stopping: nothing to deregister from
+            log.warning("worker stopped without deregistering: %s", exc)
+
     def stop(self):
         self._stop_requested = True
         if getattr(self, "scheduler", None) is not None:
