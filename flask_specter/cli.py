@@ -87,13 +87,13 @@ def import_articles_command():
 @click.option("--fork/--no-fork", default=True, help="Run each job in a work horse (default) or in the worker process.")
 def worker_command(burst: bool, fork: bool):
     """Run an RQ worker (with the scheduler) for the Specter queue. Needs REDIS_URL."""
-    from .jobs import sweep
+    from .jobs import start_sweeping
     from .queue import SpecterSimpleWorker, SpecterWorker
 
     state = get_state()
     if state.queue.embedded:
         _fail(SpecterError("No REDIS_URL/SPECTER_REDIS_URL is set: the embedded queue runs its worker inside the shop process."))
-    sweep()  # resume whatever a dead worker or a flushed Redis left behind, and schedule the next sweep
+    start_sweeping()  # resume whatever a dead worker or a flushed Redis left behind, and schedule the next sweep
     state.db.session.remove()
     worker = state.queue.make_worker(SpecterWorker if fork else SpecterSimpleWorker)
     worker.work(burst=burst, with_scheduler=True)

@@ -6,11 +6,9 @@ queue stores, so a job enqueued by one release still runs on the next.
 
 from __future__ import annotations
 
-import logging
-
 from .extension import get_state
 
-log = logging.getLogger("flask_specter.jobs")
+SWEEP_FLAG = "sweep-scheduled"
 
 
 def pull_feed(feed: str) -> dict:
@@ -62,11 +60,21 @@ def run_export(run_id: int) -> dict:
 
 
 def sweep() -> dict:
-    """Periodic safety net: resume stored work that lost its job (Redis flushed, worker killed)."""
+    """The periodic job: frees its own slot, then sweeps and schedules the next round."""
+    get_state().queue.clear_flag(SWEEP_FLAG)
+    return start_sweeping()
+
+
+def start_sweeping() -> dict:
+    """Sweep now and keep one sweep scheduled every ``SPECTER_SWEEP_INTERVAL`` (at worker start).
+
+    The flag makes it one schedule however many workers start; if Redis loses it, the next worker
+    start (or the flag's expiry) begins a new one.
+    """
     result = sweep_now()
     state = get_state()
     interval = float(state.config["SPECTER_SWEEP_INTERVAL"])
-    if interval > 0 and state.queue.set_flag("sweep-scheduled", interval * 2):
+    if interval > 0 and state.queue.set_flag(SWEEP_FLAG, interval * 2):
         state.queue.enqueue("flask_specter.jobs.sweep", delay=interval)
     return result
 
@@ -85,11 +93,8 @@ def sweep_now() -> dict:
     for feed in stored:
         request_pull(feed)
     result["unconfirmed_feeds"] = list(stored)
-    try:
-        from .outbox import sweep_outbox
-    except ImportError:  # pragma: no cover - outbox not installed in this build
-        pass
-    else:
-        result["outbox"] = sweep_outbox()
+    from .outbox import sweep_outbox
+
+    result["outbox"] = sweep_outbox()
     state.db.session.commit()
     return result

@@ -204,11 +204,11 @@ class SpecterQueue:
             self._thread.start()
 
     def _run_embedded(self) -> None:
-        from .jobs import sweep
+        from .jobs import start_sweeping
 
         with self.app.app_context():
             try:
-                sweep()  # resume stored work now, and again every SPECTER_SWEEP_INTERVAL seconds
+                start_sweeping()  # resume stored work now, and again every SPECTER_SWEEP_INTERVAL seconds
             except Exception:
                 log.exception("startup sweep failed")
         self._worker.work(with_scheduler=True, logging_level="WARNING")

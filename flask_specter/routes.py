@@ -90,10 +90,7 @@ def make_blueprint() -> Blueprint:
             get_state().queue.enqueue, "flask_specter.jobs.invoice_created", order_no, invoice_id, request.values.get("invoiceSource")
         )
 
-    try:
-        from .exports import register_export_routes
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        register_export_routes(bp)
+    from .exports import register_export_routes
+
+    register_export_routes(bp)
     return bp

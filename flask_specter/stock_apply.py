@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 
-from sqlalchemy import Row, case, func, insert, select, update
+from sqlalchemy import Row, case, insert, select, update
 
 from . import signals
 from .extension import get_state
@@ -31,12 +31,6 @@ def has_pending() -> bool:
     """Is any row waiting? An index lookup, never a count."""
     session = get_state().db.session
     return session.execute(select(StockRow.id).where(StockRow.state == "pending").limit(1)).first() is not None
-
-
-def pending_count() -> int:
-    """How many rows are still to apply (for status pages; the jobs use ``has_pending``)."""
-    session = get_state().db.session
-    return session.execute(select(func.count()).select_from(StockRow).where(StockRow.state == "pending")).scalar_one()
 
 
 def ensure_apply_chain(*, delay: float = 0) -> bool:

@@ -360,3 +360,23 @@ def test_stock_sites_are_summed_as_configured(make_shop, sandbox, sites, expecte
     sandbox.hooks.goods_received("SKU-00000", 4, stock_site_id=2)
     pull_and_apply(app)
     assert shop_stock(app)["SKU-00000"] == expected
+
+
+def test_the_periodic_sweep_keeps_going_and_resumes_rows_no_job_knows_about(make_shop, sandbox, live_worker):
+    """Rows stored while no job was queued (a lost enqueue) are applied by a later sweep, not only the first."""
+    app = make_shop(SPECTER_SWEEP_INTERVAL=1)
+    add_products(app, ["SWEPT-1"])
+    live_worker(app)
+    with app.app_context():
+        from flask_specter.jobs import start_sweeping
+
+        start_sweeping()
+    time.sleep(3.5)  # several sweep periods go by with nothing to do
+    with app.app_context():
+        db = _db(app)
+        batch = Batch(feed="stock", batch_no=protocol.new_batch_no(), state="confirmed", rows=1)
+        db.session.add(batch)
+        db.session.flush()
+        db.session.add(StockRow(batch_id=batch.id, sku="SWEPT-1", available=7, state="pending"))
+        db.session.commit()
+    wait_until(lambda: shop_stock(app)["SWEPT-1"] == 7, timeout=5, message="a later sweep to apply the row")
