@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
+from sqlalchemy.exc import IntegrityError
 
 from . import config as _config
 from .client import SpecterClient
@@ -141,8 +142,12 @@ class Specter:
 
 
 def _ensure_feed_rows(db) -> None:
+    """One lock row per feed; several shop processes starting at once may race to add them."""
     existing = {row.feed for row in db.session.query(FeedState).all()}
     for name in FEEDS:
         if name not in existing:
             db.session.add(FeedState(feed=name))
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # another process added them first: theirs are as good as ours
+        db.session.rollback()

@@ -16,7 +16,6 @@ from .extension import get_state
 log = logging.getLogger("flask_specter.routes")
 
 
-
 def _done() -> Response:
     return Response("1;Done", mimetype="text/plain")
 

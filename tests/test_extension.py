@@ -94,3 +94,21 @@ def test_client_needs_credentials(tmp_path):
     ext = Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
     with app.app_context(), pytest.raises(SpecterConfigError, match="SPECTER_SBM_ID"):
         ext.client  # noqa: B018
+
+
+def test_processes_racing_to_create_the_feed_rows_do_not_fail(tmp_path, monkeypatch):
+    from flask_specter import extension
+    from flask_specter.models import FeedState
+
+    app = make_app(tmp_path, "race")
+    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
+    with app.app_context():
+
+        class NothingYet:  # what a second process saw just before the first one committed
+            def all(self):
+                return []
+
+        with monkeypatch.context() as m:
+            m.setattr(db.session, "query", lambda *args: NothingYet())
+            extension._ensure_feed_rows(db)
+        assert {row.feed for row in db.session.query(FeedState).all()} == {"stock", "articles", "orders"}
