@@ -50,7 +50,9 @@ def apply_article_rows(limit: int = 500) -> dict:
             row.state, row.detail = "skipped", "Importera produkter från Specter is off"
         else:
             try:
-                with session.begin_nested(), connector_stock_write(), suppress_outbox():  # no echo back to Specter
+                # Marked as Specter's own data (no echo back to Specter); the savepoint ends, and flushes,
+                # while the marks are still being made, so no flush ever sees these changes unmarked.
+                with suppress_outbox(), connector_stock_write(), session.begin_nested():
                     outcome = state.adapter.apply_article(_info(row.sku, row.data), options)
                 row.state, row.detail = "applied", outcome
             except Exception as exc:  # one bad article must not block the others
