@@ -12,8 +12,9 @@ from flask_admin.form import SecureForm
 from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
 from sqlalchemy import inspect
-from wtforms.validators import ValidationError
+from wtforms.validators import Length, ValidationError
 
+from flask_specter.sku import InvalidSku, sku_problem
 from flask_specter.stock import StockManagedBySpecter, is_specter_managed
 
 from .auth import is_admin
@@ -57,6 +58,13 @@ class CategoryView(SecureModelView):
     column_searchable_list = ("name",)
 
 
+def _sku_for_specter(form, field) -> None:  # noqa: ARG001
+    """The SKU is Specter's article number: say in Swedish why Specter could not take it."""
+    problem = sku_problem(field.data)
+    if problem is not None:
+        raise ValidationError(problem.message_sv)
+
+
 class ProductView(SecureModelView):
     column_list = ("sku", "name", "price_excl_vat", "vat_percent", "stock", "active", "category", "parent")
     column_searchable_list = ("sku", "name", "barcode")
@@ -78,6 +86,13 @@ class ProductView(SecureModelView):
     )
     column_labels = {"price_excl_vat": "Pris exkl. moms", "vat_percent": "Moms %", "stock": "Lager", "parent": "Huvudprodukt (variant av)"}
 
+    def scaffold_form(self):
+        """The SKU field checks what Specter accepts, in Swedish (instead of WTForms' English length text)."""
+        form_class = super().scaffold_form()
+        validators = [v for v in form_class.sku.kwargs.get("validators", []) if not isinstance(v, Length)]
+        form_class.sku.kwargs["validators"] = [*validators, _sku_for_specter]
+        return form_class
+
     def edit_form(self, obj=None):
         """Stock is read-only once Specter owns it (the article exists in Specter)."""
         form = super().edit_form(obj)
@@ -95,6 +110,9 @@ class ProductView(SecureModelView):
     def handle_view_exception(self, exc):
         if isinstance(exc, StockManagedBySpecter):
             flash(str(exc), "error")
+            return True
+        if isinstance(exc, InvalidSku):  # the extension's own check, should a SKU get past the form
+            flash(exc.message_sv, "error")
             return True
         return super().handle_view_exception(exc)
 

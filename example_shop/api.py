@@ -18,6 +18,7 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from flask_specter.sku import InvalidSku
 from flask_specter.stock import OutOfStock, StockManagedBySpecter, is_specter_managed
 
 from . import validate as v
@@ -106,6 +107,9 @@ def _commit(conflict: str) -> None:
     except StockManagedBySpecter as exc:
         db.session.rollback()
         raise ApiError(str(exc), 409, sku=exc.sku) from None
+    except InvalidSku as exc:  # refused by flask_specter when the product is saved: Specter could not take it
+        db.session.rollback()
+        raise ApiError(str(exc), 400, sku=exc.sku, error_sv=exc.message_sv) from None
 
 
 def _money(value, places: int = 2) -> str | None:

@@ -14,6 +14,8 @@ from sqlalchemy import Numeric, event, update
 from sqlalchemy.orm import attributes
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from flask_specter import SKU_MAX_LENGTH  # a SKU is Specter's articleNo: at most 50 characters
+
 db = SQLAlchemy()
 
 ORDER_NUMBER_PREFIX = "WEB-"
@@ -38,7 +40,7 @@ class Category(db.Model):
 
 class Product(db.Model):
     id = db.Column(db.Integer, primary_key=True)
-    sku = db.Column(db.String(100), unique=True, nullable=False, index=True)
+    sku = db.Column(db.String(SKU_MAX_LENGTH), unique=True, nullable=False, index=True)
     name = db.Column(db.String(300), nullable=False)
     description = db.Column(db.Text, nullable=True)
     price_excl_vat = db.Column(Numeric(12, 2, asdecimal=True), nullable=False, default=Decimal("0.00"))
@@ -128,7 +130,7 @@ class Order(db.Model):
 class OrderLine(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     order_id = db.Column(db.Integer, db.ForeignKey("order.id", ondelete="CASCADE"), nullable=False, index=True)
-    sku = db.Column(db.String(100), nullable=False)
+    sku = db.Column(db.String(SKU_MAX_LENGTH), nullable=False)
     name = db.Column(db.String(300), nullable=False)
     qty = db.Column(db.Integer, nullable=False)
     price_excl_vat = db.Column(Numeric(12, 2, asdecimal=True), nullable=False)

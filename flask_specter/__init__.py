@@ -6,6 +6,7 @@ from .client import SpecterClient
 from .errors import SpecterError
 from .extension import Specter
 from .shop import ShopAdapter, SQLAlchemyShopAdapter
+from .sku import SKU_MAX_LENGTH, InvalidSku
 from .stock import OutOfStock, StockManagedBySpecter
 
 __all__ = [
@@ -16,5 +17,7 @@ __all__ = [
     "SQLAlchemyShopAdapter",
     "OutOfStock",
     "StockManagedBySpecter",
+    "InvalidSku",
+    "SKU_MAX_LENGTH",
 ]
 __version__ = "0.1.0"

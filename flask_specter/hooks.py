@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event, inspect, select
 
 from .models import Link, OutboxEntry
+from .sku import check_sku
 from .threadflag import ThreadFlag
 
 log = logging.getLogger("flask_specter.outbox")
@@ -188,6 +189,8 @@ def _before_flush(session, flush_context, instances) -> None:  # noqa: ARG001
     pmodel, cmodel, omodel = (getattr(adapter, n, None) for n in ("product_model", "customer_model", "order_model"))
     if pmodel is None and cmodel is None and omodel is None:
         return
+    if pmodel is not None:
+        _check_skus(session, adapter, pmodel)
     writer = _Writer(session, state)
     pf = getattr(adapter, "pf", {})
     cf = getattr(adapter, "cf", {})
@@ -219,6 +222,17 @@ def _before_flush(session, flush_context, instances) -> None:  # noqa: ARG001
             ref = adapter.order_ref(obj)
             specter_no = _order_specter_no(session, adapter, obj, ref)
             writer.add("order", "delete", ref, {"specter_order_no": specter_no})
+
+
+def _check_skus(session, adapter, pmodel) -> None:
+    """Refuse (``InvalidSku``) a new or re-numbered product whose SKU Specter cannot take, before any write."""
+    sku_attr = getattr(adapter, "pf", {}).get("sku", "sku")
+    for obj in [*session.new, *session.dirty]:
+        if not isinstance(obj, pmodel):
+            continue
+        insp = inspect(obj)
+        if obj in session.new or (sku_attr in insp.attrs and insp.attrs[sku_attr].history.has_changes()):
+            check_sku(adapter.product_sku(obj))
 
 
 def _order_specter_no(session, adapter, order, ref: str) -> str | None:

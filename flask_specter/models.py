@@ -24,6 +24,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from .sku import SKU_MAX_LENGTH
+
+# Column lengths: a SKU column holds exactly what Specter takes as an articleNo (the shop refuses longer
+# SKUs when a product is saved, see sku.py); a reference column holds a SKU or a shop/Specter id.
+SKU_LENGTH = SKU_MAX_LENGTH
+REF_LENGTH = max(64, SKU_LENGTH)
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -85,7 +92,7 @@ class StockRow(Base):
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("specter_batches.id"))
-    sku: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(String(SKU_LENGTH))
     available: Mapped[int] = mapped_column(Integer)
     in_stock: Mapped[int | None] = mapped_column(Integer)
     # pending | applied | unknown (SKU not in the shop) | superseded (a newer batch has this SKU)
@@ -98,7 +105,7 @@ class StockLevel(Base):
     """Specter's latest known figure per SKU and the batch it came from: older batches never win."""
 
     __tablename__ = "specter_stock_levels"
-    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(SKU_LENGTH), primary_key=True)
     available: Mapped[int] = mapped_column(Integer)
     in_stock: Mapped[int | None] = mapped_column(Integer)
     batch_id: Mapped[int] = mapped_column(Integer)
@@ -111,7 +118,7 @@ class StockHistory(Base):
     __tablename__ = "specter_stock_history"
     __table_args__ = (Index("ix_specter_stock_history_sku", "sku", "id"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    sku: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(String(SKU_LENGTH))
     old: Mapped[int | None] = mapped_column(Integer)
     new: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16))  # specter | order | initial | refused
@@ -126,8 +133,8 @@ class Reservation(Base):
     __tablename__ = "specter_reservations"
     __table_args__ = (Index("ix_specter_reservations_sku", "sku"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_ref: Mapped[str] = mapped_column(String(64), index=True)
-    sku: Mapped[str] = mapped_column(String(64))
+    order_ref: Mapped[str] = mapped_column(String(REF_LENGTH), index=True)
+    sku: Mapped[str] = mapped_column(String(SKU_LENGTH))
     qty: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -140,7 +147,7 @@ class OutboxEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # product | customer | order
     op: Mapped[str] = mapped_column(String(16))  # create | update | delete
-    ref: Mapped[str] = mapped_column(String(64))  # SKU, customer id or order id in the shop
+    ref: Mapped[str] = mapped_column(String(REF_LENGTH))  # SKU, customer id or order id in the shop
     payload: Mapped[dict | None] = mapped_column(JSON)  # only what a delete needs once the row is gone
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -162,8 +169,8 @@ class Link(Base):
     __table_args__ = (UniqueConstraint("kind", "local_id", name="uq_specter_link"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # product | customer | order
-    local_id: Mapped[str] = mapped_column(String(64))
-    remote_id: Mapped[str] = mapped_column(String(64))
+    local_id: Mapped[str] = mapped_column(String(REF_LENGTH))
+    remote_id: Mapped[str] = mapped_column(String(REF_LENGTH))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -177,7 +184,7 @@ class ExportRun(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
-    cursor: Mapped[str | None] = mapped_column(String(64))
+    cursor: Mapped[str | None] = mapped_column(String(REF_LENGTH))
     error: Mapped[str | None] = mapped_column(Text)  # why the run stopped (Specter unreachable, ...)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -187,7 +194,7 @@ class ExportFailure(Base):
     __tablename__ = "specter_export_failures"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("specter_export_runs.id"), index=True)
-    ref: Mapped[str] = mapped_column(String(64))
+    ref: Mapped[str] = mapped_column(String(REF_LENGTH))
     error: Mapped[str] = mapped_column(Text)
 
 
@@ -198,7 +205,7 @@ class ArticleRow(Base):
     __table_args__ = (Index("ix_specter_article_rows_state_id", "state", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("specter_batches.id"))
-    sku: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(String(SKU_LENGTH))
     data: Mapped[dict] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | applied | skipped | failed
     detail: Mapped[str | None] = mapped_column(String(255))
