@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             print(seed_sandbox(sandbox_url), flush=True)
         procs.append(subprocess.Popen(flask_cmd("run", "--host", "127.0.0.1", "--port", str(args.shop_port), "--no-reload"), env=env))
         wait_http(shop_url + "api/products", procs[1], "The shop")
-        activated = subprocess.run(flask_cmd("specter", "activate"), env=env).returncode == 0
+        activated = subprocess.run(flask_cmd("specter", "activate", "--create-service-articles"), env=env).returncode == 0
         admin_user = env.get("SHOP_ADMIN_USER") if env.get("SHOP_ADMIN_PASSWORD") else None
         login = f"user {admin_user!r} (your SHOP_ADMIN_PASSWORD)" if admin_user else "admin / admin"
         print(

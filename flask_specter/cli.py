@@ -34,8 +34,15 @@ def _fail(exc: Exception) -> None:
 
 
 @specter_cli.command("activate")
-def activate_command():
-    """Activate Automatic Stock Synchronization (register the callback URLs with Specter)."""
+@click.option(
+    "--create-service-articles/--no-create-service-articles",
+    "create_service",
+    default=None,
+    help="Create the shipping/discount articles in Specter when they are not confirmed there (never overwrites one). "
+    "Without either flag: ask when run in a terminal, else only report.",
+)
+def activate_command(create_service: bool | None):
+    """Activate Automatic Stock Synchronization (register the callback URLs with Specter) and check the service articles."""
     from .activation import activate, callback_urls
     from .redact import redact_tokens as redact
 
@@ -46,6 +53,35 @@ def activate_command():
     click.secho(f"Specter says: {reply.message or 'callbacks set'}", fg="green")
     for param, url in callback_urls().items():
         click.echo(f"  {param}: {redact(url)}")
+    _check_service_articles(create_service)
+
+
+def _check_service_articles(create: bool | None) -> None:
+    """Every order may carry a shipping and a discount row: Specter refuses the order if those articles are missing."""
+    from .activation import create_service_articles, service_articles
+
+    articles = service_articles()
+    click.echo("Service articles (shipping/discount rows on orders):")
+    for a in articles:
+        click.echo(f"  {a.article_no} ({a.label}): " + (a.evidence if a.known else "NOT confirmed in Specter"))
+    missing = [a.article_no for a in articles if not a.known]
+    if not missing:
+        return
+    if create is None:
+        if not sys.stdin.isatty():
+            click.secho(
+                f"Orders carrying {', '.join(missing)} fail if Specter lacks them: run with --create-service-articles to create them.",
+                fg="yellow",
+            )
+            return
+        create = click.confirm(f"Create {', '.join(missing)} in Specter now (an existing article is left as it is)?", default=True)
+    if not create:
+        return
+    try:
+        created = create_service_articles()
+    except SpecterError as exc:
+        _fail(exc)
+    click.secho(f"Created in Specter (existing ones untouched): {', '.join(created)}", fg="green")
 
 
 @specter_cli.command("sync-stock")

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from .activation import forget_service_article, service_article_nos
 from .extension import get_state
 from .hooks import suppress_outbox
 from .models import ArticleRow, OrderEvent
@@ -44,9 +45,12 @@ def apply_article_rows(limit: int = 500) -> dict:
     session = state.db.session
     options = state.settings.all()
     counts: dict[str, int] = {}
+    service = service_article_nos()
     rows = session.execute(select(ArticleRow).where(ArticleRow.state == "pending").order_by(ArticleRow.id).limit(limit)).scalars().all()
     for row in rows:
-        if not options["import_products"]:
+        if row.sku in service:
+            _skip_service_article(row, service[row.sku])
+        elif not options["import_products"]:
             row.state, row.detail = "skipped", "Importera produkter från Specter is off"
         else:
             try:
@@ -63,6 +67,13 @@ def apply_article_rows(limit: int = 500) -> dict:
     if len(rows) == limit:
         state.queue.enqueue("flask_specter.jobs.apply_articles")
     return counts
+
+
+def _skip_service_article(row: ArticleRow, label: str) -> None:
+    """Shipping and discount articles exist in Specter for order rows only: never a product for sale."""
+    row.state, row.detail = "skipped", f"serviceartikel ({label.lower()}): används bara på orderrader, blir ingen produkt"
+    if (row.data or {}).get("deleted"):
+        forget_service_article(row.sku)
 
 
 def _find_order(order_no: str, external_no: str | None):

@@ -87,6 +87,7 @@ class SettingsView(SpecterViewMixin, BaseView):
             import_products=values["import_products"],
             feeds=_feed_callbacks(),
             export_pages=export_page_urls(),
+            service_articles=_service_articles(),
         )
         return body, status
 
@@ -114,6 +115,25 @@ class SettingsView(SpecterViewMixin, BaseView):
         else:
             said = f" Specter svarade: {reply.message}" if reply.message else ""
             flash(f"Automatisk lagersynkronisering är aktiverad: Specter anropar nu butiken vid varje ändring.{said}", "success")
+            _warn_missing_service_articles()
+        return redirect(self.get_url(".index"))
+
+    @expose("/service-articles", methods=["POST"])
+    def create_service_articles(self):
+        if not ButtonForm().validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return self._page(status=400)
+        from ..activation import create_service_articles
+
+        try:
+            created = create_service_articles()
+        except Exception as exc:
+            flash(explain(exc, doing="Skapa serviceartiklar i Specter"), "error")
+        else:
+            if created:
+                flash(f"Serviceartiklarna {', '.join(created)} är skapade i Specter (en artikel som redan fanns lämnades orörd).", "success")
+            else:
+                flash("Serviceartiklarna finns redan i Specter.", "success")
         return redirect(self.get_url(".index"))
 
     @expose("/sync-stock", methods=["POST"])
@@ -224,6 +244,22 @@ class SyncStatusView(SpecterViewMixin, BaseView):
             unknown_total=unknown_total,
             sku=sku,
             lookup=_stock_lookup(sku) if sku else None,
+        )
+
+
+def _service_articles() -> list:
+    from ..activation import service_articles
+
+    return service_articles()
+
+
+def _warn_missing_service_articles() -> None:
+    missing = [a.article_no for a in _service_articles() if not a.known]
+    if missing:
+        flash(
+            f"Serviceartiklarna {', '.join(missing)} är inte bekräftade i Specter. Varje order med frakt eller rabatt "
+            "misslyckas om de saknas där: skapa dem med knappen under Serviceartiklar.",
+            "warning",
         )
 
 
