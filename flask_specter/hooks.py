@@ -34,9 +34,11 @@ SPECTER_OBJECT = "specter_object"  # InstanceState.info key: added or deleted on
 def suppress_outbox() -> Iterator[None]:
     """Changes made inside come from Specter itself: they never become outbox rows.
 
-    The changes are marked on the objects when they are made (attribute values, objects added or
-    deleted), so it does not matter when the session flushes them: inside the block, at a savepoint's
-    end after it, or at the commit. A shop change to the same product outside the block is still sent.
+    What is marked, on the objects, when it is made: the values of the product fields sent to Specter
+    (``ARTICLE_FIELDS``), and objects added or deleted. So it does not matter when the session flushes
+    them: inside the block, when a savepoint ends after it, or at the commit. A shop change to the same
+    product outside the block is still sent. (Customer edits are not marked: nothing from Specter
+    edits a customer.)
     """
     session = _current_session()
     deleted_before = set(session.deleted) if session is not None else set()

@@ -245,3 +245,23 @@ def page():
 
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def shop_worker(live_worker):
+    """With Redis: a real ``flask specter worker`` process, as deployed; without: an in-process RQ worker."""
+    import signal
+
+    from .test_stock_faults import _kill, _start_worker
+
+    processes = []
+
+    def start(app):
+        if app.config.get("REDIS_URL"):
+            processes.append(_start_worker(app))
+        else:
+            live_worker(app)
+
+    yield start
+    for proc in processes:
+        _kill(proc, signal.SIGTERM)

@@ -44,7 +44,7 @@ def _article_callback(app, served):
     assert requests.get(f"{served.url}/specter/get_specter_articles", params={"token": token}, timeout=10).text == "1;Done"
 
 
-def test_imports_never_echo_back_to_specter(make_shop, sandbox, live_worker, serve):
+def test_imports_never_echo_back_to_specter(make_shop, sandbox, shop_worker, serve):
     app = make_shop()
     with app.app_context():
         state = app.extensions["specter"]
@@ -56,7 +56,7 @@ def test_imports_never_echo_back_to_specter(make_shop, sandbox, live_worker, ser
         {"articleNo": "ECHO-OLD", "name": "Tekopp från Specter", "priceExclVat": "45.00", "vatPercent": 25},
     ])
     served = activate_served(app, serve)  # a new integration: the whole catalogue is pending in the article feed
-    live_worker(app)
+    shop_worker(app)
 
     # 1. The first import creates one product and updates the other.
     _article_callback(app, served)
@@ -84,14 +84,14 @@ def test_imports_never_echo_back_to_specter(make_shop, sandbox, live_worker, ser
     assert (_specter(sandbox, "ECHO-NEW")["name"], _specter(sandbox, "ECHO-NEW")["priceExclVat"]) == ("Kaffekopp Deluxe", "120.00")
 
 
-def test_a_shop_edit_after_an_import_is_still_sent(make_shop, sandbox, live_worker, serve):
+def test_a_shop_edit_after_an_import_is_still_sent(make_shop, sandbox, shop_worker, serve):
     """The import's mark covers only what Specter wrote: the shop's own later change goes to Specter."""
     app = make_shop()
     with app.app_context():
         app.extensions["specter"].settings.update({"import_products": True})
     sandbox.hooks.create_articles([{"articleNo": "ECHO-EDIT", "name": "Skål", "priceExclVat": "30.00", "vatPercent": 25}])
     served = activate_served(app, serve)
-    live_worker(app)
+    shop_worker(app)
     _article_callback(app, served)
     wait_until(lambda: _product(app, "ECHO-EDIT") is not None, message="the imported product")
     with app.app_context():  # an admin edits the product in the shop

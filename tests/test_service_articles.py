@@ -51,7 +51,7 @@ def _order_with_shipping_and_discount(app, sandbox):
     return order_id
 
 
-def test_cli_activate_creates_missing_service_articles_and_orders_then_reach_specter(make_shop, sandbox, live_worker):
+def test_cli_activate_creates_missing_service_articles_and_orders_then_reach_specter(make_shop, sandbox, shop_worker):
     app = _shop(make_shop)
     sandbox.hooks.create_articles([{"articleNo": "rabatt", "name": "Rabatt (Specters egen)", "priceExclVat": "0", "vatPercent": 25}])
     first = app.test_cli_runner().invoke(args=["specter", "activate"])  # not a terminal: report only
@@ -68,7 +68,7 @@ def test_cli_activate_creates_missing_service_articles_and_orders_then_reach_spe
     again = app.test_cli_runner().invoke(args=["specter", "activate", "--create-service-articles"])
     assert "frakt (Frakt): bekräftad av Specter" in again.output and "Created" not in again.output
 
-    live_worker(app)
+    shop_worker(app)
     order_id = _order_with_shipping_and_discount(app, sandbox)
     wait_until(lambda: order_row(app, order_id)["specter_order_no"], message="the order to reach Specter")
     rows = sandbox.hooks.state()["orders"][0]["rows"]

@@ -115,13 +115,13 @@ def test_the_extension_refuses_it_for_any_host_and_leaves_the_session_usable(mak
     assert [(r.op, r.ref) for r in _rows(app, OutboxEntry)] == [("create", "OK-1")]
 
 
-def test_a_50_character_sku_works_end_to_end(make_shop, sandbox, live_worker, serve):
+def test_a_50_character_sku_works_end_to_end(make_shop, sandbox, shop_worker, serve):
     """Created in the shop, sent to Specter, stock back through the feed, ordered, reserved, acknowledged."""
     from flask_specter.models import Link, StockHistory, StockLevel
 
     app = _shop(make_shop)
     activate_served(app, serve)
-    live_worker(app)
+    shop_worker(app)
     with app.test_client() as c:
         resp = c.post("/api/products", json={"sku": SKU_50, "name": "Lång SKU", "price_excl_vat": "10.00", "stock": 3}, headers=AUTH)
         assert resp.status_code == 201, resp.data
