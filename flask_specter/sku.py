@@ -24,22 +24,23 @@ class InvalidSku(ValueError):
 
 
 def sku_problem(sku: str | None) -> InvalidSku | None:
-    """Why ``sku`` cannot be an article number in Specter (as an ``InvalidSku``), or None."""
-    if not sku or not str(sku).strip():
-        return InvalidSku(sku, "it is empty", "det är tomt.")
+    """Why ``sku`` cannot be an article number in Specter (as an ``InvalidSku``), or None.
+
+    ``protocol.validate_article_no`` decides (one rule for the shop, the client and the sandbox); this
+    adds the words for the shop's admin.
+    """
+    problem = protocol.validate_article_no(sku or "")
+    if problem is None:
+        return None
+    if not sku:
+        return InvalidSku(sku, problem, "det är tomt.")
     if len(sku) > SKU_MAX_LENGTH:
         return InvalidSku(
             sku,
             f"it is {len(sku)} characters long; Specter takes at most {SKU_MAX_LENGTH}",
             f"det är {len(sku)} tecken långt, Specter tar högst {SKU_MAX_LENGTH} tecken.",
         )
-    if protocol.ARTICLE_NO_FORBIDDEN.search(sku):
-        return InvalidSku(
-            sku,
-            "it contains ';', a tab or a line break",
-            "det innehåller semikolon, tabb eller radbrytning.",
-        )
-    return None
+    return InvalidSku(sku, problem, "det innehåller tecken som Specter inte tar emot (semikolon, tabb, radbrytning).")
 
 
 def check_sku(sku: str | None) -> str:
