@@ -31,12 +31,13 @@ log = logging.getLogger("flask_specter.sqlite")
 
 BUSY_TIMEOUT_SECONDS = 30.0
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PYSQLITE_DRIVERS = ("pysqlite", "pysqlcipher")  # the recipe sets the driver's isolation_level
 OWN_BLUEPRINT = "specter"  # its GET routes are Specter's callbacks, which write
 
 
 def tune_sqlite(engine: Engine) -> bool:
-    """Install the listeners on ``engine`` if it is SQLite and not done yet; True when it is tuned."""
-    if engine.dialect.name != "sqlite":
+    """Install the listeners on ``engine`` if it is SQLite (pysqlite) and not done yet; True when tuned."""
+    if engine.dialect.name != "sqlite" or engine.dialect.driver not in PYSQLITE_DRIVERS:
         return False
     if not event.contains(engine, "begin", _begin):
         event.listen(engine, "connect", _on_connect)

@@ -31,7 +31,6 @@ ROUNDS = 4
 THREADS = 3
 PER_THREAD = 6
 TOKEN = "sqlite-test-token"
-PAGE_SECONDS: list[float] = []  # how long the shop's front page took during the rounds (printed)
 FATAL = ("database is locked", "PendingRollbackError", "Traceback", "OperationalError")
 
 
@@ -104,7 +103,7 @@ def _read(db_file: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
-def _shop_traffic(web_url: str, tag: str, errors: list[str]) -> None:
+def _shop_traffic(web_url: str, tag: str, errors: list[str], page_seconds: list[float]) -> None:
     """What customers and scripts do to the shop over HTTP during a round: new products and customers."""
     session = requests.Session()
 
@@ -118,7 +117,7 @@ def _shop_traffic(web_url: str, tag: str, errors: list[str]) -> None:
         post("/api/customers", {"email": f"kund-{tag}-{i}@example.se", "first_name": "Åsa", "last_name": "Öberg"})
         began = time.monotonic()
         page = session.get(f"{web_url}/", timeout=120)
-        PAGE_SECONDS.append(time.monotonic() - began)
+        page_seconds.append(time.monotonic() - began)
         if page.status_code != 200:
             errors.append(f"GET /: {page.status_code}")
 
@@ -159,11 +158,12 @@ def test_shop_worker_and_cli_write_one_sqlite_file_at_once_without_locking_error
 
         codes: dict[str, int] = {}
         errors: list[str] = []
+        page_seconds: list[float] = []  # how long the shop's front page took during the rounds (printed)
         for round_no in range(ROUNDS):
             commands = {f"import-{round_no}": "import-articles", f"sync-{round_no}": "sync-stock", f"drain-{round_no}": "drain"}
             started = {name: procs.start(name, "specter", cmd) for name, cmd in commands.items()}
             with ThreadPoolExecutor(THREADS + 1) as pool:
-                jobs = [pool.submit(_shop_traffic, web_url, f"{round_no}-{t}", errors) for t in range(THREADS)]
+                jobs = [pool.submit(_shop_traffic, web_url, f"{round_no}-{t}", errors, page_seconds) for t in range(THREADS)]
                 jobs.append(pool.submit(_specter_changes, sandbox, web_url, round_no, errors))
                 for job in jobs:
                     job.result(timeout=300)
@@ -174,13 +174,14 @@ def test_shop_worker_and_cli_write_one_sqlite_file_at_once_without_locking_error
     finally:
         procs.stop()
 
-    pages = sorted(PAGE_SECONDS)
+    pages = sorted(page_seconds)
     print(f"front page during the rounds: {len(pages)} loads, median {pages[len(pages) // 2]:.3f}s, max {pages[-1]:.3f}s")
     report = {name: procs.output(name) for name in procs.logs}
     fatal = {name: [line for line in out.splitlines() if any(f in line for f in FATAL)][:5] for name, out in report.items()}
     assert {name: lines for name, lines in fatal.items() if lines} == {}
-    # drain exits 1 while rows are still pending (the worker is sending them): only locking matters here
-    assert {name: code for name, code in codes.items() if code != 0 and not name.startswith("drain")} == {}, {n: report[n][-2000:] for n in codes}
+    # drain exits 1 while a row waits for one the worker is sending (it says so); anything else is a crash
+    crashed = {name: code for name, code in codes.items() if code != 0 and not (name.startswith("drain") and code == 1)}
+    assert crashed == {}, {name: report[name][-2000:] for name in crashed}
     assert errors == []
     new = {sku for (sku,) in _read(db_file, "SELECT sku FROM product WHERE sku LIKE 'NEW-%'")}
     assert new == {f"NEW-{r}-{t}-{i}" for r in range(ROUNDS) for t in range(THREADS) for i in range(PER_THREAD)}

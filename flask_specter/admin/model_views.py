@@ -205,7 +205,7 @@ class OutboxView(ReadOnlyModelView):
     "Försök igen" for the rows that failed (once the cause, say a wrong key, is fixed)."""
 
     list_template = "specter/outbox_list.html"
-    column_list = ("kind", "op", "ref", "state", "attempts", "last_error", "remote_id", "created_at", "sent_at", "retry")
+    column_list = ("kind", "op", "ref", "state", "retry", "attempts", "last_error", "remote_id", "created_at", "sent_at")
     column_labels = {
         "kind": "Typ",
         "op": "Åtgärd",
