@@ -142,4 +142,4 @@ def status_command():
 
     for line in collect_status().lines():
         click.echo(line)
-from . import cli_push  # noqa: E402,F401
+from . import cli_push, cli_settings  # noqa: E402,F401

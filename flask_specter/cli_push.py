@@ -1,4 +1,4 @@
-"""``flask specter export|resend-order|drain``: the shop-to-Specter commands, run in this process."""
+"""``flask specter export|resend-order|drain [--failed]``: the shop-to-Specter commands, run in this process."""
 
 from __future__ import annotations
 
@@ -54,11 +54,12 @@ def resend_order_command(order_ids: tuple[str, ...]):
 
 
 @specter_cli.command("drain")
-def drain_command():
+@click.option("--failed", is_flag=True, help="Also send the rows that failed for good (\"Misslyckades\"), with a fresh count of attempts: run it once the cause, such as a wrong key, is fixed.")
+def drain_command(failed: bool):
     """Push every unsent product, customer and order change now (after Redis or a worker was down)."""
     from .outbox import drain
 
-    counts = drain(echo=click.echo)
+    counts = drain(echo=click.echo, failed=failed)
     click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
     if counts.get("failed") or counts.get("pending"):
         sys.exit(1)

@@ -49,6 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_ADMIN_ACCESS", None, "Callable returning True when the current user may use the Specter admin; None denies everyone."),
     Setting("SPECTER_ADMIN_LOGIN_URL", None, "Where the Specter admin sends a visitor who may not see it (with ?next=); None answers 403."),
     Setting("SPECTER_DEBUG_PAUSE_IN_CHUNK", 0.0, "Fault tests only: seconds an apply job sits inside its chunk's transaction, so a test can kill it there."),
+    Setting("SPECTER_SQLITE_TUNING", True, "On SQLite, make several processes share the file safely: WAL, a 30 s busy timeout, and write transactions that take the lock when they begin (BEGIN IMMEDIATE) so a writer waits instead of failing with 'database is locked'. Ignored on other databases."),
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}

@@ -20,6 +20,7 @@ from .queue import SpecterQueue
 from .redact import install_log_redaction
 from .settings import SettingsStore
 from .shop import ShopAdapter
+from .sqlite import tune_sqlite
 
 log = logging.getLogger("flask_specter")
 
@@ -104,8 +105,10 @@ class Specter:
         app.cli.add_command(specter_cli)
         install_hooks(state)
         install_log_redaction()
-        if create_tables:
-            with app.app_context():
+        with app.app_context():
+            if app.config["SPECTER_SQLITE_TUNING"]:
+                tune_sqlite(db.engine)  # before our first transaction: creating tables is one too
+            if create_tables:
                 Base.metadata.create_all(db.engine)
                 _ensure_feed_rows(db)
         if app.config["SPECTER_ADMIN"]:

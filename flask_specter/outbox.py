@@ -194,7 +194,8 @@ def _failed(entry_id: int, token: str, exc: Exception) -> dict:
         text = f"{text} Nytt försök görs automatiskt ({attempts} av {retries + 1} försök misslyckade)."
         values = {"state": "pending", "next_attempt_at": utcnow() + dt.timedelta(seconds=delay), "permanent": False}
     elif transient:
-        text = f"{text} Gav upp efter {attempts} försök; klicka på \"Överför order\" för att försöka igen."
+        button = "Överför order" if entry.kind == "order" and entry.op == "create" else "Försök igen"
+        text = f"{text} Gav upp efter {attempts} försök; klicka på \"{button}\" för att försöka igen."
         values = {"state": "failed", "permanent": False}
     else:
         values = {"state": "failed", "permanent": True}
@@ -239,12 +240,22 @@ def sweep_outbox() -> int:
     return queued
 
 
-def drain(echo: Callable[[str], None] | None = None) -> dict:
-    """Push every unsent row now, in this process, oldest first (``flask specter drain``)."""
+def _failed_ids() -> list[int]:
+    session = get_state().db.session
+    return list(session.execute(select(OutboxEntry.id).where(OutboxEntry.state == "failed").order_by(OutboxEntry.id)).scalars())
+
+
+def drain(echo: Callable[[str], None] | None = None, *, failed: bool = False) -> dict:
+    """Push every unsent row now, in this process, oldest first (``flask specter drain``).
+
+    ``failed`` also sends the rows that failed for good, with a fresh count of attempts
+    (``drain --failed``, once the cause, say a wrong key, is fixed).
+    """
     counts = {"sent": 0, "pending": 0, "failed": 0, "skipped": 0}
-    ids = _unsent_ids(due_only=False)
+    retry = set(_failed_ids()) if failed else set()
+    ids = sorted(set(_unsent_ids(due_only=False)) | retry)
     for n, entry_id in enumerate(ids, start=1):
-        result = push_entry(entry_id, force=True)
+        result = retry_entry(entry_id) if entry_id in retry else push_entry(entry_id, force=True)
         key = "skipped" if "skipped" in result else result.get("state", "skipped")
         counts[key] = counts.get(key, 0) + 1
         if echo:
@@ -254,7 +265,45 @@ def drain(echo: Callable[[str], None] | None = None) -> dict:
     return counts
 
 
-# -- "Överför order" ---------------------------------------------------------------------------------
+# -- "Försök igen" and "Överför order" ---------------------------------------------------------------
+
+
+def retry_entry(entry_id: int) -> dict:
+    """"Försök igen": send a failed or waiting row now, with a fresh count of attempts.
+
+    A row being sent or already sent is left alone (``push_entry`` then reports it skipped), so two
+    admins pressing at once, or a worker sending it meanwhile, still push it once.
+    """
+    session = get_state().db.session
+    session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id == entry_id, OutboxEntry.state.in_(("failed", "pending")))
+        .values(state="pending", attempts=0, last_error=None, permanent=False, next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return push_entry(entry_id, force=True)
+
+
+def retry_message(result: dict) -> str:
+    """What the admin reads after "Försök igen" on one row (Swedish)."""
+    if result.get("state") == "sent":
+        return "Skickad till Specter" + (f" ({result['note']})." if result.get("note") else ".")
+    if "skipped" in result:
+        return "Skickas redan eller är redan skickad; ladda om sidan om en stund."
+    if result.get("deferred"):
+        return "Väntar på att en tidigare ändring ska nå Specter; skickas automatiskt strax."
+    return f"Misslyckades igen: {result.get('error')}"
+
+
+def retry_entries(ids: Iterable[int]) -> list[tuple[tuple[int, str, str, str], dict]]:
+    """The bulk "Försök igen": ((id, kind, op, ref), result) per row, oldest first, so a record's
+    changes keep their order."""
+    session = get_state().db.session
+    rows = session.execute(
+        select(OutboxEntry.id, OutboxEntry.kind, OutboxEntry.op, OutboxEntry.ref).where(OutboxEntry.id.in_(list(ids))).order_by(OutboxEntry.id)
+    ).all()
+    return [(tuple(row), retry_entry(row[0])) for row in rows]
 
 
 def _latest_order_entry(ref: str) -> OutboxEntry | None:
@@ -294,15 +343,7 @@ def resend_order(order_id) -> str:
         return f"Ordern är redan överförd till Specter (ordernummer {entry.remote_id})."
     elif entry.state == "sending" and (entry.claimed_until or 0) >= time.time():
         return "Ordern skickas till Specter just nu; ladda om sidan om en stund."
-    else:
-        session.execute(
-            update(OutboxEntry)
-            .where(OutboxEntry.id == entry.id, OutboxEntry.state.in_(("failed", "pending")))
-            .values(state="pending", attempts=0, last_error=None, permanent=False, next_attempt_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        session.commit()
-    result = push_entry(entry.id, force=True)
+    result = retry_entry(entry.id)
     if result.get("state") == "sent":
         return f"Ordern är överförd till Specter (ordernummer {result.get('remote_id')})."
     if "skipped" in result:

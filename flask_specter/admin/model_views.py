@@ -183,22 +183,29 @@ def _order_number(ref: str) -> str | None:
     return str(number) if number else None
 
 
+def post_button(action_url: str, label: str, *, form_class: str, next_url: str | None = None, small: bool = False) -> Markup:
+    """A one-button POST form carrying Flask-WTF's CSRF token (a GET never changes anything)."""
+    field = get_state().config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    return Markup(
+        '<form method="post" action="{}" class="d-inline {}" style="display:inline;margin:0">'
+        '<input type="hidden" name="{}" value="{}">'
+        '<input type="hidden" name="next" value="{}">'
+        '<button type="submit" class="btn btn-primary text-nowrap{}">{}</button></form>'
+    ).format(action_url, form_class, field, generate_csrf(), next_url or "", " btn-sm" if small else "", label)
+
+
 def transfer_button(order_id: str, *, next_url: str | None = None, small: bool = False) -> Markup:
     """A POST form with a CSRF token that sends one order to Specter again."""
     action_url = url_for("specter_transfer.resend", order_id=order_id)
-    field = get_state().config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    return Markup(
-        '<form method="post" action="{}" class="d-inline specter-transfer-form" style="display:inline;margin:0">'
-        '<input type="hidden" name="{}" value="{}">'
-        '<input type="hidden" name="next" value="{}">'
-        '<button type="submit" class="btn btn-primary text-nowrap{}">Överför order</button></form>'
-    ).format(action_url, field, generate_csrf(), next_url or "", " btn-sm" if small else "")
+    return post_button(action_url, "Överför order", form_class="specter-transfer-form", next_url=next_url, small=small)
 
 
 class OutboxView(ReadOnlyModelView):
-    """Everything waiting to go to Specter (products, customers, orders) and what happened to it."""
+    """Everything waiting to go to Specter (products, customers, orders), what happened to it, and
+    "Försök igen" for the rows that failed (once the cause, say a wrong key, is fixed)."""
 
-    column_list = ("kind", "op", "ref", "state", "attempts", "last_error", "remote_id", "created_at", "sent_at")
+    list_template = "specter/outbox_list.html"
+    column_list = ("kind", "op", "ref", "state", "retry", "attempts", "last_error", "remote_id", "created_at", "sent_at")
     column_labels = {
         "kind": "Typ",
         "op": "Åtgärd",
@@ -209,21 +216,59 @@ class OutboxView(ReadOnlyModelView):
         "remote_id": "Specter-id",
         "created_at": "Skapad",
         "sent_at": "Skickad",
+        "retry": "",
     }
     column_filters = ("kind", "state", "op", "permanent")
     column_searchable_list = ("ref", "remote_id")
     column_sortable_list = ("kind", "ref", "state", "attempts", "created_at", "sent_at")
-    column_formatters = {
-        "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind),
-        "op": lambda v, c, m, n: OP_LABELS.get(m.op, m.op),
-        "state": _state_badge,
-        "last_error": _error_text,
-        "created_at": _date,
-        "sent_at": _date,
-    }
 
     def __init__(self, db, **kwargs):
         super().__init__(OutboxEntry, db, **kwargs)
+
+    def _retry_button(self, view, context, model, name) -> Markup:
+        if model.state != "failed":
+            return Markup("")
+        url = self.get_url(".retry", entry_id=model.id)
+        return post_button(url, "Försök igen", form_class="specter-retry-form", next_url=request.full_path.rstrip("?"), small=True)
+
+    @property
+    def column_formatters(self):  # bound methods need ``self``, so build the mapping per instance
+        return {
+            "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind),
+            "op": lambda v, c, m, n: OP_LABELS.get(m.op, m.op),
+            "state": _state_badge,
+            "last_error": _error_text,
+            "created_at": _date,
+            "sent_at": _date,
+            "retry": self._retry_button,
+        }
+
+    @expose("/retry/<int:entry_id>", methods=["POST"])
+    def retry(self, entry_id: int):
+        """"Försök igen" on one row: send it now with a fresh count of attempts."""
+        back = safe_next(self.get_url(".index_view"))
+        if not ButtonForm().validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return redirect(back)
+        self._flash_retries([entry_id])
+        return redirect(back)
+
+    @action("retry", "Försök igen", "Skicka de markerade raderna till Specter igen?")
+    def action_retry(self, ids):
+        self._flash_retries([int(i) for i in ids])
+
+    def _flash_retries(self, ids: list[int]) -> None:
+        from ..outbox import retry_entries, retry_message
+
+        try:
+            outcomes = retry_entries(ids)
+        except Exception as exc:
+            get_state().db.session.rollback()
+            flash(explain(exc, doing="Nytt försök"), "error")
+            return
+        for (_id, kind, op, ref), result in outcomes:
+            message = f"{KIND_LABELS.get(kind, kind)} {ref} ({OP_LABELS.get(op, op)}): {retry_message(result)}"
+            flash(message, _category(message))
 
 
 def _progress(view, context, model, name) -> Markup:
@@ -293,4 +338,4 @@ class ExportsView(ReadOnlyModelView):
         return self.render("specter/export_failures.html", run=run, rows=rows, label=EXPORT_LABELS.get(run.kind, run.kind))
 
 
-__all__ = ["TransferView", "OutboxView", "ExportsView", "transfer_button"]
+__all__ = ["TransferView", "OutboxView", "ExportsView", "transfer_button", "post_button"]

@@ -1,0 +1,81 @@
+"""SQLite shared by several processes: WAL, a busy timeout, and writers that take the lock when they begin.
+
+The shop, ``flask specter worker`` and a CLI command on one SQLite file is a normal development set-up.
+SQLite's default transactions begin as readers and ask for the write lock at their first write; when
+another process holds it, SQLite cannot wait (the two would deadlock) and fails at once with
+``database is locked``, whatever the busy timeout says. So, following SQLAlchemy's documented pysqlite
+recipe, the driver's own transaction handling is switched off and every transaction is begun by us:
+
+- ``BEGIN IMMEDIATE`` takes the write lock at the start, so a writer *waits* (up to the busy timeout)
+  for the one before it instead of failing half-way;
+- except the host's requests that only read (GET, HEAD, OPTIONS outside the extension's own routes):
+  these keep a plain deferred ``BEGIN``, so in WAL mode a page reads the last committed data at once
+  instead of queueing behind a long import;
+- WAL lets those readers and the one writer run side by side;
+- the busy timeout is raised to ``BUSY_TIMEOUT_SECONDS`` (never lowered).
+
+SAVEPOINTs (``session.begin_nested()``) work inside these transactions as before. The extension does
+not own the host's engine: ``tune_sqlite(engine)`` only adds event listeners, once per engine, and does
+nothing for other databases. ``SPECTER_SQLITE_TUNING = False`` turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger("flask_specter.sqlite")
+
+BUSY_TIMEOUT_SECONDS = 30.0
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PYSQLITE_DRIVERS = ("pysqlite", "pysqlcipher")  # the recipe sets the driver's isolation_level
+OWN_BLUEPRINT = "specter"  # its GET routes are Specter's callbacks, which write
+
+
+def tune_sqlite(engine: Engine) -> bool:
+    """Install the listeners on ``engine`` if it is SQLite (pysqlite) and not done yet; True when tuned."""
+    if engine.dialect.name != "sqlite" or engine.dialect.driver not in PYSQLITE_DRIVERS:
+        return False
+    if not event.contains(engine, "begin", _begin):
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _begin)  # also prepares connections the host opened before
+    return True
+
+
+def _on_connect(dbapi_connection, connection_record) -> None:
+    _prepare(dbapi_connection)
+
+
+def _prepare(dbapi_connection) -> None:
+    """Per connection: we begin the transactions; wait for a busy file; WAL (a setting of the file)."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        current = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+        wanted = int(BUSY_TIMEOUT_SECONDS * 1000)
+        if current < wanted:
+            cursor.execute(f"PRAGMA busy_timeout = {wanted}")
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() not in ("wal", "memory"):
+            try:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            except Exception as exc:  # another process switching it at this moment: it will be WAL anyway
+                log.warning("SQLite: could not switch to WAL now (%s); this connection stays in %s mode", exc, mode)
+    finally:
+        cursor.close()
+
+
+def _reads_only() -> bool:
+    """The host's GET/HEAD/OPTIONS requests only read; the extension's own GET routes (callbacks) write."""
+    if not has_request_context():
+        return False
+    return request.method in READ_ONLY_METHODS and (request.blueprint or "").split(".")[0] != OWN_BLUEPRINT
+
+
+def _begin(conn) -> None:
+    if conn.connection.dbapi_connection.isolation_level is not None:  # opened before the listeners were added
+        _prepare(conn.connection.dbapi_connection)
+    conn.exec_driver_sql("BEGIN" if _reads_only() else "BEGIN IMMEDIATE")
