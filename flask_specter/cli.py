@@ -93,16 +93,12 @@ def import_articles_command():
 @click.option("--fork/--no-fork", default=True, help="Run each job in a work horse (default) or in the worker process.")
 def worker_command(burst: bool, fork: bool):
     """Run an RQ worker (with the scheduler) for the Specter queue. Needs REDIS_URL."""
-    from .jobs import sweep_now
     from .queue import SpecterSimpleWorker, SpecterWorker
 
     state = get_state()
     if state.queue.embedded:
         _fail(SpecterError("No REDIS_URL/SPECTER_REDIS_URL is set: the embedded queue runs its worker inside the shop process."))
-    sweep_now()  # resume whatever a dead worker or a flushed Redis left behind; the scheduler sweeps from now on
-    state.db.session.remove()
-    worker = state.queue.make_worker(SpecterWorker if fork else SpecterSimpleWorker)
-    worker.work(burst=burst, with_scheduler=True)
+    state.queue.run_worker(SpecterWorker if fork else SpecterSimpleWorker, burst=burst)
 
 
 @specter_cli.command("status")

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import math
 import os
+import signal
 import threading
 import time
 from typing import Any
@@ -49,6 +50,17 @@ class AppWorkerMixin:
             self.scheduler.start()
         self.clean_registries()
         self.clean_group_registries()
+
+    def teardown(self):
+        try:
+            super().teardown()
+        except Exception as exc:  # Redis gone while stopping: nothing to deregister from
+            log.warning("worker stopped without deregistering: %s", exc)
+
+    @property
+    def stopping(self) -> bool:
+        """Was a stop asked for (a signal), as opposed to RQ's loop ending on an error?"""
+        return bool(self._stop_requested or getattr(self, "_shutdown_requested_date", None))
 
     def perform_job(self, job, queue, execution):  # type: ignore[override]
         app = self.flask_app
@@ -93,12 +105,6 @@ class ThreadWorker(AppWorkerMixin, SimpleWorker):
             self.scheduler.request_stop()
             if self.scheduler._process is not None:
                 self.scheduler._process.join(5)
-
-    def teardown(self):
-        try:
-            super().teardown()
-        except Exception as exc:  # Redis gone while stopping: nothing to deregister from
-            log.warning("worker stopped without deregistering: %s", exc)
 
     def stop(self):
         self._stop_requested = True
@@ -178,6 +184,39 @@ class SpecterQueue:
         worker = cls([self.queue], connection=self.connection, **kwargs)
         worker.flask_app = self.app
         return worker
+
+    def run_worker(self, cls=SpecterWorker, *, burst: bool = False) -> None:
+        """``flask specter worker``: RQ's loop, started again in the same process when it ends because
+        Redis went away (RQ quits then), once Redis answers, with a sweep for what the gap left behind."""
+        from .jobs import sweep_now
+
+        stop = threading.Event()
+        while True:
+            try:
+                sweep_now()  # resume what a dead worker or an emptied Redis left behind
+            except Exception:
+                log.exception("start-up sweep failed; the periodic sweep tries again")
+            self.app.extensions["specter"].db.session.remove()
+            worker = self.make_worker(cls)
+            try:
+                worker.work(burst=burst, with_scheduler=True)
+            except Exception as exc:  # RQ's own teardown fails while Redis is away
+                log.warning("worker loop ended: %s", exc)
+            if burst or worker.stopping:
+                return
+            log.warning("worker loop ended without a stop request (Redis away?); starting it again once Redis answers")
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            while not stop.wait(1.0) and not self._answers():
+                pass
+            if stop.is_set():
+                return
+
+    def _answers(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except Exception:
+            return False
 
     def disable_embedded_worker(self) -> None:
         self._embedded_worker_wanted = False

@@ -11,6 +11,7 @@ import signal
 import time
 
 import pytest
+from redis import Redis
 
 from ._push_fixtures import add_customer, add_product, place, sandbox_orders, set_toggles
 from .conftest import wait_until
@@ -56,14 +57,16 @@ def test_redis_restarted_empty_a_running_worker_resumes_rows_and_an_order(make_s
     url = f"redis://127.0.0.1:{port}/0"
     app = make_shop(REDIS_URL=url, SPECTER_REDIS_URL=url, SPECTER_STOCK_BATCH_SIZE=20, SPECTER_STOCK_BATCH_DELAY=0.5, SPECTER_SWEEP_INTERVAL=2)
     set_toggles(app, product_sync=False)
-    skus = seed(sandbox, app, 200)
+    skus = seed(sandbox, app, 100)
     sandbox.hooks.create_articles([{"articleNo": "KAFFE-1", "name": "Kaffe", "inStock": 10}])
     add_product(app, "KAFFE-1", stock=10)
     callback(app)
-    worker = _start_worker(app)
+    worker = _start_worker(app, SPECTER_DEBUG_PAUSE_IN_CHUNK=1.5)  # each chunk takes a while: Redis dies inside one
+    in_chunk = Redis(port=port)
     try:
-        wait_until(lambda: stock_rows(app)["applied"] >= 40, timeout=60, message="a few chunks")
-        procs[0].kill()  # Redis dies: queue, schedule, flags and the scheduler's lock are gone with it
+        wait_until(lambda: stock_rows(app)["applied"] >= 20 and in_chunk.exists(f"specter:{app.config['SPECTER_QUEUE_NAME']}:debug-in-chunk"),
+                   timeout=60, message="a chunk or two, and the worker inside the next")
+        procs[0].kill()  # Redis dies mid-job: queue, schedule, flags and the scheduler's lock are gone with it
         procs[0].wait(5)
         assert stock_rows(app)["pending"] > 0
         _, number = place(app, add_customer(app, "k@example.se"), [("KAFFE-1", 1)])  # checkout works without Redis
@@ -74,4 +77,4 @@ def test_redis_restarted_empty_a_running_worker_resumes_rows_and_an_order(make_s
         assert worker.poll() is None  # the same worker process did it
     finally:
         _kill(worker, signal.SIGTERM)
-    assert stock_rows(app)["applied"] == 200
+    assert stock_rows(app)["applied"] == 100
