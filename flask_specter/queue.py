@@ -46,8 +46,9 @@ class AppWorkerMixin:
 
     def run_maintenance_tasks(self):
         """RQ restarts a dead scheduler only when it gets the lock; a stand-by one is restarted too."""
-        if self.last_cleaned_at and self.scheduler is not None and not (self.scheduler._process and self.scheduler._process.is_alive()):
-            self.scheduler.start()
+        scheduler = self.scheduler
+        if self.last_cleaned_at and scheduler is not None and not self.stopping and not (scheduler._process and scheduler._process.is_alive()):
+            scheduler.start()
         self.clean_registries()
         self.clean_group_registries()
 

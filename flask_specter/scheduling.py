@@ -13,7 +13,6 @@ through a Redis restart.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import socket
@@ -168,7 +167,3 @@ class SpecterScheduler(RQScheduler):
 
         for name in self._acquired_locks:
             Queue(name, connection=self.connection).enqueue(func, result_ttl=0, failure_ttl=JOB_FAILURE_TTL)
-
-    def next_periodic_at(self) -> dict[str, dt.datetime | None]:
-        """When each periodic job runs next (for tests and the status page); empty while standing by."""
-        return {job.name: job.next_enqueue_time for job in (self._cron.get_jobs() if self._cron else [])}
