@@ -105,7 +105,7 @@ def sync_stock_command():
 @specter_cli.command("import-articles")
 def import_articles_command():
     """Pull the article-data feed now and apply it (what get_specter_articles does)."""
-    from .feed_apply import apply_article_rows
+    from .feed_apply import apply_article_rows, has_pending_articles
     from .pulls import run_pull
 
     try:
@@ -114,7 +114,13 @@ def import_articles_command():
         _fail(exc)
     if summary.get("error") or summary.get("skipped"):
         _fail(SpecterError(summary.get("error") or summary["skipped"]))
-    counts = apply_article_rows()
+    counts: dict[str, int] = {}
+    while True:  # every round here: a follow-up job in this command's own queue would die with it
+        applied = apply_article_rows(follow_up=False)
+        for key, n in applied.items():
+            counts[key] = counts.get(key, 0) + n
+        if not applied or not has_pending_articles():  # nothing left, or a worker holds the rest
+            break
     click.echo(f"Fetched {summary['rows']} articles; " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing to apply"))
 
 
@@ -123,16 +129,12 @@ def import_articles_command():
 @click.option("--fork/--no-fork", default=True, help="Run each job in a work horse (default) or in the worker process.")
 def worker_command(burst: bool, fork: bool):
     """Run an RQ worker (with the scheduler) for the Specter queue. Needs REDIS_URL."""
-    from .jobs import start_sweeping
     from .queue import SpecterSimpleWorker, SpecterWorker
 
     state = get_state()
     if state.queue.embedded:
         _fail(SpecterError("No REDIS_URL/SPECTER_REDIS_URL is set: the embedded queue runs its worker inside the shop process."))
-    start_sweeping()  # resume whatever a dead worker or a flushed Redis left behind, and schedule the next sweep
-    state.db.session.remove()
-    worker = state.queue.make_worker(SpecterWorker if fork else SpecterSimpleWorker)
-    worker.work(burst=burst, with_scheduler=True)
+    state.queue.run_worker(SpecterWorker if fork else SpecterSimpleWorker, burst=burst)
 
 
 @specter_cli.command("status")

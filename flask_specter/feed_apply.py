@@ -22,6 +22,9 @@ from .stock import connector_stock_write, release_reservations
 
 log = logging.getLogger("flask_specter.feeds")
 
+ARTICLES_FLAG = "apply-articles-queued"
+ORDERS_FLAG = "apply-orders-queued"
+
 
 def _info(sku: str, data: dict) -> ArticleInfo:
     dec = lambda key: None if data.get(key) is None else Decimal(data[key])  # noqa: E731
@@ -39,14 +42,19 @@ def _info(sku: str, data: dict) -> ArticleInfo:
     )
 
 
-def apply_article_rows(limit: int = 500) -> dict:
-    """Apply stored article rows; with importing off they are kept as 'skipped' for the record."""
+def apply_article_rows(limit: int = 500, *, follow_up: bool = True) -> dict:
+    """Apply stored article rows; with importing off they are kept as 'skipped' for the record.
+
+    At most ``limit`` rows; with more waiting, a follow-up job is queued (unless ``follow_up`` is off:
+    a CLI command loops itself). Rows another worker is applying are skipped (PostgreSQL).
+    """
     state = get_state()
     session = state.db.session
     options = state.settings.all()
     counts: dict[str, int] = {}
     service = service_article_nos()
-    rows = session.execute(select(ArticleRow).where(ArticleRow.state == "pending").order_by(ArticleRow.id).limit(limit)).scalars().all()
+    pending = select(ArticleRow).where(ArticleRow.state == "pending").order_by(ArticleRow.id).limit(limit)
+    rows = session.execute(pending.with_for_update(skip_locked=True)).scalars().all()
     for row in rows:
         if row.sku in service:
             _skip_service_article(row, service[row.sku])
@@ -64,8 +72,8 @@ def apply_article_rows(limit: int = 500) -> dict:
                 row.state, row.detail = "failed", str(exc)[:255]
         counts[row.detail if row.state == "applied" else row.state] = counts.get(row.detail if row.state == "applied" else row.state, 0) + 1
     session.commit()
-    if len(rows) == limit:
-        state.queue.enqueue("flask_specter.jobs.apply_articles")
+    if follow_up and len(rows) == limit:
+        ensure_article_apply()
     return counts
 
 
@@ -74,6 +82,33 @@ def _skip_service_article(row: ArticleRow, label: str) -> None:
     row.state, row.detail = "skipped", f"serviceartikel ({label.lower()}): används bara på orderrader, blir ingen produkt"
     if (row.data or {}).get("deleted"):
         forget_service_article(row.sku)
+
+
+def _pending(model) -> bool:
+    return get_state().db.session.execute(select(model.id).where(model.state == "pending").limit(1)).first() is not None
+
+
+def _ensure(model, flag: str, job: str) -> bool:
+    """Queue ``job`` if ``model`` has pending rows and none is queued yet; True when this call queued it."""
+    state = get_state()
+    if not _pending(model) or not state.queue.set_flag(flag, float(state.config["SPECTER_LEASE_SECONDS"])):
+        return False
+    state.queue.enqueue(job)
+    return True
+
+
+def ensure_article_apply() -> bool:
+    """Queue an apply of stored article rows (the sweep and the follow-up of a full round)."""
+    return _ensure(ArticleRow, ARTICLES_FLAG, "flask_specter.jobs.apply_articles")
+
+
+def ensure_order_apply() -> bool:
+    """Queue an apply of stored order events (the sweep and the follow-up of a full round)."""
+    return _ensure(OrderEvent, ORDERS_FLAG, "flask_specter.jobs.apply_order_events")
+
+
+def has_pending_articles() -> bool:
+    return _pending(ArticleRow)
 
 
 def _find_order(order_no: str, external_no: str | None):
@@ -88,7 +123,8 @@ def apply_order_events(limit: int = 500) -> dict:
     state = get_state()
     session = state.db.session
     counts = {"applied": 0, "unknown": 0}
-    events = session.execute(select(OrderEvent).where(OrderEvent.state == "pending").order_by(OrderEvent.id).limit(limit)).scalars().all()
+    pending = select(OrderEvent).where(OrderEvent.state == "pending").order_by(OrderEvent.id).limit(limit)
+    events = session.execute(pending.with_for_update(skip_locked=True)).scalars().all()
     for event in events:
         order = _find_order(event.order_no, event.external_order_no)
         if order is None:
@@ -108,7 +144,7 @@ def apply_order_events(limit: int = 500) -> dict:
         counts["applied"] += 1
     session.commit()
     if len(events) == limit:
-        state.queue.enqueue("flask_specter.jobs.apply_order_events")
+        ensure_order_apply()
     return counts
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from .extension import get_state
 
-SWEEP_FLAG = "sweep-scheduled"
-
 
 def pull_feed(feed: str) -> dict:
     from .pulls import run_pull
@@ -24,14 +22,17 @@ def apply_stock_chunk() -> dict:
 
 
 def apply_articles() -> dict:
-    from .feed_apply import apply_article_rows
+    from .feed_apply import ARTICLES_FLAG, apply_article_rows
 
+    get_state().queue.clear_flag(ARTICLES_FLAG)  # a row stored from now on queues one more job
     return apply_article_rows()
 
 
 def apply_order_events() -> dict:
+    from .feed_apply import ORDERS_FLAG
     from .feed_apply import apply_order_events as run
 
+    get_state().queue.clear_flag(ORDERS_FLAG)
     return run()
 
 
@@ -60,41 +61,40 @@ def run_export(run_id: int) -> dict:
 
 
 def sweep() -> dict:
-    """The periodic job: frees its own slot, then sweeps and schedules the next round."""
-    get_state().queue.clear_flag(SWEEP_FLAG)
-    return start_sweeping()
+    """The periodic sweep (run every ``SPECTER_SWEEP_INTERVAL`` by the worker's scheduler)."""
+    return sweep_now()
 
 
-def start_sweeping() -> dict:
-    """Sweep now and keep one sweep scheduled every ``SPECTER_SWEEP_INTERVAL`` (at worker start).
+def poll_feeds() -> dict:
+    """The catch-up pull (every ``SPECTER_POLL_INTERVAL``): changes whose callback never arrived.
 
-    The flag makes it one schedule however many workers start; if Redis loses it, the next worker
-    start (or the flag's expiry) begins a new one.
+    It goes through ``request_pull`` like a callback, so it coalesces with one and takes the feed's lock.
     """
-    result = sweep_now()
-    state = get_state()
-    interval = float(state.config["SPECTER_SWEEP_INTERVAL"])
-    if interval > 0 and state.queue.set_flag(SWEEP_FLAG, interval * 2):
-        state.queue.enqueue("flask_specter.jobs.sweep", delay=interval)
-    return result
+    from . import protocol
+    from .pulls import request_pull
+
+    return {feed: request_pull(feed) for feed in protocol.FEEDS}
 
 
 def sweep_now() -> dict:
-    """Resume stored stock rows, unconfirmed batches and unsent outbox rows; called at worker start."""
+    """Resume everything stored and not finished: stock, article and order rows, unconfirmed batches, the outbox.
+
+    Run at worker start, by the periodic sweep, and when a worker takes over a dead one's scheduler.
+    """
     from sqlalchemy import select
 
+    from .feed_apply import ensure_article_apply, ensure_order_apply
     from .models import Batch
+    from .outbox import sweep_outbox
     from .pulls import request_pull
     from .stock_apply import ensure_apply_chain
 
     state = get_state()
-    result = {"stock_chain": ensure_apply_chain()}
+    result = {"stock_chain": ensure_apply_chain(), "articles": ensure_article_apply(), "order_events": ensure_order_apply()}
     stored = state.db.session.execute(select(Batch.feed).where(Batch.state == "stored").distinct()).scalars().all()
     for feed in stored:
         request_pull(feed)
     result["unconfirmed_feeds"] = list(stored)
-    from .outbox import sweep_outbox
-
     result["outbox"] = sweep_outbox()
     state.db.session.commit()
     return result

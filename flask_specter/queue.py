@@ -10,24 +10,58 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
+import signal
 import threading
 import time
 from typing import Any
 
 from rq import Queue, Retry, SimpleWorker, Worker
-from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
-log = logging.getLogger("flask_specter.queue")
+from .scheduling import JOB_FAILURE_TTL, SpecterScheduler
 
-JOB_FAILURE_TTL = 7 * 24 * 3600  # failed jobs carry ids only, but keep them a week, not RQ's year
+log = logging.getLogger("flask_specter.queue")
 
 
 class AppWorkerMixin:
     """Runs every job inside a new app context of the worker's Flask app."""
 
     flask_app: Any = None
+    scheduler_in_thread = False
+
+    def _start_scheduler(self, burst=False, logging_level=None, date_format=None, log_format=None):
+        """Always start a scheduler: it schedules if it gets RQ's lock and stands by otherwise."""
+        self.scheduler = self.flask_app.extensions["specter"].queue.make_scheduler(in_thread=self.scheduler_in_thread)
+        if not burst:
+            self.scheduler.start()
+            return
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            try:
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+
+    def run_maintenance_tasks(self):
+        """RQ restarts a dead scheduler only when it gets the lock; a stand-by one is restarted too."""
+        scheduler = self.scheduler
+        if self.last_cleaned_at and scheduler is not None and not self.stopping and not (scheduler._process and scheduler._process.is_alive()):
+            scheduler.start()
+        self.clean_registries()
+        self.clean_group_registries()
+
+    def teardown(self):
+        try:
+            super().teardown()
+        except Exception as exc:  # Redis gone while stopping: nothing to deregister from
+            log.warning("worker stopped without deregistering: %s", exc)
+
+    @property
+    def stopping(self) -> bool:
+        """Was a stop asked for (a signal), as opposed to RQ's loop ending on an error?"""
+        return bool(self._stop_requested or getattr(self, "_shutdown_requested_date", None))
 
     def perform_job(self, job, queue, execution):  # type: ignore[override]
         app = self.flask_app
@@ -47,39 +81,6 @@ class SpecterSimpleWorker(AppWorkerMixin, SimpleWorker):
     """A worker without fork, for ``flask specter worker --no-fork``."""
 
 
-class _ThreadScheduler(RQScheduler):
-    """RQ's scheduler in a thread instead of a forked process (a fork cannot share an in-memory Redis)."""
-
-    def __init__(self, *args, tick: float = 1.0, **kwargs):
-        super().__init__(*args, **kwargs)  # ``interval`` stays whole: RQ puts it in Redis TTLs
-        self.tick = tick
-
-    def start(self):
-        self._status = self.Status.STARTED
-        thread = threading.Thread(target=self._loop, name="specter-scheduler", daemon=True)
-        thread.start()
-        return thread
-
-    def _loop(self):
-        born = False
-        while not self._stop_requested:
-            try:  # keep scheduling through a Redis restart; every step is retried on the next tick
-                if not born:
-                    self.register_birth()
-                    born = True
-                if self.should_reacquire_locks:
-                    self.acquire_locks()
-                self.heartbeat()
-                self.enqueue_scheduled_jobs()
-            except Exception as exc:
-                log.warning("embedded scheduler tick failed: %s", exc)
-            time.sleep(self.interval)
-        try:
-            self.release_locks()
-        except Exception as exc:
-            log.warning("embedded scheduler could not release its lock: %s", exc)
-
-
 class ThreadWorker(AppWorkerMixin, SimpleWorker):
     """A worker that runs in a thread of the app process, with the scheduler in another thread.
 
@@ -87,7 +88,7 @@ class ThreadWorker(AppWorkerMixin, SimpleWorker):
     """
 
     death_penalty_class = TimerDeathPenalty
-    scheduler_interval = 1  # RQ keeps its scheduler keys for interval + 60 s, which Redis wants whole
+    scheduler_in_thread = True
 
     def _install_signal_handlers(self):
         pass
@@ -100,30 +101,16 @@ class ThreadWorker(AppWorkerMixin, SimpleWorker):
                 return result
         return None
 
-    def _start_scheduler(self, burst=False, logging_level=None, date_format=None, log_format=None):
-        self.scheduler = _ThreadScheduler(
-            self.queues, connection=self.connection, interval=1, tick=self.scheduler_interval, serializer=self.serializer
-        )
-        self.scheduler.acquire_locks()
-        if self.scheduler.acquired_locks:
-            if burst:
-                try:
-                    self.scheduler.enqueue_scheduled_jobs()
-                finally:
-                    self.scheduler.release_locks()
-            else:
-                self.scheduler.start()
-
-    def teardown(self):
-        try:
-            super().teardown()
-        except Exception as exc:  # Redis gone while stopping: nothing to deregister from
-            log.warning("worker stopped without deregistering: %s", exc)
+    def stop_scheduler(self):
+        if self.scheduler is not None:
+            self.scheduler.request_stop()
+            if self.scheduler._process is not None:
+                self.scheduler._process.join(5)
 
     def stop(self):
         self._stop_requested = True
         if getattr(self, "scheduler", None) is not None:
-            self.scheduler._stop_requested = True
+            self.scheduler.request_stop()
 
 
 def redis_connection(url: str | None):
@@ -161,7 +148,10 @@ class SpecterQueue:
         # Results are not read (the database holds the outcome): drop them at once, keep failures a week.
         opts: dict[str, Any] = {"failure_ttl": JOB_FAILURE_TTL, "result_ttl": 0, "retry": retry, "job_id": job_id}
         if delay and delay > 0:
-            return self.queue.enqueue_in(dt.timedelta(seconds=delay), func, *args, **opts, **kwargs)
+            # RQ keeps scheduled times in whole seconds, cut down: round the due time up, so a job
+            # (an outbox retry checks its row's next_attempt_at) never runs before it is due.
+            due = dt.datetime.fromtimestamp(math.ceil(time.time() + delay), dt.UTC)
+            return self.queue.enqueue_at(due, func, *args, **opts, **kwargs)
         return self.queue.enqueue(func, *args, **opts, **kwargs)
 
     def set_flag(self, key: str, ttl: float) -> bool:
@@ -182,12 +172,52 @@ class SpecterQueue:
         return f"specter:{self.name}:{key}"
 
     # workers -------------------------------------------------------------------------------------
+    def make_scheduler(self, *, in_thread: bool) -> SpecterScheduler:
+        """The worker's scheduler, with the periodic sweep and catch-up pull this app is configured for."""
+        from . import jobs
+
+        config = self.app.config
+        periodic = [(jobs.sweep, float(config["SPECTER_SWEEP_INTERVAL"] or 0)), (jobs.poll_feeds, float(config["SPECTER_POLL_INTERVAL"] or 0))]
+        return SpecterScheduler([self.queue], connection=self.connection, periodic=periodic, on_takeover=jobs.sweep, in_thread=in_thread)
+
     def make_worker(self, cls=SpecterWorker, **kwargs):
-        # RQ retries a dead worker's scheduler lock only in maintenance: make that minutes, not ten.
-        kwargs.setdefault("maintenance_interval", 30)
+        kwargs.setdefault("maintenance_interval", 30)  # also how soon a crashed scheduler is restarted
         worker = cls([self.queue], connection=self.connection, **kwargs)
         worker.flask_app = self.app
         return worker
+
+    def run_worker(self, cls=SpecterWorker, *, burst: bool = False) -> None:
+        """``flask specter worker``: RQ's loop, started again in the same process when it ends because
+        Redis went away (RQ quits then), once Redis answers, with a sweep for what the gap left behind."""
+        from .jobs import sweep_now
+
+        stop = threading.Event()
+        while True:
+            try:
+                sweep_now()  # resume what a dead worker or an emptied Redis left behind
+            except Exception:
+                log.exception("start-up sweep failed; the periodic sweep tries again")
+            self.app.extensions["specter"].db.session.remove()
+            worker = self.make_worker(cls)
+            try:
+                worker.work(burst=burst, with_scheduler=True)
+            except Exception as exc:  # RQ's own teardown fails while Redis is away
+                log.warning("worker loop ended: %s", exc)
+            if burst or worker.stopping:
+                return
+            log.warning("worker loop ended without a stop request (Redis away?); starting it again once Redis answers")
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            while not stop.wait(1.0) and not self._answers():
+                pass
+            if stop.is_set():
+                return
+
+    def _answers(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except Exception:
+            return False
 
     def disable_embedded_worker(self) -> None:
         self._embedded_worker_wanted = False
@@ -204,11 +234,11 @@ class SpecterQueue:
             self._thread.start()
 
     def _run_embedded(self) -> None:
-        from .jobs import start_sweeping
+        from .jobs import sweep_now
 
         with self.app.app_context():
             try:
-                start_sweeping()  # resume stored work now, and again every SPECTER_SWEEP_INTERVAL seconds
+                sweep_now()  # resume stored work now; the scheduler sweeps every SPECTER_SWEEP_INTERVAL seconds
             except Exception:
                 log.exception("startup sweep failed")
         self._worker.work(with_scheduler=True, logging_level="WARNING")

@@ -366,11 +366,7 @@ def test_the_periodic_sweep_keeps_going_and_resumes_rows_no_job_knows_about(make
     """Rows stored while no job was queued (a lost enqueue) are applied by a later sweep, not only the first."""
     app = make_shop(SPECTER_SWEEP_INTERVAL=1)
     add_products(app, ["SWEPT-1"])
-    live_worker(app)
-    with app.app_context():
-        from flask_specter.jobs import start_sweeping
-
-        start_sweeping()
+    live_worker(app)  # its scheduler sweeps every second
     time.sleep(3.5)  # several sweep periods go by with nothing to do
     with app.app_context():
         db = _db(app)
