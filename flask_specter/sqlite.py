@@ -11,6 +11,7 @@ recipe, the driver's own transaction handling is switched off and every transact
 - except the host's requests that only read (GET, HEAD, OPTIONS outside the extension's own routes):
   these keep a plain deferred ``BEGIN``, so in WAL mode a page reads the last committed data at once
   instead of queueing behind a long import;
+- and code that says it only reads (``with reading_only():``);
 - WAL lets those readers and the one writer run side by side;
 - the busy timeout is raised to ``BUSY_TIMEOUT_SECONDS`` (never lowered).
 
@@ -27,12 +28,19 @@ from flask import has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from .threadflag import ThreadFlag
+
 log = logging.getLogger("flask_specter.sqlite")
 
 BUSY_TIMEOUT_SECONDS = 30.0
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PYSQLITE_DRIVERS = ("pysqlite", "pysqlcipher")  # the recipe sets the driver's isolation_level
 OWN_BLUEPRINT = "specter"  # its GET routes are Specter's callbacks, which write
+
+_READING = ThreadFlag()
+# ``with reading_only(): ...`` begins this thread's transactions deferred: for code outside a request that
+# only reads (a report, a monitoring poll) and must not queue behind a writer for the write lock.
+reading_only = _READING.on
 
 
 def tune_sqlite(engine: Engine) -> bool:
@@ -70,6 +78,8 @@ def _prepare(dbapi_connection) -> None:
 
 def _reads_only() -> bool:
     """The host's GET/HEAD/OPTIONS requests only read; the extension's own GET routes (callbacks) write."""
+    if _READING:
+        return True
     if not has_request_context():
         return False
     return request.method in READ_ONLY_METHODS and (request.blueprint or "").split(".")[0] != OWN_BLUEPRINT

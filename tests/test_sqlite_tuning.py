@@ -151,3 +151,22 @@ def test_the_tuning_can_be_turned_off(sqlite_shop):
         engine = app.extensions["specter"].db.engine
         assert _begins(engine) == []  # pysqlite's own deferred transactions, as before
     assert _journal_mode(path) == "delete"  # the file's journal mode left alone
+
+
+def test_code_outside_a_request_that_says_it_only_reads_does_not_wait_for_a_writer(sqlite_shop):
+    from flask_specter.sqlite import reading_only
+
+    app, path = sqlite_shop()
+    db = app.extensions["sqlalchemy"]
+    with LockHolder(path, 4) as holder:
+        began = time.monotonic()
+        with app.app_context(), reading_only():
+            db.session.execute(text("SELECT count(*) FROM specter_stock_rows")).scalar()
+        read_seconds = time.monotonic() - began
+        began = time.monotonic()
+        with app.app_context():  # without it, a transaction outside a request begins as a writer: it waits
+            db.session.execute(text("SELECT count(*) FROM specter_stock_rows")).scalar()
+        immediate_seconds = time.monotonic() - began
+        assert holder.released()
+    assert read_seconds < 1.0, f"the read waited {read_seconds:.2f}s for a writer"
+    assert immediate_seconds > 1.0

@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 
 from flask_specter import protocol, signals
 from flask_specter.models import Batch, FeedState, StockHistory, StockRow
+from flask_specter.sqlite import reading_only
 
 from .conftest import wait_until
 
@@ -58,7 +59,8 @@ def callback(app, feed_path="/specter/callback/stock"):
 
 
 def stock_rows(app) -> Counter:
-    with app.app_context():
+    # A deferred read: a poll must see the rows while a chunk holds SQLite's write lock, not after it.
+    with app.app_context(), reading_only():
         return Counter(dict(_db(app).session.execute(select(StockRow.state, func.count()).group_by(StockRow.state)).all()))
 
 
