@@ -279,8 +279,8 @@ class SpecterClient:
             params.update(useXML=2, getMultipleStocksites=1)
         kind, payload = self.call(protocol.STOCK.fetch_action, params)
         if kind == "xml":
-            rows, limit = parse_stock_xml(payload, site_set)
-            return FeedBatch("stock", batch_no, rows, more_pending(payload, len(rows)), limit)
+            rows, limit, doubled = parse_stock_xml(payload, site_set)
+            return FeedBatch("stock", batch_no, rows, more_pending(payload, len(rows)), limit, doubled)
         rows = parse_stock_text(payload, batch_no)
         return FeedBatch("stock", batch_no, rows, False, None)
 

@@ -49,6 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_ADMIN_ACCESS", None, "Callable returning True when the current user may use the Specter admin; None denies everyone."),
     Setting("SPECTER_ADMIN_LOGIN_URL", None, "Where the Specter admin sends a visitor who may not see it (with ?next=); None answers 403."),
     Setting("SPECTER_DEBUG_PAUSE_IN_CHUNK", 0.0, "Fault tests only: seconds an apply job sits inside its chunk's transaction, so a test can kill it there."),
+    Setting("SPECTER_MAX_BATCHES_PER_PULL", 100, "Most batches one pull fetches; more waits for a new pull scheduled with back-off, and the reason is shown on the feed."),
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
