@@ -29,7 +29,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_STOCK_BATCH_SIZE", 100, "Rows applied per stock apply job."),
     Setting("SPECTER_STOCK_BATCH_DELAY", 5.0, "Seconds between two stock apply jobs (fractions allowed; 0 applies back to back)."),
     Setting("SPECTER_STOCK_SITES", "", "Comma-separated stock site ids whose available quantity is summed; empty means all sites."),
-    Setting("SPECTER_TIMEOUT", 30.0, "Seconds before a call to Specter gives up (connect and read)."),
+    Setting("SPECTER_TIMEOUT", 30.0, "Seconds a call to Specter may take in all (connect, send and the whole answer) before it gives up."),
     Setting("SPECTER_VERIFY_TLS", True, "Verify Specter's TLS certificate. Turn off only for a known broken chain."),
     Setting("SPECTER_REDIS_URL", None, "Redis for the job queue; falls back to REDIS_URL; neither set means the embedded in-process queue."),
     Setting("SPECTER_QUEUE_NAME", "specter", "Name of the RQ queue the extension's jobs run on."),
