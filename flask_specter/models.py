@@ -239,8 +239,10 @@ class RefusedRow(Base):
 
 class ReservationAck(Base):
     """Specter acknowledged this order at ``acknowledged_at``: its reservations are released SKU by SKU
-    only by a stock figure fetched after that moment (an older figure does not include the order)."""
+    only by a stock figure known to include it: one fetched after that moment, or the newest figure
+    stored by a complete pull of the stock feed that began after it (``covered_batch_id``)."""
 
     __tablename__ = "specter_reservation_acks"
     order_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
     acknowledged_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    covered_batch_id: Mapped[int | None] = mapped_column(Integer)

@@ -130,10 +130,12 @@ def _drain(feed: str, lock: FeedLock, summary: dict) -> None:
     state = get_state()
     limit = max(1, int(state.config.get("SPECTER_MAX_BATCHES_PER_PULL") or 100))
     kept_open = 0
+    began = None
     _confirm_stored(feed, summary)
     for _ in range(limit):
         lock.renew()
         fetched, recovered, requested_at = _fetch(feed)
+        began = began or requested_at
         if recovered and _was_confirmed(feed, fetched.batch_no):
             kept_open += 1  # Specter answered our confirm but still holds the batch open
             if kept_open > 1:
@@ -145,6 +147,10 @@ def _drain(feed: str, lock: FeedLock, summary: dict) -> None:
             # An empty fetch opens no batch, but confirm anyway: harmless, and closes a recovered one.
             if recovered:
                 state.client.confirm(feed, fetched.batch_no)
+            if feed == "stock":
+                from .stock import cover_acknowledged
+
+                cover_acknowledged(began)  # drained: the newest figures include what was acknowledged before
             return
         batch_row, refused = _store(feed, fetched, recovered, requested_at)
         _confirm(feed, batch_row)
