@@ -182,6 +182,26 @@ def test_a_sku_twice_in_one_batch_applies_neither_figure_and_is_read_again(make_
     assert "dubblett" in _status_page(app)
 
 
+def test_a_sku_twice_under_one_stock_site_in_the_xml_feed_is_not_summed(make_shop, sandbox):
+    app = make_shop(SPECTER_STOCK_SITES="1")
+    seed(sandbox, app, 2, stock=10)
+
+    def article(sku, available):
+        return f"<article><articleNo>{sku}</articleNo><noItemsAv>{available}</noItemsAv><noItemsInStock>{available}</noItemsInStock></article>"
+
+    stock = f'<stockChanges><stock stockSiteId="1" name="Lager"><articles>{article("SKU-00000", 50)}{article("SKU-00000", 4)}{article("SKU-00001", 8)}</articles></stock></stockChanges>'
+    sandbox.hooks.fault(STOCK_FETCH, "replace", body=XML_HEAD + stock + "</SpecterAPI>")
+    summary = _pull(app)
+    assert summary["refused"] == 1 and [r.kind for r in _refused(app, "stock")] == ["duplicate"]
+    assert sandbox.hooks.calls(action="clearArticleBatch")  # read again from Specter, not 54
+    with app.app_context():
+        from flask_specter.stock_apply import run_apply_chunk
+
+        while run_apply_chunk()["remaining"]:
+            pass
+    assert shop_stock(app)["SKU-00000"] == specter_available(sandbox)["SKU-00000"] == 10
+
+
 def test_a_sku_sent_twice_again_after_a_reread_is_not_read_again_in_a_loop(make_shop, sandbox):
     app = make_shop()
     seed(sandbox, app, 1, stock=10)
