@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import BigInteger, Column, Integer, SmallInteger, insert, select, update
+from sqlalchemy import BigInteger, Column, Integer, SmallInteger, func, insert, select
 
 from . import protocol
 from .extension import get_state
@@ -216,36 +216,45 @@ def summary_text(refused: list[Refusal]) -> str | None:
     return f"{len(refused)} rader vägrades ({', '.join(parts)}); se Vägrade rader."
 
 
-def reread_duplicated_stock(batch_no: str) -> bool:
-    """After a stock batch with duplicated SKUs is confirmed: ask Specter for every article's stock again.
+def reread_duplicated_stock() -> bool:
+    """Ask Specter for every article's stock again when SKUs came twice in a batch; True when asked.
 
-    Specter has no read of one article's stock; ``clearArticleBatch`` queues every article in the stock
-    feed, and the pull that follows brings the duplicated SKU again (once, one hopes). One such re-read per
-    SKU a day: if Specter keeps sending a SKU twice, the refused rows say so and nothing loops.
+    Called by a stock pull once the feed is drained (no batch is open then). Specter has no read of
+    one article's stock: ``clearArticleBatch`` queues every article in the stock feed, and the pull
+    goes on to fetch them, the duplicated SKU with them. One re-read per SKU a day: a SKU Specter sends
+    twice again after its re-read is only noted on its refused rows, so nothing loops. A re-read that
+    failed (Specter unreachable) is asked for again by the next pull.
     """
     state = get_state()
     session = state.db.session
-    refs = set(
-        session.execute(select(RefusedRow.ref).where(RefusedRow.feed == "stock", RefusedRow.batch_no == batch_no, RefusedRow.kind == "duplicate")).scalars()
-    )
-    if not refs:
-        return False
-    recent = set(
+    since = utcnow() - REREAD_PAUSE
+    unasked = list(
         session.execute(
-            select(RefusedRow.ref).where(
-                RefusedRow.feed == "stock", RefusedRow.kind == "duplicate", RefusedRow.ref.in_(refs), RefusedRow.reread_at > utcnow() - REREAD_PAUSE
+            select(RefusedRow).where(
+                RefusedRow.feed == "stock", RefusedRow.kind == "duplicate", RefusedRow.reread_at.is_(None), RefusedRow.created_at > since
             )
         ).scalars()
     )
-    if refs <= recent:
-        log.warning("stock feed: batch %s repeats duplicated SKUs already re-read today; not asking again", batch_no)
+    if not unasked:
         return False
-    state.client.clear_article_batch()
-    session.execute(
-        update(RefusedRow)
-        .where(RefusedRow.feed == "stock", RefusedRow.batch_no == batch_no, RefusedRow.kind == "duplicate")
-        .values(reread_at=utcnow())
+    refs = {r.ref for r in unasked}
+    recent = dict(
+        session.execute(
+            select(RefusedRow.ref, func.max(RefusedRow.reread_at))
+            .where(RefusedRow.feed == "stock", RefusedRow.kind == "duplicate", RefusedRow.ref.in_(refs), RefusedRow.reread_at > since)
+            .group_by(RefusedRow.ref)
+        ).all()
     )
+    asked = bool(refs - set(recent))
+    if asked:
+        state.client.clear_article_batch()
+        log.warning("stock feed: %d SKU(s) came twice in a batch; asked Specter to send every article's stock again", len(refs - set(recent)))
+    now = utcnow()
+    for row in unasked:
+        if row.ref in recent:
+            row.reread_at = recent[row.ref]
+            row.reason = printable(row.reason + " Kom dubbelt även efter omläsningen: rätta artikeln i Specter.", REASON_MAX)
+        else:
+            row.reread_at = now
     session.commit()
-    log.warning("stock feed: batch %s had duplicated SKUs; asked Specter to send every article's stock again", batch_no)
-    return True
+    return asked

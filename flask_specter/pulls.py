@@ -147,23 +147,29 @@ def _drain(feed: str, lock: FeedLock, summary: dict) -> None:
             # An empty fetch opens no batch, but confirm anyway: harmless, and closes a recovered one.
             if recovered:
                 state.client.confirm(feed, fetched.batch_no)
-            if feed == "stock":
-                from .stock import cover_acknowledged
-
-                cover_acknowledged(began)  # drained: the newest figures include what was acknowledged before
+            if feed == "stock" and _stock_drained(began):
+                continue  # Specter queued every article again (a SKU came twice): fetch them
             return
         batch_row, refused = _store(feed, fetched, recovered, requested_at)
         _confirm(feed, batch_row)
         summary["batches"] += 1
         summary["rows"] += len(fetched.items) - len(refused)
         summary["refused"] += len(refused)
-        if feed == "stock" and any(r.kind == "duplicate" for r in refused):
-            from .feed_rows import reread_duplicated_stock
-
-            reread_duplicated_stock(batch_row.batch_no)
     raise PullHalted(
         f"Hämtningen stoppades efter {limit} batcher (SPECTER_MAX_BATCHES_PER_PULL) och fortsätter i en ny hämtning."
     )
+
+
+def _stock_drained(began) -> bool:
+    """The stock feed is empty: re-read SKUs that came twice (True: go on fetching), else release the
+    reservations whose orders the newest figures now include."""
+    from .feed_rows import reread_duplicated_stock
+    from .stock import cover_acknowledged
+
+    if reread_duplicated_stock():
+        return True
+    cover_acknowledged(began)
+    return False
 
 
 def _was_confirmed(feed: str, batch_no: str) -> bool:
