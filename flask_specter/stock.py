@@ -119,19 +119,23 @@ def release_for_figures(figures: dict[str, tuple[int, dt.datetime | None]]) -> i
     groups: dict[tuple[int, dt.datetime | None], list[str]] = defaultdict(list)
     for sku, key in figures.items():
         groups[key].append(sku)
-    released = 0
+    released, orders = 0, set()
     for (batch_id, fetched_at), skus in groups.items():
         includes = ReservationAck.covered_batch_id >= batch_id
         if fetched_at is not None:
             includes = or_(ReservationAck.acknowledged_at < fetched_at, includes)
         acked = select(ReservationAck.order_ref).where(includes)
+        refs = set(session.execute(select(Reservation.order_ref).where(Reservation.sku.in_(skus), Reservation.order_ref.in_(acked))).scalars())
+        if not refs:
+            continue
         result = session.execute(
-            delete(Reservation).where(Reservation.sku.in_(skus), Reservation.order_ref.in_(acked)).execution_options(synchronize_session=False)
+            delete(Reservation).where(Reservation.sku.in_(skus), Reservation.order_ref.in_(refs)).execution_options(synchronize_session=False)
         )
         released += result.rowcount or 0
-    if released:
+        orders |= refs
+    if orders:  # an order with nothing held back any more needs no acknowledgement row
         spent = ~exists(select(Reservation.id).where(Reservation.order_ref == ReservationAck.order_ref))
-        session.execute(delete(ReservationAck).where(spent).execution_options(synchronize_session=False))
+        session.execute(delete(ReservationAck).where(ReservationAck.order_ref.in_(orders), spent).execution_options(synchronize_session=False))
     return released
 
 
