@@ -97,6 +97,7 @@ def test_bad_stock_rows_are_refused_and_the_rest_of_the_batch_is_stored_and_conf
 
     page = _status_page(app)
     assert "Vägrade rader från Specter" in page and "BAD\\x00NUL" in page and "3000000000" in page
+    assert "refused rows from Specter: 3" in app.test_cli_runner().invoke(args=["specter", "status"]).output
 
     sandbox.hooks.pos_sale("SKU-00002", 2)  # the feed still runs: the next change arrives as usual
     callback(app)
