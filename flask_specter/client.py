@@ -20,6 +20,7 @@ from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import fromstring as _safe_fromstring
 
 from . import protocol
+from .deadline import Deadline, DeadlineAdapter
 from .errors import (
     SpecterConfigError,
     SpecterEncodingError,
@@ -97,7 +98,7 @@ class SpecterClient:
         self.verify_tls = verify_tls
         self.max_response_bytes = max_response_bytes
         self.session = session or requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
@@ -145,35 +146,46 @@ class SpecterClient:
         key = self.sign(action, params)
         url = urljoin(self.api_url, script)
         started = time.monotonic()
+        deadline = Deadline(self.timeout)  # SPECTER_TIMEOUT bounds the whole answer, not each read
         try:
-            if script == protocol.GET_SCRIPT:
-                qs = encode_params({**head, **params, "key": key}, action=action)
-                response = self.session.get(f"{url}?{qs}", timeout=self.timeout, verify=self.verify_tls, stream=True, allow_redirects=False)
-            else:
-                qs = encode_params(head, action=action)
-                body = encode_params({**params, "key": key}, action=action)
-                response = self.session.post(
-                    f"{url}?{qs}",
-                    data=body.encode("ascii"),
-                    headers={"Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1"},
-                    timeout=self.timeout,
-                    verify=self.verify_tls,
-                    stream=True,
-                    allow_redirects=False,
-                )
-            raw = self._read_capped(response, action)
-        except requests.Timeout as exc:
-            log.warning("specter %s timed out after %.1fs", action, time.monotonic() - started)
-            raise SpecterTimeout(f"Specter did not answer {action} within {self.timeout:g} s", action=action) from exc
-        except requests.ConnectionError as exc:
-            log.warning("specter %s: connection failed", action)
-            raise SpecterUnavailable(f"Specter could not be reached for {action}: {type(exc).__name__}", action=action) from exc
-        except requests.RequestException as exc:
-            raise SpecterUnavailable(f"Specter call {action} failed: {type(exc).__name__}", action=action) from exc
+            with deadline:
+                raw, response = self._exchange(action, script, url, head, params, key)
+        except Exception as exc:
+            if deadline.expired:
+                log.warning("specter %s: no whole answer within %.1fs", action, time.monotonic() - started)
+                raise SpecterTimeout(f"Specter did not answer {action} within {self.timeout:g} s", action=action) from exc
+            if isinstance(exc, requests.Timeout):
+                log.warning("specter %s timed out after %.1fs", action, time.monotonic() - started)
+                raise SpecterTimeout(f"Specter did not answer {action} within {self.timeout:g} s", action=action) from exc
+            if isinstance(exc, requests.ConnectionError):
+                log.warning("specter %s: connection failed", action)
+                raise SpecterUnavailable(f"Specter could not be reached for {action}: {type(exc).__name__}", action=action) from exc
+            if isinstance(exc, requests.RequestException):
+                raise SpecterUnavailable(f"Specter call {action} failed: {type(exc).__name__}", action=action) from exc
+            raise
         elapsed = time.monotonic() - started
         kind, payload = self._parse(action, response, raw, params.get("batchNo"))
         log.info("specter %s ok in %.0f ms", action, elapsed * 1000)
         return kind, payload
+
+    def _exchange(self, action: str, script: str, url: str, head: dict, params: dict, key: str) -> tuple[bytes, requests.Response]:
+        """Send the request and read the whole body (streamed, capped)."""
+        if script == protocol.GET_SCRIPT:
+            qs = encode_params({**head, **params, "key": key}, action=action)
+            response = self.session.get(f"{url}?{qs}", timeout=self.timeout, verify=self.verify_tls, stream=True, allow_redirects=False)
+        else:
+            qs = encode_params(head, action=action)
+            body = encode_params({**params, "key": key}, action=action)
+            response = self.session.post(
+                f"{url}?{qs}",
+                data=body.encode("ascii"),
+                headers={"Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1"},
+                timeout=self.timeout,
+                verify=self.verify_tls,
+                stream=True,
+                allow_redirects=False,
+            )
+        return self._read_capped(response, action), response
 
     def _read_capped(self, response: requests.Response, action: str) -> bytes:
         chunks, size = [], 0
@@ -279,8 +291,8 @@ class SpecterClient:
             params.update(useXML=2, getMultipleStocksites=1)
         kind, payload = self.call(protocol.STOCK.fetch_action, params)
         if kind == "xml":
-            rows, limit = parse_stock_xml(payload, site_set)
-            return FeedBatch("stock", batch_no, rows, more_pending(payload, len(rows)), limit)
+            rows, limit, doubled = parse_stock_xml(payload, site_set)
+            return FeedBatch("stock", batch_no, rows, more_pending(payload, len(rows)), limit, doubled)
         rows = parse_stock_text(payload, batch_no)
         return FeedBatch("stock", batch_no, rows, False, None)
 

@@ -29,7 +29,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_STOCK_BATCH_SIZE", 100, "Rows applied per stock apply job."),
     Setting("SPECTER_STOCK_BATCH_DELAY", 5.0, "Seconds between two stock apply jobs (fractions allowed; 0 applies back to back)."),
     Setting("SPECTER_STOCK_SITES", "", "Comma-separated stock site ids whose available quantity is summed; empty means all sites."),
-    Setting("SPECTER_TIMEOUT", 30.0, "Seconds before a call to Specter gives up (connect and read)."),
+    Setting("SPECTER_TIMEOUT", 30.0, "Seconds a call to Specter may take in all (connect, send and the whole answer) before it gives up."),
     Setting("SPECTER_VERIFY_TLS", True, "Verify Specter's TLS certificate. Turn off only for a known broken chain."),
     Setting("SPECTER_REDIS_URL", None, "Redis for the job queue; falls back to REDIS_URL; neither set means the embedded in-process queue."),
     Setting("SPECTER_QUEUE_NAME", "specter", "Name of the RQ queue the extension's jobs run on."),
@@ -51,6 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_ADMIN_LOGIN_URL", None, "Where the Specter admin sends a visitor who may not see it (with ?next=); None answers 403."),
     Setting("SPECTER_DEBUG_PAUSE_IN_CHUNK", 0.0, "Fault tests only: seconds an apply job sits inside its chunk's transaction, so a test can kill it there."),
     Setting("SPECTER_SQLITE_TUNING", True, "On SQLite, make several processes share the file safely: WAL, a 30 s busy timeout, and write transactions that take the lock when they begin (BEGIN IMMEDIATE) so a writer waits instead of failing with 'database is locked'. Ignored on other databases."),
+    Setting("SPECTER_MAX_BATCHES_PER_PULL", 100, "Most batches one pull fetches; more waits for a new pull scheduled with back-off, and the reason is shown on the feed."),
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}

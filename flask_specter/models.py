@@ -223,3 +223,33 @@ class OrderEvent(Base):
     state: Mapped[str] = mapped_column(String(12), default="pending")
     detail: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RefusedRow(Base):
+    """A row of a Specter batch that could not be stored as sent (invalid, or duplicated in its batch).
+
+    The rest of the batch is stored and confirmed; this row is kept here, with its reason, for the admin.
+    ``ref`` is the article or order number as sent, made printable and cut to fit.
+    """
+
+    __tablename__ = "specter_refused_rows"
+    __table_args__ = (Index("ix_specter_refused_rows_feed_ref", "feed", "ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed: Mapped[str] = mapped_column(String(16))
+    batch_no: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))  # invalid | duplicate
+    reason: Mapped[str] = mapped_column(String(500))
+    reread_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # when a re-read from Specter was asked for
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ReservationAck(Base):
+    """Specter acknowledged this order at ``acknowledged_at``: its reservations are released SKU by SKU
+    only by a stock figure known to include it: one fetched after that moment, or the newest figure
+    stored by a complete pull of the stock feed that began after it (``covered_batch_id``)."""
+
+    __tablename__ = "specter_reservation_acks"
+    order_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    acknowledged_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    covered_batch_id: Mapped[int | None] = mapped_column(Integer)

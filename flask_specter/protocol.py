@@ -109,7 +109,7 @@ DELIVERY_STATUS_DELIVERED = "D"
 
 NO_ITEMS_AVAILABLE = "noItemsAvailable"
 BATCH_NO_RE = re.compile(r"^[0-9a-f]{32}$")
-ARTICLE_NO_FORBIDDEN = re.compile(r"[;\r\n\t]")
+ARTICLE_NO_FORBIDDEN = re.compile(r"[;\x00-\x1f\x7f]")  # ";" and every control character (NUL, tab, CR, LF, ...)
 ARTICLE_NO_MAX = 50
 _QUOTED = re.compile(r"'([^']*)'")
 _NUMBER = re.compile(r"^-?\d+(?:[.,]\d+)?$")
@@ -202,5 +202,5 @@ def validate_article_no(article_no: str) -> str | None:
     if len(article_no) > ARTICLE_NO_MAX:
         return f"articleNo {article_no!r} is longer than {ARTICLE_NO_MAX} characters"
     if ARTICLE_NO_FORBIDDEN.search(article_no):
-        return f"articleNo {article_no!r} contains ';', a tab or a line break"
+        return f"articleNo {article_no!r} contains ';' or a control character (tab, line break, NUL, ...)"
     return None

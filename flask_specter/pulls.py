@@ -5,7 +5,9 @@ lease lock on the feed's row in the database (so any number of workers and shop 
 fetches with a fresh batchNo, stores every row, commits, and only then confirms the batch. Error 99
 means an earlier batch is still open: it is fetched by its quoted number, stored and confirmed, never
 discarded. After a non-empty batch the feed is fetched again until it is empty (paging, and the
-changes that came after a recovered batch).
+changes that came after a recovered batch), at most SPECTER_MAX_BATCHES_PER_PULL batches a pull; a
+batch Specter keeps open after confirming it stops the pull too. Then a later pull is scheduled.
+A row that cannot be stored is refused (``feed_rows``) and the rest of its batch is stored and confirmed.
 """
 
 from __future__ import annotations
@@ -83,8 +85,15 @@ class FeedLock:
         self.session.commit()
 
 
+class PullHalted(SpecterError):
+    """The pull stopped on purpose (too many batches, a batch Specter keeps open); it runs again later."""
+
+
 def run_pull(feed: str) -> dict:
-    """The pull job: drain ``feed`` from Specter into our tables, confirming each batch once stored."""
+    """The pull job: drain ``feed`` from Specter into our tables, confirming each batch once stored.
+
+    Every failure, of any kind, is recorded on the feed (``last_error``, ``failures``) for the admin.
+    """
     state = get_state()
     state.queue.clear_flag(_flag(feed))  # a callback from now on queues one more pull
     switched_off = _switched_off(feed)
@@ -94,35 +103,79 @@ def run_pull(feed: str) -> dict:
     if not lock.acquire():
         request_pull(feed, delay=1.0)  # another pull runs; look again when it is done
         return {"feed": feed, "skipped": "locked"}
-    summary = {"feed": feed, "batches": 0, "rows": 0}
+    summary = {"feed": feed, "batches": 0, "rows": 0, "refused": 0}
     try:
-        _confirm_stored(feed, summary)
-        while True:
-            lock.renew()
-            batch = _fetch(feed)
-            if batch is None:
-                break
-            fetched, recovered = batch
-            if fetched.items:
-                batch_row = _store(feed, fetched, recovered)
-                _confirm(feed, batch_row)
-                summary["batches"] += 1
-                summary["rows"] += len(fetched.items)
-            else:
-                # An empty fetch opens no batch, but confirm anyway: harmless, and closes a recovered one.
-                if recovered:
-                    state.client.confirm(feed, fetched.batch_no)
-                break
+        _drain(feed, lock, summary)
         _record_success(feed)
+    except PullHalted as exc:
+        delay = _record_failure(feed, exc)
+        request_pull(feed, delay=delay)
+        summary["error"] = str(exc)
     except SpecterError as exc:
         _record_failure(feed, exc)
         if exc.transient:
             raise  # RQ retries with back-off; nothing was confirmed
-        return {**summary, "error": str(exc)}
+        summary["error"] = str(exc)
+    except Exception as exc:
+        _record_failure(feed, exc)
+        raise  # a fault of ours or of the database: RQ retries it, and the admin sees it meanwhile
     finally:
         lock.release()
     _after_pull(feed)
     return summary
+
+
+def _drain(feed: str, lock: FeedLock, summary: dict) -> None:
+    """Fetch, store, confirm until the feed is empty, at most SPECTER_MAX_BATCHES_PER_PULL batches."""
+    state = get_state()
+    limit = max(1, int(state.config.get("SPECTER_MAX_BATCHES_PER_PULL") or 100))
+    kept_open = 0
+    began = None
+    _confirm_stored(feed, summary)
+    for _ in range(limit):
+        lock.renew()
+        fetched, recovered, requested_at = _fetch(feed)
+        began = began or requested_at
+        if recovered and _was_confirmed(feed, fetched.batch_no):
+            kept_open += 1  # Specter answered our confirm but still holds the batch open
+            if kept_open > 1:
+                raise PullHalted(
+                    f"Specter bekräftade batch {fetched.batch_no} men håller den fortfarande öppen; "
+                    "hämtningen avbröts och görs om senare."
+                )
+        if not fetched.items:
+            # An empty fetch opens no batch, but confirm anyway: harmless, and closes a recovered one.
+            if recovered:
+                state.client.confirm(feed, fetched.batch_no)
+            if feed == "stock" and _stock_drained(began):
+                continue  # Specter queued every article again (a SKU came twice): fetch them
+            return
+        batch_row, refused = _store(feed, fetched, recovered, requested_at)
+        _confirm(feed, batch_row)
+        summary["batches"] += 1
+        summary["rows"] += len(fetched.items) - len(refused)
+        summary["refused"] += len(refused)
+    raise PullHalted(
+        f"Hämtningen stoppades efter {limit} batcher (SPECTER_MAX_BATCHES_PER_PULL) och fortsätter i en ny hämtning."
+    )
+
+
+def _stock_drained(began) -> bool:
+    """The stock feed is empty: re-read SKUs that came twice (True: go on fetching), else release the
+    reservations whose orders the newest figures now include."""
+    from .feed_rows import reread_duplicated_stock
+    from .stock import cover_acknowledged
+
+    if reread_duplicated_stock():
+        return True
+    cover_acknowledged(began)
+    return False
+
+
+def _was_confirmed(feed: str, batch_no: str) -> bool:
+    session = get_state().db.session
+    found = session.execute(select(Batch.state).where(Batch.feed == feed, Batch.batch_no == batch_no)).scalar_one_or_none()
+    return found == "confirmed"
 
 
 def _switched_off(feed: str) -> str | None:
@@ -135,6 +188,7 @@ def _switched_off(feed: str) -> str | None:
 
 
 def _fetch(feed: str):
+    """One fetch: (batch, recovered through error 99, when the request was sent)."""
     state = get_state()
     kwargs = {}
     if feed == "stock":
@@ -142,52 +196,75 @@ def _fetch(feed: str):
         if sites:
             kwargs["sites"] = sites
     batch_no = protocol.new_batch_no()
+    requested_at = utcnow()  # Specter froze the batch after this moment (7.5: reservations)
     try:
-        return state.client.fetch(feed, batch_no, **kwargs), False
+        return state.client.fetch(feed, batch_no, **kwargs), False, requested_at
     except SpecterOpenBatchError as exc:
         if not exc.batch_no:
             raise
         log.warning("%s feed: batch %s was left open; recovering it", feed, exc.batch_no)
-        return state.client.fetch(feed, exc.batch_no, **kwargs), True
+        return state.client.fetch(feed, exc.batch_no, **kwargs), True, requested_at
 
 
-def _store(feed: str, fetched, recovered: bool) -> Batch:
-    """Store a batch's rows in one transaction; a batch stored before (refetched) is not stored twice."""
+def _store(feed: str, fetched, recovered: bool, requested_at=None) -> tuple[Batch, list]:
+    """Store a batch's rows in one transaction; a batch stored before (refetched) is not stored twice.
+
+    Rows that cannot be stored are refused (recorded with their reason) and the rest goes on.
+    ``fetched_at`` is when the request was sent: the batch holds Specter's figures of a later moment.
+    """
+    from .feed_rows import record_refusals, screen, summary_text
+
     session = get_state().db.session
     existing = session.execute(select(Batch).where(Batch.feed == feed, Batch.batch_no == fetched.batch_no)).scalar_one_or_none()
     if existing is not None:
-        return existing
-    batch = Batch(feed=feed, batch_no=fetched.batch_no, rows=len(fetched.items), recovered=recovered, state="stored")
+        return existing, []
+    screened = screen(feed, fetched)
+    batch = Batch(
+        feed=feed, batch_no=fetched.batch_no, rows=len(screened.items), recovered=recovered, state="stored",
+        fetched_at=requested_at or utcnow(), error=summary_text(screened.refused),
+    )
     session.add(batch)
     session.flush()
-    if feed == "stock":
-        rows = [{"batch_id": batch.id, "sku": r.article_no, "available": r.available, "in_stock": r.in_stock, "state": "pending"} for r in fetched.items]
-        for i in range(0, len(rows), INSERT_PAGE):
-            session.execute(insert(StockRow), rows[i : i + INSERT_PAGE])
-        newer_skus = select(StockRow.sku).where(StockRow.batch_id == batch.id)
-        session.execute(
-            update(StockRow)
-            .where(StockRow.state == "pending", StockRow.batch_id < batch.id, StockRow.sku.in_(newer_skus))
-            .values(state="superseded")
-            .execution_options(synchronize_session=False)
-        )
-    elif feed == "articles":
-        session.execute(insert(ArticleRow), [{"batch_id": batch.id, "sku": a.article_no, "data": _article_json(a)} for a in fetched.items])
-    else:
-        session.execute(
-            insert(OrderEvent),
-            [
-                {
-                    "batch_id": batch.id,
-                    "order_no": o.order_no,
-                    "external_order_no": o.external_order_no,
-                    "data": {"status_id": o.status_id, "delivery_status": o.delivery_status, "tracking_nos": list(o.tracking_nos)},
-                }
-                for o in fetched.items
-            ],
-        )
+    record_refusals(session, feed, fetched.batch_no, screened.refused)
+    if screened.items:
+        STORE_ROWS[feed](session, batch, screened.items)
     session.commit()
-    return batch
+    return batch, screened.refused
+
+
+def _store_stock(session, batch: Batch, items: list) -> None:
+    rows = [{"batch_id": batch.id, "sku": r.article_no, "available": r.available, "in_stock": r.in_stock, "state": "pending"} for r in items]
+    for i in range(0, len(rows), INSERT_PAGE):
+        session.execute(insert(StockRow), rows[i : i + INSERT_PAGE])
+    newer_skus = select(StockRow.sku).where(StockRow.batch_id == batch.id)
+    session.execute(
+        update(StockRow)
+        .where(StockRow.state == "pending", StockRow.batch_id < batch.id, StockRow.sku.in_(newer_skus))
+        .values(state="superseded")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _store_articles(session, batch: Batch, items: list) -> None:
+    session.execute(insert(ArticleRow), [{"batch_id": batch.id, "sku": a.article_no, "data": _article_json(a)} for a in items])
+
+
+def _store_orders(session, batch: Batch, items: list) -> None:
+    session.execute(
+        insert(OrderEvent),
+        [
+            {
+                "batch_id": batch.id,
+                "order_no": o.order_no,
+                "external_order_no": o.external_order_no,
+                "data": {"status_id": o.status_id, "delivery_status": o.delivery_status, "tracking_nos": list(o.tracking_nos)},
+            }
+            for o in items
+        ],
+    )
+
+
+STORE_ROWS = {"stock": _store_stock, "articles": _store_articles, "orders": _store_orders}
 
 
 def _article_json(a) -> dict:
@@ -227,16 +304,38 @@ def _record_success(feed: str) -> None:
     session.commit()
 
 
-def _record_failure(feed: str, exc: Exception) -> None:
-    session = get_state().db.session
-    session.rollback()
-    session.execute(
-        update(FeedState)
-        .where(FeedState.feed == feed)
-        .values(last_error=str(exc)[:2000], last_error_at=utcnow(), failures=FeedState.failures + 1)
-    )
-    session.commit()
-    log.warning("%s pull failed: %s", feed, exc)
+def _record_failure(feed: str, exc: Exception) -> float:
+    """Write why the pull failed on the feed; returns the back-off before the next try (seconds)."""
+    state = get_state()
+    session = state.db.session
+    text = failure_text(exc)
+    try:
+        session.rollback()
+        session.execute(
+            update(FeedState)
+            .where(FeedState.feed == feed)
+            .values(last_error=text[:2000], last_error_at=utcnow(), failures=FeedState.failures + 1)
+        )
+        session.commit()
+        failures = session.execute(select(FeedState.failures).where(FeedState.feed == feed)).scalar() or 1
+        session.commit()
+    except Exception:  # the database itself is what failed: the log is all we have
+        session.rollback()
+        failures = 1
+    log.warning("%s pull failed: %s", feed, text)
+    base, cap = float(state.config["SPECTER_RETRY_BACKOFF"]), float(state.config["SPECTER_RETRY_BACKOFF_MAX"])
+    return min(cap, base * 2 ** min(failures - 1, 30))
+
+
+def failure_text(exc: Exception) -> str:
+    """Why a pull failed, for the admin: Specter's own words, or the kind of fault (never SQL parameters)."""
+    if isinstance(exc, SpecterError):
+        return str(exc)
+    orig = getattr(exc, "orig", None)  # a database error: its driver message, without the statement
+    detail = str(orig if orig is not None else exc).strip().splitlines()
+    first = detail[0] if detail else ""
+    kind = type(orig).__name__ if orig is not None else type(exc).__name__
+    return f"Oväntat fel vid hämtningen ({kind}): {first[:500]}"
 
 
 def _after_pull(feed: str) -> None:

@@ -209,9 +209,9 @@ def push_order(state, entry) -> Outcome:
     adapter.set_order_transfer(order, specter_order_no=str(order_no), error=None)
     ref = entry.ref
     upsert_link(session, "order", ref, str(order_no))
-    from .stock import release_reservations
+    from .stock import acknowledge_reservations
 
-    release_reservations(ref)
+    acknowledge_reservations(ref)  # held back until a figure that includes the order is applied
     skus = [sku for sku, _qty in payload.lines]
     return Outcome(
         remote_id=str(order_no),

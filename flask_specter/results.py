@@ -68,6 +68,7 @@ class FeedBatch:
     items: list = field(default_factory=list)
     more: bool = False
     limit: int | None = None
+    duplicates: frozenset[str] = frozenset()  # numbers sent more than once where the format sums (stock XML)
 
 
 def _text(el: Element | None, name: str) -> str | None:
@@ -111,12 +112,17 @@ def parse_stock_text(body: str, batch_no: str) -> list[StockRow]:
     return rows
 
 
-def parse_stock_xml(root: Element, sites: set[str] | None) -> tuple[list[StockRow], int | None]:
-    """``stockChanges/stock/articles/article``, summing available over the wanted stock sites."""
+def parse_stock_xml(root: Element, sites: set[str] | None) -> tuple[list[StockRow], int | None, frozenset[str]]:
+    """``stockChanges/stock/articles/article``, summing available over the wanted stock sites.
+
+    Also returns the article numbers that occur twice under one stock site: their sum would be wrong.
+    """
     totals: dict[str, list[int]] = {}
+    seen: set[tuple[str | None, str]] = set()
+    doubled: set[str] = set()
     changes = root.find("stockChanges")
     if changes is None:
-        return [], _limit(root)
+        return [], _limit(root), frozenset()
     for stock in changes.findall("stock"):
         site = stock.get("stockSiteId")
         if sites and site is not None and site not in sites:
@@ -125,6 +131,9 @@ def parse_stock_xml(root: Element, sites: set[str] | None) -> tuple[list[StockRo
             article_no = _text(article, "articleNo")
             if not article_no:
                 continue
+            if (site, article_no) in seen:
+                doubled.add(article_no)
+            seen.add((site, article_no))
             available = _qty(_text(article, "noItemsAv"), article_no)
             in_stock_text = _text(article, "noItemsInStock")
             in_stock = _qty(in_stock_text, article_no) if in_stock_text is not None else 0
@@ -132,7 +141,7 @@ def parse_stock_xml(root: Element, sites: set[str] | None) -> tuple[list[StockRo
             acc[0] += available
             acc[1] += in_stock
     rows = [StockRow(article_no=no, available=a, in_stock=s) for no, (a, s) in totals.items()]
-    return rows, _limit(root)
+    return rows, _limit(root), frozenset(doubled)
 
 
 def parse_articles_xml(root: Element) -> list[ArticleInfo]:

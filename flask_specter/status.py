@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from .extension import get_state
-from .models import Batch, FeedState, OutboxEntry, StockRow
+from .models import Batch, FeedState, OutboxEntry, RefusedRow, StockRow
 
 
 @dataclass
@@ -18,6 +18,7 @@ class Status:
     outbox: dict[str, int] = field(default_factory=dict)
     last_batches: list[Batch] = field(default_factory=list)
     queue: str = ""
+    refused: int = 0  # rows from Specter that could not be stored (see the admin's status page)
 
     @property
     def stock_remaining(self) -> int:
@@ -34,6 +35,8 @@ class Status:
             )
         out.append("stock rows: " + (", ".join(f"{k} {v}" for k, v in sorted(self.stock_rows.items())) or "none"))
         out.append("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(self.outbox.items())) or "empty"))
+        if self.refused:
+            out.append(f"refused rows from Specter: {self.refused} (listed on the admin's Synkstatus page)")
         return out
 
 
@@ -45,5 +48,6 @@ def collect_status() -> Status:
     st.stock_rows = dict(session.execute(select(StockRow.state, func.count()).group_by(StockRow.state)).all())
     st.outbox = dict(session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
     st.last_batches = list(session.execute(select(Batch).order_by(Batch.id.desc()).limit(20)).scalars())
+    st.refused = session.execute(select(func.count(RefusedRow.id))).scalar() or 0
     st.queue = "embedded (in-process)" if state.queue.embedded else f"redis queue {state.queue.name!r}"
     return st

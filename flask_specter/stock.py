@@ -2,17 +2,21 @@
 
 ``decrement_for_order`` is the only way the shop lowers stock: a conditional UPDATE per SKU (never
 below zero, never a lost update) plus a reservation row that keeps Specter's figure from handing the
-same units out again until Specter acknowledges the order.
+same units out again until a figure from Specter includes the order. Specter's acknowledgement alone
+does not release it: a figure fetched before the acknowledgement but applied after it does not hold the
+order yet (``acknowledge_reservations``, ``release_for_figures``, ``cover_acknowledged``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import delete, event, func, inspect, select, update
+from sqlalchemy import delete, event, exists, func, insert, inspect, or_, select, update
 
 from .extension import get_state
-from .models import Link, Reservation, StockHistory, StockLevel
+from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, utcnow
 from .threadflag import ThreadFlag
 
 
@@ -84,15 +88,90 @@ def decrement_for_order(order) -> None:
 
 
 def release_reservations(order_ref: str) -> list[str]:
-    """Drop the reservations of an order Specter acknowledged (or that was cancelled); returns the SKUs."""
+    """Drop the reservations of a cancelled or removed order at once; returns the SKUs."""
     session = get_state().db.session
     skus = list(session.execute(select(Reservation.sku).where(Reservation.order_ref == order_ref)).scalars())
     session.execute(delete(Reservation).where(Reservation.order_ref == order_ref))
+    session.execute(delete(ReservationAck).where(ReservationAck.order_ref == order_ref))
     return skus
 
 
+def acknowledge_reservations(order_ref: str) -> None:
+    """Specter acknowledged the order (in the caller's transaction): its quantities stay held back until
+    a figure that includes the order is applied; only the first acknowledgement counts."""
+    session = get_state().db.session
+    if session.execute(select(Reservation.id).where(Reservation.order_ref == order_ref).limit(1)).first() is None:
+        return
+    if session.get(ReservationAck, order_ref) is None:
+        session.add(ReservationAck(order_ref=order_ref, acknowledged_at=utcnow()))
+
+
+def release_for_figures(figures: dict[str, tuple[int, dt.datetime | None]]) -> int:
+    """Drop the acknowledged reservations that Specter's figures being applied include.
+
+    ``figures`` maps a SKU to (batch id, when that batch was requested; None when unknown, as for a
+    batch recovered through error 99). A figure includes an order acknowledged before its batch was
+    requested, or one a complete pull covered (``cover_acknowledged``). Returns the rows released.
+    """
+    session = get_state().db.session
+    if not figures or session.execute(select(ReservationAck.order_ref).limit(1)).first() is None:
+        return 0
+    groups: dict[tuple[int, dt.datetime | None], list[str]] = defaultdict(list)
+    for sku, key in figures.items():
+        groups[key].append(sku)
+    released, orders = 0, set()
+    for (batch_id, fetched_at), skus in groups.items():
+        includes = ReservationAck.covered_batch_id >= batch_id
+        if fetched_at is not None:
+            includes = or_(ReservationAck.acknowledged_at < fetched_at, includes)
+        acked = select(ReservationAck.order_ref).where(includes)
+        refs = set(session.execute(select(Reservation.order_ref).where(Reservation.sku.in_(skus), Reservation.order_ref.in_(acked))).scalars())
+        if not refs:
+            continue
+        result = session.execute(
+            delete(Reservation).where(Reservation.sku.in_(skus), Reservation.order_ref.in_(refs)).execution_options(synchronize_session=False)
+        )
+        released += result.rowcount or 0
+        orders |= refs
+    if orders:  # an order with nothing held back any more needs no acknowledgement row
+        spent = ~exists(select(Reservation.id).where(Reservation.order_ref == ReservationAck.order_ref))
+        session.execute(delete(ReservationAck).where(ReservationAck.order_ref.in_(orders), spent).execution_options(synchronize_session=False))
+    return released
+
+
+def cover_acknowledged(pull_started_at: dt.datetime) -> int:
+    """A pull that began after these acknowledgements has drained the stock feed: release by the newest figures.
+
+    Specter queues an order's SKUs in the stock feed when it creates the order, so once a complete pull
+    that began after the acknowledgement is over, the newest stored figure of each SKU includes the
+    order (even one fetched while the acknowledgement was on its way). Marks the acknowledgements
+    covered up to the newest batch and queues that figure again where it was applied already, so the
+    apply chain releases the reservation and writes the shop's stock. Returns the acknowledgements covered.
+    """
+    session = get_state().db.session
+    refs = list(
+        session.execute(
+            select(ReservationAck.order_ref).where(ReservationAck.covered_batch_id.is_(None), ReservationAck.acknowledged_at < pull_started_at)
+        ).scalars()
+    )
+    if not refs:
+        return 0
+    newest = session.execute(select(func.max(Batch.id)).where(Batch.feed == "stock")).scalar() or 0
+    session.execute(update(ReservationAck).where(ReservationAck.order_ref.in_(refs)).values(covered_batch_id=newest))
+    skus = set(session.execute(select(Reservation.sku).where(Reservation.order_ref.in_(refs))).scalars())
+    waiting = set(session.execute(select(StockRow.sku).where(StockRow.state == "pending", StockRow.sku.in_(skus))).scalars())
+    levels = session.execute(select(StockLevel).where(StockLevel.sku.in_(skus - waiting))).scalars().all()
+    if levels:
+        session.execute(
+            insert(StockRow),
+            [{"batch_id": lv.batch_id, "sku": lv.sku, "available": lv.available, "in_stock": lv.in_stock, "state": "pending"} for lv in levels],
+        )
+    session.commit()
+    return len(refs)
+
+
 def reserved_quantities(skus: Iterable[str]) -> dict[str, int]:
-    """Quantities of shop orders Specter has not acknowledged yet, per SKU."""
+    """Quantities of shop orders that Specter's applied figures do not include yet, per SKU."""
     skus = list(skus)
     if not skus:
         return {}

@@ -6,7 +6,7 @@ LOCKED`` on PostgreSQL; SQLite's single writer lock does the same), write the sh
 UPDATE, record history, mark the rows applied, commit. Two workers never apply the same chunk, and a
 worker killed inside a chunk leaves nothing half done: its transaction rolls back and the rows are
 pending again for the next job. The shop publishes Specter's available figure minus the quantities of
-its own orders that Specter has not acknowledged yet.
+its own orders that the figure does not include yet (see ``stock.release_for_figures``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import Row, case, insert, select, update
 from . import signals
 from .extension import get_state
 from .models import Batch, StockHistory, StockLevel, StockRow, utcnow
-from .stock import reserved_quantities
+from .stock import release_for_figures, reserved_quantities
 
 log = logging.getLogger("flask_specter.stock")
 
@@ -84,8 +84,10 @@ def apply_chunk(rows: list[Row]) -> dict:
     level_batch = dict(session.execute(select(StockLevel.sku, StockLevel.batch_id).where(StockLevel.sku.in_(skus))).all())
     fresh = {sku: row for sku, row in newest.items() if sku not in level_batch or level_batch[sku] <= row.batch_id}
     current = dict(session.execute(select(sku_col, stock_col).where(sku_col.in_(list(fresh)))).all())
+    batches = {b.id: b for b in session.execute(select(Batch.id, Batch.batch_no, Batch.fetched_at, Batch.recovered).where(Batch.id.in_({r.batch_id for r in fresh.values()})))}
+    batch_nos = {i: b.batch_no for i, b in batches.items()}
+    release_for_figures({sku: _figure_time(fresh[sku], batches) for sku in current})  # reservations these figures include
     reserved = reserved_quantities(current)
-    batch_nos = dict(session.execute(select(Batch.id, Batch.batch_no).where(Batch.id.in_({r.batch_id for r in fresh.values()}))).all())
 
     targets = {sku: max(0, fresh[sku].available - reserved.get(sku, 0)) for sku in current}
     changed = {sku: qty for sku, qty in targets.items() if current[sku] != qty}
@@ -119,12 +121,18 @@ def apply_chunk(rows: list[Row]) -> dict:
     return {"rows": len(rows), "changed": len(changed), "unknown": len(unknown_skus)}
 
 
+def _figure_time(row: Row, batches: dict) -> tuple:
+    """(batch id, when its request was sent); None for a batch recovered through 99 (frozen earlier)."""
+    batch = batches.get(row.batch_id)
+    return row.batch_id, (None if batch is None or batch.recovered else batch.fetched_at)
+
+
 def _detail(row: Row, reserved: int) -> str:
     text = f"Specter available {row.available}"
     if row.in_stock is not None:
         text += f" (in stock {row.in_stock})"
     if reserved:
-        text += f" minus {reserved} in shop orders not yet in Specter"
+        text += f" minus {reserved} in shop orders not yet in Specter's figure"
     return text
 
 

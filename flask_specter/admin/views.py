@@ -230,6 +230,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):
         ).all()
         unknown_total = session.execute(select(func.count(func.distinct(StockRow.sku))).where(StockRow.state == "unknown")).scalar() or 0
         sku = (request.args.get("sku") or "").strip()
+        refused, refused_total = _refused_rows()
         return self.render(
             "specter/status.html",
             feeds=feeds,
@@ -244,6 +245,8 @@ class SyncStatusView(SpecterViewMixin, BaseView):
             unknown_total=unknown_total,
             sku=sku,
             lookup=_stock_lookup(sku) if sku else None,
+            refused=refused,
+            refused_total=refused_total,
         )
 
 
@@ -261,6 +264,16 @@ def _warn_missing_service_articles() -> None:
             "misslyckas om de saknas där: skapa dem med knappen under Serviceartiklar.",
             "warning",
         )
+
+
+def _refused_rows(limit: int = 100) -> tuple[list, int]:
+    """The newest rows Specter sent that could not be stored (invalid, or twice in one batch)."""
+    from ..models import RefusedRow
+
+    session = get_state().db.session
+    rows = list(session.execute(select(RefusedRow).order_by(RefusedRow.id.desc()).limit(limit)).scalars())
+    total = session.execute(select(func.count(RefusedRow.id))).scalar() or 0
+    return rows, total
 
 
 def _stock_lookup(sku: str) -> dict:

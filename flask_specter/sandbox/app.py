@@ -19,7 +19,7 @@ from .callbacks import Dispatcher
 from .config import build_config
 from .faults import ERROR_PAGE, Fault, Faults
 from .store import Store
-from .wire import ApiError, Params, api_response, encode, merge_params
+from .wire import ApiError, Params, Reply, api_response, encode, merge_params
 
 EXTENSION_KEY = "specter_sandbox"
 SCRIPTS = {"/getinfo.asp": "/getInfo.asp", "/putinfo.asp": "/putInfo.asp"}
@@ -84,13 +84,35 @@ def _script_view() -> Response:
     if fault is not None and fault.mode in ("fail", "body", "drop"):
         sb.store.log_call(ok=0, code=None, message=f"fault {fault.mode}", **log)
         return _fault_response(fault)
+    if fault is not None and fault.mode == "ack":  # "done", says Specter, and does nothing
+        sb.store.log_call(ok=0, code=None, message="fault ack", **log)
+        return api_response(xml, reply=Reply(id=params.text("batchNo"), message="Batch confirmed"))
     if fault is not None and fault.mode == "slow":
         time.sleep(fault.seconds)
     response, ok, code, message = _run(sb, action, raw_action, params, xml)
     sb.store.log_call(ok=int(ok), code=code, message=message, **log)
     if fault is not None and fault.mode == "after":
         return _error_page(fault.status)
+    if fault is not None and fault.mode == "replace":
+        body = fault.body.replace("$batchNo", params.text("batchNo"))
+        return _fault_response(Fault(action=fault.action, mode="body", status=fault.status, body=body, body_encoding=fault.body_encoding))
+    if fault is not None and fault.mode == "drip":
+        return _drip(response, fault.seconds)
     return response
+
+
+def _drip(response: Response, seconds: float) -> Response:
+    """The same answer, one byte every ``seconds``: a peer that is slow, never silent."""
+    data = response.get_data()
+
+    def trickle():
+        for i in range(len(data)):
+            yield data[i : i + 1]
+            time.sleep(seconds)
+
+    dripped = Response(trickle(), status=response.status_code, content_type=response.content_type)
+    dripped.headers["Content-Length"] = str(len(data))
+    return dripped
 
 
 def _run(sb: Sandbox, action: api.Action | None, raw_action: str, params: Params, xml: bool):

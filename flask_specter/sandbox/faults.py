@@ -1,8 +1,11 @@
 """Injected failures for the next N API calls, so a client's error handling can be tested for real.
 
 Modes: ``fail`` (HTTP error page, nothing processed), ``slow`` (sleep, then process), ``after`` (process
-and commit, then answer 500: the lost acknowledgement), ``body`` (a raw body, nothing processed) and
-``drop`` (close the connection without an answer, nothing processed).
+and commit, then answer 500: the lost acknowledgement), ``body`` (a raw body, nothing processed),
+``drop`` (close the connection without an answer, nothing processed), ``replace`` (process and commit,
+then answer the raw body instead, ``$batchNo`` replaced by the call's batchNo: a hostile answer to a
+real batch), ``ack`` (answer success, nothing processed: a confirm Specter acknowledges but never does)
+and ``drip`` (process, then send the answer one byte every ``seconds``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict, dataclass
 
-MODES = ("fail", "slow", "after", "body", "drop")
+MODES = ("fail", "slow", "after", "body", "drop", "replace", "ack", "drip")
 
 ERROR_PAGE = (
     "<!DOCTYPE html><html><head><title>{status} - Internal server error.</title></head>"
@@ -51,7 +54,7 @@ class Faults:
             action=str(spec["action"]),
             mode=mode,
             count=int(spec.get("count", 1)),
-            status=int(spec.get("status", 200 if mode == "body" else 500)),
+            status=int(spec.get("status", 200 if mode in ("body", "replace", "ack", "drip") else 500)),
             seconds=float(spec.get("seconds", 0)),
             body=str(spec.get("body", "")),
             body_encoding=str(spec.get("body_encoding") or spec.get("bodyEncoding") or "iso-8859-1"),

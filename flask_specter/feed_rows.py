@@ -1,0 +1,260 @@
+"""Every row of a fetched batch is checked before it is stored, so one bad row never stops a feed.
+
+A database refuses a row it cannot hold (an article number longer than its column, a figure beyond its
+integer type, a NUL on PostgreSQL) and the whole batch's transaction with it: the batch would never be
+confirmed and every later pull would fail on it again. So each row is checked against the columns it
+will be written to (lengths and integer ranges read from the models, so a changed column changes the
+check), Specter's own limit for an article number, and the control characters no text may carry.
+A row that fails, and every row of a number sent twice in one batch, is refused: kept in
+``specter_refused_rows`` with its reason for the admin, never stored. The rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import BigInteger, Column, Integer, SmallInteger, func, insert, select
+
+from . import protocol
+from .extension import get_state
+from .models import ArticleRow, OrderEvent, RefusedRow, Reservation, StockHistory, StockLevel, StockRow, utcnow
+
+log = logging.getLogger("flask_specter.pulls")
+
+# Identifiers (article and order numbers) may hold no control character at all; free text may hold
+# tab and line breaks, never NUL or the other C0 controls (PostgreSQL refuses NUL in text outright).
+_FREE_TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+REF_MAX = RefusedRow.__table__.c.ref.type.length
+REASON_MAX = RefusedRow.__table__.c.reason.type.length
+REREAD_PAUSE = dt.timedelta(hours=24)  # one automatic full stock re-read per duplicated SKU a day
+
+_INT_BITS = ((SmallInteger, 16), (BigInteger, 64), (Integer, 32))  # subclasses before their base
+
+
+@dataclass(frozen=True)
+class Refusal:
+    ref: str
+    kind: str  # invalid | duplicate
+    reason: str
+
+
+@dataclass
+class Screened:
+    """A batch after the checks: the rows to store, and the ones refused."""
+
+    items: list = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def printable(text: object, limit: int = REF_MAX) -> str:
+    """``text`` safe to store and show: control characters escaped (``\\x00``), cut to ``limit``."""
+    shown = _ANY_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def text_limit(*columns: Column) -> int | None:
+    """The shortest declared length among ``columns`` (None when none has one)."""
+    lengths = [c.type.length for c in columns if getattr(c.type, "length", None)]
+    return min(lengths) if lengths else None
+
+
+def int_range(*columns: Column) -> tuple[int, int]:
+    """The range every one of ``columns`` can hold (32-bit for a plain Integer)."""
+    bits = 64
+    for column in columns:
+        for kind, width in _INT_BITS:
+            if isinstance(column.type, kind):
+                bits = min(bits, width)
+                break
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _identifier_problem(value: str | None, what: str, limit: int | None) -> str | None:
+    if not value:
+        return f"{what} saknas"
+    if limit is not None and len(value) > limit:
+        return f"{what} är {len(value)} tecken långt; högst {limit} får plats"
+    if _ANY_CONTROL.search(value):
+        return f"{what} innehåller styrtecken (t.ex. NUL, tab eller radbrytning)"
+    return None
+
+
+def _int_problem(value: int | None, what: str, bounds: tuple[int, int]) -> str | None:
+    if value is None:
+        return None
+    low, high = bounds
+    if not low <= value <= high:
+        return f"{what} {value} ligger utanför det som kan lagras ({low} till {high})"
+    return None
+
+
+def _text_problem(values: Iterable[tuple[str, str | None]]) -> str | None:
+    for what, value in values:
+        if value and _FREE_TEXT_FORBIDDEN.search(value):
+            return f"{what} innehåller styrtecken (t.ex. NUL)"
+    return None
+
+
+def _stock_limits() -> dict:
+    state = get_state()
+    targets = [StockRow.__table__.c.available, StockLevel.__table__.c.available, StockHistory.__table__.c.new, StockHistory.__table__.c.old]
+    try:
+        targets.append(state.adapter.stock_target()[2])  # the shop's own stock column
+    except (AttributeError, NotImplementedError, TypeError):
+        pass
+    sku_cols = (StockRow.__table__.c.sku, StockLevel.__table__.c.sku, StockHistory.__table__.c.sku, Reservation.__table__.c.sku)
+    return {
+        "sku": min(protocol.ARTICLE_NO_MAX, text_limit(*sku_cols) or protocol.ARTICLE_NO_MAX),
+        "available": int_range(*targets),
+        "in_stock": int_range(StockRow.__table__.c.in_stock, StockLevel.__table__.c.in_stock),
+    }
+
+
+def _stock_problem(row, limits: dict) -> str | None:
+    return (
+        _identifier_problem(row.article_no, "Artikelnumret", limits["sku"])
+        or _int_problem(row.available, "Disponibelt saldo", limits["available"])
+        or _int_problem(row.in_stock, "Lagersaldo", limits["in_stock"])
+    )
+
+
+def _article_problem(item, limits: dict) -> str | None:
+    return _identifier_problem(item.article_no, "Artikelnumret", limits["sku"]) or _text_problem(
+        (("Namnet", item.name), ("Streckkoden", item.bar_code), ("Artikelgruppen", item.group_no), ("Artikelgruppens namn", item.group_name))
+    )
+
+
+def _order_problem(item, limits: dict) -> str | None:
+    problem = _identifier_problem(item.order_no, "Ordernumret", limits["order_no"])
+    if problem is None and item.external_order_no:
+        problem = _identifier_problem(item.external_order_no, "Butikens ordernummer", limits["external_order_no"])
+    return problem or _text_problem([("Leveransstatus", item.delivery_status), *(("Spårningsnumret", t) for t in item.tracking_nos)])
+
+
+def _limits(feed: str) -> dict:
+    if feed == "stock":
+        return _stock_limits()
+    if feed == "articles":
+        return {"sku": min(protocol.ARTICLE_NO_MAX, text_limit(ArticleRow.__table__.c.sku) or protocol.ARTICLE_NO_MAX)}
+    return {
+        "order_no": text_limit(OrderEvent.__table__.c.order_no),
+        "external_order_no": text_limit(OrderEvent.__table__.c.external_order_no),
+    }
+
+
+_PROBLEM = {"stock": _stock_problem, "articles": _article_problem, "orders": _order_problem}
+
+
+def _key(feed: str, item) -> str:
+    return item.order_no if feed == "orders" else item.article_no
+
+
+def _duplicate_reason(feed: str, item, count: int) -> str:
+    if feed == "stock":
+        figure = f"disponibelt {item.available}" if count else "summerat över lagerställen"
+        return (
+            f"Artikelnumret kom {count or 'flera'} gånger i samma batch ({figure}); inget av värdena används. "
+            "Lagersaldot läses om från Specter."
+        )
+    return f"Artikelnumret kom {count} gånger i samma batch; ingen av raderna används. Ändra artikeln i Specter så skickas den igen."
+
+
+def screen(feed: str, fetched) -> Screened:
+    """Split a fetched batch into rows that can be stored and refused rows (with their reasons).
+
+    Orders may legitimately carry one order twice (two changes); article numbers may not: which of two
+    figures is Specter's? Neither is used.
+    """
+    limits = _limits(feed)
+    problem_of = _PROBLEM[feed]
+    counts = Counter(_key(feed, item) for item in fetched.items) if feed != "orders" else Counter()
+    doubled = set(getattr(fetched, "duplicates", ()) or ())
+    out = Screened()
+    for item in fetched.items:
+        key = _key(feed, item)
+        if counts.get(key, 0) > 1 or key in doubled:
+            count = counts[key] if counts.get(key, 0) > 1 else 0
+            out.refused.append(Refusal(printable(key), "duplicate", _duplicate_reason(feed, item, count)))
+            continue
+        problem = problem_of(item, limits)
+        if problem:
+            out.refused.append(Refusal(printable(key), "invalid", printable(problem, REASON_MAX) + ". Raden lagrades inte."))
+        else:
+            out.items.append(item)
+    return out
+
+
+def record_refusals(session, feed: str, batch_no: str, refused: list[Refusal]) -> None:
+    """Keep the refused rows (in the caller's transaction) and say so in the log, without their values."""
+    if not refused:
+        return
+    now = utcnow()
+    session.execute(
+        insert(RefusedRow),
+        [{"feed": feed, "batch_no": batch_no, "ref": r.ref, "kind": r.kind, "reason": r.reason, "created_at": now} for r in refused],
+    )
+    kinds = Counter(r.kind for r in refused)
+    log.warning("%s feed: batch %s: %s row(s) refused", feed, batch_no, ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+
+
+def summary_text(refused: list[Refusal]) -> str | None:
+    """One line for the batch's row on the status page."""
+    if not refused:
+        return None
+    kinds = Counter(r.kind for r in refused)
+    parts = []
+    if kinds.get("invalid"):
+        parts.append(f"{kinds['invalid']} ogiltiga")
+    if kinds.get("duplicate"):
+        parts.append(f"{kinds['duplicate']} dubbletter")
+    return f"{len(refused)} rader vägrades ({', '.join(parts)}); se Vägrade rader."
+
+
+def reread_duplicated_stock() -> bool:
+    """Ask Specter for every article's stock again when SKUs came twice in a batch; True when asked.
+
+    Called by a stock pull once the feed is drained (no batch is open then). Specter has no read of
+    one article's stock: ``clearArticleBatch`` queues every article in the stock feed, and the pull
+    goes on to fetch them, the duplicated SKU with them. One re-read per SKU a day: a SKU Specter sends
+    twice again after its re-read is only noted on its refused rows, so nothing loops. A re-read that
+    failed (Specter unreachable) is asked for again by the next pull.
+    """
+    state = get_state()
+    session = state.db.session
+    since = utcnow() - REREAD_PAUSE
+    unasked = list(
+        session.execute(
+            select(RefusedRow).where(
+                RefusedRow.feed == "stock", RefusedRow.kind == "duplicate", RefusedRow.reread_at.is_(None), RefusedRow.created_at > since
+            )
+        ).scalars()
+    )
+    if not unasked:
+        return False
+    refs = {r.ref for r in unasked}
+    recent = dict(
+        session.execute(
+            select(RefusedRow.ref, func.max(RefusedRow.reread_at))
+            .where(RefusedRow.feed == "stock", RefusedRow.kind == "duplicate", RefusedRow.ref.in_(refs), RefusedRow.reread_at > since)
+            .group_by(RefusedRow.ref)
+        ).all()
+    )
+    asked = bool(refs - set(recent))
+    if asked:
+        state.client.clear_article_batch()
+        log.warning("stock feed: %d SKU(s) came twice in a batch; asked Specter to send every article's stock again", len(refs - set(recent)))
+    now = utcnow()
+    for row in unasked:
+        if row.ref in recent:
+            row.reread_at = recent[row.ref]
+            row.reason = printable(row.reason + " Kom dubbelt även efter omläsningen: rätta artikeln i Specter.", REASON_MAX)
+        else:
+            row.reread_at = now
+    session.commit()
+    return asked
