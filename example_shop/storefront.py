@@ -239,7 +239,7 @@ def _place_once(form: CheckoutForm, items: list[dict], key: str) -> tuple[Order 
             db.session.rollback()
             continue
         if order is None:
-            return None, 409
+            return None, 200  # short stock or a refused line: the flash says which
         send_order_confirmation(order)
         return order, 200
     existing = checkout_keys.order_for_key(key)

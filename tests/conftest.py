@@ -27,6 +27,8 @@ ARGS = [
     "--disable-sync",
 ]
 SHOTS = Path(__file__).parent / "screenshots"  # gitignored; look at them after a run
+API_TOKEN = "test-api-token"  # SHOP_API_TOKEN of the test shops: their JSON API is closed without it
+API_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 
@@ -98,6 +100,7 @@ def shop_config(tmp_path, sandbox):
         "SPECTER_SWEEP_INTERVAL": 0,
         "SPECTER_TIMEOUT": 5.0,
         "WTF_CSRF_ENABLED": True,
+        "SHOP_API_TOKEN": API_TOKEN,
         **sandbox.credentials,
     }
     redis_url = _redis_url()
@@ -245,3 +248,10 @@ def page():
 
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def api_client(app):
+    """A test client that sends the shop's API token with every request (the API is closed without it)."""
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = API_HEADERS["Authorization"]
+    return c
