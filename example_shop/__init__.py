@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from flask_specter import Specter, SQLAlchemyShopAdapter
+from flask_specter.redact import install_log_redaction
 
 from . import settings
 from .models import AdminUser, Category, Customer, Order, Product, db
@@ -49,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         db=db,
         adapter=SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order, category_model=Category),
     )
+    install_log_redaction(("example_shop", "example_shop.mail"))  # its errors (tracebacks) without rows
     app.register_blueprint(auth_bp)
     app.register_blueprint(shop_bp)
     app.register_blueprint(api_bp)

@@ -19,6 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .models import CallbackLog, utcnow
+from .redact import describe_exception
 
 log = logging.getLogger("flask_specter.routes")
 
@@ -86,7 +87,7 @@ def _write(engine, route: str, accepted: bool, at: dt.datetime, reason: str | No
             except IntegrityError:  # another process inserted it first
                 conn.execute(update(CallbackLog).where(CallbackLog.route == route).values(**values))
     except Exception as exc:  # the admin's view of callbacks must never break a callback
-        log.warning("could not record the callback on %s: %s", route, type(exc).__name__)
+        log.warning("could not record the callback on %s: %s", route, describe_exception(exc))
 
 
 @dataclass
