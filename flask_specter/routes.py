@@ -120,13 +120,6 @@ def _params(*specs: tuple[str, int, bool]) -> tuple[list[str], str | None]:
     return values, "; ".join(problems) or None
 
 
-def _admin_pull_allowed() -> bool:
-    """An admin may start the article pull here only by POST with a valid CSRF token (never by GET)."""
-    from .admin.access import admin_allowed
-
-    return request.method == "POST" and admin_allowed() and _csrf_valid(request.form.get("csrf_token", ""))
-
-
 def _csrf_valid(given: str) -> bool:
     """Flask-WTF's token (the admin's buttons), else the export pages' own session token."""
     try:
@@ -155,12 +148,17 @@ def make_blueprint() -> Blueprint:
     def get_specter_articles():
         if token_ok():
             return _pull("articles", "articles")
-        if _admin_pull_allowed():  # the admin's own button: not a call from Specter, not recorded
-            from .pulls import request_pull
+        from .admin.access import admin_allowed
 
-            request_pull("articles")
-            return Response("1;Done", mimetype="text/plain")
-        return _token_refusal("articles")
+        if not admin_allowed():
+            return _token_refusal("articles")
+        # The admin (not Specter: nothing recorded): only a POST with a CSRF token may start the pull.
+        if request.method != "POST" or not _csrf_valid(request.form.get("csrf_token", "")):
+            return Response("0;403;use the button Hämta produkter från Specter (POST with CSRF)", status=403, mimetype="text/plain")
+        from .pulls import request_pull
+
+        request_pull("articles")
+        return Response("1;Done", mimetype="text/plain")
 
     @bp.route("/callback/orders", methods=["GET", "POST"])
     def orders_callback():
@@ -201,6 +199,6 @@ def make_blueprint() -> Blueprint:
         """Anything else under the prefix: most likely Specter calling an old or mistyped address."""
         path = redact_tokens(request.full_path.rstrip("?"))[:200]
         log.warning("Specter call to an unknown address refused: %s", path)
-        return _refused(UNKNOWN_ROUTE, f"okänd adress: {path}", status=404, body="0;404;unknown address")
+        return _refused(UNKNOWN_ROUTE, f"{path} finns inte i butiken", status=404, body="0;404;unknown address")
 
     return bp
