@@ -50,7 +50,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         db=db,
         adapter=SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order, category_model=Category),
     )
-    install_log_redaction(("example_shop", "example_shop.mail"))  # its errors (tracebacks) without rows
+    install_log_redaction(("example_shop", "example_shop.mail", "flask-admin.sqla"))  # errors (tracebacks) without rows
     app.register_blueprint(auth_bp)
     app.register_blueprint(shop_bp)
     app.register_blueprint(api_bp)
