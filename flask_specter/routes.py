@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, request
 
 from .callback_log import UNKNOWN_ROUTE, record_after
 from .extension import get_state
-from .redact import redact_tokens
+from .redact import redact
 
 log = logging.getLogger("flask_specter.routes")
 
@@ -197,7 +197,7 @@ def make_blueprint() -> Blueprint:
     @bp.route("/<path:unknown>", methods=["GET", "POST"])
     def unknown_route(unknown: str = ""):
         """Anything else under the prefix: most likely Specter calling an old or mistyped address."""
-        path = redact_tokens(request.full_path.rstrip("?"))[:200]
+        path = _CONTROL.sub("?", redact(request.full_path.rstrip("?")))[:200]  # stored and shown: no NUL, no secrets
         log.warning("Specter call to an unknown address refused: %s", path)
         return _refused(UNKNOWN_ROUTE, f"{path} finns inte i butiken", status=404, body="0;404;unknown address")
 
