@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from .callback_log import refused_warnings
 from .extension import get_state
 from .models import Batch, FeedState, OutboxEntry, StockRow
 
@@ -18,6 +19,7 @@ class Status:
     outbox: dict[str, int] = field(default_factory=dict)
     last_batches: list[Batch] = field(default_factory=list)
     queue: str = ""
+    refused_calls: list = field(default_factory=list)  # callback_log.CallbackView, latest call refused
 
     @property
     def stock_remaining(self) -> int:
@@ -34,6 +36,8 @@ class Status:
             )
         out.append("stock rows: " + (", ".join(f"{k} {v}" for k, v in sorted(self.stock_rows.items())) or "none"))
         out.append("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(self.outbox.items())) or "empty"))
+        for view in self.refused_calls:
+            out.append(f"WARNING: Specter's call to {view.route} refused at {view.refused_at:%Y-%m-%d %H:%M:%S} UTC: {view.reason}")
         return out
 
 
@@ -46,4 +50,5 @@ def collect_status() -> Status:
     st.outbox = dict(session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
     st.last_batches = list(session.execute(select(Batch).order_by(Batch.id.desc()).limit(20)).scalars())
     st.queue = "embedded (in-process)" if state.queue.embedded else f"redis queue {state.queue.name!r}"
+    st.refused_calls = refused_warnings(session)
     return st

@@ -139,3 +139,15 @@ def test_callback_parameters_the_shop_cannot_store_are_refused_before_done(make_
     assert ok.text == "1;Done"
     assert requests.get(f"{base}/order-removed", params={"token": token, "orderNo": "10234"}, timeout=10).text == "1;Done"
     assert queue.count == 2
+
+
+def test_flask_specter_status_warns_about_refused_calls(make_shop, serve):
+    app = make_shop()
+    served = serve(app)
+    assert requests.get(f"{served.url}/specter/callback/orders?token=wrong", timeout=10).status_code == 403
+
+    def status() -> str:
+        return app.test_cli_runner().invoke(args=["specter", "status"]).output
+
+    wait_until(lambda: "WARNING: Specter's call to orders refused" in status(), message="the warning in `flask specter status`")
+    assert "fel token" in status() and "wrong" not in status()
