@@ -95,7 +95,7 @@ def main() -> None:
             customer_id, customer_no = customer.id, customer.specter_customer_no
             app.extensions["specter"].queue.queue.empty()
 
-        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "PYTHONPATH": ROOT}
+        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "PYTHONPATH": ROOT, "SECRET_KEY": "bench"}
         env.update({k: str(v) for k, v in config.items() if k.startswith("SPECTER_")})
         workers = [
             subprocess.Popen(

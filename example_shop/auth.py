@@ -6,6 +6,7 @@ extension's ``SPECTER_ADMIN_ACCESS`` both ask.
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -16,6 +17,8 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from .models import AdminUser, db
+
+log = logging.getLogger("example_shop")
 
 bp = Blueprint("auth", __name__)
 SESSION_KEY = "admin_user_id"
@@ -70,11 +73,36 @@ def login():
     return render_template("shop/login.html", form=form, next=request.args.get("next", "")), (401 if request.method == "POST" else 200)
 
 
-@bp.route("/admin/logout", methods=["GET", "POST"])
+class LogoutForm(FlaskForm):
+    """Only the CSRF token: logging out is a POST, so no link or prefetch can log the admin out."""
+
+
+@bp.app_context_processor
+def _logout_csrf():
+    from flask_wtf.csrf import generate_csrf
+
+    return {"logout_csrf_token": generate_csrf}
+
+
+@bp.post("/admin/logout")
 def logout():
+    if not LogoutForm().validate_on_submit():
+        flash("Utloggningen saknade en giltig säkerhetstoken (CSRF). Ladda om sidan och försök igen.", "error")
+        return redirect(url_for("admin.index"), code=303)
     session.pop(SESSION_KEY, None)
     flash("Du är utloggad.", "info")
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("auth.login"), code=303)
+
+
+def remove_demo_admin() -> None:
+    """Delete the demo login (admin/admin) when demo mode is off or a real admin is configured."""
+    from .settings import DEMO_ADMIN
+
+    user = db.session.execute(select(AdminUser).where(AdminUser.username == DEMO_ADMIN[0])).scalar_one_or_none()
+    if user is not None and user.check_password(DEMO_ADMIN[1]):
+        db.session.delete(user)
+        db.session.commit()
+        log.warning("the demo login %r was removed: demo mode is off or SHOP_ADMIN_USER is set", DEMO_ADMIN[0])
 
 
 def ensure_admin(username: str, password: str) -> AdminUser:

@@ -1,8 +1,8 @@
 """``python -m example_shop.demo``: the sandbox Specter and the example shop, joined, on one machine.
 
-Starts both as subprocesses with one shared environment (demo credentials, a fresh callback token per
-run, SQLite files under ``var/``, the embedded queue), seeds both sides, activates the callbacks and
-prints where to look. Ctrl-C stops both. Demo values are forced, never inherited: a demo must not talk
+Starts both as subprocesses with one shared environment (demo credentials, a fresh callback token and
+API token per run, SQLite files under ``var/``, the embedded queue), seeds both sides, activates the
+callbacks and prints where to look (with the API token). Ctrl-C stops both. Demo values are forced, never inherited: a demo must not talk
 to a real Specter account because ``SPECTER_API_URL`` happened to be set in the shell.
 """
 
@@ -48,6 +48,7 @@ def demo_env(shop_port: int, sandbox_port: int, var: Path, base: dict[str, str] 
         {
             "SPECTER_API_URL": f"http://127.0.0.1:{sandbox_port}/",
             "SPECTER_CALLBACK_TOKEN": secrets.token_urlsafe(24),
+            "SHOP_API_TOKEN": secrets.token_urlsafe(24),  # the JSON API is closed without one
             "SPECTER_PUBLIC_URL": f"http://127.0.0.1:{shop_port}",
             "SHOP_DEMO": "1",
             "DATABASE_URL": "sqlite:///" + str(var / "demo-shop.sqlite3"),
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             "\n"
             f"  Shop:            {shop_url}\n"
             f"  Admin:           {shop_url}admin/   (log in: {login})\n"
+            f"  JSON API:        {shop_url}api/   (Authorization: Bearer {env['SHOP_API_TOKEN']})\n"
             f"  Sandbox state:   {sandbox_url}_sandbox/state\n"
             f"  Callbacks:       {'registered with the sandbox' if activated else 'NOT registered: flask --app example_shop specter activate failed (see above)'}\n"
             f"  Data:            {var}\n"

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from flask_specter.stock import decrement_for_order
 
+from . import checkout_keys
 from .models import PAYMENT_METHODS, Customer, Order, OrderLine, Product, db
 
 log = logging.getLogger("example_shop")
@@ -51,12 +52,17 @@ def place_order(
     shipping_price_excl_vat: Decimal = Decimal("0"),
     discount_excl_vat: Decimal = Decimal("0"),
     comment: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Order:
     """Add the order (and ``customer``, if new) and commit.
 
-    Raises ``OrderError`` (bad input) or ``flask_specter.stock.OutOfStock`` after rolling back.
+    ``idempotency_key`` (the checkout form's) is claimed first: a second checkout with the same key
+    fails with ``IntegrityError`` before it touches stock, and ``checkout_keys.order_for_key`` finds
+    the first one's order. Raises ``OrderError`` (bad input) or ``flask_specter.stock.OutOfStock``
+    after rolling back.
     """
     try:
+        key_row = checkout_keys.claim(idempotency_key) if idempotency_key else None
         if not lines:
             raise OrderError("an order needs at least one line")
         if payment_method not in PAYMENT_METHODS:
@@ -87,6 +93,8 @@ def place_order(
             )
         db.session.add(order)
         db.session.flush()  # the order needs its id (and number) before the stock decrement
+        if key_row is not None:
+            key_row.order_id = order.id
         decrement_for_order(order)
         db.session.commit()
     except Exception:  # OrderError, OutOfStock or anything else: nothing of the order may stay

@@ -20,6 +20,7 @@ FALSE = {"0", "false", "no", "off", ""}
 # Callables and other values that cannot come from a string.
 NOT_FROM_ENV = {"SPECTER_ADMIN_ACCESS"}
 SHOP_KEYS = ("SHOP_API_TOKEN", "SHOP_ADMIN_USER", "SHOP_ADMIN_PASSWORD")
+DEMO_ADMIN = ("admin", "admin")  # exists only while SHOP_DEMO is on
 
 
 def parse_bool(key: str, text: str) -> bool:
@@ -64,13 +65,14 @@ def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", *SHOP_KEYS):
         if env.get(key):
             config[key] = env[key]
-    if "SHOP_DEMO" in env:
-        config["SHOP_DEMO"] = parse_bool("SHOP_DEMO", env["SHOP_DEMO"])
+    for key in ("SHOP_DEMO", "SESSION_COOKIE_SECURE"):
+        if key in env:
+            config[key] = parse_bool(key, env[key])
     return config
 
 
 def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
-    """Fill what is derived: the database URI, and a per-process secret key when none was given."""
+    """Fill what is derived: the database URI, the session cookie's flags and (demo only) a secret key."""
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         url = config.get("DATABASE_URL")
         if not url:
@@ -78,6 +80,18 @@ def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
             url = "sqlite:///" + os.path.join(instance_path, "shop.sqlite3")
         config["SQLALCHEMY_DATABASE_URI"] = database_uri(url)
     if not config.get("SECRET_KEY"):
-        log.warning("SECRET_KEY is not set: using a random key for this process (sessions and admin logins end on restart)")
+        if not config.get("SHOP_DEMO"):
+            raise RuntimeError(MISSING_SECRET_KEY)
+        log.warning("SECRET_KEY is not set: using a random key for this demo process (sessions and admin logins end on restart)")
         config["SECRET_KEY"] = secrets.token_hex(32)
+    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # SESSION_COOKIE_SECURE: from the environment; otherwise set per request when served over HTTPS.
     return config
+
+
+MISSING_SECRET_KEY = (
+    "SECRET_KEY is not set. Every process of the shop (each gunicorn worker, the Specter worker) must sign "
+    "sessions with the same key, or logins and forms fail at random: set SECRET_KEY to one long random value, "
+    "e.g. python -c 'import secrets; print(secrets.token_hex(32))'. (Only SHOP_DEMO=1 may run without one.)"
+)

@@ -7,13 +7,15 @@ from decimal import Decimal
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
-from wtforms import EmailField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import EmailField, HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from flask_specter.stock import OutOfStock
 
+from . import checkout_keys
 from .mail import confirmation_sender, send_order_confirmation
 from .models import Category, Customer, Order, Product, db, with_vat
 from .orders import SHIPPING_METHODS, LineRequest, OrderError, find_customer_by_email, place_order
@@ -21,6 +23,7 @@ from .orders import SHIPPING_METHODS, LineRequest, OrderError, find_customer_by_
 bp = Blueprint("shop", __name__)
 CART = "cart"
 MY_ORDERS = "my_orders"  # orders placed in this session: the only ones its confirmation page shows
+CHECKOUT_KEY = "checkout_key"  # this cart's idempotency key, until its order is placed
 MAX_QTY = 99
 PAYMENT_LABELS = {"invoice": "Faktura", "klarna": "Klarna", "card": "Kort", "swish": "Swish"}
 
@@ -55,6 +58,7 @@ class CheckoutForm(FlaskForm):
         default="postnord",
     )
     comment = TextAreaField("Meddelande", validators=[Optional(), Length(max=2000)])
+    checkout_key = HiddenField()
 
 
 # --- cart in the session: {sku: qty} ----------------------------------------------------------------
@@ -152,18 +156,37 @@ def product(sku: str):
     return render_template("shop/product.html", product=product, form=form)
 
 
+def parse_qty(raw: str) -> int | None:
+    """A cart quantity typed by a visitor: ASCII digits only ("²" is a digit to Python), capped."""
+    raw = raw.strip()
+    if not raw or len(raw) > 4 or not raw.isascii() or not raw.isdigit():
+        return None
+    return max(0, min(MAX_QTY, int(raw)))
+
+
 @bp.route("/cart", methods=["GET", "POST"])
 def cart():
     form = CartForm()
     cart = get_cart()
+    status = 200
     if form.validate_on_submit():
+        bad = []
         for sku in list(cart):
-            raw = request.form.get(f"qty-{sku}", "")
-            cart[sku] = max(0, min(MAX_QTY, int(raw))) if raw.strip().isdigit() else cart[sku]
-        save_cart(cart)
-        return redirect(url_for("shop.cart"))
+            raw = request.form.get(f"qty-{sku}")
+            if raw is None:
+                continue
+            qty = parse_qty(raw)
+            if qty is None:
+                bad.append(sku)
+            else:
+                cart[sku] = qty
+        if not bad:
+            save_cart(cart)
+            return redirect(url_for("shop.cart"))
+        flash(f"Ogiltigt antal för {', '.join(bad)}: skriv ett heltal mellan 0 och {MAX_QTY}. Varukorgen ändrades inte.", "error")
+        cart, status = get_cart(), 400
     items, total = cart_items(cart)
-    return render_template("shop/cart.html", items=items, total=total, form=form)
+    return render_template("shop/cart.html", items=items, total=total, form=form), status
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -173,18 +196,60 @@ def checkout():
         flash("Varukorgen är tom.", "info")
         return redirect(url_for("shop.index"))
     form = CheckoutForm()
+    status = 200
     if form.validate_on_submit():
-        order = _place(form, items)
+        key = checkout_keys.valid_key(form.checkout_key.data) or _checkout_key()
+        order, status = _place_once(form, items, key)
         if order is not None:
-            session.pop(CART, None)
-            session[MY_ORDERS] = [*session.get(MY_ORDERS, [])[-19:], order.number]
-            send_order_confirmation(order)
-            return redirect(url_for("shop.order_confirmation", number=order.number))
+            return _placed(order)
+    elif request.method == "POST":
+        status = 400  # the form says what is wrong, field by field
+    form.checkout_key.data = _checkout_key()
     shipping_label, shipping_price = SHIPPING_METHODS.get(form.shipping_method.data, SHIPPING_METHODS["postnord"])
-    return render_template("shop/checkout.html", form=form, items=items, total=total, shipping=with_vat(shipping_price, 25))
+    body = render_template("shop/checkout.html", form=form, items=items, total=total, shipping=with_vat(shipping_price, 25))
+    return body, status
 
 
-def _place(form: CheckoutForm, items: list[dict]) -> Order | None:
+def _checkout_key() -> str:
+    """The session's checkout key (made on first use): every submit of this cart carries it."""
+    if not checkout_keys.valid_key(session.get(CHECKOUT_KEY)):
+        session[CHECKOUT_KEY] = checkout_keys.new_key()
+    return session[CHECKOUT_KEY]
+
+
+def _placed(order: Order):
+    """The cart became ``order`` (in this request or a twin of it): show its confirmation."""
+    first = order.number not in session.get(MY_ORDERS, [])
+    session.pop(CART, None)
+    session.pop(CHECKOUT_KEY, None)
+    if first:
+        session[MY_ORDERS] = [*session.get(MY_ORDERS, [])[-19:], order.number]
+    return redirect(url_for("shop.order_confirmation", number=order.number))
+
+
+def _place_once(form: CheckoutForm, items: list[dict], key: str) -> tuple[Order | None, int]:
+    """(order, status): this key's order, placed now or found (a double submit); never a second one."""
+    for _attempt in range(2):
+        existing = checkout_keys.order_for_key(key)
+        if existing is not None:
+            return existing, 200
+        try:
+            order = _place(form, items, key)
+        except DBAPIError:  # a twin request won the key (or the new customer's e-mail): look again
+            db.session.rollback()
+            continue
+        if order is None:
+            return None, 200  # short stock or a refused line: the flash says which
+        send_order_confirmation(order)
+        return order, 200
+    existing = checkout_keys.order_for_key(key)
+    if existing is not None:
+        return existing, 200
+    flash("Beställningen kunde inte läggas just nu. Försök igen om en stund.", "error")
+    return None, 503
+
+
+def _place(form: CheckoutForm, items: list[dict], key: str | None = None) -> Order | None:
     """Create the customer if new and the order; None (with a flash) when stock is short."""
     customer = find_customer_by_email(form.email.data)
     if customer is None:
@@ -209,6 +274,7 @@ def _place(form: CheckoutForm, items: list[dict]) -> Order | None:
             shipping_method=label,
             shipping_price_excl_vat=price,
             comment=form.comment.data,
+            idempotency_key=key,
         )
     except OutOfStock as exc:
         flash(f"Tyvärr finns inte tillräckligt många i lager av {exc.sku} (du ville ha {exc.wanted}). Ändra antalet i varukorgen.", "error")

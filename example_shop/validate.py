@@ -9,6 +9,8 @@ from typing import Any
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SKU = re.compile(r"^[^\s\x00-\x1f\x7f;]+$")  # Specter's text protocol uses ';' as separator
+_INTEGER = re.compile(r"-?[0-9]{1,12}", re.ASCII)  # ASCII digits only: int() also takes "²"-like digits
+INT_MAX = 2**31 - 1  # the database's INTEGER
 MISSING = object()
 
 
@@ -50,7 +52,7 @@ def sku(value: Any, key: str = "sku") -> str:
 
 
 def email(value: Any, key: str = "email") -> str:
-    if not isinstance(value, str) or len(value.strip()) > 254 or not _EMAIL.match(value.strip()):
+    if not isinstance(value, str) or len(value.strip()) > 254 or _CONTROL.search(value) or not _EMAIL.match(value.strip()):
         raise ApiError(f"{key} must be an e-mail address")
     return value.strip().lower()
 
@@ -76,16 +78,24 @@ def decimal(value: Any, key: str, *, places: int = 2, minimum: Decimal | None = 
 
 
 def integer(value: Any, key: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value.strip())
-        else:
-            raise ApiError(f"{key} must be an integer")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ApiError(f"{key} must be an integer")
+    if isinstance(value, str):
+        if not _INTEGER.fullmatch(value.strip()):
+            raise ApiError(f"{key} must be an integer written with the digits 0-9 (at most 12)")
+        value = int(value.strip())
     if minimum is not None and value < minimum:
         raise ApiError(f"{key} must be at least {minimum}")
-    if abs(value) > 2**31 - 1:
+    if abs(value) > INT_MAX:
         raise ApiError(f"{key} is too large")
     return value
+
+
+def record_id(text: str) -> int | None:
+    """A database id from a URL part, or None when it is not one (too long, not ASCII digits)."""
+    if _INTEGER.fullmatch(text) and not text.startswith("-") and int(text) <= INT_MAX:
+        return int(text)
+    return None
 
 
 def boolean(value: Any, key: str) -> bool:

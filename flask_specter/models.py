@@ -59,10 +59,24 @@ class FeedState(Base):
     pull_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     last_pull_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_success_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    last_callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_callback_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # unused: see CallbackLog
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CallbackLog(Base):
+    """Per callback route ("unknown" for a wrong address): Specter's last accepted and last refused call.
+
+    Its own table, not ``FeedState``: a pull holds the feed's row locked while it talks to Specter, and
+    a callback must never wait for that. Written at most once per second per process (``callback_log``).
+    """
+
+    __tablename__ = "specter_callback_log"
+    route: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_refused_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_refused_reason: Mapped[str | None] = mapped_column(String(255))
 
 
 class Batch(Base):

@@ -1,51 +1,140 @@
 """The blueprint Specter calls: answered at once with ``1;Done``, the work done by jobs.
 
 Every callback URL carries ``token=<SPECTER_CALLBACK_TOKEN>``, compared in constant time; a wrong or
-missing token (or no token configured) gets 403 and starts nothing. Callbacks are signals only.
+missing token (or no token configured) gets 403 and starts nothing. Callbacks are signals only, and
+their parameters are checked before ``1;Done`` (a job that cannot store them would lose the call).
+Every call's outcome is recorded for the admin (``callback_log``), after the answer is sent.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import re
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, current_app, request
 
+from .callback_log import UNKNOWN_ROUTE, record_after
 from .extension import get_state
+from .redact import redact
 
 log = logging.getLogger("flask_specter.routes")
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DEFAULT_PARAM_LIMIT = 64  # the extension's own order-number columns
+INVOICE_SOURCE_LIMIT = 64
 
-def _done() -> Response:
-    return Response("1;Done", mimetype="text/plain")
+
+def _done(route: str) -> Response:
+    return record_after(Response("1;Done", mimetype="text/plain"), route, accepted=True)
+
+
+def _refused(route: str, reason: str, *, status: int, body: str) -> Response:
+    return record_after(Response(body, status=status, mimetype="text/plain"), route, accepted=False, reason=reason)
+
+
+def token_problem() -> str | None:
+    """Why the call's token is not accepted (Swedish, for the admin), or None when it is right."""
+    expected = current_app.config.get("SPECTER_CALLBACK_TOKEN") or ""
+    given = request.values.get("token", "")
+    if not expected:
+        return "SPECTER_CALLBACK_TOKEN är inte inställd i butiken"
+    if not given:
+        return "token saknas i anropet"
+    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        return "fel token"
+    return None
 
 
 def token_ok() -> bool:
-    expected = current_app.config.get("SPECTER_CALLBACK_TOKEN") or ""
-    given = request.values.get("token", "")
-    return bool(expected) and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    return token_problem() is None
 
 
-def _require_token() -> None:
-    if not token_ok():
-        log.warning("Specter callback %s refused: wrong or missing token", request.path)
-        abort(403)
+def _token_refusal(route: str) -> Response | None:
+    """A 403 (recorded) when the token is not right, else None."""
+    problem = token_problem()
+    if problem is None:
+        return None
+    log.warning("Specter callback %s refused: %s", request.path, problem)
+    return _refused(route, problem, status=403, body="0;403;forbidden")
 
 
-def _enqueue(fn, *args) -> Response:
+def _bad_request(route: str, message: str) -> Response:
+    log.warning("Specter callback %s refused: %s", request.path, message)
+    return _refused(route, f"ogiltiga parametrar: {message}", status=400, body=f"0;20;{message}")
+
+
+def _enqueue(route: str, fn, *args) -> Response:
     try:
         fn(*args)
     except Exception:
         # Ask Specter to call again rather than pretend: its changes stay flagged meanwhile.
         log.exception("could not queue the work for %s", request.path)
-        return Response("0;503;queue unavailable, call again", status=503, mimetype="text/plain")
-    return _done()
+        return _refused(route, "jobbkön (Redis) svarade inte", status=503, body="0;503;queue unavailable, call again")
+    return _done(route)
 
 
-def _pull(feed: str) -> Response:
+def _pull(route: str, feed: str) -> Response:
     from .pulls import request_pull
 
-    return _enqueue(request_pull, feed)
+    return _enqueue(route, request_pull, feed)
+
+
+def order_field_limit(field: str) -> int:
+    """The length the shop can store for an order field (its column's), else the extension's own."""
+    state = get_state()
+    cache = state.app.extensions.setdefault("specter_field_limits", {})
+    if field not in cache:
+        cache[field] = _column_length(state.adapter, field) or DEFAULT_PARAM_LIMIT
+    return cache[field]
+
+
+def _column_length(adapter, field: str) -> int | None:
+    model = getattr(adapter, "order_model", None)
+    attr = (getattr(adapter, "of", None) or {}).get(field)
+    table = getattr(model, "__table__", None)
+    if table is None or not attr or attr not in table.c:
+        return None
+    return getattr(table.c[attr].type, "length", None)
+
+
+def _param(name: str, limit: int, *, required: bool = True) -> tuple[str, str | None]:
+    """(value, problem): a callback parameter that fits the shop's column and holds no control character."""
+    value = request.values.get(name, "").strip()
+    if not value or value.startswith("$"):  # "$orderNo": Specter did not substitute it
+        return value, (f"{name} missing" if required else None)
+    if _CONTROL.search(value):
+        return value, f"{name} contains a control character"
+    if len(value) > limit:
+        return value, f"{name} is longer than {limit} characters"
+    return value, None
+
+
+def _params(*specs: tuple[str, int, bool]) -> tuple[list[str], str | None]:
+    values, problems = [], []
+    for name, limit, required in specs:
+        value, problem = _param(name, limit, required=required)
+        values.append(value)
+        if problem:
+            problems.append(problem)
+    return values, "; ".join(problems) or None
+
+
+def _csrf_valid(given: str) -> bool:
+    """Flask-WTF's token (the admin's buttons), else the export pages' own session token."""
+    try:
+        from flask_wtf.csrf import ValidationError, validate_csrf
+    except ImportError:  # pragma: no cover
+        validate_csrf = None
+    if validate_csrf is not None:
+        try:
+            validate_csrf(given)
+            return True
+        except ValidationError:
+            pass
+    from .exports import _csrf_ok
+
+    return _csrf_ok(given)
 
 
 def make_blueprint() -> Blueprint:
@@ -53,43 +142,63 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/callback/stock", methods=["GET", "POST"])
     def stock_callback():
-        _require_token()
-        return _pull("stock")
+        return _token_refusal("stock") or _pull("stock", "stock")
 
     @bp.route("/get_specter_articles", methods=["GET", "POST"])
     def get_specter_articles():
-        if not token_ok():
-            from .admin.access import admin_allowed
+        if token_ok():
+            return _pull("articles", "articles")
+        from .admin.access import admin_allowed
 
-            if not admin_allowed():
-                abort(403)
-        return _pull("articles")
+        if not admin_allowed():
+            return _token_refusal("articles")
+        # The admin (not Specter: nothing recorded): only a POST with a CSRF token may start the pull.
+        if request.method != "POST" or not _csrf_valid(request.form.get("csrf_token", "")):
+            return Response("0;403;use the button Hämta produkter från Specter (POST with CSRF)", status=403, mimetype="text/plain")
+        from .pulls import request_pull
+
+        request_pull("articles")
+        return Response("1;Done", mimetype="text/plain")
 
     @bp.route("/callback/orders", methods=["GET", "POST"])
     def orders_callback():
-        _require_token()
-        return _pull("orders")
+        return _token_refusal("orders") or _pull("orders", "orders")
 
     @bp.route("/callback/order-removed", methods=["GET", "POST"])
     def order_removed():
-        _require_token()
-        order_no = request.values.get("orderNo", "").strip()
-        if not order_no or order_no.startswith("$"):
-            return Response("0;20;orderNo missing", status=400, mimetype="text/plain")
-        return _enqueue(get_state().queue.enqueue, "flask_specter.jobs.order_removed", order_no)
+        refused = _token_refusal("order-removed")
+        if refused:
+            return refused
+        (order_no,), problem = _params(("orderNo", order_field_limit("specter_order_no"), True))
+        if problem:
+            return _bad_request("order-removed", problem)
+        return _enqueue("order-removed", get_state().queue.enqueue, "flask_specter.jobs.order_removed", order_no)
 
     @bp.route("/callback/invoice", methods=["GET", "POST"])
     def invoice():
-        _require_token()
-        order_no = request.values.get("orderId", "").strip()
-        invoice_id = request.values.get("invoiceId", "").strip()
-        if not order_no or not invoice_id or order_no.startswith("$"):
-            return Response("0;20;orderId and invoiceId are required", status=400, mimetype="text/plain")
-        return _enqueue(
-            get_state().queue.enqueue, "flask_specter.jobs.invoice_created", order_no, invoice_id, request.values.get("invoiceSource")
+        refused = _token_refusal("invoice")
+        if refused:
+            return refused
+        (order_no, invoice_id, source), problem = _params(
+            ("orderId", order_field_limit("specter_order_no"), True),
+            ("invoiceId", order_field_limit("invoice_id"), True),
+            ("invoiceSource", INVOICE_SOURCE_LIMIT, False),
         )
+        if problem:
+            return _bad_request("invoice", problem)
+        source = None if not source or source.startswith("$") else source
+        return _enqueue("invoice", get_state().queue.enqueue, "flask_specter.jobs.invoice_created", order_no, invoice_id, source)
 
     from .exports import register_export_routes
 
     register_export_routes(bp)
+
+    @bp.route("/", methods=["GET", "POST"])
+    @bp.route("/<path:unknown>", methods=["GET", "POST"])
+    def unknown_route(unknown: str = ""):
+        """Anything else under the prefix: most likely Specter calling an old or mistyped address."""
+        path = _CONTROL.sub("?", redact(request.full_path.rstrip("?")))[:200]  # stored and shown: no NUL, no secrets
+        log.warning("Specter call to an unknown address refused: %s", path)
+        return _refused(UNKNOWN_ROUTE, f"{path} finns inte i butiken", status=404, body="0;404;unknown address")
+
     return bp

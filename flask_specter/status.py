@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from .callback_log import refused_warnings
 from .extension import get_state
 from .models import Batch, FeedState, OutboxEntry, RefusedRow, StockRow
 
@@ -19,6 +20,7 @@ class Status:
     last_batches: list[Batch] = field(default_factory=list)
     queue: str = ""
     refused: int = 0  # rows from Specter that could not be stored (see the admin's status page)
+    refused_calls: list = field(default_factory=list)  # callback_log.CallbackView, latest call refused
 
     @property
     def stock_remaining(self) -> int:
@@ -37,6 +39,8 @@ class Status:
         out.append("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(self.outbox.items())) or "empty"))
         if self.refused:
             out.append(f"refused rows from Specter: {self.refused} (listed on the admin's Synkstatus page)")
+        for view in self.refused_calls:
+            out.append(f"WARNING: Specter's call to {view.route} refused at {view.refused_at:%Y-%m-%d %H:%M:%S} UTC: {view.reason}")
         return out
 
 
@@ -50,4 +54,5 @@ def collect_status() -> Status:
     st.last_batches = list(session.execute(select(Batch).order_by(Batch.id.desc()).limit(20)).scalars())
     st.refused = session.execute(select(func.count(RefusedRow.id))).scalar() or 0
     st.queue = "embedded (in-process)" if state.queue.embedded else f"redis queue {state.queue.name!r}"
+    st.refused_calls = refused_warnings(session)
     return st

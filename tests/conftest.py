@@ -27,6 +27,8 @@ ARGS = [
     "--disable-sync",
 ]
 SHOTS = Path(__file__).parent / "screenshots"  # gitignored; look at them after a run
+API_TOKEN = "test-api-token"  # SHOP_API_TOKEN of the test shops: their JSON API is closed without it
+API_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 
@@ -98,6 +100,7 @@ def shop_config(tmp_path, sandbox):
         "SPECTER_SWEEP_INTERVAL": 0,
         "SPECTER_TIMEOUT": 5.0,
         "WTF_CSRF_ENABLED": True,
+        "SHOP_API_TOKEN": API_TOKEN,
         **sandbox.credentials,
     }
     redis_url = _redis_url()
@@ -265,3 +268,10 @@ def shop_worker(live_worker):
     yield start
     for proc in processes:
         _kill(proc, signal.SIGTERM)
+
+
+def api_client(app):
+    """A test client that sends the shop's API token with every request (the API is closed without it)."""
+    c = app.test_client()
+    c.environ_base["HTTP_AUTHORIZATION"] = API_HEADERS["Authorization"]
+    return c

@@ -16,6 +16,8 @@ from example_shop.seed import seed
 from example_shop.settings import database_uri, from_environ
 from flask_specter.models import StockLevel
 
+from .conftest import API_TOKEN, api_client
+
 
 @pytest.fixture
 def app(tmp_path):
@@ -28,7 +30,7 @@ def app(tmp_path):
             "SPECTER_EMBEDDED_WORKER": False,
             "REDIS_URL": None,
             "SPECTER_REDIS_URL": None,
-            "SHOP_API_TOKEN": None,
+            "SHOP_API_TOKEN": API_TOKEN,
             "SHOP_DEMO": False,
             "SHOP_ADMIN_USER": "boss",
             "SHOP_ADMIN_PASSWORD": "hemligt-lösen",
@@ -44,7 +46,7 @@ def app(tmp_path):
 
 @pytest.fixture
 def client(app):
-    return app.test_client()
+    return api_client(app)
 
 
 def csrf(html: bytes) -> str:
@@ -53,6 +55,11 @@ def csrf(html: bytes) -> str:
     )
     assert match, "no csrf token in the form"
     return match.group(1).decode()
+
+
+def logout_csrf(html: bytes) -> str:
+    """The CSRF token of the admin's "Logga ut" form (logging out is a POST)."""
+    return re.search(rb'name="csrf_token" value="([^"]+)" data-form="logout"', html).group(1).decode()
 
 
 def stock(app, sku: str) -> int:
@@ -240,7 +247,7 @@ def test_admin_requires_login(client):
     assert listing.status_code == 200 and b"KOPP-ASA" in listing.data and b"Katalog &amp; Produkter" in listing.data
     assert client.get("/admin/order/").status_code == 200
 
-    client.get("/admin/logout")
+    client.post("/admin/logout", data={"csrf_token": logout_csrf(client.get("/admin/").data)})
     assert client.get("/admin/product/").status_code == 302
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from .conftest import wait_until
+from .conftest import api_client, wait_until
 from .test_stock_sync import _db, activate_served, add_products
 
 pytestmark = pytest.mark.timeout(90)
@@ -83,14 +83,14 @@ def test_import_price_only_changes_nothing_but_the_price(make_shop, sandbox, liv
 def _order_in_both(app, sandbox):
     add_products(app, ["ORD-1"], stock=10)
     sandbox.hooks.create_articles([{"articleNo": "ORD-1", "name": "x", "priceExclVat": "10.00", "vatPercent": 25, "inStock": 10}])
-    with app.test_client() as c:
+    with api_client(app) as c:
         customer = c.post("/api/customers", json={"email": "asa@example.se", "first_name": "Åsa", "last_name": "Öberg"}).get_json()
         order = c.post("/api/orders", json={"customer_id": customer["id"], "lines": [{"sku": "ORD-1", "qty": 1}]}).get_json()
     return order
 
 
 def _order(app, order_id):
-    with app.test_client() as c:
+    with api_client(app) as c:
         return c.get(f"/api/orders/{order_id}").get_json()
 
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from .conftest import CHROMIUM, shot, wait_until
+from .conftest import CHROMIUM, api_client, shot, wait_until
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -23,13 +23,13 @@ def test_failed_transfer_is_explained_and_resent_from_the_shops_order_admin(make
     with app.app_context():
         app.extensions["specter"].settings.set("product_sync", False)  # so Specter does not know the article
     live_worker(app)
-    with app.test_client() as c:
+    with api_client(app) as c:
         assert c.post("/api/products", json={"sku": "NYHET-1", "name": "Nyhet", "price_excl_vat": "100.00", "stock": 5}).status_code == 201
         customer = c.post("/api/customers", json={"email": "asa@example.se", "first_name": "Åsa", "last_name": "Öberg"}).get_json()
         order = c.post("/api/orders", json={"customer_id": customer["id"], "lines": [{"sku": "NYHET-1", "qty": 1}], "payment_method": "klarna"}).get_json()
 
     def order_state():
-        with app.test_client() as c:
+        with api_client(app) as c:
             return c.get(f"/api/orders/{order['id']}").get_json()
 
     wait_until(lambda: order_state()["transfer_error"], message="Specter's refusal to be recorded")

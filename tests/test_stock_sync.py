@@ -18,7 +18,7 @@ from flask_specter import protocol, signals
 from flask_specter.models import Batch, FeedState, StockHistory, StockRow
 from flask_specter.sqlite import reading_only
 
-from .conftest import wait_until
+from .conftest import api_client, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -291,7 +291,7 @@ def test_shop_stock_is_read_only_once_the_article_is_in_specter(make_shop, sandb
     app = make_shop()
     seed(sandbox, app, 1, stock=10)
     pull_and_apply(app)
-    with app.test_client() as c:
+    with api_client(app) as c:
         refused = c.patch("/api/products/SKU-00000", json={"stock": 99})
         assert refused.status_code == 409 and "Specter" in refused.get_json()["error"]
         assert c.patch("/api/products/SKU-00000", json={"name": "Nytt namn"}).status_code == 200
@@ -306,7 +306,7 @@ def test_unacknowledged_shop_orders_are_not_handed_out_again(make_shop, sandbox)
     app = make_shop()
     seed(sandbox, app, 1, stock=10)
     pull_and_apply(app)
-    with app.test_client() as c:
+    with api_client(app) as c:
         customer = c.post("/api/customers", json={"email": "a@example.se", "first_name": "Åsa", "last_name": "Öberg"}).get_json()
         assert c.post("/api/orders", json={"customer_id": customer["id"], "lines": [{"sku": "SKU-00000", "qty": 4}]}).status_code == 201
     assert shop_stock(app)["SKU-00000"] == 6
@@ -319,13 +319,13 @@ def test_unacknowledged_shop_orders_are_not_handed_out_again(make_shop, sandbox)
 def test_checkout_decrement_never_goes_below_zero_under_concurrency(make_shop, sandbox):
     app = make_shop()
     add_products(app, ["LAST-ONE"], stock=1)
-    with app.test_client() as c:
+    with api_client(app) as c:
         customer = c.post("/api/customers", json={"email": "b@example.se", "first_name": "B", "last_name": "C"}).get_json()
     barrier = threading.Barrier(8)
     codes = []
 
     def buy():
-        with app.test_client() as c:
+        with api_client(app) as c:
             barrier.wait()
             codes.append(c.post("/api/orders", json={"customer_id": customer["id"], "lines": [{"sku": "LAST-ONE", "qty": 1}]}).status_code)
 

@@ -86,6 +86,7 @@ class SettingsView(SpecterViewMixin, BaseView):
             exports=EXPORTS,
             import_products=values["import_products"],
             feeds=_feed_callbacks(),
+            callback_warnings=_callback_warnings(),
             export_pages=export_page_urls(),
             service_articles=_service_articles(),
         )
@@ -196,12 +197,14 @@ class SyncStatusView(SpecterViewMixin, BaseView):
 
     @expose("/", methods=["GET"])
     def index(self):
+        from ..callback_log import callback_views
         from ..status import collect_status
 
         state = get_state()
         session = state.db.session
         st = collect_status()
         now = time.time()
+        calls = callback_views(session)
         feeds = [
             {
                 "name": f.feed,
@@ -209,7 +212,8 @@ class SyncStatusView(SpecterViewMixin, BaseView):
                 "running": bool(f.locked_until and f.locked_until > now),
                 "requested": bool(f.pull_requested),
                 "last_success": f.last_success_at,
-                "last_callback": f.last_callback_at,
+                "last_callback": calls[f.feed].accepted_at if f.feed in calls else None,
+                "calls_refused": f.feed in calls and calls[f.feed].warning,
                 "last_pull": f.last_pull_at,
                 "last_error": f.last_error,
                 "last_error_at": f.last_error_at,
@@ -247,6 +251,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):
             lookup=_stock_lookup(sku) if sku else None,
             refused=refused,
             refused_total=refused_total,
+            callback_warnings=[view for view in calls.values() if view.warning],
         )
 
 
@@ -303,11 +308,18 @@ def _stock_lookup(sku: str) -> dict:
 
 
 def _feed_callbacks() -> list[tuple[str, object]]:
-    """(feed label, last callback time): proof that Specter calls the shop after activation."""
-    from ..models import FeedState
+    """(route label, last accepted call): proof that Specter calls the shop after activation."""
+    from ..callback_log import UNKNOWN_ROUTE, callback_views
 
-    rows = {f.feed: f.last_callback_at for f in get_state().db.session.execute(select(FeedState)).scalars()}
-    return [(label, rows.get(name)) for name, label in FEED_LABELS.items()]
+    views = callback_views(get_state().db.session)
+    return [(view.label, view.accepted_at) for route, view in views.items() if route != UNKNOWN_ROUTE]
+
+
+def _callback_warnings() -> list:
+    """Routes whose latest call from Specter was refused (wrong token, unknown address, bad parameters)."""
+    from ..callback_log import refused_warnings
+
+    return refused_warnings(get_state().db.session)
 
 
 def _connection_rows() -> list[tuple[str, str, bool]]:
