@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import free_port, wait_until
+from .conftest import API_HEADERS, API_TOKEN, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -43,6 +43,7 @@ def _env(db_file: Path, sandbox, web_url: str, redis_url: str | None) -> dict[st
             "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": f"sqlite:///{db_file}",
             "SECRET_KEY": "sqlite-test",
+            "SHOP_API_TOKEN": API_TOKEN,
             "SPECTER_CALLBACK_TOKEN": TOKEN,
             "SPECTER_PUBLIC_URL": web_url,
             "SPECTER_QUEUE_NAME": f"sq-{uuid.uuid4().hex[:10]}",
@@ -106,6 +107,7 @@ def _read(db_file: Path, sql: str) -> list[tuple]:
 def _shop_traffic(web_url: str, tag: str, errors: list[str], page_seconds: list[float]) -> None:
     """What customers and scripts do to the shop over HTTP during a round: new products and customers."""
     session = requests.Session()
+    session.headers.update(API_HEADERS)
 
     def post(path: str, body: dict) -> None:
         resp = session.post(f"{web_url}{path}", json=body, timeout=120)

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, event, select, text
 
 from flask_specter.sqlite import _begin, tune_sqlite
 
+from .conftest import api_client
+
 pytestmark = pytest.mark.timeout(120)
 
 HOLD_THE_LOCK = """
@@ -69,7 +71,7 @@ class LockHolder:
 def test_a_write_waits_longer_than_pysqlites_5s_and_a_page_does_not_wait(sqlite_shop):
     app, path = sqlite_shop()
     assert _journal_mode(path) == "wal"
-    web = app.test_client()
+    web = api_client(app)
     assert web.get("/").status_code == 200
     with LockHolder(path, 7) as holder:
         began = time.monotonic()
