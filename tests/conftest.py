@@ -275,3 +275,55 @@ def api_client(app):
     c = app.test_client()
     c.environ_base["HTTP_AUTHORIZATION"] = API_HEADERS["Authorization"]
     return c
+
+
+class RunningDemo:
+    """``python -m example_shop.demo`` as a user starts it: real processes, a clean environment, free ports."""
+
+    def __init__(self, tmp_path):
+        import subprocess
+        import sys
+
+        self.shop_port, self.sandbox_port = free_port(), free_port()
+        self.shop_url = f"http://127.0.0.1:{self.shop_port}"
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        self.output = tmp_path / "demo-output.txt"
+        inherited = ("SPECTER_", "SHOP_", "DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+        env["PYTHONUNBUFFERED"] = "1"
+        args = ["--shop-port", str(self.shop_port), "--sandbox-port", str(self.sandbox_port), "--var", str(tmp_path)]
+        with open(self.output, "w") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "example_shop.demo", *args], cwd=str(tmp_path), env=env,
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_for_output(self, pattern: str, timeout: float = 90.0):
+        """The first match of ``pattern`` in what the demo printed (fails the test if it never comes)."""
+        import re
+
+        def found():
+            match = re.search(pattern, self.output.read_text())
+            return match or (self.proc.poll() is not None and AssertionError(f"the demo exited: {self.output.read_text()[-2000:]}"))
+
+        result = wait_until(found, timeout=timeout, interval=0.2, message=f"the demo to print {pattern!r}")
+        if isinstance(result, AssertionError):
+            raise result
+        return result
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def running_demo(tmp_path):
+    demo = RunningDemo(tmp_path)
+    yield demo
+    demo.stop()

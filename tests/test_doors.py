@@ -133,39 +133,9 @@ def test_outside_demo_mode_the_shop_refuses_to_start_without_secret_key(shop_con
             demo.extensions["sqlalchemy"].engine.dispose()
 
 
-def test_the_demo_sets_an_api_token_and_prints_it(tmp_path):
+def test_the_demo_sets_an_api_token_and_prints_it(running_demo):
     """``python -m example_shop.demo`` as a user runs it: the printed token opens the API, nothing else does."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from .conftest import free_port
-
-    shop_port, sandbox_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECTER_", "SHOP_", "DATABASE_URL", "REDIS_URL", "SECRET_KEY"))}
-    env["PYTHONPATH"] = os.getcwd()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "example_shop.demo", "--shop-port", str(shop_port), "--sandbox-port", str(sandbox_port), "--var", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
-    try:
-        token, deadline = None, time.monotonic() + 90
-        while token is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-            match = re.search(r"JSON API: .*Authorization: Bearer (\S+?)\)", line)
-            token = match.group(1) if match else None
-        assert token, "the demo printed no API token"
-        api = f"http://127.0.0.1:{shop_port}/api"
-        assert requests.get(f"{api}/customers/1", timeout=10).status_code == 401
-        assert requests.get(f"{api}/customers/1", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    token = running_demo.wait_for_output(r"JSON API: .*Authorization: Bearer (\S+?)\)").group(1)
+    api = f"{running_demo.shop_url}/api"
+    assert requests.get(f"{api}/customers/1", timeout=10).status_code == 401
+    assert requests.get(f"{api}/customers/1", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 200

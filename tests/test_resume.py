@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from flask_specter import protocol
 from flask_specter.models import ArticleRow, Batch, OrderEvent
+from flask_specter.sqlite import reading_only
 
 from ._push_fixtures import add_customer, add_product, all_sent, ctx, db, entries, place, set_toggles
 from .conftest import wait_until
@@ -88,7 +89,7 @@ def test_the_sweep_resumes_stored_article_rows_and_order_events(make_shop, sandb
     live_worker(app)
     time.sleep(1.5)  # the worker's start-up sweep is over: only the periodic one can find the rows
     _store_rows_without_a_job(app, sku="NY-1", order_number=number)
-    with ctx(app):
+    with ctx(app), reading_only():  # this session polls: on SQLite it must not hold the write lock meanwhile
         order_status = lambda: db(app).session.get(Order, order_id).status  # noqa: E731
         wait_until(lambda: _article_rows(app) == {"applied": 1}, timeout=20, message="the sweep to apply the article row")
         db(app).session.rollback()

@@ -153,58 +153,34 @@ def test_an_import_never_makes_service_articles_products_and_counts_them_as_seen
     assert "frakt" not in skus()
 
 
-def test_the_demo_creates_them_so_its_first_order_reaches_specter(tmp_path):
+def test_the_demo_creates_them_so_its_first_order_reaches_specter(running_demo):
     """``python -m example_shop.demo`` as a user starts it (real processes): the first checkout reaches Specter."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    from pathlib import Path
-
     import requests
 
-    from .conftest import free_port
+    sandbox_state = f"{running_demo.sandbox_url}/_sandbox/state"
+    shop = running_demo.shop_url
 
-    shop_port, sandbox_port = free_port(), free_port()
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    for key in ("DATABASE_URL", "REDIS_URL", "SPECTER_REDIS_URL", "SHOP_ADMIN_USER", "SHOP_ADMIN_PASSWORD"):
-        env.pop(key, None)
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "example_shop.demo", "--shop-port", str(shop_port), "--sandbox-port", str(sandbox_port), "--var", str(tmp_path)],
-        cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    sandbox_state = f"http://127.0.0.1:{sandbox_port}/_sandbox/state"
-    shop = f"http://127.0.0.1:{shop_port}"
-    try:
-        def service_articles_in_specter():
-            try:
-                articles = requests.get(sandbox_state, timeout=2).json()["articles"]
-            except (requests.RequestException, ValueError):
-                return False
-            return {"frakt", "rabatt"} <= {a["articleNo"] for a in articles}
-
-        wait_until(service_articles_in_specter, timeout=60, interval=0.3, message="the demo to create frakt and rabatt")
-        browser = requests.Session()
-        page = browser.get(f"{shop}/product/KOPP-ASA", timeout=10)
-        assert browser.post(f"{shop}/product/KOPP-ASA", data={"csrf_token": _csrf(page.content), "sku": "KOPP-ASA", "qty": 1},
-                            timeout=10).status_code == 200
-        page = browser.get(f"{shop}/checkout", timeout=10)
-        form = {"csrf_token": _csrf(page.content), "email": "karin@example.se", "first_name": "Karin", "last_name": "Åkesson",
-                "address": "Byvägen 3", "zip": "123 45", "city": "Västerås", "country": "SE", "payment_method": "invoice",
-                "shipping_method": "postnord"}
-        assert browser.post(f"{shop}/checkout", data=form, timeout=10).status_code == 200
-
-        def first_order():
-            orders = requests.get(sandbox_state, timeout=2).json()["orders"]
-            return orders[0] if orders else None
-
-        order = wait_until(first_order, timeout=60, interval=0.3, message="the demo's first order to reach Specter")
-        assert {"KOPP-ASA", "frakt"} <= {r["articleNo"] for r in order["rows"]}
-    finally:
-        demo.send_signal(signal.SIGTERM)
+    def service_articles_in_specter():
         try:
-            demo.wait(20)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-            demo.wait()
+            articles = requests.get(sandbox_state, timeout=2).json()["articles"]
+        except (requests.RequestException, ValueError):
+            return False
+        return {"frakt", "rabatt"} <= {a["articleNo"] for a in articles}
+
+    wait_until(service_articles_in_specter, timeout=60, interval=0.3, message="the demo to create frakt and rabatt")
+    browser = requests.Session()
+    page = browser.get(f"{shop}/product/KOPP-ASA", timeout=10)
+    assert browser.post(f"{shop}/product/KOPP-ASA", data={"csrf_token": _csrf(page.content), "sku": "KOPP-ASA", "qty": 1},
+                        timeout=10).status_code == 200
+    page = browser.get(f"{shop}/checkout", timeout=10)
+    form = {"csrf_token": _csrf(page.content), "email": "karin@example.se", "first_name": "Karin", "last_name": "Åkesson",
+            "address": "Byvägen 3", "zip": "123 45", "city": "Västerås", "country": "SE", "payment_method": "invoice",
+            "shipping_method": "postnord"}
+    assert browser.post(f"{shop}/checkout", data=form, timeout=10).status_code == 200
+
+    def first_order():
+        orders = requests.get(sandbox_state, timeout=2).json()["orders"]
+        return orders[0] if orders else None
+
+    order = wait_until(first_order, timeout=60, interval=0.3, message="the demo's first order to reach Specter")
+    assert {"KOPP-ASA", "frakt"} <= {r["articleNo"] for r in order["rows"]}
