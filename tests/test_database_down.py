@@ -2,8 +2,10 @@
 
 The README promises: rows are stored before the batch is confirmed, so a database that drops its
 connections during a pull leaves the batch open at Specter, and the next pull recovers it (error 99).
-And a chunk whose connection dies is rolled back whole and applied later. The connection is cut for
-real: PostgreSQL terminates every backend of the worker while the worker is inside the step.
+A pull cut while confirming confirms the stored batch again and never stores it twice. A chunk whose
+connection dies is rolled back whole and applied later. The connection is cut for real: PostgreSQL
+terminates every backend of the worker (a real ``flask specter worker`` process when Redis is set)
+while the worker is inside the step.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from .test_stock_sync import callback, confirms_per_batch, seed, shop_stock, spe
 pytestmark = [pytest.mark.timeout(180)]
 
 FETCH = "getArticleExternalNeedUpdate"
-SLOW_FETCH = 3.0  # seconds Specter sits on the fetch; below SPECTER_TIMEOUT (5 s) of the test shops
+CONFIRM = "updateArticlesFromBatch"
+SLOW = 3.0  # seconds Specter sits on the fetch (or confirm); below SPECTER_TIMEOUT (5 s) of the test shops
 BACKOFF = 2.0  # the pull's retry comes this long after the failure: the window to look at it
 
 
@@ -49,17 +52,22 @@ def _cut_connections(url: str) -> int:
         engine.dispose()
 
 
-def _pull_waiting_on_fetch(url: str) -> bool:
-    """Is a pull holding its transaction open (its lease just renewed) while it waits for Specter?"""
+def _waiting_in_transaction(url: str, last_query: str) -> bool:
+    """Does a backend hold a transaction open, its last statement like ``last_query``, while its
+    worker waits for Specter's answer?"""
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
             return bool(conn.execute(text(
                 "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state = 'idle in transaction' AND query ILIKE 'UPDATE specter_feed_state%locked_until%'"
-            )).first())
+                "AND state = 'idle in transaction' AND query ILIKE :last_query"
+            ), {"last_query": last_query}).first())
     finally:
         engine.dispose()
+
+
+def _pull_waiting_on_fetch(url: str) -> bool:
+    return _waiting_in_transaction(url, "UPDATE specter_feed_state%locked_until%")  # the lease just renewed
 
 
 def _feed(app) -> tuple[str | None, int]:
@@ -88,7 +96,7 @@ def _fetches(sandbox) -> list[dict]:
 def test_connection_cut_between_fetch_and_store_the_next_pull_recovers_the_batch(make_shop, sandbox, postgres, shop_worker):
     app = make_shop(SPECTER_RETRY_BACKOFF=BACKOFF, SPECTER_RETRY_BACKOFF_MAX=BACKOFF)
     seed(sandbox, app, 40)
-    sandbox.hooks.fault(FETCH, "slow", seconds=SLOW_FETCH)  # the first fetch only
+    sandbox.hooks.fault(FETCH, "slow", seconds=SLOW)  # the first fetch only
     shop_worker(app)
     assert callback(app).data == b"1;Done"
 
@@ -134,3 +142,31 @@ def test_connection_cut_inside_a_chunk_rolls_it_back_and_it_is_applied_later(mak
     assert stock_rows(app) == {"applied": 120}
     assert _history_rows(app) == 120  # each SKU changed once: no chunk was applied twice
     assert set(confirms_per_batch(sandbox).values()) == {1}
+
+
+def test_connection_cut_while_confirming_the_stored_batch_is_confirmed_again_never_stored_twice(make_shop, sandbox, postgres, shop_worker):
+    app = make_shop(SPECTER_RETRY_BACKOFF=BACKOFF, SPECTER_RETRY_BACKOFF_MAX=BACKOFF)
+    seed(sandbox, app, 40)
+    sandbox.hooks.fault(CONFIRM, "slow", seconds=SLOW)  # Specter confirms, 3 s later
+    shop_worker(app)
+    assert callback(app).data == b"1;Done"
+
+    stored = wait_until(lambda: next(iter(_batches(app).items()), None), timeout=60, message="the batch to be stored")
+    batch_no, (state, _) = stored
+    assert state == "stored"
+    wait_until(lambda: _waiting_in_transaction(postgres, "SELECT specter_batches.%"), timeout=30, message="the pull to wait on its confirm")
+    assert _cut_connections(postgres) >= 1
+
+    # Specter confirmed; we could not write that down. The rows are safe, the batch still reads "stored".
+    error, failures = wait_until(lambda: _feed(app)[0] and _feed(app), timeout=30, message="the failure on the feed")
+    assert failures >= 1 and "Oväntat fel vid hämtningen" in error, error
+    assert _batches(app)[batch_no][0] in ("stored", "confirmed")  # "confirmed" once the retry has run
+
+    # The retry confirms the stored batch again (a second confirm is a success, says the contract),
+    # and never fetches or stores its rows a second time.
+    wait_until(lambda: _batches(app)[batch_no][0] == "confirmed", timeout=60, message="the retry to confirm the stored batch")
+    wait_until(lambda: shop_stock(app) == specter_available(sandbox), timeout=60, message="the stored rows to be applied")
+    assert list(_batches(app)) == [batch_no]
+    assert confirms_per_batch(sandbox) == {batch_no: 2}
+    assert sum(stock_rows(app).values()) == 40 and stock_rows(app)["applied"] == 40
+    assert _history_rows(app) == 40
