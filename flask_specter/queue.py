@@ -162,6 +162,18 @@ class SpecterQueue:
             log.warning("redis unavailable while coalescing %s; enqueueing anyway", key)
             return True
 
+    def count(self, key: str, ttl: float) -> int:
+        """INCR with a TTL: how many times this was counted since the key expired or was cleared.
+        1 if Redis is down (the caller then backs off the least)."""
+        try:
+            pipe = self.connection.pipeline()
+            pipe.incr(self._key(key))
+            pipe.pexpire(self._key(key), max(1, int(ttl * 1000)))
+            return int(pipe.execute()[0])
+        except Exception:
+            log.warning("redis unavailable while counting %s", key)
+            return 1
+
     def clear_flag(self, key: str) -> None:
         try:
             self.connection.delete(self._key(key))

@@ -25,6 +25,7 @@ from .stock import release_for_figures, reserved_quantities
 log = logging.getLogger("flask_specter.stock")
 
 CHAIN_FLAG = "apply-chain"
+FAILURES_KEY = "apply-chain-failures"  # chunks failed in a row: the back-off before the next try
 
 
 def has_pending() -> bool:
@@ -159,9 +160,39 @@ def _upsert_levels(session, rows: list[Row]) -> None:
 
 
 def run_apply_chunk() -> dict:
-    """The apply job: one chunk now, and the next job scheduled after the configured delay."""
+    """The apply job: one chunk now, and the next job scheduled after the configured delay.
+
+    A chunk that fails (the database restarted, its connection was cut) wrote nothing: its transaction
+    rolled back. The chain is then started again after a back-off, so its rows are applied as soon as
+    the database answers, not only at the next pull or sweep; the error still fails the job (RQ keeps it).
+    """
     state = get_state()
     state.queue.clear_flag(CHAIN_FLAG)
+    try:
+        result = _apply_next_chunk(state)
+    except Exception:
+        _resume_after_failure(state)
+        raise
+    state.queue.clear_flag(FAILURES_KEY)
+    return result
+
+
+def _resume_after_failure(state) -> None:
+    """Schedule the chain again, later each time it fails in a row (up to SPECTER_RETRY_BACKOFF_MAX)."""
+    session = state.db.session
+    failures = state.queue.count(FAILURES_KEY, ttl=float(state.config["SPECTER_LEASE_SECONDS"]) * 10)
+    base, cap = float(state.config["SPECTER_RETRY_BACKOFF"]), float(state.config["SPECTER_RETRY_BACKOFF_MAX"])
+    delay = max(float(state.config["SPECTER_STOCK_BATCH_DELAY"]), min(cap, base * 2 ** min(failures - 1, 30)))
+    try:
+        session.rollback()  # the failed transaction; a dead connection is replaced on the next use
+        ensure_apply_chain(delay=delay)
+    except Exception as exc:  # the database is still away: the sweep resumes the rows once it is back
+        session.rollback()
+        log.warning("stock chunk failed and could not be rescheduled (%s); the sweep resumes it", type(exc).__name__)
+
+
+def _apply_next_chunk(state) -> dict:
+    """Claim and apply one chunk, then schedule the next while rows wait."""
     if not state.settings.get("stock_sync"):
         return {"skipped": "stock sync is off"}
     size = max(1, int(state.config["SPECTER_STOCK_BATCH_SIZE"]))
