@@ -205,12 +205,10 @@ def run_export_page(run_id: int) -> dict:
 
 
 def _enqueue(run_id: int) -> None:
-    from rq import Retry
+    from .backoff import rq_retry
 
     state = get_state()
-    base, cap = float(state.config["SPECTER_RETRY_BACKOFF"]), float(state.config["SPECTER_RETRY_BACKOFF_MAX"])
-    n = int(state.config["SPECTER_PUSH_RETRIES"])
-    retry = Retry(max=n, interval=[min(cap, base * 2**i) for i in range(n)]) if n > 0 else None
+    retry = rq_retry(state.config, int(state.config["SPECTER_PUSH_RETRIES"]))
     state.queue.enqueue("flask_specter.jobs.run_export", run_id, retry=retry)
 
 
@@ -248,9 +246,9 @@ def run_inline(kind: str, *, restart: bool = False, on_page: Callable[[ExportRun
             _interrupt(run_id, exc.cause, final=final)
             if final:
                 break
-            from .outbox import backoff
+            from .backoff import backoff_delay
 
-            time.sleep(backoff(tries, state.config))
+            time.sleep(backoff_delay(tries, state.config, jitter=True))
             continue
         run = state.db.session.get(ExportRun, run_id)
         if on_page:

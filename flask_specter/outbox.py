@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import time
 import traceback
 import uuid
@@ -19,6 +18,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import and_, or_, select, update
 
 from . import signals
+from .backoff import backoff_delay
 from .errors import SpecterError
 from .extension import get_state
 from .models import OutboxEntry, utcnow
@@ -48,10 +48,6 @@ def enqueue_entry(entry_id: int, *, delay: float = 0.0, state=None) -> bool:
         return False
 
 
-def backoff(attempts: int, config) -> float:
-    """Exponential back-off with a little jitter, capped: attempt 1 waits the base, then doubles."""
-    base, cap = float(config["SPECTER_RETRY_BACKOFF"]), float(config["SPECTER_RETRY_BACKOFF_MAX"])
-    return min(cap, base * 2 ** max(0, attempts - 1) * random.uniform(1.0, 1.1))
 
 
 def _claimable(*, force: bool):
@@ -190,7 +186,7 @@ def _failed(entry_id: int, token: str, exc: Exception) -> dict:
     retries = int(state.config["SPECTER_PUSH_RETRIES"])
     delay = None
     if transient and attempts <= retries:
-        delay = backoff(attempts, state.config)
+        delay = backoff_delay(attempts, state.config, jitter=True)
         text = f"{text} Nytt försök görs automatiskt ({attempts} av {retries + 1} försök misslyckade)."
         values = {"state": "pending", "next_attempt_at": utcnow() + dt.timedelta(seconds=delay), "permanent": False}
     elif transient:

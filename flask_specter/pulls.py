@@ -20,6 +20,7 @@ from rq import Retry
 from sqlalchemy import insert, select, update
 
 from . import protocol, signals
+from .backoff import backoff_delay, rq_retry
 from .errors import SpecterError, SpecterOpenBatchError
 from .extension import get_state
 from .models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
@@ -34,10 +35,8 @@ def _flag(feed: str) -> str:
     return f"pull-queued:{feed}"
 
 
-def _retry(config) -> Retry:
-    base, cap = float(config["SPECTER_RETRY_BACKOFF"]), float(config["SPECTER_RETRY_BACKOFF_MAX"])
-    n = int(config["SPECTER_PULL_RETRIES"])
-    return Retry(max=n, interval=[min(cap, base * 2**i) for i in range(n)]) if n > 0 else None
+def _retry(config) -> Retry | None:
+    return rq_retry(config, int(config["SPECTER_PULL_RETRIES"]))
 
 
 def request_pull(feed: str, *, delay: float = 0) -> bool:
@@ -323,8 +322,7 @@ def _record_failure(feed: str, exc: Exception) -> float:
         session.rollback()
         failures = 1
     log.warning("%s pull failed: %s", feed, text)
-    base, cap = float(state.config["SPECTER_RETRY_BACKOFF"]), float(state.config["SPECTER_RETRY_BACKOFF_MAX"])
-    return min(cap, base * 2 ** min(failures - 1, 30))
+    return backoff_delay(failures, state.config)
 
 
 def failure_text(exc: Exception) -> str:

@@ -18,6 +18,7 @@ import uuid
 from sqlalchemy import Row, case, insert, select, update
 
 from . import signals
+from .backoff import backoff_delay
 from .extension import get_state
 from .models import Batch, StockHistory, StockLevel, StockRow, utcnow
 from .stock import release_for_figures, reserved_quantities
@@ -181,8 +182,7 @@ def _resume_after_failure(state) -> None:
     """Schedule the chain again, later each time it fails in a row (up to SPECTER_RETRY_BACKOFF_MAX)."""
     session = state.db.session
     failures = state.queue.count(FAILURES_KEY, ttl=float(state.config["SPECTER_LEASE_SECONDS"]) * 10)
-    base, cap = float(state.config["SPECTER_RETRY_BACKOFF"]), float(state.config["SPECTER_RETRY_BACKOFF_MAX"])
-    delay = max(float(state.config["SPECTER_STOCK_BATCH_DELAY"]), min(cap, base * 2 ** min(failures - 1, 30)))
+    delay = max(float(state.config["SPECTER_STOCK_BATCH_DELAY"]), backoff_delay(failures, state.config))
     try:
         session.rollback()  # the failed transaction; a dead connection is replaced on the next use
         ensure_apply_chain(delay=delay)
