@@ -89,9 +89,9 @@ def test_a_figure_fetched_while_the_acknowledgement_was_lost_converges_without_a
     assert _reserved(app) == []
 
 
-def test_on_real_workers_the_shop_follows_specter_through_an_order(make_shop, sandbox, live_worker):
+def test_on_real_workers_the_shop_follows_specter_through_an_order(make_shop, sandbox, shop_worker):
     app, cid = _shop_with_kaffe(make_shop, sandbox)
-    live_worker(app)
+    shop_worker(app)
     place(app, cid, [("KAFFE-1", 4)])
     wait_until(lambda: _reserved(app) == [] and shop_stock(app) == specter_available(sandbox), timeout=60, message="the order's figure")
     assert shop_stock(app)["KAFFE-1"] == 6

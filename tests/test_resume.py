@@ -102,7 +102,7 @@ def test_the_sweep_resumes_stored_article_rows_and_order_events(make_shop, sandb
         assert db(app).session.get(Order, order_id).tracking_no == "TRK-1"
 
 
-def test_missed_callbacks_are_caught_up_by_the_periodic_pull(make_shop, sandbox, live_worker):
+def test_missed_callbacks_are_caught_up_by_the_periodic_pull(make_shop, sandbox, shop_worker):
     from flask_specter.activation import activate
 
     app = make_shop(SPECTER_POLL_INTERVAL=2)  # SPECTER_PUBLIC_URL is a closed port: the shop is "down"
@@ -119,7 +119,7 @@ def test_missed_callbacks_are_caught_up_by_the_periodic_pull(make_shop, sandbox,
     assert shop_stock(app) != specter_available(sandbox)
     # The shop is back (a worker runs; two, even) and nothing changes in Specter any more.
     fetch = protocol.FEEDS["orders"].fetch_action
-    live_worker(app), live_worker(app)
+    shop_worker(app), shop_worker(app)  # with Redis: two `flask specter worker` processes
     started = time.monotonic()
     wait_until(lambda: shop_stock(app) == specter_available(sandbox), timeout=20, message="the periodic pull to catch up")
     assert time.monotonic() - started < 2 + 10  # within the interval (and a little time to apply)
@@ -131,12 +131,12 @@ def test_missed_callbacks_are_caught_up_by_the_periodic_pull(make_shop, sandbox,
     assert 1 <= polls <= (time.monotonic() - t0) / 2 + 1, polls
 
 
-def test_a_retry_due_in_under_a_second_is_sent_by_its_own_job_not_the_sweep(make_shop, sandbox, live_worker):
+def test_a_retry_due_in_under_a_second_is_sent_by_its_own_job_not_the_sweep(make_shop, sandbox, shop_worker):
     """RQ schedules in whole seconds; a retry that ran before its row was due did nothing, and the row
     waited for the sweep. Here the sweep is off: only the retry jobs can send the rows."""
     app = make_shop(SPECTER_SWEEP_INTERVAL=0, SPECTER_RETRY_BACKOFF=0.8, SPECTER_RETRY_BACKOFF_MAX=0.9)
     sandbox.hooks.fault("newArticleSubmit", "fail", count=8, status=503)
-    live_worker(app)
+    shop_worker(app)
     for i in range(8):  # spread over the second, so their retries fall due at every phase of a scheduler tick
         add_product(app, f"RETRY-{i}")
         time.sleep(0.3)
