@@ -4,6 +4,9 @@ A run is a row (``ExportRun``) with a cursor: each job sends the next page of 10
 so a run survives a dead worker or a restart and continues where it stopped. Articles go with
 ``forceArticleUpdate=0`` so articles Specter already has keep their data and stock; a page Specter
 refuses as a whole is sent again row by row, to name the bad rows in the run's report.
+
+No page code here: the admin's "Exporter" page (``admin/export_page.py``) and ``flask specter export``
+start runs with ``start_export``/``run_inline`` and show ``progress``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -267,11 +269,9 @@ def latest_run(kind: str) -> ExportRun | None:
 
 
 def progress(run: ExportRun | None, *, failures: int = 200) -> dict:
-    """What the admin page, the JSON and the CLI show: counts, percent and the per-row report."""
+    """What the admin's export page and the CLI show: counts, percent and the per-row report."""
     if run is None:
         return {"state": "none", "total": 0, "done": 0, "failed": 0, "percent": 0, "failures": []}
-    session = get_state().db.session
-    rows = session.execute(select(ExportFailure).where(ExportFailure.run_id == run.id).order_by(ExportFailure.id).limit(failures)).scalars()
     total = run.total or 0
     return {
         "id": run.id,
@@ -284,98 +284,17 @@ def progress(run: ExportRun | None, *, failures: int = 200) -> dict:
         "error": run.error,
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "failures": [{"ref": f.ref, "error": f.error} for f in rows],
+        "failures": [{"ref": f.ref, "error": f.error} for f in failure_rows(run.id, failures)],
     }
 
 
-# -- admin routes -----------------------------------------------------------------------------------
-
-PAGE = """<!doctype html>
-<html lang="sv"><head><meta charset="utf-8"><title>Export till Specter: {{ label }}</title>
-{% if p.state == "running" %}<meta http-equiv="refresh" content="2">{% endif %}
-<style>body{font-family:sans-serif;max-width:56rem;margin:2rem auto}progress{width:100%}td{padding:.2rem .6rem;vertical-align:top}</style>
-</head><body>
-<h1>Export till Specter: {{ label }}</h1>
-{% if message %}<p><strong>{{ message }}</strong></p>{% endif %}
-{% if p.state == "none" %}<p>Ingen export har körts ännu.</p>{% else %}
-<p>Status: <strong>{{ {"running": "pågår", "done": "klar", "failed": "avbruten"}.get(p.state, p.state) }}</strong>
-&middot; {{ p.done }} av {{ p.total }} skickade ({{ p.percent }} %) &middot; {{ p.failed }} misslyckades</p>
-<progress max="100" value="{{ p.percent }}">{{ p.percent }} %</progress>
-{% if p.error %}<p>{{ p.error }}</p>{% endif %}
-{% if p.failures %}<h2>Rader som inte kom fram</h2><table>
-{% for f in p.failures %}<tr><td>{{ f.ref }}</td><td>{{ f.error }}</td></tr>{% endfor %}</table>{% endif %}
-{% endif %}
-<form method="post">
-<input type="hidden" name="csrf_token" value="{{ csrf_token }}">
-<button type="submit">{% if p.state in ("running", "failed") %}Fortsätt exporten{% else %}Starta export{% endif %}</button>
-{% if p.state != "none" %}<button type="submit" name="restart" value="1">Börja om från början</button>{% endif %}
-</form>
-<p><a href="?format=json">Förlopp som JSON</a></p>
-</body></html>"""
+def failure_rows(run_id: int, limit: int = 1000) -> list[ExportFailure]:
+    """The rows of one run that Specter refused, in the order they were sent."""
+    session = get_state().db.session
+    return list(session.execute(select(ExportFailure).where(ExportFailure.run_id == run_id).order_by(ExportFailure.id).limit(limit)).scalars())
 
 
-def _csrf_token() -> str:
-    """The form's token: Flask-WTF's when the host uses CSRFProtect (so it passes there too), else our own."""
-    import secrets
-
-    from flask import current_app, session
-
-    if "csrf" in current_app.extensions:
-        from flask_wtf.csrf import generate_csrf
-
-        return generate_csrf()
-    if not session.get("specter_csrf"):
-        session["specter_csrf"] = secrets.token_urlsafe(32)
-    return session["specter_csrf"]
-
-
-def _csrf_ok(given: str) -> bool:
-    import hmac
-
-    from flask import current_app, session
-
-    if "csrf" in current_app.extensions:
-        from flask_wtf.csrf import ValidationError, validate_csrf
-
-        try:
-            validate_csrf(given)
-        except ValidationError:
-            return False
-        return True
-    expected = session.get("specter_csrf") or ""
-    return bool(expected and given) and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _export_view(kind: str):
-    from flask import abort, jsonify, redirect, render_template_string, request, url_for
-
-    from .admin.access import admin_allowed
-
-    if not admin_allowed():
-        abort(403)
-    message = None
-    status = 200
-    if request.method == "POST":
-        if not _csrf_ok(request.form.get("csrf_token", "")):
-            abort(400, "CSRF token missing or wrong")
-        try:
-            start_export(kind, restart=bool(request.form.get("restart")))
-        except Exception as exc:  # the queue is down: say so instead of pretending
-            log.warning("export %s could not start: %s", kind, type(exc).__name__)
-            get_state().db.session.rollback()
-            message, status = "Exporten kunde inte startas: jobbkön (Redis) svarar inte. Försök igen om en stund.", 503
-        else:
-            if request.args.get("format") == "json":
-                return jsonify(progress(latest_run(kind))), 202
-            return redirect(url_for(f".export_{kind}"), code=303)
-    p = progress(latest_run(kind))
-    if request.args.get("format") == "json":
-        return jsonify(p), status
-    html = render_template_string(PAGE, p=p, label=LABELS[kind], csrf_token=_csrf_token(), message=message)
-    return html, status, {"Cache-Control": "no-store"}
-
-
-def register_export_routes(bp) -> None:
-    """``/export_products``, ``/export_products_stock``, ``/export_customers`` (admin only)."""
-    for kind in KINDS:
-        bp.add_url_rule(f"/export_{kind}", endpoint=f"export_{kind}", view_func=partial(_export_view, kind), methods=["GET", "POST"])
+def recent_runs(limit: int = 15) -> list[ExportRun]:
+    """The newest runs of every kind, newest first (the admin's history)."""
+    session = get_state().db.session
+    return list(session.execute(select(ExportRun).order_by(ExportRun.id.desc()).limit(limit)).scalars())

@@ -121,20 +121,14 @@ def _params(*specs: tuple[str, int, bool]) -> tuple[list[str], str | None]:
 
 
 def _csrf_valid(given: str) -> bool:
-    """Flask-WTF's token (the admin's buttons), else the export pages' own session token."""
-    try:
-        from flask_wtf.csrf import ValidationError, validate_csrf
-    except ImportError:  # pragma: no cover
-        validate_csrf = None
-    if validate_csrf is not None:
-        try:
-            validate_csrf(given)
-            return True
-        except ValidationError:
-            pass
-    from .exports import _csrf_ok
+    """Flask-WTF's token, the one every button of the Specter admin carries."""
+    from flask_wtf.csrf import ValidationError, validate_csrf
 
-    return _csrf_ok(given)
+    try:
+        validate_csrf(given)
+    except ValidationError:
+        return False
+    return True
 
 
 def make_blueprint() -> Blueprint:
@@ -189,7 +183,7 @@ def make_blueprint() -> Blueprint:
         source = None if not source or source.startswith("$") else source
         return _enqueue("invoice", get_state().queue.enqueue, "flask_specter.jobs.invoice_created", order_no, invoice_id, source)
 
-    from .exports import register_export_routes
+    from .admin.export_page import register_export_routes
 
     register_export_routes(bp)
 

@@ -46,11 +46,16 @@ class SpecterViewMixin:
         return admin_allowed()
 
     def inaccessible_callback(self, name, **kwargs):
-        login = current_app.config.get("SPECTER_ADMIN_LOGIN_URL")
-        if login:
-            sep = "&" if "?" in login else "?"
-            return redirect(f"{login}{sep}next={quote(request.full_path.rstrip('?'), safe='/')}")
-        return abort(403)
+        return refuse_visitor()
+
+
+def refuse_visitor():
+    """The host's login (``SPECTER_ADMIN_LOGIN_URL``, back here afterwards), else 403."""
+    login = current_app.config.get("SPECTER_ADMIN_LOGIN_URL")
+    if login:
+        sep = "&" if "?" in login else "?"
+        return redirect(f"{login}{sep}next={quote(request.full_path.rstrip('?'), safe='/')}")
+    return abort(403)
 
 
 def safe_next(default: str) -> str:
@@ -169,27 +174,6 @@ class SettingsView(SpecterViewMixin, BaseView):
             if not get_state().settings.get("import_products"):
                 flash('"Importera produkter från Specter" är false: artiklarna hämtas men ändrar inga produkter i butiken.', "warning")
         return redirect(self.get_url(".index"))
-
-    @expose("/export/<kind>", methods=["POST"])
-    def export(self, kind: str):
-        labels = {k: label for k, label, _ in EXPORTS}
-        if kind not in labels:
-            abort(404)
-        if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
-            return self._page(status=400)
-        try:
-            from ..exports import start_export
-        except ImportError:
-            flash("Exporten finns inte i den här installationen (flask_specter.exports saknas).", "error")
-            return redirect(self.get_url(".index"))
-        try:
-            start_export(kind)
-        except Exception as exc:
-            flash(explain(exc, doing=labels[kind]), "error")
-            return redirect(self.get_url(".index"))
-        flash(f"{labels[kind]}: startad. Förloppet syns under Specter > Exporter.", "success")
-        return redirect(_url_or("specter_exports.index_view", self.get_url(".index")))
 
 
 class SyncStatusView(SpecterViewMixin, BaseView):
@@ -347,19 +331,19 @@ def _callback_rows() -> dict:
         return {"urls": [], "error": str(exc)}
 
 
-def _url_or(endpoint: str, default: str | None) -> str | None:
+def export_page_urls() -> dict[str, str | None]:
+    """Each export's card on the admin's export page (where its progress and restart button are)."""
+    return {kind: _url_or_anchor(kind) for kind, _, _ in EXPORTS}
+
+
+def _url_or_anchor(kind: str) -> str | None:
     from flask import url_for
     from werkzeug.routing import BuildError
 
     try:
-        return url_for(endpoint)
+        return url_for("specter_exports.index", _anchor=f"export-{kind}")
     except BuildError:
-        return default
-
-
-def export_page_urls() -> dict[str, str | None]:
-    """The exports module's own pages (``/specter/export_products`` ...): GET shows progress, POST starts."""
-    return {kind: _url_or(f"specter.export_{kind}", None) for kind, _, _ in EXPORTS}
+        return None
 
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
@@ -367,7 +351,8 @@ TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
 def add_views(admin, state) -> None:
     """Register the Specter pages on the host's ``Admin`` (called by ``init_app``)."""
-    from .model_views import ExportsView, OutboxView, TransferView
+    from .export_page import ExportView
+    from .model_views import OutboxView, TransferView
 
     app = state.app
     if "specter_admin" not in app.blueprints:
@@ -378,4 +363,4 @@ def add_views(admin, state) -> None:
     admin.add_view(SyncStatusView(name="Synkstatus", category="Specter", endpoint="specter_status", url="specter/status"))
     admin.add_view(TransferView(db, name="Specter-överföring", category="Kunder & Beställningar", endpoint="specter_transfer", url="specter/transfer"))
     admin.add_view(OutboxView(db, name="Outbox", category="Specter", endpoint="specter_outbox", url="specter/outbox"))
-    admin.add_view(ExportsView(db, name="Exporter", category="Specter", endpoint="specter_exports", url="specter/exports"))
+    admin.add_view(ExportView(name="Exporter", category="Specter", endpoint="specter_exports", url="specter/exports"))

@@ -1,0 +1,122 @@
+"""The one export page: "Specter > Exporter" in the admin, and the ``/export_*`` addresses that lead to it.
+
+The page shows each export's latest run (progress, the interruption, the rows Specter refused) with
+buttons that start, resume or restart it. Every button is a POST with Flask-WTF's CSRF token; a GET
+never starts anything (link prefetchers and e-mail scanners follow GETs). The sending itself lives in
+``flask_specter.exports``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+from werkzeug.routing import BuildError
+
+from ..exports import KINDS, failure_rows, latest_run, progress, recent_runs, start_export
+from ..extension import get_state
+from ..models import ExportRun
+from .access import admin_allowed
+from .forms import ButtonForm
+from .messages import explain
+from .views import CSRF_REFUSED, EXPORTS, SpecterViewMixin, refuse_visitor
+
+ENDPOINT = "specter_exports"
+LABELS = {kind: label for kind, label, _help in EXPORTS}
+STATES = {"running": ("pågår", "info"), "done": ("klar", "success"), "failed": ("avbruten", "danger")}
+INLINE_FAILURES = 10
+DESCRIPTIONS = {
+    "products": "Alla butikens produkter skickas till Specter. Artiklar som redan finns där behåller sina uppgifter och sitt lagersaldo.",
+    "products_stock": "Produkter och varianter med butikens lagersaldo (för modulen lagerhantering avancerad). "
+    "Artiklar som redan finns i Specter behåller sitt saldo.",
+    "customers": "Alla kunder skickas till Specter; kundnumret Specter ger sparas i butiken.",
+}
+
+
+def page_url(kind: str | None = None) -> str:
+    """The export page, scrolled to one export's card when ``kind`` is given."""
+    return url_for(f"{ENDPOINT}.index", _anchor=f"export-{kind}" if kind else None)
+
+
+def csrf_ok() -> bool:
+    """The form carries Flask-WTF's token (the same check as every other Specter admin button)."""
+    return ButtonForm().validate_on_submit()
+
+
+def start_and_flash(kind: str) -> None:
+    """Start (or resume; restart when the form says so) and flash what happened, never a 500."""
+    restart = bool(request.form.get("restart"))
+    try:
+        run = start_export(kind, restart=restart)
+    except Exception as exc:  # the queue or the database is down: a sentence for the admin
+        get_state().db.session.rollback()
+        flash(explain(exc, doing=LABELS[kind]), "error")
+        return
+    how = "startad om från början" if restart else ("fortsätter där den slutade" if run.done else "startad")
+    flash(f"{LABELS[kind]}: {how}. Förloppet visas nedan och uppdateras av sig självt.", "success")
+
+
+class ExportView(SpecterViewMixin, BaseView):
+    """Each export's progress and failures, with start / resume / restart buttons."""
+
+    @expose("/", methods=["GET"])
+    def index(self):
+        return self._page()
+
+    def _page(self, status: int = 200):
+        cards = []
+        for kind, label, _help in EXPORTS:
+            run = latest_run(kind)
+            cards.append({"kind": kind, "label": label, "help": DESCRIPTIONS[kind], "run": run, "p": progress(run, failures=INLINE_FAILURES)})
+        body = self.render(
+            "specter/exports.html",
+            cards=cards,
+            runs=recent_runs(),
+            labels=LABELS,
+            states=STATES,
+            button_form=ButtonForm(formdata=None),
+            refresh=any(card["p"]["state"] == "running" for card in cards),
+        )
+        return body, status, {"Cache-Control": "no-store"}
+
+    @expose("/start/<kind>", methods=["POST"])
+    def start(self, kind: str):
+        if kind not in LABELS:
+            abort(404)
+        if not csrf_ok():
+            flash(CSRF_REFUSED, "error")
+            return self._page(status=400)
+        start_and_flash(kind)
+        return redirect(page_url(kind), code=303)
+
+    @expose("/failures/<int:run_id>", methods=["GET"])
+    def failures(self, run_id: int):
+        run = get_state().db.session.get(ExportRun, run_id)
+        if run is None:
+            return redirect(page_url())
+        return self.render("specter/export_failures.html", run=run, rows=failure_rows(run_id), label=LABELS.get(run.kind, run.kind))
+
+
+# -- the fixed addresses /export_products, /export_products_stock, /export_customers ---------------
+
+
+def _entry_point(kind: str):
+    """GET: an admin is sent to the export page (nothing starts); POST with a valid token starts it."""
+    if not admin_allowed():
+        return refuse_visitor()
+    try:
+        target = page_url(kind)
+    except BuildError:  # the app has no flask_admin.Admin, so no page to go to
+        abort(404, "Exportsidan kräver Flask-Admin i appen; använd annars kommandot flask specter export.")
+    if request.method == "POST":
+        if not csrf_ok():
+            abort(400, CSRF_REFUSED)
+        start_and_flash(kind)
+    return redirect(target, code=303 if request.method == "POST" else 302)
+
+
+def register_export_routes(bp) -> None:
+    """``/export_products``, ``/export_products_stock``, ``/export_customers`` (admin only) on the blueprint."""
+    for kind in KINDS:
+        bp.add_url_rule(f"/export_{kind}", endpoint=f"export_{kind}", view_func=partial(_entry_point, kind), methods=["GET", "POST"])
