@@ -10,6 +10,7 @@ import sys
 import types
 
 import pytest
+import redis
 from flask import Flask, session
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
@@ -42,7 +43,7 @@ POST_URLS = [
     "/admin/specter/settings/activate",
     "/admin/specter/settings/sync-stock",
     "/admin/specter/settings/pull-articles",
-    "/admin/specter/settings/export/products",
+    "/admin/specter/exports/start/products",
     "/admin/specter/transfer/resend/1",
     "/admin/specter/transfer/action/",
 ]
@@ -187,7 +188,7 @@ def stored_settings(app) -> dict[str, str]:
 
 
 def fake_module(monkeypatch, name: str, **functions) -> None:
-    """Replace functions of a sibling module (outbox, exports) so these tests check only the admin's wiring."""
+    """Replace functions of a sibling module (outbox) so these tests check only the admin's wiring."""
     try:
         module = importlib.import_module(f"flask_specter.{name}")
     except ImportError:  # not written yet: a stand-in module
@@ -256,7 +257,8 @@ def test_admin_sees_every_toggle_with_label_help_and_default_and_no_secret(admin
     assert "https://shop.example.se/specter/callback/stock?token=***" in html
     for label in ("Activate Automatic Stock Synchronization", "Uppdatera lager", "Hämta produkter från Specter", "Exportera kunder"):
         assert label in html
-    assert 'href="/specter/export_products"' in html  # the exports module's own page (GET shows progress)
+    assert 'action="/admin/specter/exports/start/customers"' in html  # the export page's own start button
+    assert 'href="/admin/specter/exports/#export-products"' in html  # its card: progress and restart
 
 
 def test_saving_without_a_csrf_token_is_refused_and_changes_nothing(app, admin):
@@ -284,7 +286,7 @@ def test_saving_with_a_csrf_token_stores_every_toggle(app, admin):
 
 def test_every_button_refuses_a_post_without_csrf_token(app, admin, monkeypatch):
     called = []
-    fake_module(monkeypatch, "exports", start_export=called.append)
+    monkeypatch.setattr("flask_specter.admin.export_page.start_export", called.append)
     for url in POST_URLS[1:5]:
         assert admin.post(url, data={}).status_code == 400, url
     assert called == []
@@ -344,16 +346,66 @@ def test_pulling_articles_queues_a_pull_and_warns_while_import_is_off(app, admin
 
 def test_export_buttons_start_the_export_and_show_its_progress(app, admin, monkeypatch):
     started = []
-    fake_module(monkeypatch, "exports", start_export=started.append)
+    monkeypatch.setattr("flask_specter.admin.export_page.start_export", lambda kind, restart=False: started.append((kind, restart)) or ExportRun(done=0))
     seed_demo_data(app)
-    resp = admin.post("/admin/specter/settings/export/customers", data={"csrf_token": csrf_token(admin)}, follow_redirects=True)
-    html = resp.get_data(as_text=True)
-    assert started == ["customers"]
-    assert "Exportera kunder: startad" in html
-    assert "3 / 10" in html  # the exports list, where the redirect lands
+    page = admin.get("/admin/specter/exports/").get_data(as_text=True)
+    assert 'action="/admin/specter/exports/start/customers"' in page and "Ingen export har körts ännu" in page
+    assert "3 / 10" in page and "Fortsätt exporten" in page and "Börja om från början" in page  # the running products export
+    assert "Z-1" in page and "&#39;price&#39; is invalid" in page  # its refused row, on the page itself
+    assert '<meta http-equiv="refresh"' in page  # follows the run while it runs
+    token = csrf_token(admin, "/admin/specter/exports/")
+    resp = admin.post("/admin/specter/exports/start/customers", data={"csrf_token": token})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/admin/specter/exports/#export-customers"
+    admin.post("/admin/specter/exports/start/products", data={"csrf_token": token, "restart": "1"})
+    assert started == [("customers", False), ("products", True)]
+    html = admin.get("/admin/specter/exports/").get_data(as_text=True)
+    assert "Exportera kunder: startad." in html and "Exportera produkter: startad om från början." in html
     failures = admin.get("/admin/specter/exports/failures/1").get_data(as_text=True)
     assert "Z-1" in failures and "&#39;price&#39; is invalid" in failures
-    assert admin.post("/admin/specter/settings/export/everything", data={"csrf_token": csrf_token(admin)}).status_code == 404
+    assert admin.post("/admin/specter/exports/start/everything", data={"csrf_token": token}).status_code == 404
+
+
+def test_export_start_without_a_csrf_token_is_refused_and_starts_nothing(app, admin):
+    refused = admin.post("/admin/specter/exports/start/products", data={})
+    assert refused.status_code == 400 and "säkerhetstoken" in refused.get_data(as_text=True)
+    assert admin.post("/admin/specter/exports/start/products", data={"csrf_token": "forged"}).status_code == 400
+    assert admin.get("/admin/specter/exports/start/products").status_code == 405
+    with app.app_context():
+        assert db.session.execute(select(ExportRun)).first() is None
+    assert app.extensions["specter"].queue.queue.count == 0
+
+
+def test_export_start_with_the_queue_down_says_so(app, admin, monkeypatch):
+    def queue_down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(app.extensions["specter"].queue, "enqueue", queue_down)
+    token = csrf_token(admin, "/admin/specter/exports/")
+    resp = admin.post("/admin/specter/exports/start/products", data={"csrf_token": token}, follow_redirects=True)
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "alert-danger" in html and "Exportera produkter misslyckades" in html
+
+
+def test_export_addresses_lead_an_admin_to_the_export_page_and_start_nothing_on_get(app, admin):
+    for kind in ("products", "products_stock", "customers"):
+        resp = admin.get(f"/specter/export_{kind}")
+        assert resp.status_code == 302 and resp.headers["Location"] == f"/admin/specter/exports/#export-{kind}"
+    assert app.test_client().get("/specter/export_products").status_code == 403
+    assert app.test_client().post("/specter/export_products").status_code == 403
+    assert admin.post("/specter/export_products", data={"csrf_token": "forged"}).status_code == 400
+    with app.app_context():
+        assert db.session.execute(select(ExportRun)).first() is None
+    assert app.extensions["specter"].queue.queue.count == 0
+
+
+def test_export_addresses_send_the_anonymous_to_the_hosts_login(tmp_path):
+    app = make_admin_app(tmp_path, SPECTER_ADMIN_LOGIN_URL="/login")
+    try:
+        resp = app.test_client().get("/specter/export_customers")
+        assert resp.status_code == 302 and resp.headers["Location"] == "/login?next=/specter/export_customers"
+    finally:
+        close_app(app)
 
 
 # sync status ------------------------------------------------------------------------------------

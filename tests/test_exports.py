@@ -1,4 +1,4 @@
-"""First-installation exports: pages of 100, resumable, a per-row report, admin-only routes and the CLI."""
+"""First-installation exports: pages of 100, resumable, a per-row report, the admin's export page and the CLI."""
 
 from __future__ import annotations
 
@@ -113,26 +113,71 @@ def test_customers_export_stores_numbers_and_reports_refused_rows(push_shop, san
     assert numbers["asa@example.se"] and numbers["inkop@arlig.se"] and numbers["utan-snabel-a"] is None
 
 
-def test_export_routes_are_admin_only_post_with_csrf_and_show_progress(push_shop, sandbox, live_worker):
+def _token(html: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def _runs(app) -> list[tuple[str, str]]:
+    with ctx(app):
+        return [(r.kind, r.state) for r in db(app).session.execute(select(ExportRun).order_by(ExportRun.id)).scalars()]
+
+
+def test_admin_export_page_starts_with_csrf_shows_progress_and_failures(push_shop, sandbox, live_worker):
     allowed = {"yes": False}
     app = push_shop(SPECTER_ADMIN_ACCESS=lambda: allowed["yes"])
-    _bulk_products(app, 120)
+    _bulk_products(app, 120, bad=50)
     live_worker(app)
     web = app.test_client()
-    assert web.get("/specter/export_products_stock").status_code == 403
-    assert web.post("/specter/export_products_stock").status_code == 403
+    for method in (web.get, web.post):  # a stranger is sent to the shop's login (SPECTER_ADMIN_LOGIN_URL)
+        refused = method("/specter/export_products_stock")
+        assert refused.status_code == 302 and refused.headers["Location"] == "/admin/login?next=/specter/export_products_stock"
+    assert web.get("/admin/specter/exports/").headers["Location"].startswith("/admin/login?")
     allowed["yes"] = True
-    page = web.get("/specter/export_products_stock")
-    assert page.status_code == 200 and "Ingen export har körts" in page.get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    assert web.post("/specter/export_products_stock", data={"csrf_token": "wrong"}).status_code == 400
-    assert web.post("/specter/export_products_stock").status_code == 400
-    started = web.post("/specter/export_products_stock", data={"csrf_token": token})
+    entry = web.get("/specter/export_products_stock")  # the fixed address leads to the admin's page ...
+    assert entry.status_code == 302 and entry.headers["Location"] == "/admin/specter/exports/#export-products_stock"
+    page = web.get("/admin/specter/exports/").get_data(as_text=True)
+    assert page.count("Ingen export har körts ännu") == 3
+    assert _runs(app) == [] and sandbox.hooks.calls(action="newArticleSubmit") == []  # ... and a GET starts nothing
+    assert web.post("/admin/specter/exports/start/products_stock").status_code == 400
+    assert web.post("/admin/specter/exports/start/products_stock", data={"csrf_token": "forged"}).status_code == 400
+    assert _runs(app) == []
+    started = web.post("/admin/specter/exports/start/products_stock", data={"csrf_token": _token(page)})
     assert started.status_code == 303
-    done = wait_until(lambda: (j := web.get("/specter/export_products_stock?format=json").get_json())["state"] == "done" and j, message="export done")
-    assert (done["total"], done["done"], done["percent"]) == (120, 120, 100)
-    assert "klar" in web.get("/specter/export_products_stock").get_data(as_text=True)
-    assert len(sandbox_articles(sandbox)) == 120
+
+    def finished_page():
+        html = web.get("/admin/specter/exports/").get_data(as_text=True)
+        return "120 av 120 skickade (100 %)" in html and html
+
+    html = wait_until(finished_page, timeout=30, message="export done on the admin page")
+    card = html[html.index('id="export-products_stock"') : html.index('id="export-customers"')]
+    assert "P-0050" in card and "ISO-8859-1" in card and "<strong>1</strong> misslyckade" in card
+    assert "Exportera igen" in card and '<meta http-equiv="refresh"' not in html
+    assert len(sandbox_articles(sandbox)) == 119
+    # a script may still POST to the fixed address, with the admin session's token
+    assert web.post("/specter/export_customers", data={"csrf_token": "forged"}).status_code == 400
+    resp = web.post("/specter/export_customers", data={"csrf_token": _token(html)})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/admin/specter/exports/#export-customers"
+    wait_until(lambda: _runs(app)[-1] == ("customers", "done"), timeout=30, message="customers export done")
+
+
+def test_admin_export_page_resumes_or_restarts_an_interrupted_run(push_shop, sandbox):
+    app = push_shop(SPECTER_ADMIN_ACCESS=lambda: True, SPECTER_PUSH_RETRIES=0, SPECTER_RETRY_BACKOFF=0.01)
+    _bulk_products(app, 150)
+    sandbox.hooks.fault("newArticleSubmit", "fail", 50)
+    from flask_specter.exports import run_inline
+
+    with ctx(app):
+        run_inline("products")
+    web = app.test_client()
+    html = web.get("/admin/specter/exports/").get_data(as_text=True)
+    card = html[html.index('id="export-products"') : html.index('id="export-products_stock"')]
+    assert "avbruten" in card and "Specter gick inte att nå" in card and "0 av 150 skickade" in card
+    assert "Fortsätt exporten" in card and "Börja om från början" in card
+    token = _token(html)
+    web.post("/admin/specter/exports/start/products", data={"csrf_token": token})
+    assert _runs(app) == [("products", "running")]  # resumed: the same run
+    web.post("/admin/specter/exports/start/products", data={"csrf_token": token, "restart": "1"})
+    assert _runs(app) == [("products", "failed"), ("products", "running")]  # restarted: a new run from the start
 
 
 def test_cli_export_prints_progress_and_the_failure_report(push_shop, sandbox):
