@@ -146,11 +146,11 @@ def test_admin_export_page_starts_with_csrf_shows_progress_and_failures(push_sho
 
     def finished_page():
         html = web.get("/admin/specter/exports/").get_data(as_text=True)
-        return "120 av 120 skickade (100 %)" in html and html
+        return "120 av 120 rader hanterade (100 %)" in html and html
 
     html = wait_until(finished_page, timeout=30, message="export done on the admin page")
     card = html[html.index('id="export-products_stock"') : html.index('id="export-customers"')]
-    assert "P-0050" in card and "ISO-8859-1" in card and "<strong>1</strong> misslyckade" in card
+    assert "P-0050" in card and "ISO-8859-1" in card and "varav <strong>1</strong> misslyckades" in card
     assert "Exportera igen" in card and '<meta http-equiv="refresh"' not in html
     assert len(sandbox_articles(sandbox)) == 119
     # a script may still POST to the fixed address, with the admin session's token
@@ -171,7 +171,7 @@ def test_admin_export_page_resumes_or_restarts_an_interrupted_run(push_shop, san
     web = app.test_client()
     html = web.get("/admin/specter/exports/").get_data(as_text=True)
     card = html[html.index('id="export-products"') : html.index('id="export-products_stock"')]
-    assert "avbruten" in card and "Specter gick inte att nå" in card and "0 av 150 skickade" in card
+    assert "avbruten" in card and "Specter gick inte att nå" in card and "0 av 150 rader hanterade" in card
     assert "Fortsätt exporten" in card and "Börja om från början" in card
     token = _token(html)
     web.post("/admin/specter/exports/start/products", data={"csrf_token": token})
