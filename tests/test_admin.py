@@ -65,7 +65,7 @@ class Order(db.Model):
     transfer_error = db.Column(db.Text)
 
 
-def make_admin_app(tmp_path, **overrides) -> Flask:
+def make_admin_app(tmp_path, *, with_admin: bool = True, **overrides) -> Flask:
     """A tiny shop with Flask-Admin, the extension, and a test-only login that sets a session flag."""
     app = Flask("admin_test_shop")
     app.config.update(
@@ -88,7 +88,8 @@ def make_admin_app(tmp_path, **overrides) -> Flask:
     db.init_app(app)
     with app.app_context():
         db.create_all()
-    Admin(app, name="Testbutik", theme=Bootstrap4Theme())
+    if with_admin:
+        Admin(app, name="Testbutik", theme=Bootstrap4Theme())
     Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Product, order_model=Order))
 
     @app.route("/_test/login")
@@ -397,6 +398,18 @@ def test_export_addresses_lead_an_admin_to_the_export_page_and_start_nothing_on_
     with app.app_context():
         assert db.session.execute(select(ExportRun)).first() is None
     assert app.extensions["specter"].queue.queue.count == 0
+
+
+def test_export_addresses_without_flask_admin_say_where_the_export_is(tmp_path):
+    app = make_admin_app(tmp_path, with_admin=False)
+    try:
+        client = app.test_client()
+        client.get("/_test/login")
+        resp = client.get("/specter/export_products")
+        assert resp.status_code == 404 and "flask specter export" in resp.get_data(as_text=True)
+        assert app.test_client().get("/specter/export_products").status_code == 403
+    finally:
+        close_app(app)
 
 
 def test_export_addresses_send_the_anonymous_to_the_hosts_login(tmp_path):

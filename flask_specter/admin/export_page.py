@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from flask import abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_admin import BaseView, expose
 from werkzeug.routing import BuildError
 
@@ -61,10 +62,10 @@ class ExportView(SpecterViewMixin, BaseView):
     """Each export's progress and failures, with start / resume / restart buttons."""
 
     @expose("/", methods=["GET"])
-    def index(self):
+    def index(self) -> ResponseReturnValue:
         return self._page()
 
-    def _page(self, status: int = 200):
+    def _page(self, status: int = 200) -> ResponseReturnValue:
         cards = []
         for kind, label, _help in EXPORTS:
             run = latest_run(kind)
@@ -81,7 +82,7 @@ class ExportView(SpecterViewMixin, BaseView):
         return body, status, {"Cache-Control": "no-store"}
 
     @expose("/start/<kind>", methods=["POST"])
-    def start(self, kind: str):
+    def start(self, kind: str) -> ResponseReturnValue:
         if kind not in LABELS:
             abort(404)
         if not csrf_ok():
@@ -91,7 +92,7 @@ class ExportView(SpecterViewMixin, BaseView):
         return redirect(page_url(kind), code=303)
 
     @expose("/failures/<int:run_id>", methods=["GET"])
-    def failures(self, run_id: int):
+    def failures(self, run_id: int) -> ResponseReturnValue:
         run = get_state().db.session.get(ExportRun, run_id)
         if run is None:
             return redirect(page_url())
@@ -101,7 +102,7 @@ class ExportView(SpecterViewMixin, BaseView):
 # -- the fixed addresses /export_products, /export_products_stock, /export_customers ---------------
 
 
-def _entry_point(kind: str):
+def _entry_point(kind: str) -> ResponseReturnValue:
     """GET: an admin is sent to the export page (nothing starts); POST with a valid token starts it."""
     if not admin_allowed():
         return refuse_visitor()
@@ -116,7 +117,7 @@ def _entry_point(kind: str):
     return redirect(target, code=303 if request.method == "POST" else 302)
 
 
-def register_export_routes(bp) -> None:
+def register_export_routes(bp: Blueprint) -> None:
     """``/export_products``, ``/export_products_stock``, ``/export_customers`` (admin only) on the blueprint."""
     for kind in KINDS:
         bp.add_url_rule(f"/export_{kind}", endpoint=f"export_{kind}", view_func=partial(_entry_point, kind), methods=["GET", "POST"])
