@@ -21,8 +21,9 @@ from sqlalchemy import insert, select, update
 
 from . import protocol, signals
 from .backoff import backoff_delay, rq_retry
-from .errors import SpecterError, SpecterOpenBatchError
+from .errors import ExplainedError, SpecterError, SpecterOpenBatchError
 from .extension import get_state
+from .messages import PULL, explain
 from .models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
 
 log = logging.getLogger("flask_specter.pulls")
@@ -84,7 +85,7 @@ class FeedLock:
         self.session.commit()
 
 
-class PullHalted(SpecterError):
+class PullHalted(ExplainedError):
     """The pull stopped on purpose (too many batches, a batch Specter keeps open); it runs again later."""
 
 
@@ -326,14 +327,8 @@ def _record_failure(feed: str, exc: Exception) -> float:
 
 
 def failure_text(exc: Exception) -> str:
-    """Why a pull failed, for the admin: Specter's own words, or the kind of fault (never SQL parameters)."""
-    if isinstance(exc, SpecterError):
-        return str(exc)
-    orig = getattr(exc, "orig", None)  # a database error: its driver message, without the statement
-    detail = str(orig if orig is not None else exc).strip().splitlines()
-    first = detail[0] if detail else ""
-    kind = type(orig).__name__ if orig is not None else type(exc).__name__
-    return f"Oväntat fel vid hämtningen ({kind}): {first[:500]}"
+    """Why a pull failed, for the status page (``messages.explain``: never SQL or its parameters)."""
+    return explain(exc, PULL)
 
 
 def _after_pull(feed: str) -> None:
