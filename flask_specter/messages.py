@@ -98,14 +98,15 @@ def _cause(exc: BaseException, context: Context) -> str:  # noqa: C901 - one fla
     if isinstance(exc, SpecterDuplicateOrderError):
         return f"Specter har redan den här ordern (Specters ordernummer {exc.order_no or '?'})."
     if isinstance(exc, SpecterOpenBatchError):
-        return f"En tidigare batch ({exc.batch_no or '?'}) är fortfarande öppen i Specter; den hämtas och bekräftas först.{_later(context)}"
+        which = f" ({exc.batch_no})" if exc.batch_no else ""
+        return f"En tidigare batch{which} är fortfarande öppen i Specter; den hämtas och bekräftas först.{_later(context)}"
     if isinstance(exc, SpecterValidationError):
         what = f"fältet '{exc.field}'" if exc.field else "uppgifterna"
         return f"Specter godtog inte {what}: {exc.specter_message}"
     if isinstance(exc, SpecterAuthError):
         return (
-            "Specter nekade inloggningen (SBM-id, API-användare eller nycklar stämmer inte). "
-            "Kontrollera inställningarna för Specter."
+            "Specter nekade inloggningen: SBM-id, API-användare, användarnyckel eller integrationsnyckel "
+            "stämmer inte. Kontrollera inställningarna för Specter."
         )
     if isinstance(exc, SpecterApiError):
         return f"Specter svarade med fel {exc.code}: {exc.specter_message}"

@@ -310,7 +310,7 @@ def test_activate_with_wrong_credentials_says_the_credentials_are_wrong(tmp_path
         resp = client.post("/admin/specter/settings/activate", data={"csrf_token": csrf_token(client)}, follow_redirects=True)
         html = resp.get_data(as_text=True)
         assert resp.status_code == 200
-        assert "godkände inte inloggningsuppgifterna" in html
+        assert "nekade inloggningen" in html
         assert "not-the-right-key" not in html
     finally:
         close_app(app)
