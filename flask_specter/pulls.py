@@ -25,6 +25,7 @@ from .errors import ExplainedError, SpecterError, SpecterOpenBatchError
 from .extension import get_state
 from .messages import PULL, explain
 from .models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
+from .redact import describe_exception
 
 log = logging.getLogger("flask_specter.pulls")
 
@@ -110,12 +111,12 @@ def run_pull(feed: str) -> dict:
     except PullHalted as exc:
         delay = _record_failure(feed, exc)
         request_pull(feed, delay=delay)
-        summary["error"] = str(exc)
+        summary["error"] = failure_text(exc)
     except SpecterError as exc:
         _record_failure(feed, exc)
         if exc.transient:
             raise  # RQ retries with back-off; nothing was confirmed
-        summary["error"] = str(exc)
+        summary["error"] = failure_text(exc)
     except Exception as exc:
         _record_failure(feed, exc)
         raise  # a fault of ours or of the database: RQ retries it, and the admin sees it meanwhile
@@ -322,7 +323,7 @@ def _record_failure(feed: str, exc: Exception) -> float:
     except Exception:  # the database itself is what failed: the log is all we have
         session.rollback()
         failures = 1
-    log.warning("%s pull failed: %s", feed, text)
+    log.warning("%s pull failed: %s", feed, describe_exception(exc))  # the technical detail; the admin reads ``text``
     return backoff_delay(failures, state.config)
 
 
