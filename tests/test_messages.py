@@ -123,3 +123,28 @@ def test_the_flash_colour_comes_from_the_state_not_the_words():
     failed = SendResult("1001", SendState.FAILED, error="Ordern är redan överförd enligt butiken")
     assert failed.category == "warning" and describe(failed, ORDER).startswith("Ordern kunde inte överföras:")
     assert SendResult("1001", SendState.WAITING).category == "info"
+
+
+def test_resend_order_cli_words_the_status_value_and_exits_by_it(make_shop, sandbox):
+    from ._push_fixtures import CLOSED_REDIS, add_customer, add_product, place, sandbox_orders, set_toggles, shop_factory
+
+    app = shop_factory(make_shop)(redis=CLOSED_REDIS)  # no queue: the command sends in this process
+    set_toggles(app, product_sync=False)
+    sandbox.hooks.create_articles([{"articleNo": "frakt", "name": "Frakt"}])
+    add_product(app, "NYHET-1", stock=5)  # not in Specter: the order is refused with code 21
+    oid, number = place(app, add_customer(app, "k@example.se"), [("NYHET-1", 1)])
+    runner = app.test_cli_runner()
+
+    refused = runner.invoke(args=["specter", "resend-order", str(oid), "99999"])
+    assert refused.exit_code == 1
+    assert f"{oid}: Ordern kunde inte överföras: Artikeln 'NYHET-1' finns inte i Specter." in refused.output
+    assert 'klicka sedan på "Överför order"' in refused.output and "Specter error" not in refused.output
+    assert "99999: Ordern 99999 finns inte i butiken." in refused.output
+
+    sandbox.hooks.create_articles([{"articleNo": "NYHET-1", "name": "Nyhet", "inStock": 5}])  # the admin fixes it
+    sent = runner.invoke(args=["specter", "resend-order", str(oid)])
+    specter_no = sandbox_orders(sandbox, number)[0]["orderNo"]
+    assert sent.exit_code == 0 and f"{oid}: Ordern är överförd till Specter (ordernummer {specter_no})." in sent.output
+    again = runner.invoke(args=["specter", "resend-order", str(oid)])
+    assert again.exit_code == 0 and f"Ordern är redan överförd till Specter (ordernummer {specter_no})." in again.output
+    assert len(sandbox_orders(sandbox, number)) == 1
