@@ -30,9 +30,9 @@ def callback_urls() -> dict[str, str]:
     public = (config.get("SPECTER_PUBLIC_URL") or "").rstrip("/")
     token = config.get("SPECTER_CALLBACK_TOKEN") or ""
     if not public:
-        raise SpecterConfigError("Set SPECTER_PUBLIC_URL to the shop's public address (what Specter calls)")
+        raise SpecterConfigError("Set SPECTER_PUBLIC_URL to the shop's public address (what Specter calls)", settings=("SPECTER_PUBLIC_URL",))
     if len(token) < 16:
-        raise SpecterConfigError("Set SPECTER_CALLBACK_TOKEN to a long random secret (at least 16 characters)")
+        raise SpecterConfigError("Set SPECTER_CALLBACK_TOKEN to a long random secret (at least 16 characters)", settings=("SPECTER_CALLBACK_TOKEN",))
     prefix = config["SPECTER_URL_PREFIX"].rstrip("/")
     return {param: f"{public}{prefix}{path}?token={quote(token, safe='')}{extra}" for param, (path, extra) in CALLBACK_ROUTES.items()}
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from .cli import specter_cli
+from .messages import ORDER, describe
 
 
 @specter_cli.command("export")
@@ -43,12 +44,13 @@ def export_command(kind: str, restart: bool):
 @click.argument("order_ids", nargs=-1, required=True)
 def resend_order_command(order_ids: tuple[str, ...]):
     """"Överför order": send orders to Specter again (shop order ids)."""
-    from .outbox import order_transfer_status, resend_order
+    from .outbox import resend_order
 
     failed = False
     for order_id in order_ids:
-        click.echo(f"{order_id}: {resend_order(order_id)}")
-        failed |= order_transfer_status(order_id)["state"] != "sent"
+        result = resend_order(order_id)
+        click.echo(f"{order_id}: {describe(result, ORDER)}")
+        failed |= not result.ok
     if failed:
         sys.exit(1)
 

@@ -88,7 +88,7 @@ class SpecterClient:
         session: requests.Session | None = None,
     ):
         if not api_url:
-            raise SpecterConfigError("SPECTER_API_URL is not set")
+            raise SpecterConfigError("SPECTER_API_URL is not set", settings=("SPECTER_API_URL",))
         self.api_url = api_url if api_url.endswith("/") else api_url + "/"
         self.sbm_id = str(sbm_id)
         self.api_user_id = str(api_user_id)

@@ -25,7 +25,15 @@ class SpecterError(Exception):
 
 
 class SpecterConfigError(SpecterError):
-    """The extension is not configured well enough to talk to Specter."""
+    """The extension is not configured well enough to talk to Specter; ``settings`` names the keys to fix."""
+
+    def __init__(self, message: str, *, settings: tuple[str, ...] = (), action: str | None = None):
+        super().__init__(message, action=action)
+        self.settings = tuple(settings)
+
+
+class ExplainedError(SpecterError):
+    """A stop our own code words for the admin (in Swedish): the message is shown as it is."""
 
 
 class SpecterEncodingError(SpecterError, ValueError):

@@ -21,8 +21,9 @@ from . import signals
 from .backoff import backoff_delay
 from .errors import SpecterError
 from .extension import get_state
+from .messages import ORDER, RECORD, SendResult, SendState, explain
 from .models import OutboxEntry, utcnow
-from .pushes import PUSHERS, Deferred, PushProblem, reason
+from .pushes import PUSHERS, Deferred, PushProblem
 from .redact import redact
 
 log = logging.getLogger("flask_specter.outbox")
@@ -180,8 +181,10 @@ def _failed(entry_id: int, token: str, exc: Exception) -> dict:
     if not isinstance(exc, SpecterError):
         log.error("outbox %s: unexpected error\n%s", entry_id, redact(traceback.format_exc()))
     transient = bool(getattr(exc, "transient", True)) if isinstance(exc, SpecterError) else True
-    text = reason(exc)
     entry = session.get(OutboxEntry, entry_id)
+    is_order = entry.kind == "order" and entry.op == "create"
+    context = ORDER if is_order else RECORD
+    text = explain(exc, context)
     attempts = (entry.attempts or 0) + 1
     retries = int(state.config["SPECTER_PUSH_RETRIES"])
     delay = None
@@ -190,13 +193,11 @@ def _failed(entry_id: int, token: str, exc: Exception) -> dict:
         text = f"{text} Nytt försök görs automatiskt ({attempts} av {retries + 1} försök misslyckade)."
         values = {"state": "pending", "next_attempt_at": utcnow() + dt.timedelta(seconds=delay), "permanent": False}
     elif transient:
-        button = "Överför order" if entry.kind == "order" and entry.op == "create" else "Försök igen"
-        text = f"{text} Gav upp efter {attempts} försök; klicka på \"{button}\" för att försöka igen."
+        text = f"{text} Gav upp efter {attempts} försök; klicka på \"{context.button}\" för att försöka igen."
         values = {"state": "failed", "permanent": False}
     else:
         values = {"state": "failed", "permanent": True}
     _finish(entry_id, token, attempts=attempts, last_error=text, **values)
-    is_order = entry.kind == "order" and entry.op == "create"
     if is_order:
         order = state.adapter.get_order(entry.ref)
         if order is not None:
@@ -281,25 +282,25 @@ def retry_entry(entry_id: int) -> dict:
     return push_entry(entry_id, force=True)
 
 
-def retry_message(result: dict) -> str:
-    """What the admin reads after "Försök igen" on one row (Swedish)."""
+def sent_result(ref: str, result: dict) -> SendResult:
+    """The status value of ``push_entry``'s summary for a manual send ("Försök igen", "Överför order")."""
     if result.get("state") == "sent":
-        return "Skickad till Specter" + (f" ({result['note']})." if result.get("note") else ".")
+        return SendResult(ref, SendState.SENT, specter_no=result.get("remote_id"), note=result.get("note"))
     if "skipped" in result:
-        return "Skickas redan eller är redan skickad; ladda om sidan om en stund."
+        return SendResult(ref, SendState.BUSY)
     if result.get("deferred"):
-        return "Väntar på att en tidigare ändring ska nå Specter; skickas automatiskt strax."
-    return f"Misslyckades igen: {result.get('error')}"
+        return SendResult(ref, SendState.WAITING)
+    return SendResult(ref, SendState.FAILED, error=result.get("error"))
 
 
-def retry_entries(ids: Iterable[int]) -> list[tuple[tuple[int, str, str, str], dict]]:
-    """The bulk "Försök igen": ((id, kind, op, ref), result) per row, oldest first, so a record's
+def retry_entries(ids: Iterable[int]) -> list[tuple[tuple[int, str, str, str], SendResult]]:
+    """The bulk "Försök igen": ((id, kind, op, ref), status) per row, oldest first, so a record's
     changes keep their order."""
     session = get_state().db.session
     rows = session.execute(
         select(OutboxEntry.id, OutboxEntry.kind, OutboxEntry.op, OutboxEntry.ref).where(OutboxEntry.id.in_(list(ids))).order_by(OutboxEntry.id)
     ).all()
-    return [(tuple(row), retry_entry(row[0])) for row in rows]
+    return [(tuple(row), sent_result(row[3], retry_entry(row[0]))) for row in rows]
 
 
 def _latest_order_entry(ref: str) -> OutboxEntry | None:
@@ -320,38 +321,35 @@ def _order_specter_no(order) -> str | None:
     return linked(state.db.session, "order", state.adapter.order_ref(order))
 
 
-def resend_order(order_id) -> str:
-    """"Överför order": send a failed or waiting order now. Pressed twice at once, it is sent once."""
+def resend_order(order_id) -> SendResult:
+    """"Överför order": send a failed or waiting order now. Pressed twice at once, it is sent once.
+
+    Returns a status value; ``messages.describe`` words it for the admin and the CLI.
+    """
     state = get_state()
     session = state.db.session
     ref = str(order_id)
     order = state.adapter.get_order(ref)
     if order is None:
-        return f"Ordern {ref} finns inte i butiken."
+        return SendResult(ref, SendState.MISSING)
     entry = _latest_order_entry(ref)
     if entry is None:
-        if _order_specter_no(order):
-            return f"Ordern är redan överförd till Specter (ordernummer {_order_specter_no(order)})."
+        specter_no = _order_specter_no(order)
+        if specter_no:
+            return SendResult(ref, SendState.ALREADY_SENT, specter_no=specter_no)
         entry = OutboxEntry(kind="order", op="create", ref=ref, state="pending", attempts=0)
         session.add(entry)
         session.commit()
     elif entry.state == "sent":
-        return f"Ordern är redan överförd till Specter (ordernummer {entry.remote_id})."
+        return SendResult(ref, SendState.ALREADY_SENT, specter_no=entry.remote_id)
     elif entry.state == "sending" and (entry.claimed_until or 0) >= time.time():
-        return "Ordern skickas till Specter just nu; ladda om sidan om en stund."
-    result = retry_entry(entry.id)
-    if result.get("state") == "sent":
-        return f"Ordern är överförd till Specter (ordernummer {result.get('remote_id')})."
-    if "skipped" in result:
-        return "Ordern skickas redan till Specter av någon annan; ladda om sidan om en stund."
-    if result.get("deferred"):
-        return "Ordern väntar på att kunden eller en tidigare ändring ska nå Specter; den skickas automatiskt strax."
-    return f"Ordern kunde inte överföras: {result.get('error')}"
+        return SendResult(ref, SendState.BUSY)
+    return sent_result(ref, retry_entry(entry.id))
 
 
-def resend_orders(ids: Iterable) -> list[str]:
-    """The bulk action: one message per order, in the order given."""
-    return [f"{order_id}: {resend_order(order_id)}" for order_id in ids]
+def resend_orders(ids: Iterable) -> list[SendResult]:
+    """The bulk action: one status per order, in the order given."""
+    return [resend_order(order_id) for order_id in ids]
 
 
 def order_transfer_status(order_id) -> dict:

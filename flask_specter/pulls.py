@@ -21,9 +21,11 @@ from sqlalchemy import insert, select, update
 
 from . import protocol, signals
 from .backoff import backoff_delay, rq_retry
-from .errors import SpecterError, SpecterOpenBatchError
+from .errors import ExplainedError, SpecterError, SpecterOpenBatchError
 from .extension import get_state
+from .messages import PULL, explain
 from .models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
+from .redact import describe_exception
 
 log = logging.getLogger("flask_specter.pulls")
 
@@ -84,7 +86,7 @@ class FeedLock:
         self.session.commit()
 
 
-class PullHalted(SpecterError):
+class PullHalted(ExplainedError):
     """The pull stopped on purpose (too many batches, a batch Specter keeps open); it runs again later."""
 
 
@@ -109,12 +111,12 @@ def run_pull(feed: str) -> dict:
     except PullHalted as exc:
         delay = _record_failure(feed, exc)
         request_pull(feed, delay=delay)
-        summary["error"] = str(exc)
+        summary["error"] = failure_text(exc)
     except SpecterError as exc:
         _record_failure(feed, exc)
         if exc.transient:
             raise  # RQ retries with back-off; nothing was confirmed
-        summary["error"] = str(exc)
+        summary["error"] = failure_text(exc)
     except Exception as exc:
         _record_failure(feed, exc)
         raise  # a fault of ours or of the database: RQ retries it, and the admin sees it meanwhile
@@ -321,19 +323,13 @@ def _record_failure(feed: str, exc: Exception) -> float:
     except Exception:  # the database itself is what failed: the log is all we have
         session.rollback()
         failures = 1
-    log.warning("%s pull failed: %s", feed, text)
+    log.warning("%s pull failed: %s", feed, describe_exception(exc))  # the technical detail; the admin reads ``text``
     return backoff_delay(failures, state.config)
 
 
 def failure_text(exc: Exception) -> str:
-    """Why a pull failed, for the admin: Specter's own words, or the kind of fault (never SQL parameters)."""
-    if isinstance(exc, SpecterError):
-        return str(exc)
-    orig = getattr(exc, "orig", None)  # a database error: its driver message, without the statement
-    detail = str(orig if orig is not None else exc).strip().splitlines()
-    first = detail[0] if detail else ""
-    kind = type(orig).__name__ if orig is not None else type(exc).__name__
-    return f"Oväntat fel vid hämtningen ({kind}): {first[:500]}"
+    """Why a pull failed, for the status page (``messages.explain``: never SQL or its parameters)."""
+    return explain(exc, PULL)
 
 
 def _after_pull(feed: str) -> None:

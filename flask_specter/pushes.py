@@ -15,20 +15,14 @@ from sqlalchemy import delete, select
 
 from . import signals
 from .errors import (
-    SpecterApiError,
-    SpecterAuthError,
-    SpecterConfigError,
+    ExplainedError,
     SpecterDuplicateOrderError,
-    SpecterEncodingError,
-    SpecterError,
     SpecterProtocolError,
-    SpecterTimeout,
-    SpecterTransportError,
     SpecterUnknownArticleError,
     SpecterUnknownCustomerError,
     SpecterUnknownOrderError,
-    SpecterValidationError,
 )
+from .messages import EXPORT, explain
 from .models import Link, utcnow
 
 
@@ -49,42 +43,14 @@ class Deferred(Exception):
         self.delay = delay
 
 
-class PushProblem(SpecterError):
+class PushProblem(ExplainedError):
     """The shop's own data makes the push impossible (no customer on the order, ...): a person must act."""
 
 
-# -- reasons an admin can act on --------------------------------------------------------------------
-
+# Kept for exports.py until it calls ``messages.explain(exc, messages.EXPORT)`` itself.
 def reason(exc: Exception) -> str:
-    """Why a push failed, in words a shop admin understands (Swedish, as the admin is)."""
-    if isinstance(exc, SpecterUnknownArticleError):
-        return (
-            f"Artikeln '{exc.article_no or '?'}' finns inte i Specter. Lägg upp artikeln i Specter (eller spara "
-            "produkten i butiken så att den skickas) och klicka sedan på \"Överför order\"."
-        )
-    if isinstance(exc, SpecterUnknownCustomerError):
-        return "Kunden finns inte i Specter. Spara kunden i butiken igen och klicka sedan på \"Överför order\"."
-    if isinstance(exc, SpecterValidationError):
-        what = f"fältet '{exc.field}'" if exc.field else "uppgifterna"
-        return f"Specter godtog inte {what}: {exc.specter_message}"
-    if isinstance(exc, SpecterAuthError):
-        return "Specter nekade inloggningen (SBM-id, API-användare eller nycklar stämmer inte). Kontrollera inställningarna för Specter."
-    if isinstance(exc, SpecterEncodingError):
-        where = f"Fältet '{exc.field}'" if exc.field else "Ett fält"
-        return f"{where} innehåller tecken som Specter inte kan ta emot (bara ISO-8859-1, t.ex. å, ä, ö, é, går)."
-    if isinstance(exc, SpecterConfigError):
-        return f"Specter-kopplingen är inte inställd: {exc}"
-    if isinstance(exc, SpecterTimeout):
-        return "Specter svarade inte i tid."
-    if isinstance(exc, SpecterTransportError):
-        return "Specter gick inte att nå (tillfälligt fel hos Specter eller i nätverket)."
-    if isinstance(exc, SpecterProtocolError):
-        return "Specter skickade ett svar som inte gick att tolka."
-    if isinstance(exc, SpecterApiError):
-        return f"Specter svarade med fel {exc.code}: {exc.specter_message}"
-    if isinstance(exc, SpecterError):
-        return str(exc)
-    return f"Oväntat fel i kopplingen ({type(exc).__name__}); se serverloggen."
+    """Why an export row failed, in the admin's words (``messages.explain``, the one translator)."""
+    return explain(exc, EXPORT)
 
 
 # -- links ------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from flask_specter import Specter, SQLAlchemyShopAdapter
+from flask_specter.messages import SendResult, SendState
 from flask_specter.models import Batch, ExportFailure, ExportRun, FeedState, OutboxEntry, SettingRow, StockHistory, StockLevel, StockRow
 from flask_specter.settings import TOGGLES
 
@@ -300,7 +301,7 @@ def test_activate_against_an_unreachable_specter_says_so_instead_of_failing(admi
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert "alert-danger" in html
-    assert "det gick inte att nå Specter" in html
+    assert "Specter gick inte att nå" in html
     assert TOKEN not in html
 
 
@@ -312,7 +313,7 @@ def test_activate_with_wrong_credentials_says_the_credentials_are_wrong(tmp_path
         resp = client.post("/admin/specter/settings/activate", data={"csrf_token": csrf_token(client)}, follow_redirects=True)
         html = resp.get_data(as_text=True)
         assert resp.status_code == 200
-        assert "godkände inte inloggningsuppgifterna" in html
+        assert "nekade inloggningen" in html
         assert "not-the-right-key" not in html
     finally:
         close_app(app)
@@ -466,7 +467,7 @@ def test_resend_button_needs_a_token_and_flashes_the_outbox_answer(app, admin, m
 
     def resend_order(order_id):
         sent.append(order_id)
-        return f"Order {order_id} överförd till Specter (ordernr SO-900)."
+        return SendResult(order_id, SendState.SENT, specter_no="SO-900")
 
     fake_module(monkeypatch, "outbox", resend_order=resend_order)
     seed_demo_data(app)
@@ -479,7 +480,7 @@ def test_resend_button_needs_a_token_and_flashes_the_outbox_answer(app, admin, m
     assert evil.headers["Location"] == "/admin/specter/transfer/"
     assert sent == ["1001", "1001"]
     page = admin.get("/admin/specter/transfer/").get_data(as_text=True)
-    assert "Order 1001 överförd till Specter (ordernr SO-900)." in page and "alert-success" in page
+    assert "Ordern är överförd till Specter (ordernummer SO-900)." in page and "alert-success" in page
 
 
 def test_bulk_action_resends_the_selected_orders(app, admin, monkeypatch):
@@ -487,7 +488,7 @@ def test_bulk_action_resends_the_selected_orders(app, admin, monkeypatch):
 
     def resend_orders(ids):
         batches.append(list(ids))
-        return [f"Order {i} kunde inte överföras: Specter svarar inte." for i in ids]
+        return [SendResult(i, SendState.FAILED, error="Specter svarade inte i tid.") for i in ids]
 
     fake_module(monkeypatch, "outbox", resend_orders=resend_orders)
     seed_demo_data(app)
@@ -499,7 +500,7 @@ def test_bulk_action_resends_the_selected_orders(app, admin, monkeypatch):
     resp = admin.post("/admin/specter/transfer/action/", data={"csrf_token": token, "action": "resend", "rowid": ids}, follow_redirects=True)
     assert sorted(batches[0]) == ["1001", "1003"]  # the product row is not an order
     html = resp.get_data(as_text=True)
-    assert "Order 1003 kunde inte överföras" in html and "alert-warning" in html
+    assert "1003: Ordern kunde inte överföras: Specter svarade inte i tid." in html and "alert-warning" in html
 
 
 def test_order_transfer_panel_for_the_hosts_order_page(app, admin):

@@ -10,6 +10,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from flask_specter.messages import SendResult, SendState
 from flask_specter.models import SettingRow
 from tests.conftest import CHROMIUM, shot
 from tests.test_admin import close_app, db, make_admin_app, seed_demo_data
@@ -31,10 +32,10 @@ def live(tmp_path, monkeypatch):
 
     def resend_order(order_id):
         resent.append(str(order_id))
-        return f"Ordern är överförd till Specter (ordernummer SO-{order_id})."
+        return SendResult(str(order_id), SendState.SENT, specter_no=f"SO-{order_id}")
 
     monkeypatch.setattr(outbox, "resend_order", resend_order)
-    monkeypatch.setattr(outbox, "resend_orders", lambda ids: [f"{i}: {resend_order(i)}" for i in ids])
+    monkeypatch.setattr(outbox, "resend_orders", lambda ids: [resend_order(i) for i in ids])
     app = make_admin_app(tmp_path)
     seed_demo_data(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -70,7 +71,7 @@ def test_admin_in_a_browser(live, page):
 
     # activation against a Specter nobody runs: a clear error, not a crash
     page.get_by_role("button", name="Activate Automatic Stock Synchronization").click()
-    page.locator(".alert-danger", has_text="det gick inte att nå Specter").wait_for()
+    page.locator(".alert-danger", has_text="Specter gick inte att nå").wait_for()
     shot(page, "03_activate_unreachable")
 
     # sync status with one SKU's history

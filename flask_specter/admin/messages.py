@@ -1,19 +1,13 @@
-"""Specter's answers and failures in words a shop admin can act on (the admin flashes these)."""
+"""The admin's labels, and its flash for a failed button (worded by ``flask_specter.messages``)."""
 
 from __future__ import annotations
 
 import logging
+import traceback
 
-from ..errors import (
-    SpecterApiError,
-    SpecterAuthError,
-    SpecterConfigError,
-    SpecterEncodingError,
-    SpecterError,
-    SpecterProtocolError,
-    SpecterTimeout,
-    SpecterTransportError,
-)
+from .. import messages
+from ..errors import SpecterError
+from ..redact import redact
 
 log = logging.getLogger("flask_specter.admin")
 
@@ -33,29 +27,8 @@ STOCK_STATE_LABELS = {
 
 
 def explain(exc: BaseException, *, doing: str) -> str:
-    """One sentence saying what went wrong while ``doing`` something, and what to check next."""
-    detail = str(exc)
-    if isinstance(exc, SpecterAuthError):
-        return (
-            f"{doing} misslyckades: Specter godkände inte inloggningsuppgifterna. Kontrollera SBM-id, "
-            f"API-användare, användarnyckel och integrationsnyckel. (Specter: {detail})"
-        )
-    if isinstance(exc, SpecterTimeout):
-        return f"{doing} misslyckades: Specter svarade inte i tid. Försök igen om en stund. ({detail})"
-    if isinstance(exc, SpecterTransportError):
-        return (
-            f"{doing} misslyckades: det gick inte att nå Specter. Kontrollera API-adressen och nätverket, "
-            f"och försök igen om en stund. ({detail})"
-        )
-    if isinstance(exc, SpecterConfigError):
-        return f"{doing} misslyckades: kopplingen är inte färdigkonfigurerad. {detail}"
-    if isinstance(exc, SpecterEncodingError):
-        return f"{doing} misslyckades: ett värde kan inte skickas till Specter (endast ISO-8859-1). {detail}"
-    if isinstance(exc, SpecterProtocolError):
-        return f"{doing} misslyckades: Specters svar gick inte att tolka, inget ändrades. ({detail})"
-    if isinstance(exc, SpecterApiError):
-        return f"{doing} misslyckades: Specter svarade med ett fel. ({detail})"
-    if isinstance(exc, SpecterError):
-        return f"{doing} misslyckades: {detail}"
-    log.exception("%s failed", doing)
-    return f"{doing} misslyckades på grund av ett oväntat fel ({type(exc).__name__}); se serverloggen."
+    """The flash for a button that failed while ``doing`` something: the one translator's sentence
+    (``flask_specter.messages.explain``), and the traceback of an unexpected error in the server log."""
+    if not isinstance(exc, SpecterError):
+        log.error("%s failed\n%s", doing, redact("".join(traceback.format_exception(exc))))
+    return messages.explain(exc, messages.action(doing))

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from ..extension import get_state
+from ..messages import ORDER, RECORD, describe
 from ..models import ExportFailure, ExportRun, OutboxEntry
 from .forms import ButtonForm, CsrfBaseForm
 from .messages import STATE_LABELS, explain
@@ -131,11 +132,11 @@ class TransferView(ReadOnlyModelView):
             flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
             return redirect(back)
         try:
-            message = resend_order(order_id)
+            result = resend_order(order_id)
         except Exception as exc:
             flash(explain(exc, doing=f"Överföringen av order {order_id}"), "error")
         else:
-            flash(message, _category(message))
+            flash(describe(result, ORDER), result.category)
         return redirect(back)
 
     @action("resend", "Överför order", "Skicka de markerade ordrarna till Specter igen?")
@@ -151,22 +152,12 @@ class TransferView(ReadOnlyModelView):
             flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
             return
         try:
-            messages = resend_orders(refs)
+            results = resend_orders(refs)
         except Exception as exc:
             flash(explain(exc, doing="Överföringen"), "error")
             return
-        for message in messages:
-            flash(message, _category(message))
-
-
-def _category(message: str) -> str:
-    """Green when the outbox's message reads as a success, else a warning the admin should read."""
-    text = (message or "").lower()
-    good = ("överförd", "skickad", "transferred", "sent", "köad", "queued", "redan")
-    bad = ("misslyck", "fel", "failed", "error", "kunde inte", "could not")
-    if any(b in text for b in bad):
-        return "warning"
-    return "success" if any(g in text for g in good) else "info"
+        for result in results:
+            flash(f"{result.ref}: {describe(result, ORDER)}", result.category)
 
 
 def _order_number(ref: str) -> str | None:
@@ -258,7 +249,7 @@ class OutboxView(ReadOnlyModelView):
         self._flash_retries([int(i) for i in ids])
 
     def _flash_retries(self, ids: list[int]) -> None:
-        from ..outbox import retry_entries, retry_message
+        from ..outbox import retry_entries
 
         try:
             outcomes = retry_entries(ids)
@@ -267,8 +258,8 @@ class OutboxView(ReadOnlyModelView):
             flash(explain(exc, doing="Nytt försök"), "error")
             return
         for (_id, kind, op, ref), result in outcomes:
-            message = f"{KIND_LABELS.get(kind, kind)} {ref} ({OP_LABELS.get(op, op)}): {retry_message(result)}"
-            flash(message, _category(message))
+            context = ORDER if (kind, op) == ("order", "create") else RECORD
+            flash(f"{KIND_LABELS.get(kind, kind)} {ref} ({OP_LABELS.get(op, op)}): {describe(result, context)}", result.category)
 
 
 def _progress(view, context, model, name) -> Markup:

@@ -321,6 +321,7 @@ def _connection_rows() -> list[tuple[str, str, bool]]:
 
 
 def _callback_rows() -> dict:
+    from .. import messages
     from ..activation import callback_urls
     from ..errors import SpecterError
     from ..redact import redact_tokens as redact
@@ -328,7 +329,7 @@ def _callback_rows() -> dict:
     try:
         return {"urls": [(param, redact(url)) for param, url in callback_urls().items()], "error": None}
     except SpecterError as exc:
-        return {"urls": [], "error": str(exc)}
+        return {"urls": [], "error": messages.explain(exc)}
 
 
 def export_page_urls() -> dict[str, str | None]:
