@@ -20,8 +20,9 @@ from sqlalchemy import func, select, update
 
 from .errors import SpecterError
 from .extension import get_state
+from .messages import EXPORT, explain
 from .models import ExportFailure, ExportRun, utcnow
-from .pushes import reason, upsert_link
+from .pushes import upsert_link
 from .redact import redact
 
 log = logging.getLogger("flask_specter.exports")
@@ -115,7 +116,7 @@ def _send_articles(kind: str, page: list[tuple[str, Any]]) -> list[tuple[str, st
             except SpecterError as row_exc:
                 if row_exc.transient:
                     raise ExportInterrupted(row_exc) from row_exc
-                failures.append((sku, reason(row_exc)))
+                failures.append((sku, explain(row_exc, EXPORT)))
     for sku in sent:  # the article exists in Specter now: Specter is its stock master
         upsert_link(state.db.session, "product", sku, sku)
     return failures
@@ -132,7 +133,7 @@ def _send_customers(page: list[tuple[str, Any]]) -> tuple[list[tuple[str, str]],
         except SpecterError as exc:
             if exc.transient:
                 return failures, handled, exc
-            failures.append((key, reason(exc)))
+            failures.append((key, explain(exc, EXPORT)))
     return failures, len(page), None
 
 
@@ -156,7 +157,7 @@ def _advance(run_id: int, old_cursor: str | None, new_cursor: str, done: int, fa
 def _interrupt(run_id: int, exc: SpecterError, *, final: bool) -> None:
     session = get_state().db.session
     session.rollback()
-    text = reason(exc) + (" Exporten fortsätter där den slutade när du startar den igen." if final else " Nytt försök görs strax.")
+    text = explain(exc, EXPORT) + (" Exporten fortsätter där den slutade när du startar den igen." if final else " Nytt försök görs strax.")
     session.execute(update(ExportRun).where(ExportRun.id == run_id).values(error=text, **({"state": "failed"} if final else {})))
     session.commit()
     log.warning("export %s interrupted: %s", run_id, redact(text))

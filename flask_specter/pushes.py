@@ -22,7 +22,6 @@ from .errors import (
     SpecterUnknownCustomerError,
     SpecterUnknownOrderError,
 )
-from .messages import EXPORT, explain
 from .models import Link, utcnow
 
 
@@ -45,12 +44,6 @@ class Deferred(Exception):
 
 class PushProblem(ExplainedError):
     """The shop's own data makes the push impossible (no customer on the order, ...): a person must act."""
-
-
-# Kept for exports.py until it calls ``messages.explain(exc, messages.EXPORT)`` itself.
-def reason(exc: Exception) -> str:
-    """Why an export row failed, in the admin's words (``messages.explain``, the one translator)."""
-    return explain(exc, EXPORT)
 
 
 # -- links ------------------------------------------------------------------------------------------

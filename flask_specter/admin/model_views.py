@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from ..extension import get_state
 from ..messages import ORDER, RECORD, describe
-from ..models import ExportFailure, ExportRun, OutboxEntry
+from ..models import OutboxEntry
 from .forms import ButtonForm, CsrfBaseForm
 from .messages import STATE_LABELS, explain
-from .views import CSRF_REFUSED, EXPORTS, SpecterViewMixin, export_page_urls, safe_next
+from .views import CSRF_REFUSED, SpecterViewMixin, safe_next
 
 STATE_BADGES = {"pending": "secondary", "sending": "info", "sent": "success", "failed": "danger"}
 KIND_LABELS = {"order": "Order", "customer": "Kund", "product": "Produkt"}
@@ -262,71 +262,4 @@ class OutboxView(ReadOnlyModelView):
             flash(f"{KIND_LABELS.get(kind, kind)} {ref} ({OP_LABELS.get(op, op)}): {describe(result, context)}", result.category)
 
 
-def _progress(view, context, model, name) -> Markup:
-    total, done = model.total or 0, model.done or 0
-    pct = 100 if total == 0 and model.state == "done" else (int(100 * done / total) if total else 0)
-    color = {"done": "bg-success", "failed": "bg-danger"}.get(model.state, "progress-bar-striped progress-bar-animated")
-    return Markup(
-        '<div class="progress" style="min-width:10rem;height:1.1rem" title="{}%">'
-        '<div class="progress-bar {}" role="progressbar" style="width:{}%">{} / {}</div></div>'
-    ).format(pct, color, pct, done, total)
-
-
-EXPORT_LABELS = {k: label for k, label, _ in EXPORTS}
-EXPORT_STATES = {"running": ("Pågår", "info"), "done": ("Klar", "success"), "failed": ("Misslyckades", "danger")}
-
-
-class ExportsView(ReadOnlyModelView):
-    """First-installation exports with their progress, and the rows Specter refused."""
-
-    list_template = "specter/exports_list.html"
-    column_list = ("kind", "state", "progress", "failed", "error", "started_at", "finished_at")
-    column_labels = {
-        "kind": "Export",
-        "state": "Status",
-        "progress": "Förlopp (klara / totalt)",
-        "failed": "Misslyckade rader",
-        "error": "Avbrott",
-        "started_at": "Startad",
-        "finished_at": "Klar",
-    }
-    column_sortable_list = ("kind", "state", "started_at", "finished_at")
-
-    def __init__(self, db, **kwargs):
-        super().__init__(ExportRun, db, **kwargs)
-
-    def _failed_link(self, view, context, model, name) -> Markup:
-        if not model.failed:
-            return Markup("0")
-        return Markup('<a href="{}" class="text-danger font-weight-bold">{} (visa)</a>').format(self.get_url(".failures", run_id=model.id), model.failed)
-
-    @property
-    def column_formatters(self):
-        return {
-            "kind": lambda v, c, m, n: EXPORT_LABELS.get(m.kind, m.kind),
-            "state": lambda v, c, m, n: Markup('<span class="badge badge-{}">{}</span>').format(EXPORT_STATES.get(m.state, (m.state, "light"))[1], EXPORT_STATES.get(m.state, (m.state,))[0]),
-            "progress": _progress,
-            "failed": self._failed_link,
-            "error": lambda v, c, m, n: Markup('<span class="small text-danger">{}</span>').format(getattr(m, "error", None) or ""),
-            "started_at": _date,
-            "finished_at": _date,
-        }
-
-    def render(self, template, **kwargs):
-        if template == self.list_template:
-            kwargs.setdefault("exports", EXPORTS)
-            kwargs.setdefault("button_form", ButtonForm(formdata=None))
-            kwargs.setdefault("export_pages", export_page_urls())
-        return super().render(template, **kwargs)
-
-    @expose("/failures/<int:run_id>")
-    def failures(self, run_id: int):
-        session = get_state().db.session
-        run = session.get(ExportRun, run_id)
-        if run is None:
-            return redirect(self.get_url(".index_view"))
-        rows = list(session.execute(select(ExportFailure).where(ExportFailure.run_id == run_id).order_by(ExportFailure.id).limit(1000)).scalars())
-        return self.render("specter/export_failures.html", run=run, rows=rows, label=EXPORT_LABELS.get(run.kind, run.kind))
-
-
-__all__ = ["TransferView", "OutboxView", "ExportsView", "transfer_button", "post_button"]
+__all__ = ["TransferView", "OutboxView", "transfer_button", "post_button"]
