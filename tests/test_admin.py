@@ -88,7 +88,7 @@ def make_admin_app(tmp_path, **overrides) -> Flask:
     with app.app_context():
         db.create_all()
     Admin(app, name="Testbutik", theme=Bootstrap4Theme())
-    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Product, order_model=Order))
+    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Product, order_model=Order), create_tables=True)
 
     @app.route("/_test/login")
     def _login():
