@@ -91,7 +91,8 @@ class Specter:
           - ``app.extensions["specter"]`` (a ``SpecterState``: settings, queue, client);
           - the callback blueprint under ``SPECTER_URL_PREFIX`` and the ``flask specter …`` CLI group;
           - the adapter's session listeners (outbox rows written in the shop's own transaction);
-          - log redaction on the extension's own loggers and its request/worker log lines (``redact.py``);
+          - log redaction (``redact.py``): personal data masked on the extension's and RQ's loggers, the
+            callback token hidden on the server's request log lines of the callback URLs, no other logger;
           - a hint in the log when a request fails because the extension's tables are missing;
           - the admin views on the host's Flask-Admin ``Admin`` when ``SPECTER_ADMIN`` is on.
 
@@ -125,7 +126,7 @@ class Specter:
         app.register_blueprint(make_blueprint(), url_prefix=app.config["SPECTER_URL_PREFIX"])
         app.cli.add_command(specter_cli)
         install_hooks(state)
-        install_log_redaction()
+        install_log_redaction(url_prefix=app.config["SPECTER_URL_PREFIX"])
         got_request_exception.connect(_hint_missing_tables, app)
         with app.app_context():
             if app.config["SPECTER_SQLITE_TUNING"]:
