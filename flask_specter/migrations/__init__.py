@@ -9,9 +9,15 @@ host's. With Flask-Migrate::
     migrate = Migrate(app, db, **specter_migrations.alembic_options())
     migrate.configure(specter_migrations.configure)
 
-then ``flask db upgrade heads`` (``heads``: the host's branch and ``specter``). With plain Alembic, add
-``VERSIONS`` to ``version_locations`` in ``alembic.ini`` and pass ``alembic_options()`` to
-``context.configure`` in ``env.py``.
+then ``flask db upgrade heads`` (``heads``: the host's branch and ``specter``). Instead of ``configure``,
+or with plain Alembic, ``alembic.ini`` can name the revisions as a package resource::
+
+    [alembic]
+    path_separator = space
+    version_locations = %(here)s/versions flask_specter.migrations:versions
+
+and ``env.py`` passes ``**alembic_options()`` to ``context.configure`` (Flask-Migrate does that from
+``Migrate(..., **alembic_options())``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic import context as alembic_context
+from alembic.util import coerce_resource_to_filename
 
 BRANCH = "specter"
 VERSIONS = str(Path(__file__).resolve().parent / "versions")
@@ -69,7 +76,7 @@ def process_revision_directives(context: Any, revision: Any, directives: list[An
         logging.getLogger("alembic.env").info("No changes in schema detected.")  # Flask-Migrate's words
         return
     scripts = context.script
-    host_locations = [loc for loc in scripts.version_locations if str(Path(loc).resolve()) != VERSIONS]
+    host_locations = [loc for loc in scripts.version_locations if str(Path(coerce_resource_to_filename(loc)).resolve()) != VERSIONS]
     if script.version_path is None and host_locations and len(scripts.version_locations) > 1:
         script.version_path = str(host_locations[0])
     if script.head == "head":
