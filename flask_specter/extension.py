@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app, got_request_exception
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from . import config as _config
@@ -170,6 +171,12 @@ def create_specter_tables(db) -> None:
     """Create the extension's missing tables and its per-feed rows; idempotent (``flask specter create-tables``)."""
     Base.metadata.create_all(db.engine)
     _ensure_feed_rows(db)
+
+
+@event.listens_for(FeedState.__table__, "after_create")
+def _feed_rows_with_the_table(table, connection, **kw: Any) -> None:
+    """Whoever creates the tables (``metadata.create_all`` too) gets the feed rows a pull locks on."""
+    connection.execute(table.insert(), [{"feed": name, "pull_requested": False, "failures": 0} for name in FEEDS])
 
 
 def _ensure_feed_rows(db) -> None:
