@@ -89,12 +89,16 @@ class Specter:
           - ``adapter``: the ``ShopAdapter`` that reads and writes the host's products, customers and orders.
 
         Registers:
-          - ``app.extensions["specter"]`` (a ``SpecterState``: settings, queue, client);
+          - ``app.extensions["specter"]`` (a ``SpecterState``: settings, queue, client); the queue is RQ on
+            Redis, or without a Redis URL an in-process fakeredis whose worker thread starts with the first
+            job (the ``[embedded]`` extra);
           - the callback blueprint under ``SPECTER_URL_PREFIX`` and the ``flask specter …`` CLI group;
           - the adapter's session listeners (outbox rows written in the shop's own transaction);
           - log redaction (``redact.py``): personal data masked on the extension's and RQ's loggers, the
             callback token hidden on the server's request log lines of the callback URLs, no other logger;
           - a hint in the log when a request fails because the extension's tables are missing;
+          - on SQLite (``SPECTER_SQLITE_TUNING``), connection listeners on ``db.engine`` (WAL, busy timeout,
+            ``BEGIN IMMEDIATE`` for writers);
           - the admin views on the host's Flask-Admin ``Admin`` when ``SPECTER_ADMIN`` is on.
 
         ``create_tables=True`` creates the missing tables with ``create_all`` (demo, tests, quick starts).
