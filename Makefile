@@ -9,7 +9,7 @@ STAMP = $(VENV)/.installed
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,embedded]'
 	touch $(STAMP)
 
 demo: $(STAMP)

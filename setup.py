@@ -1,4 +1,4 @@
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     name="Flask-Specter",
@@ -6,22 +6,29 @@ setup(
     description="Join a Flask shop to Specter Business Management: stock, products, customers and orders.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["flask_specter", "flask_specter.*", "example_shop", "example_shop.*"]),
+    license="BSD-3-Clause",
+    license_files=["LICENSE"],
+    # The extension only: example_shop stays in the repository (``pip install -e .`` keeps it importable there).
+    # Namespace discovery: the template and revision folders are data packages of their own.
+    packages=find_namespace_packages(include=["flask_specter", "flask_specter.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
-    package_data={"flask_specter": ["py.typed", "admin/templates/**/*", "templates/**/*"], "example_shop": ["templates/**/*", "static/**/*"]},
+    package_data={"flask_specter": ["py.typed", "admin/templates/**/*", "migrations/versions/*.py"]},
     python_requires=">=3.11",
     install_requires=[
         "flask>=3.0",
         "flask-sqlalchemy>=3.1",
         "flask-admin>=2.0",
         "flask-wtf>=1.2",
-        "rq>=2.8",
+        "rq>=3.0,<4",  # the major version the suite runs on; RQ changes its internals between majors
         "redis>=5.0",
         "requests>=2.31",
         "defusedxml>=0.7",
-        "fakeredis[lua]>=2.26",
     ],
     extras_require={
+        # The queue without a Redis server: an in-process fakeredis and a worker thread (demo, small shops).
+        "embedded": ["fakeredis[lua]>=2.26"],
+        # The shipped Alembic revisions (flask_specter.migrations); Flask-Migrate brings Alembic too.
+        "migrations": ["alembic>=1.13"],
         "postgres": ["psycopg[binary]>=3.1"],
         "test": [
             "pytest>=8",
@@ -32,8 +39,14 @@ setup(
             "ruff>=0.5",
             "waitress>=3.0",
             "gunicorn>=22",
+            "fakeredis[lua]>=2.26",
+            "flask-migrate>=4.0",
         ],
     },
     entry_points={"flask.commands": []},
-    classifiers=["Framework :: Flask", "Programming Language :: Python :: 3", "Natural Language :: Swedish"],
+    classifiers=[
+        "Framework :: Flask",
+        "Programming Language :: Python :: 3",
+        "Natural Language :: Swedish",
+    ],
 )

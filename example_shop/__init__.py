@@ -49,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app,
         db=db,
         adapter=SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order, category_model=Category),
+        create_tables=True,  # the demo has no migrations: a real shop runs the shipped Alembic revisions
     )
     install_log_redaction(("example_shop", "example_shop.mail", "flask-admin.sqla"))  # errors (tracebacks) without rows
     app.register_blueprint(auth_bp)

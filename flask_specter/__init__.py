@@ -5,9 +5,13 @@ from __future__ import annotations
 from .client import SpecterClient
 from .errors import SpecterError
 from .extension import Specter
+from .models import Base
 from .shop import ShopAdapter, SQLAlchemyShopAdapter
 from .sku import SKU_MAX_LENGTH, InvalidSku
 from .stock import OutOfStock, StockManagedBySpecter
+
+# The extension's tables (all named ``specter_*``), on their own MetaData: for Alembic and for ``create_all``.
+metadata = Base.metadata
 
 __all__ = [
     "Specter",
@@ -19,5 +23,6 @@ __all__ = [
     "StockManagedBySpecter",
     "InvalidSku",
     "SKU_MAX_LENGTH",
+    "metadata",
 ]
 __version__ = "0.1.0"

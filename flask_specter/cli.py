@@ -1,4 +1,4 @@
-"""``flask specter …``: activate, sync-stock, import-articles, worker, status (and the push commands)."""
+"""``flask specter …``: activate, sync-stock, import-articles, worker, status, create-tables (and the push commands)."""
 
 from __future__ import annotations
 
@@ -144,4 +144,17 @@ def status_command():
 
     for line in collect_status().lines():
         click.echo(line)
+
+
+@specter_cli.command("create-tables")
+def create_tables_command():
+    """Create the extension's missing tables (for shops without Flask-Migrate); safe to run again."""
+    from .extension import create_specter_tables
+    from .models import Base
+
+    state = get_state()
+    create_specter_tables(state.db)
+    click.echo(f"Specter's tables are in place ({len(Base.metadata.tables)} tables; existing ones untouched).")
+
+
 from . import cli_push, cli_settings  # noqa: E402,F401

@@ -8,8 +8,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
-from sqlalchemy.exc import IntegrityError
+from flask import Flask, current_app, got_request_exception
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from . import config as _config
 from .client import SpecterClient
@@ -77,7 +78,33 @@ class Specter:
         if app is not None:
             self.init_app(app, **kwargs)
 
-    def init_app(self, app: Flask, *, db, adapter: ShopAdapter, create_tables: bool = True) -> None:
+    def init_app(self, app: Flask, *, db, adapter: ShopAdapter, create_tables: bool = False) -> None:
+        """Join ``app`` to Specter. Touches no table unless ``create_tables=True``.
+
+        Reads:
+          - ``app.config``: every ``SPECTER_*`` key (defaults from ``config.py`` are set with
+            ``setdefault``, so the host's values win) and ``REDIS_URL`` when ``SPECTER_REDIS_URL`` is unset;
+          - ``db``: the host's Flask-SQLAlchemy object, whose engine and session carry the extension's
+            tables (``flask_specter.metadata``) next to the host's own;
+          - ``adapter``: the ``ShopAdapter`` that reads and writes the host's products, customers and orders.
+
+        Registers:
+          - ``app.extensions["specter"]`` (a ``SpecterState``: settings, queue, client); the queue is RQ on
+            Redis, or without a Redis URL an in-process fakeredis whose worker thread starts with the first
+            job (the ``[embedded]`` extra);
+          - the callback blueprint under ``SPECTER_URL_PREFIX`` and the ``flask specter …`` CLI group;
+          - the adapter's session listeners (outbox rows written in the shop's own transaction);
+          - log redaction (``redact.py``): personal data masked on the extension's and RQ's loggers, the
+            callback token hidden on the server's request log lines of the callback URLs, no other logger;
+          - a hint in the log when a request fails because the extension's tables are missing;
+          - on SQLite (``SPECTER_SQLITE_TUNING``), connection listeners on ``db.engine`` (WAL, busy timeout,
+            ``BEGIN IMMEDIATE`` for writers);
+          - the admin views on the host's Flask-Admin ``Admin`` when ``SPECTER_ADMIN`` is on.
+
+        ``create_tables=True`` creates the missing tables with ``create_all`` (demo, tests, quick starts).
+        A shop with migrations runs the shipped Alembic revisions instead (``flask db upgrade heads``),
+        one without runs ``flask specter create-tables`` once.
+        """
         if "specter" in app.extensions:
             raise RuntimeError(f"flask_specter is already registered on the app {app.name!r}; call init_app once per app")
         for key, default in _config.DEFAULTS.items():
@@ -104,13 +131,13 @@ class Specter:
         app.register_blueprint(make_blueprint(), url_prefix=app.config["SPECTER_URL_PREFIX"])
         app.cli.add_command(specter_cli)
         install_hooks(state)
-        install_log_redaction()
+        install_log_redaction(url_prefix=app.config["SPECTER_URL_PREFIX"])
+        got_request_exception.connect(_hint_missing_tables, app)
         with app.app_context():
             if app.config["SPECTER_SQLITE_TUNING"]:
                 tune_sqlite(db.engine)  # before our first transaction: creating tables is one too
             if create_tables:
-                Base.metadata.create_all(db.engine)
-                _ensure_feed_rows(db)
+                create_specter_tables(db)
         if app.config["SPECTER_ADMIN"]:
             from .admin import register_admin
 
@@ -144,6 +171,18 @@ class Specter:
         get_state(app).queue.stop_worker()
 
 
+def create_specter_tables(db) -> None:
+    """Create the extension's missing tables and its per-feed rows; idempotent (``flask specter create-tables``)."""
+    Base.metadata.create_all(db.engine)
+    _ensure_feed_rows(db)
+
+
+@event.listens_for(FeedState.__table__, "after_create")
+def _feed_rows_with_the_table(table, connection, **kw: Any) -> None:
+    """Whoever creates the tables (``metadata.create_all`` too) gets the feed rows a pull locks on."""
+    connection.execute(table.insert(), [{"feed": name, "pull_requested": False, "failures": 0} for name in FEEDS])
+
+
 def _ensure_feed_rows(db) -> None:
     """One lock row per feed; several shop processes starting at once may race to add them."""
     existing = {row.feed for row in db.session.query(FeedState).all()}
@@ -154,3 +193,24 @@ def _ensure_feed_rows(db) -> None:
         db.session.commit()
     except IntegrityError:  # another process added them first: theirs are as good as ours
         db.session.rollback()
+
+
+MISSING_TABLES_HINT = (
+    "Flask-Specter's tables are missing in this database: run `flask db upgrade heads` (Flask-Migrate with the "
+    "extension's revisions, see flask_specter.migrations) or `flask specter create-tables`"
+)
+
+
+def missing_specter_table(exc: BaseException) -> bool:
+    """True when ``exc`` is the database saying one of the extension's tables does not exist."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    missing = "no such table" in text or ("does not exist" in text and "relation" in text) or "doesn't exist" in text
+    return missing and "specter_" in text
+
+
+def _hint_missing_tables(sender: Flask, exception: BaseException, **extra: Any) -> None:
+    """A request failed on a missing table of ours: say how to create them next to the traceback."""
+    if missing_specter_table(exception):
+        log.error(MISSING_TABLES_HINT)

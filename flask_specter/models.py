@@ -1,8 +1,10 @@
 """The extension's own tables: settings, feed state, batches, stored stock rows, history, outbox.
 
-They live on their own ``MetaData`` (not the host's), are created by ``init_app`` on the host's engine,
-and are used through the host's ``db.session``. Remaining work is kept here, never only in Redis, so a
-Redis restart costs time and never data.
+They live on their own ``MetaData`` (not the host's), public as ``flask_specter.metadata``
+(``Base.metadata``), and are used through the host's engine and ``db.session``. The host creates them with
+the shipped Alembic revisions (``flask_specter/migrations``), ``flask specter create-tables`` or
+``init_app(..., create_tables=True)``; a change here needs a new revision in ``migrations/versions``.
+Remaining work is kept here, never only in Redis, so a Redis restart costs time and never data.
 """
 
 from __future__ import annotations

@@ -1,10 +1,19 @@
 """Keep secrets and personal data out of logs: callback tokens in access logs, personnummer, e-mail
 addresses and the rows a database error quotes (SQL parameters, PostgreSQL's ``DETAIL`` line).
 
-``init_app`` installs ``RedactingFilter`` on the loggers that print request lines (werkzeug, gunicorn,
-waitress) and on the extension's and RQ's own, so a callback URL shows ``token=***``, a personnummer
-in an error message shows ``******-****`` and a failed INSERT shows ``[parameters: hidden]``. The
-filter cleans a record's traceback too, not only its message.
+``init_app`` installs filters on two kinds of loggers, never on the root logger or the host's own:
+
+- the extension's loggers (``flask_specter`` and each ``flask_specter.*``) and RQ's (``rq.worker``,
+  ``rq.job``, ...), which log the extension's jobs and their tracebacks: ``RedactingFilter`` shows a
+  personnummer as ``******-****``, an e-mail as ``***@***`` and a failed INSERT as ``[parameters: hidden]``.
+  RQ's loggers are module-level (``logging.getLogger("rq.worker")``): the extension's jobs can only be
+  reached there, so a host's own RQ jobs in the same process get the same masking.
+- the loggers that print request lines (werkzeug, gunicorn, waitress), because Specter puts the callback
+  token in the query string of the callback URLs and the server logs that URL before any code of ours
+  runs: ``CallbackTokenFilter`` hides ``token=…`` on the lines of the callback URLs only
+  (``SPECTER_URL_PREFIX``) and leaves every other request line of the host as it is.
+
+A host that wants the same masking on its own loggers passes their names: ``install_log_redaction(("shop",))``.
 """
 
 from __future__ import annotations
@@ -20,20 +29,14 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # ("Key (email)=(...) already exists", "Failing row contains (...)").
 _SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
 _DB_DETAIL = re.compile(r"(?m)^(\s*DETAIL:)[^\n]*")
-LOGGERS = (
-    "werkzeug",
-    "gunicorn.access",
-    "gunicorn.error",
-    "waitress",
-    "flask_specter",
-    "rq.worker",
-    "rq.job",
-    "rq.queue",
-    "rq.scheduler",
-)
+# Loggers that print request lines: the callback URL (with its token) is in them.
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "waitress")
+# The extension's own loggers and RQ's (the extension's jobs, their failures and tracebacks).
+EXTENSION_LOGGERS = ("flask_specter", "rq.worker", "rq.job", "rq.queue", "rq.scheduler")
 # Loggers are not covered by their parent's filters: every module logger gets its own.
 _OWN_PREFIXES = ("flask_specter.", "rq.")
 _MODULE_LOGGERS = ("admin", "client", "exports", "feeds", "hooks", "outbox", "pulls", "queue", "routes", "stock")
+_CALLBACK_PATHS: set[str] = set()  # "<SPECTER_URL_PREFIX>/" of every app joined in this process
 
 
 def redact_tokens(text: str) -> str:
@@ -81,11 +84,36 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_log_redaction(extra: tuple[str, ...] = ()) -> None:
-    """Idempotent: one filter per logger, whatever the number of apps."""
-    names = {*LOGGERS, *(f"flask_specter.{name}" for name in _MODULE_LOGGERS), *extra}
+class CallbackTokenFilter(logging.Filter):
+    """On a server's request log: the token of the extension's callback URLs hidden, other lines untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        if "token=" in message and any(path in message for path in _CALLBACK_PATHS):
+            record.msg = redact_tokens(message)
+            record.args = ()
+        return True
+
+
+def install_log_redaction(extra: tuple[str, ...] = (), *, url_prefix: str | None = None) -> None:
+    """Idempotent: one filter per logger, whatever the number of apps.
+
+    ``extra`` names more loggers (the host's) for ``RedactingFilter``; ``url_prefix`` is an app's
+    ``SPECTER_URL_PREFIX``, whose callback lines get their token hidden on the request loggers.
+    """
+    if url_prefix is not None:
+        _CALLBACK_PATHS.add(url_prefix.rstrip("/") + "/")
+    names = {*EXTENSION_LOGGERS, *(f"flask_specter.{name}" for name in _MODULE_LOGGERS), *extra}
     names.update(name for name in logging.root.manager.loggerDict if name.startswith(_OWN_PREFIXES))
     for name in sorted(names):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
+        _add_once(logging.getLogger(name), RedactingFilter)
+    for name in ACCESS_LOGGERS:
+        _add_once(logging.getLogger(name), CallbackTokenFilter)
+
+
+def _add_once(logger: logging.Logger, kind: type[logging.Filter]) -> None:
+    if not any(isinstance(f, kind) for f in logger.filters):
+        logger.addFilter(kind())

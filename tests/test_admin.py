@@ -91,7 +91,7 @@ def make_admin_app(tmp_path, *, with_admin: bool = True, **overrides) -> Flask:
         db.create_all()
     if with_admin:
         Admin(app, name="Testbutik", theme=Bootstrap4Theme())
-    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Product, order_model=Order))
+    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Product, order_model=Order), create_tables=True)
 
     @app.route("/_test/login")
     def _login():

@@ -38,7 +38,7 @@ def make_app(tmp_path, name: str) -> Flask:
 def test_defaults_are_set_without_overwriting_the_host(tmp_path):
     app = make_app(tmp_path, "a")
     app.config["SPECTER_STOCK_BATCH_SIZE"] = 50
-    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
+    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)
     assert app.config["SPECTER_STOCK_BATCH_SIZE"] == 50
     assert app.config["SPECTER_STOCK_BATCH_DELAY"] == 5.0
     assert app.config["SPECTER_URL_PREFIX"] == "/specter"
@@ -49,9 +49,9 @@ def test_defaults_are_set_without_overwriting_the_host(tmp_path):
 def test_double_registration_is_a_clear_error(tmp_path):
     app = make_app(tmp_path, "b")
     ext = Specter()
-    ext.init_app(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
+    ext.init_app(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)
     with pytest.raises(RuntimeError, match="already registered"):
-        ext.init_app(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
+        ext.init_app(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)
 
 
 def test_use_without_init_app_is_a_clear_error(tmp_path):
@@ -63,8 +63,8 @@ def test_use_without_init_app_is_a_clear_error(tmp_path):
 def test_one_extension_serves_several_apps_with_their_own_state(tmp_path):
     ext = Specter()
     one, two = make_app(tmp_path, "one"), make_app(tmp_path, "two")
-    ext.init_app(one, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
-    ext.init_app(two, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
+    ext.init_app(one, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)
+    ext.init_app(two, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)
     assert get_state(one) is not get_state(two)
     with one.app_context():
         ext.settings.set("send_order_mail", True)
@@ -76,7 +76,7 @@ def test_one_extension_serves_several_apps_with_their_own_state(tmp_path):
 
 def test_every_toggle_has_a_documented_default_and_round_trips(tmp_path):
     app = make_app(tmp_path, "d")
-    ext = Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
+    ext = Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)
     with app.app_context():
         values = ext.settings.all()
         assert values == {t.key: t.default for t in TOGGLES}
@@ -91,7 +91,7 @@ def test_client_needs_credentials(tmp_path):
     from flask_specter.errors import SpecterConfigError
 
     app = make_app(tmp_path, "e")
-    ext = Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
+    ext = Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)
     with app.app_context(), pytest.raises(SpecterConfigError, match="SPECTER_SBM_ID"):
         ext.client  # noqa: B018
 
@@ -101,7 +101,7 @@ def test_processes_racing_to_create_the_feed_rows_do_not_fail(tmp_path, monkeypa
     from flask_specter.models import FeedState
 
     app = make_app(tmp_path, "race")
-    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item))
+    Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)
     with app.app_context():
 
         class NothingYet:  # what a second process saw just before the first one committed
