@@ -27,6 +27,19 @@ ARGS = [
     "--disable-sync",
 ]
 SHOTS = Path(__file__).parent / "screenshots"  # gitignored; look at them after a run
+# A customer filling in the example shop's checkout form (csrf_token added by each test).
+BUYER = {
+    "email": "karin@example.se",
+    "first_name": "Karin",
+    "last_name": "Åkesson",
+    "address": "Byvägen 3",
+    "zip": "123 45",
+    "city": "Västerås",
+    "country": "SE",
+    "payment_method": "invoice",
+    "shipping_method": "postnord",
+}
+
 API_TOKEN = "test-api-token"  # SHOP_API_TOKEN of the test shops: their JSON API is closed without it
 API_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 

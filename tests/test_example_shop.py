@@ -16,7 +16,7 @@ from example_shop.seed import seed
 from example_shop.settings import database_uri, from_environ
 from flask_specter.models import StockLevel
 
-from .conftest import API_TOKEN, api_client
+from .conftest import API_TOKEN, BUYER, api_client
 
 
 @pytest.fixture
@@ -302,19 +302,7 @@ def test_admin_save_cannot_change_specter_stock(app, client):
 
 # --- storefront ------------------------------------------------------------------------------------
 def checkout_form(token: str, **overrides) -> dict:
-    data = {
-        "csrf_token": token,
-        "email": "karin@example.se",
-        "first_name": "Karin",
-        "last_name": "Åkesson",
-        "address": "Byvägen 3",
-        "zip": "123 45",
-        "city": "Västerås",
-        "country": "SE",
-        "payment_method": "invoice",
-        "shipping_method": "postnord",
-    }
-    return {**data, **overrides}
+    return {**BUYER, "csrf_token": token, **overrides}
 
 
 def test_storefront_checkout(app, client):

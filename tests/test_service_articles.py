@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from ._push_fixtures import add_customer, add_product, entries, order_row, place
-from .conftest import wait_until
+from .conftest import BUYER, wait_until
 from .test_stock_sync import _db, activate_served
 
 pytestmark = pytest.mark.timeout(120)
@@ -173,9 +173,7 @@ def test_the_demo_creates_them_so_its_first_order_reaches_specter(running_demo):
     assert browser.post(f"{shop}/product/KOPP-ASA", data={"csrf_token": _csrf(page.content), "sku": "KOPP-ASA", "qty": 1},
                         timeout=10).status_code == 200
     page = browser.get(f"{shop}/checkout", timeout=10)
-    form = {"csrf_token": _csrf(page.content), "email": "karin@example.se", "first_name": "Karin", "last_name": "Åkesson",
-            "address": "Byvägen 3", "zip": "123 45", "city": "Västerås", "country": "SE", "payment_method": "invoice",
-            "shipping_method": "postnord"}
+    form = {**BUYER, "csrf_token": _csrf(page.content)}
     assert browser.post(f"{shop}/checkout", data=form, timeout=10).status_code == 200
 
     def first_order():

@@ -14,19 +14,7 @@ import requests
 from sqlalchemy import func, select
 
 from ._push_fixtures import sandbox_orders
-from .conftest import API_HEADERS, wait_until
-
-BUYER = {
-    "email": "karin@example.se",
-    "first_name": "Karin",
-    "last_name": "Åkesson",
-    "address": "Byvägen 3",
-    "zip": "123 45",
-    "city": "Västerås",
-    "country": "SE",
-    "payment_method": "invoice",
-    "shipping_method": "postnord",
-}
+from .conftest import API_HEADERS, BUYER, wait_until
 
 
 def csrf_of(html: str) -> str:
