@@ -91,10 +91,7 @@ def _pending(model) -> bool:
 def _ensure(model, flag: str, job: str) -> bool:
     """Queue ``job`` if ``model`` has pending rows and none is queued yet; True when this call queued it."""
     state = get_state()
-    if not _pending(model) or not state.queue.set_flag(flag, float(state.config["SPECTER_LEASE_SECONDS"])):
-        return False
-    state.queue.enqueue(job)
-    return True
+    return _pending(model) and state.queue.enqueue_once(flag, job, ttl=float(state.config["SPECTER_LEASE_SECONDS"]))
 
 
 def ensure_article_apply() -> bool:

@@ -40,12 +40,10 @@ def enqueue_entry(entry_id: int, *, delay: float = 0.0, state=None) -> bool:
     state = state or get_state()
     lease = float(state.config["SPECTER_LEASE_SECONDS"])
     try:
-        if state.queue.set_flag(_flag(entry_id), delay + lease):
-            state.queue.enqueue(JOB, entry_id, delay=delay)
+        state.queue.enqueue_once(_flag(entry_id), JOB, entry_id, ttl=lease, delay=delay)
         return True
     except Exception as exc:
         log.warning("outbox row %s not queued (%s); it stays pending for the sweep", entry_id, type(exc).__name__)
-        state.queue.clear_flag(_flag(entry_id))
         return False
 
 

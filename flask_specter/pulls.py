@@ -46,10 +46,7 @@ def request_pull(feed: str, *, delay: float = 0) -> bool:
     state = get_state()
     if feed not in protocol.FEEDS:
         raise ValueError(f"unknown feed {feed!r}")
-    if not state.queue.set_flag(_flag(feed), QUEUED_FLAG_TTL + delay):
-        return False
-    state.queue.enqueue("flask_specter.jobs.pull_feed", feed, delay=delay, retry=_retry(state.config))
-    return True
+    return state.queue.enqueue_once(_flag(feed), "flask_specter.jobs.pull_feed", feed, ttl=QUEUED_FLAG_TTL, delay=delay, retry=_retry(state.config))
 
 
 class FeedLock:

@@ -154,6 +154,22 @@ class SpecterQueue:
             return self.queue.enqueue_at(due, func, *args, **opts, **kwargs)
         return self.queue.enqueue(func, *args, **opts, **kwargs)
 
+    def enqueue_once(self, flag: str, func: str, *args: Any, ttl: float, delay: float = 0, **kwargs: Any) -> bool:
+        """Enqueue ``func`` unless a job behind ``flag`` is already waiting; True when this call enqueued it.
+
+        The flag is a SET NX that lives ``ttl`` seconds past the job's due time; the job clears it when it
+        starts, so work stored from then on queues one more job. A failed enqueue clears it again, so the
+        next caller (Specter calling again, the sweep) is not turned away by a job that never was.
+        """
+        if not self.set_flag(flag, ttl + delay):
+            return False
+        try:
+            self.enqueue(func, *args, delay=delay, **kwargs)
+        except Exception:
+            self.clear_flag(flag)
+            raise
+        return True
+
     def set_flag(self, key: str, ttl: float) -> bool:
         """SET NX with a TTL: True when this caller set it. Fails open (True) if Redis is down."""
         try:

@@ -41,10 +41,7 @@ def ensure_apply_chain(*, delay: float = 0) -> bool:
     if not has_pending():
         return False
     ttl = float(state.config["SPECTER_STOCK_BATCH_DELAY"]) + float(state.config["SPECTER_LEASE_SECONDS"])
-    if not state.queue.set_flag(CHAIN_FLAG, ttl + delay):
-        return False
-    state.queue.enqueue("flask_specter.jobs.apply_stock_chunk", delay=delay)
-    return True
+    return state.queue.enqueue_once(CHAIN_FLAG, "flask_specter.jobs.apply_stock_chunk", ttl=ttl, delay=delay)
 
 
 def claim_chunk(size: int) -> list[Row]:

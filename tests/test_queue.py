@@ -1,0 +1,26 @@
+"""``enqueue_once``: the one "flag, enqueue, the job clears the flag" helper behind pulls, the stock chain,
+article and order applies and the outbox."""
+
+from __future__ import annotations
+
+import pytest
+
+JOB = "flask_specter.jobs.sweep"
+
+
+def test_enqueue_once_coalesces_and_a_failed_enqueue_frees_the_flag(make_shop):
+    queue = make_shop().extensions["specter"].queue
+    assert queue.enqueue_once("test-once", JOB, ttl=60)
+    assert not queue.enqueue_once("test-once", JOB, ttl=60)  # one is waiting: not doubled
+    assert queue.queue.count == 1
+    queue.clear_flag("test-once")  # what the job does when it starts
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("Redis went away")
+
+    queue.queue.enqueue = refuse  # the one exact failure this unit must see
+    with pytest.raises(ConnectionError):
+        queue.enqueue_once("test-once", JOB, ttl=60)
+    del queue.queue.enqueue
+    assert queue.enqueue_once("test-once", JOB, ttl=60)  # the next caller is not turned away by a job that never was
+    assert queue.queue.count == 2
