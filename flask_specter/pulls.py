@@ -330,8 +330,12 @@ def failure_text(exc: Exception) -> str:
 
 
 def _after_pull(feed: str) -> None:
-    """Start applying what the pull stored, through the same coalesced paths the sweep uses."""
-    from .feed_apply import ensure_article_apply, ensure_order_apply
-    from .stock_apply import ensure_apply_chain
+    state = get_state()
+    if feed == "stock":
+        from .stock_apply import ensure_apply_chain
 
-    {"stock": ensure_apply_chain, "articles": ensure_article_apply, "orders": ensure_order_apply}[feed]()
+        ensure_apply_chain()
+    elif feed == "articles":
+        state.queue.enqueue("flask_specter.jobs.apply_articles")
+    else:
+        state.queue.enqueue("flask_specter.jobs.apply_order_events")
