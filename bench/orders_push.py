@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, func, select, text
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from flask_specter.client import SpecterClient  # noqa: E402
 from flask_specter.models import OutboxEntry  # noqa: E402
+from flask_specter.remote.client import SpecterClient  # noqa: E402
 from flask_specter.sandbox.testing import SandboxServer  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -81,7 +81,7 @@ def main() -> None:
         from example_shop import create_app
         from example_shop.models import Customer, Order, Product, db
         from example_shop.orders import LineRequest, place_order
-        from flask_specter.outbox import drain
+        from flask_specter.outbound.relay import drain
 
         app = create_app(config)
         sandbox.hooks.create_articles([{"articleNo": SKU, "name": "Bänk", "inStock": 10 * args.orders + 10}])

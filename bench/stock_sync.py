@@ -24,10 +24,10 @@ from sqlalchemy import bindparam, create_engine, insert, select, text, update
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from flask_specter import protocol  # noqa: E402
-from flask_specter.client import encode_params  # noqa: E402
 from flask_specter.models import Batch, StockRow  # noqa: E402
-from flask_specter.results import parse_stock_text  # noqa: E402
+from flask_specter.remote import protocol  # noqa: E402
+from flask_specter.remote.client import encode_params  # noqa: E402
+from flask_specter.remote.parsing import parse_stock_text  # noqa: E402
 from flask_specter.sandbox.testing import SandboxServer  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

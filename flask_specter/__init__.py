@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .client import SpecterClient
-from .errors import SpecterError
 from .extension import Specter
 from .models import Base
-from .shop import ShopAdapter, SQLAlchemyShopAdapter
+from .remote.client import SpecterClient
+from .remote.errors import SpecterError
+from .shop.adapter import ShopAdapter, SQLAlchemyShopAdapter
 from .sku import SKU_MAX_LENGTH, InvalidSku
 from .stock import OutOfStock, StockManagedBySpecter
 

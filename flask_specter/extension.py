@@ -13,14 +13,14 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from . import config as _config
-from .client import SpecterClient
-from .errors import SpecterConfigError
 from .models import Base, FeedState
-from .protocol import FEEDS
 from .queue import SpecterQueue
 from .redact import install_log_redaction
+from .remote.client import SpecterClient
+from .remote.errors import SpecterConfigError
+from .remote.protocol import FEEDS
 from .settings import SettingsStore
-from .shop import ShopAdapter
+from .shop.adapter import ShopAdapter
 from .sqlite import tune_sqlite
 
 log = logging.getLogger("flask_specter")
@@ -125,8 +125,8 @@ class Specter:
         app.extensions["specter"] = state
 
         from .cli import specter_cli
-        from .hooks import install_hooks
-        from .routes import make_blueprint
+        from .inbound.callbacks import make_blueprint
+        from .outbound.listeners import install_hooks
 
         app.register_blueprint(make_blueprint(), url_prefix=app.config["SPECTER_URL_PREFIX"])
         app.cli.add_command(specter_cli)
@@ -162,7 +162,7 @@ class Specter:
 
     def request_pull(self, feed: str) -> bool:
         """Ask for a pull of ``feed`` (what a callback does); True when a job was enqueued."""
-        from .pulls import request_pull
+        from .inbound.pulls import request_pull
 
         return request_pull(feed)
 

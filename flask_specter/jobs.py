@@ -10,52 +10,52 @@ from .extension import get_state
 
 
 def pull_feed(feed: str) -> dict:
-    from .pulls import run_pull
+    from .inbound.pulls import run_pull
 
     return run_pull(feed)
 
 
 def apply_stock_chunk() -> dict:
-    from .stock_apply import run_apply_chunk
+    from .inbound.stock_apply import run_apply_chunk
 
     return run_apply_chunk()
 
 
 def apply_articles() -> dict:
-    from .feed_apply import ARTICLES_FLAG, apply_article_rows
+    from .inbound.feed_apply import ARTICLES_FLAG, apply_article_rows
 
     get_state().queue.clear_flag(ARTICLES_FLAG)  # a row stored from now on queues one more job
     return apply_article_rows()
 
 
 def apply_order_events() -> dict:
-    from .feed_apply import ORDERS_FLAG
-    from .feed_apply import apply_order_events as run
+    from .inbound.feed_apply import ORDERS_FLAG
+    from .inbound.feed_apply import apply_order_events as run
 
     get_state().queue.clear_flag(ORDERS_FLAG)
     return run()
 
 
 def order_removed(order_no: str) -> dict:
-    from .feed_apply import cancel_order_from_specter
+    from .inbound.feed_apply import cancel_order_from_specter
 
     return cancel_order_from_specter(order_no)
 
 
 def invoice_created(order_no: str, invoice_id: str, invoice_source: str | None = None) -> dict:
-    from .feed_apply import record_invoice
+    from .inbound.feed_apply import record_invoice
 
     return record_invoice(order_no, invoice_id, invoice_source)
 
 
 def push_outbox(entry_id: int) -> dict:
-    from .outbox import push_entry
+    from .outbound.relay import push_entry
 
     return push_entry(entry_id)
 
 
 def run_export(run_id: int) -> dict:
-    from .exports import run_export_page
+    from .outbound.bulk_exports import run_export_page
 
     return run_export_page(run_id)
 
@@ -70,8 +70,8 @@ def poll_feeds() -> dict:
 
     It goes through ``request_pull`` like a callback, so it coalesces with one and takes the feed's lock.
     """
-    from . import protocol
-    from .pulls import request_pull
+    from .inbound.pulls import request_pull
+    from .remote import protocol
 
     return {feed: request_pull(feed) for feed in protocol.FEEDS}
 
@@ -83,11 +83,11 @@ def sweep_now() -> dict:
     """
     from sqlalchemy import select
 
-    from .feed_apply import ensure_article_apply, ensure_order_apply
+    from .inbound.feed_apply import ensure_article_apply, ensure_order_apply
+    from .inbound.pulls import request_pull
+    from .inbound.stock_apply import ensure_apply_chain
     from .models import Batch
-    from .outbox import sweep_outbox
-    from .pulls import request_pull
-    from .stock_apply import ensure_apply_chain
+    from .outbound.relay import sweep_outbox
 
     state = get_state()
     result = {"stock_chain": ensure_apply_chain(), "articles": ensure_article_apply(), "order_events": ensure_order_apply()}

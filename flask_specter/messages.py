@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
-from .errors import (
+from .remote.errors import (
     ExplainedError,
     SpecterApiError,
     SpecterAuthError,

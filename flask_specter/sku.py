@@ -8,7 +8,7 @@ turns into a form error or an HTTP 400. Every column that holds a SKU is at leas
 
 from __future__ import annotations
 
-from . import protocol
+from .remote import protocol
 
 SKU_MAX_LENGTH = protocol.ARTICLE_NO_MAX
 

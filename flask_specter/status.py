@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from .callback_log import refused_warnings
 from .extension import get_state
+from .inbound.callback_log import refused_warnings
 from .models import Batch, FeedState, OutboxEntry, RefusedRow, StockRow
 
 

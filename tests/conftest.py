@@ -73,7 +73,7 @@ def sandbox(sandbox_server):
 
 @pytest.fixture
 def client(sandbox):
-    from flask_specter.client import SpecterClient
+    from flask_specter.remote.client import SpecterClient
 
     c = SpecterClient.from_config({**sandbox.credentials, "SPECTER_TIMEOUT": 5.0, "SPECTER_VERIFY_TLS": True})
     yield c

@@ -117,7 +117,7 @@ def close_app(app: Flask) -> None:
 def seed_demo_data(app: Flask) -> None:
     """Enough rows for every section of the status, transfer and exports pages to show something."""
     now = dt.datetime(2024, 5, 2, 10, 30)
-    from flask_specter.hooks import suppress_outbox
+    from flask_specter.outbound.listeners import suppress_outbox
 
     with app.app_context():
         s = db.session

@@ -24,9 +24,8 @@ pytestmark = [
 @pytest.fixture
 def live(tmp_path, monkeypatch):
     """The test shop served on a free loopback port, with demo rows and a recorded "Överför order"."""
-    from werkzeug.serving import make_server
-
     import flask_specter.outbox as outbox
+    from werkzeug.serving import make_server
 
     resent: list[str] = []
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from flask_specter import protocol
-from flask_specter.client import SpecterClient, encode_params
-from flask_specter.errors import (
+from flask_specter.remote import protocol
+from flask_specter.remote.client import SpecterClient, encode_params
+from flask_specter.remote.errors import (
     SpecterAuthError,
     SpecterDuplicateOrderError,
     SpecterEncodingError,

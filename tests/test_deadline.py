@@ -12,9 +12,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from flask_specter.client import SpecterClient
-from flask_specter.errors import SpecterTimeout
 from flask_specter.models import FeedState
+from flask_specter.remote.client import SpecterClient
+from flask_specter.remote.errors import SpecterTimeout
 
 from .conftest import wait_until
 from .test_stock_sync import _db, seed, shop_stock, specter_available
@@ -98,7 +98,7 @@ def test_a_pull_held_by_a_dripping_specter_stops_at_the_deadline_and_says_why(ma
     sandbox.hooks.fault("getArticleExternalNeedUpdate", "drip", seconds=1.0)
     started = time.monotonic()
     with app.app_context():
-        from flask_specter.pulls import run_pull
+        from flask_specter.inbound.pulls import run_pull
 
         with pytest.raises(SpecterTimeout):
             run_pull("stock")  # transient: RQ retries it with back-off
@@ -108,8 +108,8 @@ def test_a_pull_held_by_a_dripping_specter_stops_at_the_deadline_and_says_why(ma
         assert state.failures == 1 and "svarade inte i tid" in state.last_error
     # The batch Specter froze for the dripped answer is still open: the next pull recovers it.
     with app.app_context():
-        from flask_specter.pulls import run_pull
-        from flask_specter.stock_apply import run_apply_chunk
+        from flask_specter.inbound.pulls import run_pull
+        from flask_specter.inbound.stock_apply import run_apply_chunk
 
         assert run_pull("stock")["batches"] == 1
         while run_apply_chunk()["remaining"]:

@@ -34,7 +34,7 @@ def _bulk_products(app, n, *, bad=None):
 
 
 def test_products_stock_export_through_the_worker_in_pages_with_a_per_row_report(push_shop, sandbox, live_worker):
-    from flask_specter.exports import progress, start_export
+    from flask_specter.outbound.bulk_exports import progress, start_export
 
     app = push_shop()
     skus = _bulk_products(app, 230, bad=150)
@@ -64,7 +64,7 @@ def test_products_stock_export_through_the_worker_in_pages_with_a_per_row_report
 
 
 def test_export_resumes_from_its_cursor_after_specter_was_unreachable(push_shop, sandbox):
-    from flask_specter.exports import run_inline
+    from flask_specter.outbound.bulk_exports import run_inline
 
     app = push_shop(SPECTER_PUSH_RETRIES=1, SPECTER_RETRY_BACKOFF=0.01)
     _bulk_products(app, 250)
@@ -90,7 +90,7 @@ def test_export_resumes_from_its_cursor_after_specter_was_unreachable(push_shop,
 
 def test_customers_export_stores_numbers_and_reports_refused_rows(push_shop, sandbox):
     from example_shop.models import Customer
-    from flask_specter.exports import progress, run_inline
+    from flask_specter.outbound.bulk_exports import progress, run_inline
 
     app = push_shop()
     with ctx(app):
@@ -164,7 +164,7 @@ def test_admin_export_page_resumes_or_restarts_an_interrupted_run(push_shop, san
     app = push_shop(SPECTER_ADMIN_ACCESS=lambda: True, SPECTER_PUSH_RETRIES=0, SPECTER_RETRY_BACKOFF=0.01)
     _bulk_products(app, 150)
     sandbox.hooks.fault("newArticleSubmit", "fail", 50)
-    from flask_specter.exports import run_inline
+    from flask_specter.outbound.bulk_exports import run_inline
 
     with ctx(app):
         run_inline("products")

@@ -88,7 +88,7 @@ def test_every_toggle_has_a_documented_default_and_round_trips(tmp_path):
 
 
 def test_client_needs_credentials(tmp_path):
-    from flask_specter.errors import SpecterConfigError
+    from flask_specter.remote.errors import SpecterConfigError
 
     app = make_app(tmp_path, "e")
     ext = Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Item), create_tables=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from flask_specter.errors import SpecterUnavailable
 from flask_specter.models import Batch, FeedState, RefusedRow, StockHistory
+from flask_specter.remote.errors import SpecterUnavailable
 
 from .conftest import wait_until
 from .test_stock_sync import _db, callback, confirms_per_batch, seed, shop_stock, specter_available
@@ -63,7 +63,7 @@ def _status_page(app) -> str:
 
 def _pull(app, feed: str = "stock") -> dict:
     with app.app_context():
-        from flask_specter.pulls import run_pull
+        from flask_specter.inbound.pulls import run_pull
 
         return run_pull(feed)
 
@@ -197,7 +197,7 @@ def test_a_sku_twice_under_one_stock_site_in_the_xml_feed_is_not_summed(make_sho
     assert summary["refused"] == 1 and [r.kind for r in _refused(app, "stock")] == ["duplicate"]
     assert sandbox.hooks.calls(action="clearArticleBatch")  # read again from Specter, not 54
     with app.app_context():
-        from flask_specter.stock_apply import run_apply_chunk
+        from flask_specter.inbound.stock_apply import run_apply_chunk
 
         while run_apply_chunk()["remaining"]:
             pass
@@ -232,7 +232,7 @@ def test_a_reread_that_failed_is_asked_for_by_the_next_pull(make_shop, sandbox):
     _pull(app)
     assert all(r.reread_at is not None for r in _refused(app, "stock"))
     with app.app_context():
-        from flask_specter.stock_apply import run_apply_chunk
+        from flask_specter.inbound.stock_apply import run_apply_chunk
 
         while run_apply_chunk()["remaining"]:
             pass

@@ -9,20 +9,10 @@ import re
 import pytest
 import sqlalchemy.exc
 
-from flask_specter import errors
-from flask_specter.messages import (
-    EXPORT,
-    ORDER,
-    PULL,
-    RECORD,
-    SendResult,
-    SendState,
-    action,
-    describe,
-    explain,
-)
-from flask_specter.pulls import PullHalted
-from flask_specter.pushes import PushProblem
+from flask_specter.inbound.pulls import PullHalted
+from flask_specter.messages import EXPORT, ORDER, PULL, RECORD, SendResult, SendState, action, describe, explain
+from flask_specter.outbound.exporters import PushProblem
+from flask_specter.remote import errors
 
 # A message that reads like another fault, in English: a translator that looked at the words would
 # pick the wrong sentence, or show these English words to the admin.

@@ -22,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_specter import Specter, SQLAlchemyShopAdapter, metadata
 from flask_specter.models import FeedState
-from flask_specter.protocol import FEEDS
+from flask_specter.remote.protocol import FEEDS
 
 from .conftest import _database_url, _reset_database
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def _push(app, kind):
-    from flask_specter.outbox import push_entry
+    from flask_specter.outbound.relay import push_entry
 
     with ctx(app):
         return [push_entry(e["id"], force=True) for e in entries(app, kind) if e["state"] != "sent"]
@@ -33,7 +33,7 @@ def _reserved(app) -> list[tuple[str, int]]:
 
 def _apply_stored(app):
     with ctx(app):
-        from flask_specter.stock_apply import run_apply_chunk
+        from flask_specter.inbound.stock_apply import run_apply_chunk
 
         while run_apply_chunk()["remaining"]:
             pass
@@ -41,7 +41,7 @@ def _apply_stored(app):
 
 def _stock_pull_only(app):
     with ctx(app):
-        from flask_specter.pulls import run_pull
+        from flask_specter.inbound.pulls import run_pull
 
         return run_pull("stock")
 

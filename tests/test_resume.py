@@ -15,8 +15,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from flask_specter import protocol
 from flask_specter.models import ArticleRow, Batch, OrderEvent
+from flask_specter.remote import protocol
 from flask_specter.sqlite import reading_only
 
 from ._push_fixtures import add_customer, add_product, all_sent, ctx, db, entries, place, set_toggles
@@ -103,7 +103,7 @@ def test_the_sweep_resumes_stored_article_rows_and_order_events(make_shop, sandb
 
 
 def test_missed_callbacks_are_caught_up_by_the_periodic_pull(make_shop, sandbox, shop_worker):
-    from flask_specter.activation import activate
+    from flask_specter.inbound.activation import activate
 
     app = make_shop(SPECTER_POLL_INTERVAL=2)  # SPECTER_PUBLIC_URL is a closed port: the shop is "down"
     seed(sandbox, app, 5, stock=10)

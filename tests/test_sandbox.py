@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from flask_specter import protocol
+from flask_specter.remote import protocol
 from flask_specter.sandbox.testing import SandboxServer
 
 pytestmark = pytest.mark.timeout(60)

@@ -57,8 +57,8 @@ def test_failed_transfer_is_explained_and_resent_from_the_shops_order_admin(make
 
     # Specter knows the article now: its stock is Specter's to set, the product form says so.
     with app.app_context():
-        from flask_specter.pulls import run_pull
-        from flask_specter.stock_apply import run_apply_chunk
+        from flask_specter.inbound.pulls import run_pull
+        from flask_specter.inbound.stock_apply import run_apply_chunk
 
         run_pull("stock")
         run_apply_chunk()

@@ -12,7 +12,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from flask_specter import protocol
+from flask_specter.remote import protocol
 from flask_specter.sku import InvalidSku
 
 from .conftest import wait_until

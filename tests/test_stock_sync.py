@@ -14,8 +14,9 @@ import pytest
 import requests
 from sqlalchemy import func, insert, select
 
-from flask_specter import protocol, signals
+from flask_specter import signals
 from flask_specter.models import Batch, FeedState, StockHistory, StockRow
+from flask_specter.remote import protocol
 from flask_specter.sqlite import reading_only
 
 from .conftest import api_client, wait_until
@@ -73,7 +74,7 @@ def activate_served(app, serve):
     served = serve(app)
     app.config["SPECTER_PUBLIC_URL"] = served.url
     with app.app_context():
-        from flask_specter.activation import activate
+        from flask_specter.inbound.activation import activate
 
         assert activate().message
     return served
@@ -82,8 +83,8 @@ def activate_served(app, serve):
 def pull_and_apply(app):
     """One pull and every stored chunk applied, in-process (no worker), for step-by-step tests."""
     with app.app_context():
-        from flask_specter.pulls import run_pull
-        from flask_specter.stock_apply import run_apply_chunk
+        from flask_specter.inbound.pulls import run_pull
+        from flask_specter.inbound.stock_apply import run_apply_chunk
 
         run_pull("stock")
         while run_apply_chunk()["remaining"]:
@@ -275,8 +276,8 @@ def test_a_newer_batch_supersedes_an_older_one_not_yet_applied(make_shop, sandbo
     app = make_shop()
     seed(sandbox, app, 2, stock=10)
     with app.app_context():
-        from flask_specter.pulls import run_pull
-        from flask_specter.stock_apply import run_apply_chunk
+        from flask_specter.inbound.pulls import run_pull
+        from flask_specter.inbound.stock_apply import run_apply_chunk
 
         run_pull("stock")  # batch 1 stored, nothing applied yet
         sandbox.hooks.adjust_stock("SKU-00000", 3)
@@ -348,7 +349,7 @@ def test_uppdatera_lager_refreshes_every_article(make_shop, sandbox, live_worker
         model = _product_model(app)
         _db(app).session.execute(model.__table__.update().values(stock=0))  # drift, e.g. a restored backup
         _db(app).session.commit()
-        from flask_specter.activation import sync_stock
+        from flask_specter.inbound.activation import sync_stock
 
         sync_stock()
     wait_until(lambda: shop_stock(app) == specter_available(sandbox), message="full refresh")

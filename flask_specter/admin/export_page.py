@@ -15,9 +15,9 @@ from flask.typing import ResponseReturnValue
 from flask_admin import BaseView, expose
 from werkzeug.routing import BuildError
 
-from ..exports import KINDS, failure_rows, latest_run, progress, recent_runs, start_export
 from ..extension import get_state
 from ..models import ExportRun
+from ..outbound.bulk_exports import KINDS, failure_rows, latest_run, progress, recent_runs, start_export
 from .access import admin_allowed
 from .forms import ButtonForm
 from .messages import explain

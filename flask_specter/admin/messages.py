@@ -6,8 +6,8 @@ import logging
 import traceback
 
 from .. import messages
-from ..errors import SpecterError
 from ..redact import redact
+from ..remote.errors import SpecterError
 
 log = logging.getLogger("flask_specter.admin")
 

@@ -127,7 +127,7 @@ class TransferView(ReadOnlyModelView):
             flash(CSRF_REFUSED, "error")
             return redirect(back)
         try:
-            from ..outbox import resend_order
+            from ..outbound.relay import resend_order
         except ImportError:
             flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
             return redirect(back)
@@ -147,7 +147,7 @@ class TransferView(ReadOnlyModelView):
         )
         refs = list(dict.fromkeys(refs))
         try:
-            from ..outbox import resend_orders
+            from ..outbound.relay import resend_orders
         except ImportError:
             flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
             return
@@ -249,7 +249,7 @@ class OutboxView(ReadOnlyModelView):
         self._flash_retries([int(i) for i in ids])
 
     def _flash_retries(self, ids: list[int]) -> None:
-        from ..outbox import retry_entries
+        from ..outbound.relay import retry_entries
 
         try:
             outcomes = retry_entries(ids)

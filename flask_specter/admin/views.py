@@ -112,7 +112,7 @@ class SettingsView(SpecterViewMixin, BaseView):
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
-        from ..activation import activate
+        from ..inbound.activation import activate
 
         try:
             reply = activate()
@@ -129,7 +129,7 @@ class SettingsView(SpecterViewMixin, BaseView):
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
-        from ..activation import create_service_articles
+        from ..inbound.activation import create_service_articles
 
         try:
             created = create_service_articles()
@@ -147,7 +147,7 @@ class SettingsView(SpecterViewMixin, BaseView):
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
-        from ..activation import sync_stock
+        from ..inbound.activation import sync_stock
 
         try:
             queued = sync_stock()
@@ -163,7 +163,7 @@ class SettingsView(SpecterViewMixin, BaseView):
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
-        from ..pulls import request_pull
+        from ..inbound.pulls import request_pull
 
         try:
             request_pull("articles")
@@ -181,7 +181,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):
 
     @expose("/", methods=["GET"])
     def index(self):
-        from ..callback_log import callback_views
+        from ..inbound.callback_log import callback_views
         from ..status import collect_status
 
         state = get_state()
@@ -240,7 +240,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):
 
 
 def _service_articles() -> list:
-    from ..activation import service_articles
+    from ..inbound.activation import service_articles
 
     return service_articles()
 
@@ -293,7 +293,7 @@ def _stock_lookup(sku: str) -> dict:
 
 def _feed_callbacks() -> list[tuple[str, object]]:
     """(route label, last accepted call): proof that Specter calls the shop after activation."""
-    from ..callback_log import UNKNOWN_ROUTE, callback_views
+    from ..inbound.callback_log import UNKNOWN_ROUTE, callback_views
 
     views = callback_views(get_state().db.session)
     return [(view.label, view.accepted_at) for route, view in views.items() if route != UNKNOWN_ROUTE]
@@ -301,7 +301,7 @@ def _feed_callbacks() -> list[tuple[str, object]]:
 
 def _callback_warnings() -> list:
     """Routes whose latest call from Specter was refused (wrong token, unknown address, bad parameters)."""
-    from ..callback_log import refused_warnings
+    from ..inbound.callback_log import refused_warnings
 
     return refused_warnings(get_state().db.session)
 
@@ -322,9 +322,9 @@ def _connection_rows() -> list[tuple[str, str, bool]]:
 
 def _callback_rows() -> dict:
     from .. import messages
-    from ..activation import callback_urls
-    from ..errors import SpecterError
+    from ..inbound.activation import callback_urls
     from ..redact import redact_tokens as redact
+    from ..remote.errors import SpecterError
 
     try:
         return {"urls": [(param, redact(url)) for param, url in callback_urls().items()], "error": None}

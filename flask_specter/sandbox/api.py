@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import protocol
+from ..remote import protocol
 from . import articles, feeds, orders
 from .wire import ApiError, Params, Reply
 

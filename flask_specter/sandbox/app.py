@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, request
 
-from .. import protocol
+from ..remote import protocol
 from . import api
 from .callbacks import Dispatcher
 from .config import build_config

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from decimal import Decimal
 
-from .. import protocol
+from ..remote import protocol
 from .feeds import mark_pending
 from .store import Store
 

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
-from .. import protocol
+from ..remote import protocol
 from .store import Store
 from .wire import ApiError, attr, fmt_decimal, fmt_number, x
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .. import protocol
+from ..remote import protocol
 from . import articles, feeds, orders
 from .app import get_sandbox
 from .articles import DEFAULT_SITE_ID, NotFound

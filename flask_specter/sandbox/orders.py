@@ -13,7 +13,7 @@ import re
 import sqlite3
 import time
 
-from .. import protocol
+from ..remote import protocol
 from .articles import NotFound, add_stock
 from .feeds import mark_pending
 from .store import Store

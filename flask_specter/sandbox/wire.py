@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from flask import Response
 
-from .. import protocol
+from ..remote import protocol
 
 TEXT_TYPE = "text/plain; charset=iso-8859-1"
 XML_TYPE = "text/xml; charset=iso-8859-1"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from .cli import specter_cli
-from .extension import get_state
-from .settings import BY_KEY, TOGGLES
+from ..extension import get_state
+from ..settings import BY_KEY, TOGGLES
+from . import specter_cli
 
 ON = ("on", "true", "yes", "1")
 OFF = ("off", "false", "no", "0")

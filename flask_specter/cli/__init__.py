@@ -7,8 +7,8 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from .errors import SpecterError
-from .extension import get_state
+from ..extension import get_state
+from ..remote.errors import SpecterError
 
 
 def _no_embedded_worker_in_commands() -> None:
@@ -43,8 +43,8 @@ def _fail(exc: Exception) -> None:
 )
 def activate_command(create_service: bool | None):
     """Activate Automatic Stock Synchronization (register the callback URLs with Specter) and check the service articles."""
-    from .activation import activate, callback_urls
-    from .redact import redact_tokens as redact
+    from ..inbound.activation import activate, callback_urls
+    from ..redact import redact_tokens as redact
 
     try:
         reply = activate()
@@ -58,7 +58,7 @@ def activate_command(create_service: bool | None):
 
 def _check_service_articles(create: bool | None) -> None:
     """Every order may carry a shipping and a discount row: Specter refuses the order if those articles are missing."""
-    from .activation import create_service_articles, service_articles
+    from ..inbound.activation import create_service_articles, service_articles
 
     articles = service_articles()
     click.echo("Service articles (shipping/discount rows on orders):")
@@ -87,8 +87,8 @@ def _check_service_articles(create: bool | None) -> None:
 @specter_cli.command("sync-stock")
 def sync_stock_command():
     """"Uppdatera lager": refresh every article's stock from Specter."""
-    from .pulls import run_pull
-    from .stock_apply import ensure_apply_chain
+    from ..inbound.pulls import run_pull
+    from ..inbound.stock_apply import ensure_apply_chain
 
     state = get_state()
     try:
@@ -105,8 +105,8 @@ def sync_stock_command():
 @specter_cli.command("import-articles")
 def import_articles_command():
     """Pull the article-data feed now and apply it (what get_specter_articles does)."""
-    from .feed_apply import apply_article_rows, has_pending_articles
-    from .pulls import run_pull
+    from ..inbound.feed_apply import apply_article_rows, has_pending_articles
+    from ..inbound.pulls import run_pull
 
     try:
         summary = run_pull("articles")
@@ -129,7 +129,7 @@ def import_articles_command():
 @click.option("--fork/--no-fork", default=True, help="Run each job in a work horse (default) or in the worker process.")
 def worker_command(burst: bool, fork: bool):
     """Run an RQ worker (with the scheduler) for the Specter queue. Needs REDIS_URL."""
-    from .queue import SpecterSimpleWorker, SpecterWorker
+    from ..queue import SpecterSimpleWorker, SpecterWorker
 
     state = get_state()
     if state.queue.embedded:
@@ -140,7 +140,7 @@ def worker_command(burst: bool, fork: bool):
 @specter_cli.command("status")
 def status_command():
     """Feeds, stored stock rows and the outbox at a glance."""
-    from .status import collect_status
+    from ..status import collect_status
 
     for line in collect_status().lines():
         click.echo(line)
@@ -149,12 +149,12 @@ def status_command():
 @specter_cli.command("create-tables")
 def create_tables_command():
     """Create the extension's missing tables (for shops without Flask-Migrate); safe to run again."""
-    from .extension import create_specter_tables
-    from .models import Base
+    from ..extension import create_specter_tables
+    from ..models import Base
 
     state = get_state()
     create_specter_tables(state.db)
     click.echo(f"Specter's tables are in place ({len(Base.metadata.tables)} tables; existing ones untouched).")
 
 
-from . import cli_push, cli_settings  # noqa: E402,F401
+from . import push, settings  # noqa: E402,F401

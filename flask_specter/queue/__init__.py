@@ -20,7 +20,7 @@ from typing import Any
 from rq import Queue, Retry, SimpleWorker, Worker
 from rq.timeouts import TimerDeathPenalty
 
-from .scheduling import JOB_FAILURE_TTL, SpecterScheduler
+from .scheduler import JOB_FAILURE_TTL, SpecterScheduler
 
 log = logging.getLogger("flask_specter.queue")
 
@@ -202,7 +202,7 @@ class SpecterQueue:
     # workers -------------------------------------------------------------------------------------
     def make_scheduler(self, *, in_thread: bool) -> SpecterScheduler:
         """The worker's scheduler, with the periodic sweep and catch-up pull this app is configured for."""
-        from . import jobs
+        from .. import jobs
 
         config = self.app.config
         periodic = [(jobs.sweep, float(config["SPECTER_SWEEP_INTERVAL"] or 0)), (jobs.poll_feeds, float(config["SPECTER_POLL_INTERVAL"] or 0))]
@@ -217,7 +217,7 @@ class SpecterQueue:
     def run_worker(self, cls=SpecterWorker, *, burst: bool = False) -> None:
         """``flask specter worker``: RQ's loop, started again in the same process when it ends because
         Redis went away (RQ quits then), once Redis answers, with a sweep for what the gap left behind."""
-        from .jobs import sweep_now
+        from ..jobs import sweep_now
 
         stop = threading.Event()
         while True:
@@ -262,7 +262,7 @@ class SpecterQueue:
             self._thread.start()
 
     def _run_embedded(self) -> None:
-        from .jobs import sweep_now
+        from ..jobs import sweep_now
 
         with self.app.app_context():
             try:

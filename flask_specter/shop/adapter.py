@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .results import ArticleInfo
+from ..remote.parsing import ArticleInfo
 
 PRODUCT_FIELDS = {
     "sku": "sku",
@@ -148,6 +148,6 @@ class ShopAdapter:
         raise NotImplementedError
 
 
-from .shop_sqla import SQLAlchemyShopAdapter  # noqa: E402  (the generic implementation, re-exported)
+from .sqla import SQLAlchemyShopAdapter  # noqa: E402  (the generic implementation, re-exported)
 
 __all__ = ["ShopAdapter", "SQLAlchemyShopAdapter", "OrderPayload", "PAY_TYPES", "ORDER_STATUS_MAP"]

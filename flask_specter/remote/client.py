@@ -21,23 +21,8 @@ from defusedxml.ElementTree import fromstring as _safe_fromstring
 
 from . import protocol
 from .deadline import Deadline, DeadlineAdapter
-from .errors import (
-    SpecterConfigError,
-    SpecterEncodingError,
-    SpecterProtocolError,
-    SpecterTimeout,
-    SpecterUnavailable,
-    api_error,
-)
-from .results import (
-    FeedBatch,
-    Reply,
-    more_pending,
-    parse_articles_xml,
-    parse_orders_xml,
-    parse_stock_text,
-    parse_stock_xml,
-)
+from .errors import SpecterConfigError, SpecterEncodingError, SpecterProtocolError, SpecterTimeout, SpecterUnavailable, api_error
+from .parsing import FeedBatch, Reply, more_pending, parse_articles_xml, parse_orders_xml, parse_stock_text, parse_stock_xml
 
 log = logging.getLogger("flask_specter.client")
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from . import signals
-from .errors import (
+from .. import signals
+from ..models import Link, utcnow
+from ..remote.errors import (
     ExplainedError,
     SpecterDuplicateOrderError,
     SpecterProtocolError,
@@ -22,7 +23,6 @@ from .errors import (
     SpecterUnknownCustomerError,
     SpecterUnknownOrderError,
 )
-from .models import Link, utcnow
 
 
 @dataclass
@@ -168,7 +168,7 @@ def push_order(state, entry) -> Outcome:
     adapter.set_order_transfer(order, specter_order_no=str(order_no), error=None)
     ref = entry.ref
     upsert_link(session, "order", ref, str(order_no))
-    from .stock import acknowledge_reservations
+    from ..stock import acknowledge_reservations
 
     acknowledge_reservations(ref)  # held back until a figure that includes the order is applied
     skus = [sku for sku, _qty in payload.lines]
@@ -188,7 +188,7 @@ def ensure_customer(state, customer) -> str:
     A pending row for the same customer is pushed here (claimed, so never twice); while another worker
     is sending it, the order waits instead of creating the customer a second time.
     """
-    from .outbox import push_entry, unsent_entry
+    from .relay import push_entry, unsent_entry
 
     existing = customer_specter_no(state, customer)
     if existing:
@@ -214,7 +214,7 @@ def _refresh_stock(state, skus: list[str]) -> None:
     if not skus:
         return
     try:
-        from .pulls import request_pull
+        from ..inbound.pulls import request_pull
 
         request_pull("stock")
     except Exception:  # the next callback or sweep pulls anyway
@@ -222,7 +222,7 @@ def _refresh_stock(state, skus: list[str]) -> None:
 
 
 def _delete_order(state, entry) -> Outcome:
-    from .stock import release_reservations
+    from ..stock import release_reservations
 
     session = state.db.session
     ref = entry.ref

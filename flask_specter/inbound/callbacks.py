@@ -14,9 +14,9 @@ import re
 
 from flask import Blueprint, Response, current_app, request
 
+from ..extension import get_state
+from ..redact import redact
 from .callback_log import UNKNOWN_ROUTE, record_after
-from .extension import get_state
-from .redact import redact
 
 log = logging.getLogger("flask_specter.routes")
 
@@ -142,7 +142,7 @@ def make_blueprint() -> Blueprint:
     def get_specter_articles():
         if token_ok():
             return _pull("articles", "articles")
-        from .admin.access import admin_allowed
+        from ..admin.access import admin_allowed
 
         if not admin_allowed():
             return _token_refusal("articles")
@@ -183,7 +183,7 @@ def make_blueprint() -> Blueprint:
         source = None if not source or source.startswith("$") else source
         return _enqueue("invoice", get_state().queue.enqueue, "flask_specter.jobs.invoice_created", order_no, invoice_id, source)
 
-    from .admin.export_page import register_export_routes
+    from ..admin.export_page import register_export_routes
 
     register_export_routes(bp)
 

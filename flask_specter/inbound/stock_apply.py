@@ -17,11 +17,11 @@ import uuid
 
 from sqlalchemy import Row, case, insert, select, update
 
-from . import signals
-from .backoff import backoff_delay
-from .extension import get_state
-from .models import Batch, StockHistory, StockLevel, StockRow, utcnow
-from .stock import release_for_figures, reserved_quantities
+from .. import signals
+from ..backoff import backoff_delay
+from ..extension import get_state
+from ..models import Batch, StockHistory, StockLevel, StockRow, utcnow
+from ..stock import release_for_figures, reserved_quantities
 
 log = logging.getLogger("flask_specter.stock")
 

@@ -18,8 +18,8 @@ from flask import Flask, Response, current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .models import CallbackLog, utcnow
-from .redact import describe_exception
+from ..models import CallbackLog, utcnow
+from ..redact import describe_exception
 
 log = logging.getLogger("flask_specter.routes")
 

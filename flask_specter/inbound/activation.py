@@ -8,11 +8,11 @@ from urllib.parse import quote
 
 from sqlalchemy import delete, select
 
-from . import protocol
-from .errors import SpecterConfigError
-from .extension import get_state
-from .models import ArticleRow, Link, StockLevel
-from .results import Reply
+from ..extension import get_state
+from ..models import ArticleRow, Link, StockLevel
+from ..remote import protocol
+from ..remote.errors import SpecterConfigError
+from ..remote.parsing import Reply
 
 # Route (under SPECTER_URL_PREFIX) and the placeholders Specter substitutes, per callback parameter.
 CALLBACK_ROUTES = {
@@ -112,7 +112,7 @@ def create_service_articles(only_missing: bool = True) -> list[str]:
     Without force Specter skips an article that exists, so this never changes one: it is safe when our
     knowledge is incomplete. Returns the article numbers sent; each is then recorded as confirmed.
     """
-    from .pushes import upsert_link
+    from ..outbound.exporters import upsert_link
 
     state = get_state()
     wanted = [a for a in service_articles() if not (only_missing and a.known)]

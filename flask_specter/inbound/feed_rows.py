@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import BigInteger, Column, Integer, SmallInteger, func, insert, select
 
-from . import protocol
-from .extension import get_state
-from .models import ArticleRow, OrderEvent, RefusedRow, Reservation, StockHistory, StockLevel, StockRow, utcnow
+from ..extension import get_state
+from ..models import ArticleRow, OrderEvent, RefusedRow, Reservation, StockHistory, StockLevel, StockRow, utcnow
+from ..remote import protocol
 
 log = logging.getLogger("flask_specter.pulls")
 

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from .cli import specter_cli
-from .messages import ORDER, describe
+from ..messages import ORDER, describe
+from . import specter_cli
 
 
 @specter_cli.command("export")
@@ -15,7 +15,7 @@ from .messages import ORDER, describe
 @click.option("--restart", is_flag=True, help="Start from the beginning instead of resuming an unfinished export.")
 def export_command(kind: str, restart: bool):
     """First installation: send every product (with stock) or customer to Specter, 100 at a time."""
-    from .exports import LABELS, progress, run_inline, start_export
+    from ..outbound.bulk_exports import LABELS, progress, run_inline, start_export
 
     key = kind.replace("-", "_")
     total = start_export(key, restart=restart, enqueue=False).total  # resume or create, to size the bar
@@ -44,7 +44,7 @@ def export_command(kind: str, restart: bool):
 @click.argument("order_ids", nargs=-1, required=True)
 def resend_order_command(order_ids: tuple[str, ...]):
     """"Överför order": send orders to Specter again (shop order ids)."""
-    from .outbox import resend_order
+    from ..outbound.relay import resend_order
 
     failed = False
     for order_id in order_ids:
@@ -59,7 +59,7 @@ def resend_order_command(order_ids: tuple[str, ...]):
 @click.option("--failed", is_flag=True, help="Also send the rows that failed for good (\"Misslyckades\"), with a fresh count of attempts: run it once the cause, such as a wrong key, is fixed.")
 def drain_command(failed: bool):
     """Push every unsent product, customer and order change now (after Redis or a worker was down)."""
-    from .outbox import drain
+    from ..outbound.relay import drain
 
     counts = drain(echo=click.echo, failed=failed)
     click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))

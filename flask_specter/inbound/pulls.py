@@ -19,13 +19,14 @@ import uuid
 from rq import Retry
 from sqlalchemy import insert, select, update
 
-from . import protocol, signals
-from .backoff import backoff_delay, rq_retry
-from .errors import ExplainedError, SpecterError, SpecterOpenBatchError
-from .extension import get_state
-from .messages import PULL, explain
-from .models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
-from .redact import describe_exception
+from .. import signals
+from ..backoff import backoff_delay, rq_retry
+from ..extension import get_state
+from ..messages import PULL, explain
+from ..models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
+from ..redact import describe_exception
+from ..remote import protocol
+from ..remote.errors import ExplainedError, SpecterError, SpecterOpenBatchError
 
 log = logging.getLogger("flask_specter.pulls")
 
@@ -161,8 +162,8 @@ def _drain(feed: str, lock: FeedLock, summary: dict) -> None:
 def _stock_drained(began) -> bool:
     """The stock feed is empty: re-read SKUs that came twice (True: go on fetching), else release the
     reservations whose orders the newest figures now include."""
+    from ..stock import cover_acknowledged
     from .feed_rows import reread_duplicated_stock
-    from .stock import cover_acknowledged
 
     if reread_duplicated_stock():
         return True

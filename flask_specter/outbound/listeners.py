@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import event, inspect, select
 
-from .models import Link, OutboxEntry
-from .sku import check_sku
-from .threadflag import ThreadFlag
+from ..models import Link, OutboxEntry
+from ..sku import check_sku
+from ..threadflag import ThreadFlag
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -51,7 +51,7 @@ def suppress_outbox() -> Iterator[None]:
 
 def _current_session():
     try:
-        from .extension import get_state
+        from ..extension import get_state
 
         return get_state().db.session()
     except RuntimeError:
@@ -104,7 +104,7 @@ def _install_value_marks(adapter) -> None:
 
 def install_hooks(state) -> None:
     """Listen on the host's session; safe to call for several apps sharing one ``db``."""
-    from .stock import install_stock_guard
+    from ..stock import install_stock_guard
 
     install_stock_guard(state)
     _install_value_marks(state.adapter)
@@ -123,7 +123,7 @@ def install_hooks(state) -> None:
 def _state_for(session):
     """The app's state when ``session`` belongs to it, else None (no app context, another db)."""
     try:
-        from .extension import get_state
+        from ..extension import get_state
 
         state = get_state()
     except RuntimeError:
@@ -286,7 +286,7 @@ def _after_commit(session) -> None:
     state = _state_for(session)
     if state is None:
         return
-    from .outbox import enqueue_entry
+    from .relay import enqueue_entry
 
     for entry_id in dict.fromkeys(ids):
         if not enqueue_entry(entry_id, state=state):

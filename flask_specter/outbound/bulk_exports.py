@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from .errors import SpecterError
-from .extension import get_state
-from .messages import EXPORT, explain
-from .models import ExportFailure, ExportRun, utcnow
-from .pushes import upsert_link
-from .redact import redact
+from ..extension import get_state
+from ..messages import EXPORT, explain
+from ..models import ExportFailure, ExportRun, utcnow
+from ..redact import redact
+from ..remote.errors import SpecterError
+from .exporters import upsert_link
 
 log = logging.getLogger("flask_specter.exports")
 
@@ -124,7 +124,7 @@ def _send_articles(kind: str, page: list[tuple[str, Any]]) -> list[tuple[str, st
 
 def _send_customers(page: list[tuple[str, Any]]) -> tuple[list[tuple[str, str]], int, SpecterError | None]:
     """One newCustomerSubmit per customer: (failures, how many were handled, the transient error that stopped it)."""
-    from .pushes import send_customer
+    from .exporters import send_customer
 
     failures: list[tuple[str, str]] = []
     for handled, (key, customer) in enumerate(page):
@@ -208,7 +208,7 @@ def run_export_page(run_id: int) -> dict:
 
 
 def _enqueue(run_id: int) -> None:
-    from .backoff import rq_retry
+    from ..backoff import rq_retry
 
     state = get_state()
     retry = rq_retry(state.config, int(state.config["SPECTER_PUSH_RETRIES"]))
@@ -249,7 +249,7 @@ def run_inline(kind: str, *, restart: bool = False, on_page: Callable[[ExportRun
             _interrupt(run_id, exc.cause, final=final)
             if final:
                 break
-            from .backoff import backoff_delay
+            from ..backoff import backoff_delay
 
             time.sleep(backoff_delay(tries, state.config, jitter=True))
             continue

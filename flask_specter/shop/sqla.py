@@ -9,18 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .protocol import format_decimal
-from .results import ArticleInfo
-from .shop import (
-    CUSTOMER_FIELDS,
-    LINE_FIELDS,
-    ORDER_FIELDS,
-    ORDER_STATUS_MAP,
-    PAY_TYPES,
-    PRODUCT_FIELDS,
-    OrderPayload,
-    ShopAdapter,
-)
+from ..remote.parsing import ArticleInfo
+from ..remote.protocol import format_decimal
+from .adapter import CUSTOMER_FIELDS, LINE_FIELDS, ORDER_FIELDS, ORDER_STATUS_MAP, PAY_TYPES, PRODUCT_FIELDS, OrderPayload, ShopAdapter
 
 
 def _dec(value: Any) -> Decimal:

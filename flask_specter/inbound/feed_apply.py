@@ -12,13 +12,13 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from ..extension import get_state
+from ..models import ArticleRow, OrderEvent
+from ..outbound.listeners import suppress_outbox
+from ..remote.parsing import ArticleInfo
+from ..shop.adapter import ORDER_STATUS_MAP
+from ..stock import connector_stock_write, release_reservations
 from .activation import forget_service_article, service_article_nos
-from .extension import get_state
-from .hooks import suppress_outbox
-from .models import ArticleRow, OrderEvent
-from .results import ArticleInfo
-from .shop import ORDER_STATUS_MAP
-from .stock import connector_stock_write, release_reservations
 
 log = logging.getLogger("flask_specter.feeds")
 

@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import and_, or_, select, update
 
-from . import signals
-from .backoff import backoff_delay
-from .errors import SpecterError
-from .extension import get_state
-from .messages import ORDER, RECORD, SendResult, SendState, explain
-from .models import OutboxEntry, utcnow
-from .pushes import PUSHERS, Deferred, PushProblem
-from .redact import redact
+from .. import signals
+from ..backoff import backoff_delay
+from ..extension import get_state
+from ..messages import ORDER, RECORD, SendResult, SendState, explain
+from ..models import OutboxEntry, utcnow
+from ..redact import redact
+from ..remote.errors import SpecterError
+from .exporters import PUSHERS, Deferred, PushProblem
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -314,7 +314,7 @@ def _order_specter_no(order) -> str | None:
     value = getattr(order, attr, None)
     if value:
         return str(value)
-    from .pushes import linked
+    from .exporters import linked
 
     return linked(state.db.session, "order", state.adapter.order_ref(order))
 
