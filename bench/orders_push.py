@@ -81,7 +81,7 @@ def main() -> None:
         from example_shop import create_app
         from example_shop.models import Customer, Order, Product, db
         from example_shop.orders import LineRequest, place_order
-        from flask_specter.outbound.relay import drain
+        from flask_specter.outbound.resend import drain
 
         app = create_app(config)
         sandbox.hooks.create_articles([{"articleNo": SKU, "name": "Bänk", "inStock": 10 * args.orders + 10}])

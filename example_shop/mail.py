@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask_specter.extension import get_state
+from flask_specter.state import get_state
 
 log = logging.getLogger("example_shop.mail")
 

@@ -3,68 +3,28 @@
 from __future__ import annotations
 
 import logging
-import os
-import threading
-from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app, got_request_exception
-from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from flask import Flask, got_request_exception
 
 from . import config as _config
-from .models import Base, FeedState
+from .admin import register_admin
+from .admin.export_page import register_export_routes
+from .cli import specter_cli
+from .inbound.callbacks import make_blueprint
+from .inbound.pulls import request_pull
+from .outbound.listeners import install_hooks
 from .queue import SpecterQueue
 from .redact import install_log_redaction
 from .remote.client import SpecterClient
-from .remote.errors import SpecterConfigError
-from .remote.protocol import FEEDS
 from .settings import SettingsStore
 from .shop.adapter import ShopAdapter
 from .sqlite import tune_sqlite
+from .state import SpecterState, get_state
+from .sweep import poll_feeds, sweep, sweep_now
+from .tables import MISSING_TABLES_HINT, create_specter_tables, missing_specter_table
 
 log = logging.getLogger("flask_specter")
-
-
-@dataclass
-class SpecterState:
-    """Everything the extension keeps for one app."""
-
-    app: Flask
-    db: Any
-    adapter: ShopAdapter
-    settings: SettingsStore
-    queue: SpecterQueue
-    pid: int = field(default_factory=os.getpid)
-    _client: SpecterClient | None = None
-    _client_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def config(self):
-        return self.app.config
-
-    @property
-    def client(self) -> SpecterClient:
-        """The app's Specter client (one ``requests.Session``, created on first use)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    missing = [k for k in ("SPECTER_SBM_ID", "SPECTER_API_USER_ID", "SPECTER_USER_KEY", "SPECTER_INTEGRATION_KEY") if not self.config.get(k)]
-                    if missing:
-                        raise SpecterConfigError(f"Specter is not configured: set {', '.join(missing)}")
-                    self._client = SpecterClient.from_config(self.config)
-        return self._client
-
-
-def get_state(app: Flask | None = None) -> SpecterState:
-    """The extension state of ``app`` (default: the current app); a clear error without ``init_app``."""
-    app = app or current_app._get_current_object()
-    try:
-        return app.extensions["specter"]
-    except KeyError:
-        raise RuntimeError(
-            f"flask_specter is not set up on the app {app.name!r}: call Specter().init_app(app, db=..., adapter=...) first"
-        ) from None
 
 
 class Specter:
@@ -123,12 +83,15 @@ class Specter:
             ),
         )
         app.extensions["specter"] = state
+        state.queue.maintain(
+            on_start=sweep_now,
+            on_takeover=sweep,
+            periodic=[(sweep, float(app.config["SPECTER_SWEEP_INTERVAL"] or 0)), (poll_feeds, float(app.config["SPECTER_POLL_INTERVAL"] or 0))],
+        )
 
-        from .cli import specter_cli
-        from .inbound.callbacks import make_blueprint
-        from .outbound.listeners import install_hooks
-
-        app.register_blueprint(make_blueprint(), url_prefix=app.config["SPECTER_URL_PREFIX"])
+        blueprint = make_blueprint()
+        register_export_routes(blueprint)  # the /export_* entry points of the admin's export page
+        app.register_blueprint(blueprint, url_prefix=app.config["SPECTER_URL_PREFIX"])
         app.cli.add_command(specter_cli)
         install_hooks(state)
         install_log_redaction(url_prefix=app.config["SPECTER_URL_PREFIX"])
@@ -139,8 +102,6 @@ class Specter:
             if create_tables:
                 create_specter_tables(db)
         if app.config["SPECTER_ADMIN"]:
-            from .admin import register_admin
-
             register_admin(app, state)
 
     # conveniences for the current app ------------------------------------------------------------
@@ -162,52 +123,11 @@ class Specter:
 
     def request_pull(self, feed: str) -> bool:
         """Ask for a pull of ``feed`` (what a callback does); True when a job was enqueued."""
-        from .inbound.pulls import request_pull
-
         return request_pull(feed)
 
     def stop(self, app: Flask | None = None) -> None:
         """Stop the embedded worker thread of ``app`` (tests, shutdown)."""
         get_state(app).queue.stop_worker()
-
-
-def create_specter_tables(db) -> None:
-    """Create the extension's missing tables and its per-feed rows; idempotent (``flask specter create-tables``)."""
-    Base.metadata.create_all(db.engine)
-    _ensure_feed_rows(db)
-
-
-@event.listens_for(FeedState.__table__, "after_create")
-def _feed_rows_with_the_table(table, connection, **kw: Any) -> None:
-    """Whoever creates the tables (``metadata.create_all`` too) gets the feed rows a pull locks on."""
-    connection.execute(table.insert(), [{"feed": name, "pull_requested": False, "failures": 0} for name in FEEDS])
-
-
-def _ensure_feed_rows(db) -> None:
-    """One lock row per feed; several shop processes starting at once may race to add them."""
-    existing = {row.feed for row in db.session.query(FeedState).all()}
-    for name in FEEDS:
-        if name not in existing:
-            db.session.add(FeedState(feed=name))
-    try:
-        db.session.commit()
-    except IntegrityError:  # another process added them first: theirs are as good as ours
-        db.session.rollback()
-
-
-MISSING_TABLES_HINT = (
-    "Flask-Specter's tables are missing in this database: run `flask db upgrade heads` (Flask-Migrate with the "
-    "extension's revisions, see flask_specter.migrations) or `flask specter create-tables`"
-)
-
-
-def missing_specter_table(exc: BaseException) -> bool:
-    """True when ``exc`` is the database saying one of the extension's tables does not exist."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    text = str(exc.orig if exc.orig is not None else exc).lower()
-    missing = "no such table" in text or ("does not exist" in text and "relation" in text) or "doesn't exist" in text
-    return missing and "specter_" in text
 
 
 def _hint_missing_tables(sender: Flask, exception: BaseException, **extra: Any) -> None:

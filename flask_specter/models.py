@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -269,3 +270,21 @@ class ReservationAck(Base):
     order_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
     acknowledged_at: Mapped[dt.datetime] = mapped_column(DateTime)
     covered_batch_id: Mapped[int | None] = mapped_column(Integer)
+
+
+# -- links: what our records are called in Specter ---------------------------------------------------
+
+
+def upsert_link(session, kind: str, local_id: str, remote_id: str) -> None:
+    """Remember that our ``kind``/``local_id`` is ``remote_id`` in Specter (one row per local id)."""
+    link = session.execute(select(Link).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
+    if link is None:
+        session.add(Link(kind=kind, local_id=local_id, remote_id=str(remote_id)))
+    else:
+        link.remote_id = str(remote_id)
+        link.updated_at = utcnow()
+
+
+def linked(session, kind: str, local_id: str) -> str | None:
+    """Specter's id for our ``kind``/``local_id``, or None when it never got there."""
+    return session.execute(select(Link.remote_id).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from .extension import get_state
 from .inbound.callback_log import refused_warnings
 from .models import Batch, FeedState, OutboxEntry, RefusedRow, StockRow
+from .state import get_state
 
 
 @dataclass

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import delete, event, exists, func, insert, inspect, or_, select, update
 
-from .extension import get_state
 from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, utcnow
+from .state import get_state
 from .threadflag import ThreadFlag
 
 

@@ -24,8 +24,9 @@ pytestmark = [
 @pytest.fixture
 def live(tmp_path, monkeypatch):
     """The test shop served on a free loopback port, with demo rows and a recorded "Överför order"."""
-    import flask_specter.outbox as outbox
     from werkzeug.serving import make_server
+
+    import flask_specter.outbound.resend as outbox
 
     resent: list[str] = []
 

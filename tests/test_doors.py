@@ -49,7 +49,7 @@ def test_an_admin_get_of_get_specter_articles_starts_no_pull(make_shop, serve):
 
     token = page_csrf(admin, f"{served.url}/admin/specter/settings/")
     assert admin.post(url, data={"csrf_token": token}, timeout=10).text == "1;Done"  # the admin's own POST
-    assert [j.func_name for j in queue.get_jobs()] == ["flask_specter.jobs.pull_feed"]
+    assert [j.func_name for j in queue.get_jobs()] == ["flask_specter.inbound.pulls.run_pull"]
 
     specter = requests.get(url, params={"token": app.config["SPECTER_CALLBACK_TOKEN"]}, timeout=10)
     assert specter.text == "1;Done"  # Specter calls with GET and its token: still works

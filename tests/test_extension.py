@@ -8,8 +8,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_specter import Specter, SQLAlchemyShopAdapter
-from flask_specter.extension import get_state
 from flask_specter.settings import TOGGLES
+from flask_specter.state import get_state
 
 
 class Base(DeclarativeBase):
@@ -97,7 +97,7 @@ def test_client_needs_credentials(tmp_path):
 
 
 def test_processes_racing_to_create_the_feed_rows_do_not_fail(tmp_path, monkeypatch):
-    from flask_specter import extension
+    from flask_specter import tables
     from flask_specter.models import FeedState
 
     app = make_app(tmp_path, "race")
@@ -110,5 +110,5 @@ def test_processes_racing_to_create_the_feed_rows_do_not_fail(tmp_path, monkeypa
 
         with monkeypatch.context() as m:
             m.setattr(db.session, "query", lambda *args: NothingYet())
-            extension._ensure_feed_rows(db)
+            tables._ensure_feed_rows(db)
         assert {row.feed for row in db.session.query(FeedState).all()} == {"stock", "articles", "orders"}

@@ -149,9 +149,9 @@ def test_a_pull_failure_of_any_kind_is_recorded_on_the_feed_and_shown(make_shop,
     def broken(feed, fetched):
         raise RuntimeError("a fault that is not Specter's")
 
-    import flask_specter.feed_rows
+    import flask_specter.inbound.feed_rows
 
-    monkeypatch.setattr(flask_specter.feed_rows, "screen", broken)
+    monkeypatch.setattr(flask_specter.inbound.feed_rows, "screen", broken)
     with pytest.raises(RuntimeError):
         _pull(app)
     state = _feed_state(app, "stock")

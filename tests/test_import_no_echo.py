@@ -104,7 +104,7 @@ def test_a_shop_edit_after_an_import_is_still_sent(make_shop, sandbox, shop_work
 
 def test_changes_in_one_flush_with_an_import_keep_the_shop_side(make_shop, sandbox):
     """A shop edit and an import on the same session: the import's values are not echoed, the edit is."""
-    from flask_specter.outbound.listeners import suppress_outbox
+    from flask_specter.origin import suppress_outbox
 
     app = make_shop()
     add_products(app, ["MIX-1", "MIX-2"])

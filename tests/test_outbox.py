@@ -236,7 +236,7 @@ def test_created_then_500_is_retried_into_exactly_one_order(push_shop, sandbox, 
 def test_permanent_failure_shows_why_and_two_admins_resending_at_once_send_once(push_shop, sandbox, live_worker):
     import threading
 
-    from flask_specter.outbound.relay import order_transfer_status, resend_order
+    from flask_specter.outbound.resend import order_transfer_status, resend_order
 
     app = push_shop()
     set_toggles(app, product_sync=False)
@@ -276,7 +276,7 @@ def test_permanent_failure_shows_why_and_two_admins_resending_at_once_send_once(
 
 
 def test_transient_failures_back_off_then_give_up_and_resend_succeeds(push_shop, sandbox, live_worker):
-    from flask_specter.outbound.relay import resend_order
+    from flask_specter.outbound.resend import resend_order
 
     app = push_shop(SPECTER_PUSH_RETRIES=2)
     set_toggles(app, product_sync=False)

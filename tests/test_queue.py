@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-JOB = "flask_specter.jobs.sweep"
+from flask_specter.sweep import sweep
+
+JOB = sweep.func
 
 
 def test_enqueue_once_coalesces_and_a_failed_enqueue_frees_the_flag(make_shop):

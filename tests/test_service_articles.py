@@ -130,8 +130,8 @@ def test_an_import_never_makes_service_articles_products_and_counts_them_as_seen
     wait_until(lambda: "SV-2" in skus(), message="the ordinary article to be imported")
     assert "frakt" not in skus()
     with app.app_context():
-        from flask_specter.inbound.activation import service_articles
         from flask_specter.models import ArticleRow
+        from flask_specter.service_articles import service_articles
 
         row = _db(app).session.execute(select(ArticleRow).where(ArticleRow.sku == "frakt")).scalar_one()
         assert row.state == "skipped" and "serviceartikel" in row.detail
@@ -145,7 +145,7 @@ def test_an_import_never_makes_service_articles_products_and_counts_them_as_seen
     def frakt_known():
         with app.app_context():
             _db(app).session.remove()
-            from flask_specter.inbound.activation import service_articles
+            from flask_specter.service_articles import service_articles
 
             return next(a for a in service_articles() if a.article_no == "frakt").known
 

@@ -227,7 +227,7 @@ def test_fifty_concurrent_callbacks_make_one_pull(make_shop, sandbox, live_worke
         t.join()
     assert [r.status_code for r in answers] == [200] * 50 and {r.text for r in answers} == {"1;Done"}
     queue = app.extensions["specter"].queue.queue
-    assert [j.func_name for j in queue.get_jobs()] == ["flask_specter.jobs.pull_feed"]
+    assert [j.func_name for j in queue.get_jobs()] == ["flask_specter.inbound.pulls.run_pull"]
     live_worker(app)
     wait_until(lambda: shop_stock(app) == specter_available(sandbox), message="the one pull")
     assert len(confirms_per_batch(sandbox)) == 1

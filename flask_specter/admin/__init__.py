@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+from flask import Blueprint
+
+from .export_page import ExportView
+from .model_views import OutboxView, TransferView
 from .panel import order_transfer_panel
+from .views import SettingsView, SyncStatusView
 
 __all__ = ["register_admin", "order_transfer_panel"]
 
@@ -13,6 +20,21 @@ def register_admin(app, state) -> None:
     if not admin:
         return
     admin = admin[0] if isinstance(admin, list) else admin
-    from .views import add_views
-
     add_views(admin, state)
+
+
+TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
+
+
+def add_views(admin, state) -> None:
+    """Register the Specter pages on the host's ``Admin`` (called by ``init_app``)."""
+    app = state.app
+    if "specter_admin" not in app.blueprints:
+        # Only a template folder: lets the views render ``specter/*.html`` from this package.
+        app.register_blueprint(Blueprint("specter_admin", __name__, template_folder=TEMPLATES))
+    db = state.db
+    admin.add_view(SettingsView(name="Specter", category="Inställningar & Design", endpoint="specter_settings", url="specter/settings"))
+    admin.add_view(SyncStatusView(name="Synkstatus", category="Specter", endpoint="specter_status", url="specter/status"))
+    admin.add_view(TransferView(db, name="Specter-överföring", category="Kunder & Beställningar", endpoint="specter_transfer", url="specter/transfer"))
+    admin.add_view(OutboxView(db, name="Outbox", category="Specter", endpoint="specter_outbox", url="specter/outbox"))
+    admin.add_view(ExportView(name="Exporter", category="Specter", endpoint="specter_exports", url="specter/exports"))

@@ -15,13 +15,13 @@ from flask.typing import ResponseReturnValue
 from flask_admin import BaseView, expose
 from werkzeug.routing import BuildError
 
-from ..extension import get_state
 from ..models import ExportRun
 from ..outbound.bulk_exports import KINDS, failure_rows, latest_run, progress, recent_runs, start_export
+from ..state import get_state
 from .access import admin_allowed
+from .base import CSRF_REFUSED, EXPORTS, SpecterViewMixin, refuse_visitor
 from .forms import ButtonForm
 from .messages import explain
-from .views import CSRF_REFUSED, EXPORTS, SpecterViewMixin, refuse_visitor
 
 ENDPOINT = "specter_exports"
 LABELS = {kind: label for kind, label, _help in EXPORTS}

@@ -15,12 +15,12 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import select
 
-from ..extension import get_state
 from ..messages import ORDER, RECORD, describe
 from ..models import OutboxEntry
+from ..state import get_state
+from .base import CSRF_REFUSED, SpecterViewMixin, safe_next
 from .forms import ButtonForm, CsrfBaseForm
 from .messages import STATE_LABELS, explain
-from .views import CSRF_REFUSED, SpecterViewMixin, safe_next
 
 STATE_BADGES = {"pending": "secondary", "sending": "info", "sent": "success", "failed": "danger"}
 KIND_LABELS = {"order": "Order", "customer": "Kund", "product": "Produkt"}
@@ -127,7 +127,7 @@ class TransferView(ReadOnlyModelView):
             flash(CSRF_REFUSED, "error")
             return redirect(back)
         try:
-            from ..outbound.relay import resend_order
+            from ..outbound.resend import resend_order
         except ImportError:
             flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
             return redirect(back)
@@ -147,7 +147,7 @@ class TransferView(ReadOnlyModelView):
         )
         refs = list(dict.fromkeys(refs))
         try:
-            from ..outbound.relay import resend_orders
+            from ..outbound.resend import resend_orders
         except ImportError:
             flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
             return
@@ -249,7 +249,7 @@ class OutboxView(ReadOnlyModelView):
         self._flash_retries([int(i) for i in ids])
 
     def _flash_retries(self, ids: list[int]) -> None:
-        from ..outbound.relay import retry_entries
+        from ..outbound.resend import retry_entries
 
         try:
             outcomes = retry_entries(ids)

@@ -6,7 +6,7 @@ from flask import request
 from markupsafe import Markup
 from werkzeug.routing import BuildError
 
-from ..outbound.relay import order_transfer_status
+from ..outbound.resend import order_transfer_status
 from .access import admin_allowed
 
 # Readable without Bootstrap too: the host's order page may use any CSS (or none).

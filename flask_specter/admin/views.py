@@ -6,65 +6,27 @@ e-mail scanners and link prefetchers follow GETs, so a GET must never start a sy
 
 from __future__ import annotations
 
-import os
 import time
 from collections import OrderedDict
-from urllib.parse import quote, urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request
+from flask import flash, redirect, request
 from flask_admin import BaseView, expose
 from sqlalchemy import func, select
 
-from ..extension import get_state
 from ..models import Reservation, StockHistory, StockLevel, StockRow
 from ..settings import TOGGLES
-from .access import admin_allowed
+from ..state import get_state
+from .base import CSRF_REFUSED, EXPORTS, SpecterViewMixin
 from .forms import ButtonForm, settings_form_class
 from .messages import STATE_LABELS, STOCK_STATE_LABELS, explain
 
-CSRF_REFUSED = "Formuläret saknade en giltig säkerhetstoken (CSRF) och sparades inte. Ladda om sidan och försök igen."
-
 FEED_LABELS = {"stock": "Lagersaldo", "articles": "Artikeldata", "orders": "Orderstatus"}
-
-EXPORTS = (
-    ("products", "Exportera produkter", "Send every product to Specter (export_products)."),
-    ("products_stock", "Exportera produkter med lagersaldo", "Products and variants with their stock (export_products_stock)."),
-    ("customers", "Exportera kunder", "Send every customer to Specter (export_customers)."),
-)
 
 SECRET_SETTINGS = (
     ("SPECTER_USER_KEY", "Användarnyckel (user key)"),
     ("SPECTER_INTEGRATION_KEY", "Integrationsnyckel"),
     ("SPECTER_CALLBACK_TOKEN", "Callback-token"),
 )
-
-
-class SpecterViewMixin:
-    """Deny by default; send the anonymous to the host's login when it names one."""
-
-    def is_accessible(self) -> bool:
-        return admin_allowed()
-
-    def inaccessible_callback(self, name, **kwargs):
-        return refuse_visitor()
-
-
-def refuse_visitor():
-    """The host's login (``SPECTER_ADMIN_LOGIN_URL``, back here afterwards), else 403."""
-    login = current_app.config.get("SPECTER_ADMIN_LOGIN_URL")
-    if login:
-        sep = "&" if "?" in login else "?"
-        return redirect(f"{login}{sep}next={quote(request.full_path.rstrip('?'), safe='/')}")
-    return abort(403)
-
-
-def safe_next(default: str) -> str:
-    """The ``next`` form value when it points back into this site, else ``default`` (no open redirect)."""
-    target = request.form.get("next") or request.args.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith(("//", "/\\")) and not parts.scheme and not parts.netloc:
-        return target
-    return default
 
 
 class SettingsView(SpecterViewMixin, BaseView):
@@ -129,7 +91,7 @@ class SettingsView(SpecterViewMixin, BaseView):
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
-        from ..inbound.activation import create_service_articles
+        from ..service_articles import create_service_articles
 
         try:
             created = create_service_articles()
@@ -240,7 +202,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):
 
 
 def _service_articles() -> list:
-    from ..inbound.activation import service_articles
+    from ..service_articles import service_articles
 
     return service_articles()
 
@@ -345,23 +307,3 @@ def _url_or_anchor(kind: str) -> str | None:
         return url_for("specter_exports.index", _anchor=f"export-{kind}")
     except BuildError:
         return None
-
-
-TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
-
-
-def add_views(admin, state) -> None:
-    """Register the Specter pages on the host's ``Admin`` (called by ``init_app``)."""
-    from .export_page import ExportView
-    from .model_views import OutboxView, TransferView
-
-    app = state.app
-    if "specter_admin" not in app.blueprints:
-        # Only a template folder: lets the views render ``specter/*.html`` from this package.
-        app.register_blueprint(Blueprint("specter_admin", __name__, template_folder=TEMPLATES))
-    db = state.db
-    admin.add_view(SettingsView(name="Specter", category="Inställningar & Design", endpoint="specter_settings", url="specter/settings"))
-    admin.add_view(SyncStatusView(name="Synkstatus", category="Specter", endpoint="specter_status", url="specter/status"))
-    admin.add_view(TransferView(db, name="Specter-överföring", category="Kunder & Beställningar", endpoint="specter_transfer", url="specter/transfer"))
-    admin.add_view(OutboxView(db, name="Outbox", category="Specter", endpoint="specter_outbox", url="specter/outbox"))
-    admin.add_view(ExportView(name="Exporter", category="Specter", endpoint="specter_exports", url="specter/exports"))

@@ -7,8 +7,8 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from ..extension import get_state
 from ..remote.errors import SpecterError
+from ..state import get_state
 
 
 def _no_embedded_worker_in_commands() -> None:
@@ -58,7 +58,7 @@ def activate_command(create_service: bool | None):
 
 def _check_service_articles(create: bool | None) -> None:
     """Every order may carry a shipping and a discount row: Specter refuses the order if those articles are missing."""
-    from ..inbound.activation import create_service_articles, service_articles
+    from ..service_articles import create_service_articles, service_articles
 
     articles = service_articles()
     click.echo("Service articles (shipping/discount rows on orders):")
@@ -105,7 +105,7 @@ def sync_stock_command():
 @specter_cli.command("import-articles")
 def import_articles_command():
     """Pull the article-data feed now and apply it (what get_specter_articles does)."""
-    from ..inbound.feed_apply import apply_article_rows, has_pending_articles
+    from ..inbound.articles import apply_article_rows, has_pending_articles
     from ..inbound.pulls import run_pull
 
     try:
@@ -149,8 +149,8 @@ def status_command():
 @specter_cli.command("create-tables")
 def create_tables_command():
     """Create the extension's missing tables (for shops without Flask-Migrate); safe to run again."""
-    from ..extension import create_specter_tables
     from ..models import Base
+    from ..tables import create_specter_tables
 
     state = get_state()
     create_specter_tables(state.db)

@@ -44,7 +44,7 @@ def export_command(kind: str, restart: bool):
 @click.argument("order_ids", nargs=-1, required=True)
 def resend_order_command(order_ids: tuple[str, ...]):
     """"Överför order": send orders to Specter again (shop order ids)."""
-    from ..outbound.relay import resend_order
+    from ..outbound.resend import resend_order
 
     failed = False
     for order_id in order_ids:
@@ -59,7 +59,7 @@ def resend_order_command(order_ids: tuple[str, ...]):
 @click.option("--failed", is_flag=True, help="Also send the rows that failed for good (\"Misslyckades\"), with a fresh count of attempts: run it once the cause, such as a wrong key, is fixed.")
 def drain_command(failed: bool):
     """Push every unsent product, customer and order change now (after Redis or a worker was down)."""
-    from ..outbound.relay import drain
+    from ..outbound.resend import drain
 
     counts = drain(echo=click.echo, failed=failed)
     click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from ..extension import get_state
 from ..settings import BY_KEY, TOGGLES
+from ..state import get_state
 from . import specter_cli
 
 ON = ("on", "true", "yes", "1")

@@ -1,18 +1,15 @@
-"""Activate Automatic Stock Synchronization: register the callback URLs with checkAccountSettings,
-and make sure the service articles (shipping, discount) that every order may carry exist in Specter."""
+"""Activate Automatic Stock Synchronization: register the callback URLs with checkAccountSettings;
+"Uppdatera lager": a full stock refresh."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlalchemy import delete, select
-
-from ..extension import get_state
-from ..models import ArticleRow, Link, StockLevel
 from ..remote import protocol
 from ..remote.errors import SpecterConfigError
 from ..remote.parsing import Reply
+from ..state import get_state
+from .pulls import request_pull
 
 # Route (under SPECTER_URL_PREFIX) and the placeholders Specter substitutes, per callback parameter.
 CALLBACK_ROUTES = {
@@ -46,88 +43,5 @@ def activate() -> Reply:
 
 def sync_stock() -> bool:
     """"Uppdatera lager": ask Specter to queue every article's stock, then pull as usual."""
-    from .pulls import request_pull
-
     get_state().client.clear_article_batch()
     return request_pull("stock")
-
-
-# -- service articles: the shipping and discount rows every order may carry ---------------------------
-
-SERVICE_LINK = "service_article"  # Link.kind: Specter confirmed the article (our create, or it was there)
-
-
-@dataclass(frozen=True)
-class ServiceArticle:
-    """An article that only exists for order rows (shipping, discount), never a product for sale."""
-
-    article_no: str
-    label: str  # Swedish, for the admin
-    name: str  # the name it gets in Specter when we create it
-    known: bool = False  # seen in Specter's feeds or confirmed by our own submit
-    evidence: str = ""
-
-
-def service_article_nos() -> dict[str, str]:
-    """articleNo -> Swedish label, from ``SPECTER_SHIPPING_ARTICLE_NO`` and ``SPECTER_DISCOUNT_ARTICLE_NO``."""
-    config = get_state().config
-    nos = {}
-    for key, label in (("SPECTER_SHIPPING_ARTICLE_NO", "Frakt"), ("SPECTER_DISCOUNT_ARTICLE_NO", "Rabatt")):
-        no = (config.get(key) or "").strip()
-        if no:
-            nos.setdefault(no, label)
-    return nos
-
-
-def service_articles() -> list[ServiceArticle]:
-    """Each service article and whether Specter is known to have it.
-
-    The contract has no call that reads one article, so "known" means Specter showed it to us: in its
-    stock feed, in its article-data feed (not deleted), or by accepting our create for it.
-    """
-    session = get_state().db.session
-    out = []
-    for no, label in service_article_nos().items():
-        evidence = _evidence(session, no)
-        out.append(ServiceArticle(no, label, label, known=bool(evidence), evidence=evidence))
-    return out
-
-
-def _evidence(session, article_no: str) -> str:
-    if session.execute(select(Link.id).where(Link.kind == SERVICE_LINK, Link.local_id == article_no)).first():
-        return "bekräftad av Specter"
-    if session.get(StockLevel, article_no) is not None:
-        return "finns i Specters lagerflöde"
-    data = session.execute(
-        select(ArticleRow.data).where(ArticleRow.sku == article_no).order_by(ArticleRow.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    if data is not None and not data.get("deleted"):
-        return "finns i Specters artikelflöde"
-    return ""
-
-
-def create_service_articles(only_missing: bool = True) -> list[str]:
-    """Create the service articles in Specter with ``newArticleSubmit`` WITHOUT ``forceArticleUpdate``.
-
-    Without force Specter skips an article that exists, so this never changes one: it is safe when our
-    knowledge is incomplete. Returns the article numbers sent; each is then recorded as confirmed.
-    """
-    from ..outbound.exporters import upsert_link
-
-    state = get_state()
-    wanted = [a for a in service_articles() if not (only_missing and a.known)]
-    if not wanted:
-        return []
-    rows = [{"articleNo": a.article_no, "name": a.name, "priceExclVAT": "0.00", "vatPercent": "25.00"} for a in wanted]
-    state.client.submit_articles(rows, force_update=False)  # an error reply raises: nothing is recorded
-    session = state.db.session
-    for article in wanted:
-        upsert_link(session, SERVICE_LINK, article.article_no, article.article_no)
-    session.commit()
-    return [a.article_no for a in wanted]
-
-
-def forget_service_article(article_no: str) -> None:
-    """Specter removed a service article: it is no longer confirmed (the admin is offered to create it)."""
-    session = get_state().db.session
-    session.execute(delete(Link).where(Link.kind == SERVICE_LINK, Link.local_id == article_no))

@@ -14,9 +14,10 @@ import re
 
 from flask import Blueprint, Response, current_app, request
 
-from ..extension import get_state
 from ..redact import redact
+from ..state import get_state
 from .callback_log import UNKNOWN_ROUTE, record_after
+from .order_events import cancel_order_from_specter, record_invoice
 
 log = logging.getLogger("flask_specter.routes")
 
@@ -166,7 +167,7 @@ def make_blueprint() -> Blueprint:
         (order_no,), problem = _params(("orderNo", order_field_limit("specter_order_no"), True))
         if problem:
             return _bad_request("order-removed", problem)
-        return _enqueue("order-removed", get_state().queue.enqueue, "flask_specter.jobs.order_removed", order_no)
+        return _enqueue("order-removed", cancel_order_from_specter.enqueue, order_no)
 
     @bp.route("/callback/invoice", methods=["GET", "POST"])
     def invoice():
@@ -181,11 +182,7 @@ def make_blueprint() -> Blueprint:
         if problem:
             return _bad_request("invoice", problem)
         source = None if not source or source.startswith("$") else source
-        return _enqueue("invoice", get_state().queue.enqueue, "flask_specter.jobs.invoice_created", order_no, invoice_id, source)
-
-    from ..admin.export_page import register_export_routes
-
-    register_export_routes(bp)
+        return _enqueue("invoice", record_invoice.enqueue, order_no, invoice_id, source)
 
     @bp.route("/", methods=["GET", "POST"])
     @bp.route("/<path:unknown>", methods=["GET", "POST"])

@@ -17,12 +17,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Integer, SmallInteger, func, insert, select
 
-from ..extension import get_state
 from ..models import ArticleRow, OrderEvent, RefusedRow, Reservation, StockHistory, StockLevel, StockRow, utcnow
+from ..queue import Job
 from ..remote import protocol
+from ..state import get_state
 
 log = logging.getLogger("flask_specter.pulls")
 
@@ -258,3 +260,14 @@ def reread_duplicated_stock() -> bool:
             row.reread_at = now
     session.commit()
     return asked
+
+
+def has_pending_rows(model: Any) -> bool:
+    """Is any stored row of ``model`` (article rows, order events) waiting? An index lookup, never a count."""
+    return get_state().db.session.execute(select(model.id).where(model.state == "pending").limit(1)).first() is not None
+
+
+def enqueue_apply(model: Any, flag: str, apply_job: Job[[], Any]) -> bool:
+    """Queue ``apply_job`` if ``model`` has pending rows and none is queued yet; True when this call queued it."""
+    state = get_state()
+    return has_pending_rows(model) and apply_job.enqueue_once(flag, ttl=float(state.config["SPECTER_LEASE_SECONDS"]), queue=state.queue)

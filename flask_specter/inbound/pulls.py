@@ -21,12 +21,16 @@ from sqlalchemy import insert, select, update
 
 from .. import signals
 from ..backoff import backoff_delay, rq_retry
-from ..extension import get_state
 from ..messages import PULL, explain
 from ..models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
+from ..queue import job
 from ..redact import describe_exception
 from ..remote import protocol
 from ..remote.errors import ExplainedError, SpecterError, SpecterOpenBatchError
+from ..state import get_state
+from .articles import apply_articles
+from .order_events import apply_order_events_job
+from .stock_apply import ensure_apply_chain
 
 log = logging.getLogger("flask_specter.pulls")
 
@@ -47,7 +51,7 @@ def request_pull(feed: str, *, delay: float = 0) -> bool:
     state = get_state()
     if feed not in protocol.FEEDS:
         raise ValueError(f"unknown feed {feed!r}")
-    return state.queue.enqueue_once(_flag(feed), "flask_specter.jobs.pull_feed", feed, ttl=QUEUED_FLAG_TTL, delay=delay, retry=_retry(state.config))
+    return run_pull.enqueue_once(_flag(feed), feed, ttl=QUEUED_FLAG_TTL, delay=delay, retry=_retry(state.config), queue=state.queue)
 
 
 class FeedLock:
@@ -88,6 +92,7 @@ class PullHalted(ExplainedError):
     """The pull stopped on purpose (too many batches, a batch Specter keeps open); it runs again later."""
 
 
+@job
 def run_pull(feed: str) -> dict:
     """The pull job: drain ``feed`` from Specter into our tables, confirming each batch once stored.
 
@@ -331,12 +336,9 @@ def failure_text(exc: Exception) -> str:
 
 
 def _after_pull(feed: str) -> None:
-    state = get_state()
     if feed == "stock":
-        from .stock_apply import ensure_apply_chain
-
         ensure_apply_chain()
     elif feed == "articles":
-        state.queue.enqueue("flask_specter.jobs.apply_articles")
+        apply_articles.enqueue()
     else:
-        state.queue.enqueue("flask_specter.jobs.apply_order_events")
+        apply_order_events_job.enqueue()

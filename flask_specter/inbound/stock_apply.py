@@ -19,8 +19,9 @@ from sqlalchemy import Row, case, insert, select, update
 
 from .. import signals
 from ..backoff import backoff_delay
-from ..extension import get_state
 from ..models import Batch, StockHistory, StockLevel, StockRow, utcnow
+from ..queue import job
+from ..state import get_state
 from ..stock import release_for_figures, reserved_quantities
 
 log = logging.getLogger("flask_specter.stock")
@@ -41,7 +42,7 @@ def ensure_apply_chain(*, delay: float = 0) -> bool:
     if not has_pending():
         return False
     ttl = float(state.config["SPECTER_STOCK_BATCH_DELAY"]) + float(state.config["SPECTER_LEASE_SECONDS"])
-    return state.queue.enqueue_once(CHAIN_FLAG, "flask_specter.jobs.apply_stock_chunk", ttl=ttl, delay=delay)
+    return run_apply_chunk.enqueue_once(CHAIN_FLAG, ttl=ttl, delay=delay, queue=state.queue)
 
 
 def claim_chunk(size: int) -> list[Row]:
@@ -157,6 +158,7 @@ def _upsert_levels(session, rows: list[Row]) -> None:
     session.execute(stmt, values)
 
 
+@job
 def run_apply_chunk() -> dict:
     """The apply job: one chunk now, and the next job scheduled after the configured delay.
 

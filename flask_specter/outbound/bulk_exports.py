@@ -18,12 +18,12 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ..extension import get_state
 from ..messages import EXPORT, explain
-from ..models import ExportFailure, ExportRun, utcnow
+from ..models import ExportFailure, ExportRun, upsert_link, utcnow
+from ..queue import job
 from ..redact import redact
 from ..remote.errors import SpecterError
-from .exporters import upsert_link
+from ..state import get_state
 
 log = logging.getLogger("flask_specter.exports")
 
@@ -189,6 +189,7 @@ def send_next_page(run_id: int) -> dict:
     return {"run": run_id, "sent": len(page) - len(failures), "failed": len(failures), "state": "done" if finished else "running"}
 
 
+@job
 def run_export_page(run_id: int) -> dict:
     """The export job: one page, then the next job; a transient failure is retried by RQ, then reported."""
     from rq import get_current_job
@@ -212,7 +213,7 @@ def _enqueue(run_id: int) -> None:
 
     state = get_state()
     retry = rq_retry(state.config, int(state.config["SPECTER_PUSH_RETRIES"]))
-    state.queue.enqueue("flask_specter.jobs.run_export", run_id, retry=retry)
+    run_export_page.enqueue(run_id, retry=retry, queue=state.queue)
 
 
 def start_export(kind: str, *, restart: bool = False, enqueue: bool = True) -> ExportRun:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from .. import signals
-from ..models import Link, utcnow
+from ..models import Link, linked, upsert_link
 from ..remote.errors import (
     ExplainedError,
     SpecterDuplicateOrderError,
@@ -44,22 +44,6 @@ class Deferred(Exception):
 
 class PushProblem(ExplainedError):
     """The shop's own data makes the push impossible (no customer on the order, ...): a person must act."""
-
-
-# -- links ------------------------------------------------------------------------------------------
-
-
-def upsert_link(session, kind: str, local_id: str, remote_id: str) -> None:
-    link = session.execute(select(Link).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
-    if link is None:
-        session.add(Link(kind=kind, local_id=local_id, remote_id=str(remote_id)))
-    else:
-        link.remote_id = str(remote_id)
-        link.updated_at = utcnow()
-
-
-def linked(session, kind: str, local_id: str) -> str | None:
-    return session.execute(select(Link.remote_id).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
 
 
 # -- products ---------------------------------------------------------------------------------------
@@ -138,7 +122,9 @@ def push_customer(state, entry) -> Outcome:
 # -- orders -----------------------------------------------------------------------------------------
 
 
-def push_order(state, entry) -> Outcome:
+def push_order(state, entry, *, ensure_customer: Callable[[Any, Any], str]) -> Outcome:
+    """newOrderSubmit; ``ensure_customer(state, customer)`` gives the customer's Specter number first
+    (the relay's: it may push the customer's own waiting outbox row)."""
     if entry.op == "delete":
         return _delete_order(state, entry)
     adapter, session = state.adapter, state.db.session
@@ -182,33 +168,6 @@ def push_order(state, entry) -> Outcome:
     )
 
 
-def ensure_customer(state, customer) -> str:
-    """The customer's Specter number, pushing the customer first when it has none.
-
-    A pending row for the same customer is pushed here (claimed, so never twice); while another worker
-    is sending it, the order waits instead of creating the customer a second time.
-    """
-    from .relay import push_entry, unsent_entry
-
-    existing = customer_specter_no(state, customer)
-    if existing:
-        return existing
-    ref = state.adapter.customer_ref(customer)
-    entry_id, busy = unsent_entry("customer", ref)
-    if busy:
-        raise Deferred(f"customer {ref} is being sent right now")
-    if entry_id is not None:
-        if push_entry(entry_id, force=True).get("skipped"):
-            raise Deferred(f"customer {ref} is being sent right now")
-        customer = state.adapter.get_customer(ref)
-        existing = customer_specter_no(state, customer) if customer is not None else None
-        if existing:
-            return existing
-    customer_no = send_customer(state, customer)
-    state.db.session.commit()  # keep the number even if the order itself fails next
-    return customer_no
-
-
 def _refresh_stock(state, skus: list[str]) -> None:
     """Specter now holds the reservation: fetch fresh figures so the shop converges (contract 8)."""
     if not skus:
@@ -240,6 +199,3 @@ def _delete_order(state, entry) -> Outcome:
         session.execute(delete(Link).where(Link.kind == "order", Link.local_id == ref))
     release_reservations(ref)  # after the call: no write lock is held while Specter answers
     return Outcome(remote_id=str(specter_no) if specter_no and not note else None, note=note)
-
-
-PUSHERS: dict[str, Callable[[Any, Any], Outcome]] = {"product": push_product, "customer": push_customer, "order": push_order}

@@ -9,112 +9,41 @@ so checkout never waits on the queue.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import event, inspect, select
 
 from ..models import Link, OutboxEntry
+from ..origin import (
+    ARTICLE_FIELDS,
+    SPECTER_VALUES,
+    forget_marks,
+    from_specter,
+    install_value_marks,
+    marks,
+    remember_specter_object,
+    writing_for_specter,
+)
 from ..sku import check_sku
-from ..threadflag import ThreadFlag
 
 log = logging.getLogger("flask_specter.outbox")
 
 NEW_IDS = "specter_outbox_ids"  # session.info key: outbox ids flushed in this transaction
-ARTICLE_FIELDS = ("sku", "name", "price_excl_vat", "vat_percent", "buy_price", "barcode", "weight")
-
-_FROM_SPECTER = ThreadFlag()
-SPECTER_VALUES = "specter_values"  # InstanceState.info key: {attribute: value written from Specter}
-SPECTER_OBJECT = "specter_object"  # InstanceState.info key: added or deleted on Specter's behalf
-
-
-@contextlib.contextmanager
-def suppress_outbox() -> Iterator[None]:
-    """Changes made inside come from Specter itself: they never become outbox rows.
-
-    What is marked, on the objects, when it is made: the values of the product fields sent to Specter
-    (``ARTICLE_FIELDS``), and objects added or deleted. So it does not matter when the session flushes
-    them: inside the block, when a savepoint ends after it, or at the commit. A shop change to the same
-    product outside the block is still sent. (Customer edits are not marked: nothing from Specter
-    edits a customer.)
-    """
-    session = _current_session()
-    deleted_before = set(session.deleted) if session is not None else set()
-    with _FROM_SPECTER.on():
-        yield
-        if session is not None:
-            for obj in set(session.deleted) - deleted_before:
-                inspect(obj).info[SPECTER_OBJECT] = True
-
-
-def _current_session():
-    try:
-        from ..extension import get_state
-
-        return get_state().db.session()
-    except RuntimeError:
-        return None
-
-
-def _remember_specter_value(target, value, oldvalue, initiator):  # noqa: ARG001
-    """Attribute ``set`` event: inside ``suppress_outbox()`` the value is Specter's, remember it."""
-    if _FROM_SPECTER:
-        inspect(target).info.setdefault(SPECTER_VALUES, {})[initiator.key] = value
-
-
-def _remember_specter_object(session, instance):  # noqa: ARG001
-    """Session ``before_attach``: an object added inside ``suppress_outbox()`` came from Specter."""
-    if _FROM_SPECTER:
-        inspect(instance).info[SPECTER_OBJECT] = True
-
-
-def _marks(obj: Any) -> dict:
-    """The object's marks, without creating an ``info`` dict on objects that have none."""
-    insp = inspect(obj)
-    return insp.info if "info" in insp.__dict__ else {}
-
-
-def _from_specter(obj: Any) -> bool:
-    return bool(_marks(obj).get(SPECTER_OBJECT))
-
-
-def _forget_marks(objects) -> None:
-    for obj in objects:
-        marks = _marks(obj)
-        marks.pop(SPECTER_VALUES, None)
-        marks.pop(SPECTER_OBJECT, None)
-
-
-def _install_value_marks(adapter) -> None:
-    """Listen for sets of the product fields sent to Specter, so Specter's own values are recognised."""
-    model = getattr(adapter, "product_model", None)
-    pf = getattr(adapter, "pf", None)
-    if model is None or pf is None:
-        return
-    mapper = inspect(model, raiseerr=False)
-    if mapper is None:
-        return
-    for field in ARTICLE_FIELDS:
-        attr = pf.get(field)
-        if attr in mapper.attrs and not event.contains(getattr(model, attr), "set", _remember_specter_value):
-            event.listen(getattr(model, attr), "set", _remember_specter_value, propagate=True)
-
 
 def install_hooks(state) -> None:
     """Listen on the host's session; safe to call for several apps sharing one ``db``."""
     from ..stock import install_stock_guard
 
     install_stock_guard(state)
-    _install_value_marks(state.adapter)
+    install_value_marks(state.adapter)
     session = state.db.session
     for name, fn in (
         ("before_flush", _before_flush),
         ("after_flush", _after_flush),
         ("after_commit", _after_commit),
         ("after_rollback", _after_rollback),
-        ("before_attach", _remember_specter_object),
+        ("before_attach", remember_specter_object),
     ):
         if not event.contains(session, name, fn):
             event.listen(session, name, fn)
@@ -123,7 +52,7 @@ def install_hooks(state) -> None:
 def _state_for(session):
     """The app's state when ``session`` belongs to it, else None (no app context, another db)."""
     try:
-        from ..extension import get_state
+        from ..state import get_state
 
         state = get_state()
     except RuntimeError:
@@ -137,7 +66,7 @@ def _state_for(session):
 def _changed(obj: Any, attrs: list[str]) -> bool:
     """True when one of ``attrs`` changed to a value other than the one Specter wrote (if any)."""
     insp = inspect(obj)
-    specter = _marks(obj).get(SPECTER_VALUES, {})
+    specter = marks(obj).get(SPECTER_VALUES, {})
     for attr in attrs:
         if attr in insp.attrs and insp.attrs[attr].history.has_changes():
             hist = insp.attrs[attr].history
@@ -198,7 +127,7 @@ def _before_flush(session, flush_context, instances) -> None:  # noqa: ARG001
     cf = getattr(adapter, "cf", {})
 
     for obj in list(session.new):
-        if pmodel is not None and isinstance(obj, pmodel) and not _from_specter(obj) and writer.product_sync():
+        if pmodel is not None and isinstance(obj, pmodel) and not from_specter(obj) and writer.product_sync():
             writer.add("product", "create", adapter.product_sku(obj))
     for obj in list(session.dirty):
         if pmodel is not None and isinstance(obj, pmodel):
@@ -215,7 +144,7 @@ def _before_flush(session, flush_context, instances) -> None:  # noqa: ARG001
             if _changed(obj, attrs):
                 writer.add("customer", "update", adapter.customer_ref(obj))
     for obj in list(session.deleted):
-        if _from_specter(obj) or _FROM_SPECTER:  # marked, or flushed inside the block itself
+        if from_specter(obj) or writing_for_specter():  # marked, or flushed inside the block itself
             continue
         if pmodel is not None and isinstance(obj, pmodel) and writer.product_sync():
             sku = adapter.product_sku(obj)
@@ -254,7 +183,7 @@ def _after_flush(session, flush_context) -> None:  # noqa: ARG001
     try:
         _write_inserts(session)
     finally:  # the flushed changes are history now: so are the marks of what came from Specter
-        _forget_marks([*session.new, *session.dirty, *session.deleted])
+        forget_marks([*session.new, *session.dirty, *session.deleted])
 
 
 def _write_inserts(session) -> None:
@@ -267,7 +196,7 @@ def _write_inserts(session) -> None:
         return
     writer = None
     for obj in list(session.new):
-        if _from_specter(obj):
+        if from_specter(obj):
             continue
         if cmodel is not None and isinstance(obj, cmodel):
             writer = writer or _Writer(session, state)
@@ -296,4 +225,4 @@ def _after_commit(session) -> None:
 
 def _after_rollback(session) -> None:
     session.info.pop(NEW_IDS, None)
-    _forget_marks(list(session.identity_map.values()))
+    forget_marks(list(session.identity_map.values()))

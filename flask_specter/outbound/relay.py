@@ -13,23 +13,22 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
 from .. import signals
 from ..backoff import backoff_delay
-from ..extension import get_state
-from ..messages import ORDER, RECORD, SendResult, SendState, explain
+from ..messages import ORDER, RECORD, explain
 from ..models import OutboxEntry, utcnow
+from ..queue import job
 from ..redact import redact
 from ..remote.errors import SpecterError
-from .exporters import PUSHERS, Deferred, PushProblem
+from ..state import get_state
+from .exporters import Deferred, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 
 log = logging.getLogger("flask_specter.outbox")
-
-JOB = "flask_specter.jobs.push_outbox"
-
 
 def _flag(entry_id: int) -> str:
     return f"outbox:{entry_id}"
@@ -40,7 +39,7 @@ def enqueue_entry(entry_id: int, *, delay: float = 0.0, state=None) -> bool:
     state = state or get_state()
     lease = float(state.config["SPECTER_LEASE_SECONDS"])
     try:
-        state.queue.enqueue_once(_flag(entry_id), JOB, entry_id, ttl=lease, delay=delay)
+        push_entry.enqueue_once(_flag(entry_id), entry_id, ttl=lease, delay=delay, queue=state.queue)
         return True
     except Exception as exc:
         log.warning("outbox row %s not queued (%s); it stays pending for the sweep", entry_id, type(exc).__name__)
@@ -113,6 +112,7 @@ def _wait_for_older(entry: OutboxEntry) -> float | None:
     return 1.0
 
 
+@job
 def push_entry(entry_id: int, *, force: bool = False) -> dict:
     """The push job: claim ``entry_id``, send it from current shop data, record what happened.
 
@@ -216,7 +216,7 @@ def _failed(entry_id: int, token: str, exc: Exception) -> dict:
 # -- safety nets ------------------------------------------------------------------------------------
 
 
-def _unsent_ids(*, due_only: bool) -> list[int]:
+def unsent_ids(*, due_only: bool) -> list[int]:
     session = get_state().db.session
     return list(session.execute(select(OutboxEntry.id).where(_claimable(force=not due_only)).order_by(OutboxEntry.id)).scalars())
 
@@ -224,7 +224,7 @@ def _unsent_ids(*, due_only: bool) -> list[int]:
 def sweep_outbox() -> int:
     """Queue every pending row whose time has come and every row whose sender died; returns the count."""
     state = get_state()
-    ids = _unsent_ids(due_only=True)
+    ids = unsent_ids(due_only=True)
     queued = 0
     for entry_id in ids:
         if not enqueue_entry(entry_id, state=state):
@@ -235,132 +235,36 @@ def sweep_outbox() -> int:
     return queued
 
 
-def _failed_ids() -> list[int]:
-    session = get_state().db.session
-    return list(session.execute(select(OutboxEntry.id).where(OutboxEntry.state == "failed").order_by(OutboxEntry.id)).scalars())
+# -- the exporter for each kind of outbox row ---------------------------------------------------------
 
 
-def drain(echo: Callable[[str], None] | None = None, *, failed: bool = False) -> dict:
-    """Push every unsent row now, in this process, oldest first (``flask specter drain``).
+def ensure_customer(state, customer) -> str:
+    """The customer's Specter number, pushing the customer first when it has none.
 
-    ``failed`` also sends the rows that failed for good, with a fresh count of attempts
-    (``drain --failed``, once the cause, say a wrong key, is fixed).
+    A pending row for the same customer is pushed here (claimed, so never twice); while another worker
+    is sending it, the order waits instead of creating the customer a second time.
     """
-    counts = {"sent": 0, "pending": 0, "failed": 0, "skipped": 0}
-    retry = set(_failed_ids()) if failed else set()
-    ids = sorted(set(_unsent_ids(due_only=False)) | retry)
-    for n, entry_id in enumerate(ids, start=1):
-        result = retry_entry(entry_id) if entry_id in retry else push_entry(entry_id, force=True)
-        key = "skipped" if "skipped" in result else result.get("state", "skipped")
-        counts[key] = counts.get(key, 0) + 1
-        if echo:
-            what = f"{result.get('kind', '?')} {result.get('op', '')} {result.get('ref', '')}".strip()
-            detail = result.get("error") or result.get("note") or result.get("deferred") or result.get("skipped") or ""
-            echo(f"[{n}/{len(ids)}] #{entry_id} {what}: {key}" + (f" - {redact(detail)}" if detail else ""))
-    return counts
+    existing = customer_specter_no(state, customer)
+    if existing:
+        return existing
+    ref = state.adapter.customer_ref(customer)
+    entry_id, busy = unsent_entry("customer", ref)
+    if busy:
+        raise Deferred(f"customer {ref} is being sent right now")
+    if entry_id is not None:
+        if push_entry(entry_id, force=True).get("skipped"):
+            raise Deferred(f"customer {ref} is being sent right now")
+        customer = state.adapter.get_customer(ref)
+        existing = customer_specter_no(state, customer) if customer is not None else None
+        if existing:
+            return existing
+    customer_no = send_customer(state, customer)
+    state.db.session.commit()  # keep the number even if the order itself fails next
+    return customer_no
 
 
-# -- "Försök igen" and "Överför order" ---------------------------------------------------------------
+def _push_order(state, entry) -> Outcome:
+    return push_order(state, entry, ensure_customer=ensure_customer)
 
 
-def retry_entry(entry_id: int) -> dict:
-    """"Försök igen": send a failed or waiting row now, with a fresh count of attempts.
-
-    A row being sent or already sent is left alone (``push_entry`` then reports it skipped), so two
-    admins pressing at once, or a worker sending it meanwhile, still push it once.
-    """
-    session = get_state().db.session
-    session.execute(
-        update(OutboxEntry)
-        .where(OutboxEntry.id == entry_id, OutboxEntry.state.in_(("failed", "pending")))
-        .values(state="pending", attempts=0, last_error=None, permanent=False, next_attempt_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return push_entry(entry_id, force=True)
-
-
-def sent_result(ref: str, result: dict) -> SendResult:
-    """The status value of ``push_entry``'s summary for a manual send ("Försök igen", "Överför order")."""
-    if result.get("state") == "sent":
-        return SendResult(ref, SendState.SENT, specter_no=result.get("remote_id"), note=result.get("note"))
-    if "skipped" in result:
-        return SendResult(ref, SendState.BUSY)
-    if result.get("deferred"):
-        return SendResult(ref, SendState.WAITING)
-    return SendResult(ref, SendState.FAILED, error=result.get("error"))
-
-
-def retry_entries(ids: Iterable[int]) -> list[tuple[tuple[int, str, str, str], SendResult]]:
-    """The bulk "Försök igen": ((id, kind, op, ref), status) per row, oldest first, so a record's
-    changes keep their order."""
-    session = get_state().db.session
-    rows = session.execute(
-        select(OutboxEntry.id, OutboxEntry.kind, OutboxEntry.op, OutboxEntry.ref).where(OutboxEntry.id.in_(list(ids))).order_by(OutboxEntry.id)
-    ).all()
-    return [(tuple(row), sent_result(row[3], retry_entry(row[0]))) for row in rows]
-
-
-def _latest_order_entry(ref: str) -> OutboxEntry | None:
-    session = get_state().db.session
-    return session.execute(
-        select(OutboxEntry).where(OutboxEntry.kind == "order", OutboxEntry.ref == ref, OutboxEntry.op == "create").order_by(OutboxEntry.id.desc()).limit(1)
-    ).scalar_one_or_none()
-
-
-def _order_specter_no(order) -> str | None:
-    state = get_state()
-    attr = getattr(state.adapter, "of", {}).get("specter_order_no", "specter_order_no")
-    value = getattr(order, attr, None)
-    if value:
-        return str(value)
-    from .exporters import linked
-
-    return linked(state.db.session, "order", state.adapter.order_ref(order))
-
-
-def resend_order(order_id) -> SendResult:
-    """"Överför order": send a failed or waiting order now. Pressed twice at once, it is sent once.
-
-    Returns a status value; ``messages.describe`` words it for the admin and the CLI.
-    """
-    state = get_state()
-    session = state.db.session
-    ref = str(order_id)
-    order = state.adapter.get_order(ref)
-    if order is None:
-        return SendResult(ref, SendState.MISSING)
-    entry = _latest_order_entry(ref)
-    if entry is None:
-        specter_no = _order_specter_no(order)
-        if specter_no:
-            return SendResult(ref, SendState.ALREADY_SENT, specter_no=specter_no)
-        entry = OutboxEntry(kind="order", op="create", ref=ref, state="pending", attempts=0)
-        session.add(entry)
-        session.commit()
-    elif entry.state == "sent":
-        return SendResult(ref, SendState.ALREADY_SENT, specter_no=entry.remote_id)
-    elif entry.state == "sending" and (entry.claimed_until or 0) >= time.time():
-        return SendResult(ref, SendState.BUSY)
-    return sent_result(ref, retry_entry(entry.id))
-
-
-def resend_orders(ids: Iterable) -> list[SendResult]:
-    """The bulk action: one status per order, in the order given."""
-    return [resend_order(order_id) for order_id in ids]
-
-
-def order_transfer_status(order_id) -> dict:
-    """What the admin shows under "Betalningsmetod": state, reason, attempts and Specter's number."""
-    state = get_state()
-    ref = str(order_id)
-    order = state.adapter.get_order(ref)
-    entry = _latest_order_entry(ref)
-    specter_no = _order_specter_no(order) if order is not None else None
-    if entry is None:
-        return {"state": "sent" if specter_no else "none", "error": None, "attempts": 0, "specter_order_no": specter_no}
-    error = None
-    if entry.state != "sent":
-        attr = getattr(state.adapter, "of", {}).get("transfer_error", "transfer_error")
-        error = entry.last_error or (getattr(order, attr, None) if order is not None else None)
-    return {"state": entry.state, "error": error, "attempts": entry.attempts or 0, "specter_order_no": specter_no or entry.remote_id}
+PUSHERS: dict[str, Callable[[Any, Any], Outcome]] = {"product": push_product, "customer": push_customer, "order": _push_order}

@@ -9,108 +9,70 @@ gets its own database session.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
-import os
 import signal
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, ParamSpec, TypeVar
 
-from rq import Queue, Retry, SimpleWorker, Worker
-from rq.timeouts import TimerDeathPenalty
+from flask import current_app
+from rq import Queue, Retry
+from rq.job import Job as RQJob
 
 from .scheduler import JOB_FAILURE_TTL, SpecterScheduler
+from .thread_worker import ThreadWorker
+from .workers import SpecterSimpleWorker, SpecterWorker
 
 log = logging.getLogger("flask_specter.queue")
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class AppWorkerMixin:
-    """Runs every job inside a new app context of the worker's Flask app."""
-
-    flask_app: Any = None
-    scheduler_in_thread = False
-
-    def _start_scheduler(self, burst=False, logging_level=None, date_format=None, log_format=None):
-        """Always start a scheduler: it schedules if it gets RQ's lock and stands by otherwise."""
-        self.scheduler = self.flask_app.extensions["specter"].queue.make_scheduler(in_thread=self.scheduler_in_thread)
-        if not burst:
-            self.scheduler.start()
-            return
-        self.scheduler.acquire_locks()
-        if self.scheduler.acquired_locks:
-            try:
-                self.scheduler.enqueue_scheduled_jobs()
-            finally:
-                self.scheduler.release_locks()
-
-    def run_maintenance_tasks(self):
-        """RQ restarts a dead scheduler only when it gets the lock; a stand-by one is restarted too."""
-        scheduler = self.scheduler
-        if self.last_cleaned_at and scheduler is not None and not self.stopping and not (scheduler._process and scheduler._process.is_alive()):
-            scheduler.start()
-        self.clean_registries()
-        self.clean_group_registries()
-
-    def teardown(self):
-        try:
-            super().teardown()
-        except Exception as exc:  # Redis gone while stopping: nothing to deregister from
-            log.warning("worker stopped without deregistering: %s", exc)
-
-    @property
-    def stopping(self) -> bool:
-        """Was a stop asked for (a signal), as opposed to RQ's loop ending on an error?"""
-        return bool(self._stop_requested or getattr(self, "_shutdown_requested_date", None))
-
-    def perform_job(self, job, queue, execution):  # type: ignore[override]
-        app = self.flask_app
-        state = app.extensions["specter"]
-        if state.pid != os.getpid():  # a forked work horse must not reuse the parent's DB sockets
-            state.db.engine.dispose(close=False)
-            state.pid = os.getpid()
-        with app.app_context():
-            return super().perform_job(job, queue, execution)
+__all__ = ["Job", "SpecterQueue", "SpecterSimpleWorker", "SpecterWorker", "ThreadWorker", "current_queue", "job", "redis_connection"]
 
 
-class SpecterWorker(AppWorkerMixin, Worker):
-    """The production worker (``flask specter worker``): a work horse per job, as RQ intends."""
+def current_queue() -> SpecterQueue:
+    """The current app's queue (the queue knows no job and no state: it is the bottom layer)."""
+    try:
+        return current_app.extensions["specter"].queue  # type: ignore[no-any-return]
+    except KeyError:
+        raise RuntimeError(f"flask_specter is not set up on the app {current_app.name!r}") from None
 
 
-class SpecterSimpleWorker(AppWorkerMixin, SimpleWorker):
-    """A worker without fork, for ``flask specter worker --no-fork``."""
+class Job(Generic[P, R]):
+    """A function the queue runs, declared once where it lives (``@job``) and enqueued by reference.
 
-
-class ThreadWorker(AppWorkerMixin, SimpleWorker):
-    """A worker that runs in a thread of the app process, with the scheduler in another thread.
-
-    Used for the embedded default and by tests that need a live worker against real Redis.
+    Calling it runs it here and now; ``.enqueue()`` and ``.enqueue_once()`` hand it to the app's queue.
+    RQ stores the function's import path, so a job's name is where its code is.
     """
 
-    death_penalty_class = TimerDeathPenalty
-    scheduler_in_thread = True
+    def __init__(self, func: Callable[P, R]):
+        self.func = func
+        functools.update_wrapper(self, func)
 
-    def _install_signal_handlers(self):
-        pass
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.func(*args, **kwargs)
 
-    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        # Wait in one-second slices so a stop request is seen promptly (RQ's loop only sees signals).
-        while not self._stop_requested:
-            result = super().dequeue_job_and_maintain_ttl(1, max_idle_time=1)
-            if result is not None:
-                return result
-        return None
+    @property
+    def name(self) -> str:
+        """The import path RQ stores (``job.func_name``)."""
+        return f"{self.func.__module__}.{self.func.__qualname__}"
 
-    def stop_scheduler(self):
-        if self.scheduler is not None:
-            self.scheduler.request_stop()
-            if self.scheduler._process is not None:
-                self.scheduler._process.join(5)
+    def enqueue(self, *args: Any, delay: float = 0, retry: Retry | None = None, job_id: str | None = None, queue: SpecterQueue | None = None) -> RQJob:
+        """Run it on a worker now, or ``delay`` seconds from now."""
+        return (queue or current_queue()).enqueue(self.func, *args, delay=delay, retry=retry, job_id=job_id)
 
-    def stop(self):
-        self._stop_requested = True
-        if getattr(self, "scheduler", None) is not None:
-            self.scheduler.request_stop()
+    def enqueue_once(self, flag: str, *args: Any, ttl: float, delay: float = 0, retry: Retry | None = None, queue: SpecterQueue | None = None) -> bool:
+        """Like ``enqueue`` unless a job behind ``flag`` is already waiting (see ``SpecterQueue.enqueue_once``)."""
+        return (queue or current_queue()).enqueue_once(flag, self.func, *args, ttl=ttl, delay=delay, retry=retry)
+
+
+def job(func: Callable[P, R]) -> Job[P, R]:
+    """Declare ``func`` a queue job (in the spirit of Flask-RQ's ``@job``)."""
+    return Job(func)
 
 
 def redis_connection(url: str | None):
@@ -127,7 +89,11 @@ def redis_connection(url: str | None):
 
 
 class SpecterQueue:
-    """One app's queue. Jobs are import paths with plain arguments (ids, never personal data)."""
+    """One app's queue. Jobs are ``@job`` functions with plain arguments (ids, never personal data).
+
+    What to run at worker start and periodically is given by the extension (``maintain``), so the
+    queue imports no job.
+    """
 
     def __init__(self, app, *, url: str | None, name: str, embedded_worker: bool):
         self.app = app
@@ -140,9 +106,26 @@ class SpecterQueue:
         self._worker: ThreadWorker | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._on_start: Callable[[], Any] | None = None
+        self._on_takeover: Callable[[], Any] | None = None
+        self._periodic: list[tuple[Callable[[], Any], float]] = []
+
+    def maintain(self, *, on_start: Callable[[], Any], on_takeover: Job[[], Any], periodic: Sequence[tuple[Job[[], Any], float]]) -> None:
+        """What keeps stored work moving, given by the extension so that the queue imports no job.
+
+        ``on_start`` runs in a worker as it starts; ``on_takeover`` is enqueued when its scheduler takes
+        the lock of a dead one; ``periodic`` are (job, seconds) pairs the lock holder runs (0 seconds: off).
+        """
+        self._on_start = on_start
+        self._on_takeover = on_takeover.func
+        self._periodic = [(periodic_job.func, every) for periodic_job, every in periodic]
+
+    def _start_sweep(self) -> None:
+        if self._on_start is not None:
+            self._on_start()
 
     # enqueueing ----------------------------------------------------------------------------------
-    def enqueue(self, func: str, *args: Any, delay: float = 0, retry: Retry | None = None, job_id: str | None = None, **kwargs: Any):
+    def enqueue(self, func: Callable[..., Any], *args: Any, delay: float = 0, retry: Retry | None = None, job_id: str | None = None, **kwargs: Any):
         """Enqueue ``func`` now, or ``delay`` seconds from now through RQ's scheduler."""
         self.ensure_worker()
         # Results are not read (the database holds the outcome): drop them at once, keep failures a week.
@@ -154,7 +137,7 @@ class SpecterQueue:
             return self.queue.enqueue_at(due, func, *args, **opts, **kwargs)
         return self.queue.enqueue(func, *args, **opts, **kwargs)
 
-    def enqueue_once(self, flag: str, func: str, *args: Any, ttl: float, delay: float = 0, **kwargs: Any) -> bool:
+    def enqueue_once(self, flag: str, func: Callable[..., Any], *args: Any, ttl: float, delay: float = 0, **kwargs: Any) -> bool:
         """Enqueue ``func`` unless a job behind ``flag`` is already waiting; True when this call enqueued it.
 
         The flag is a SET NX that lives ``ttl`` seconds past the job's due time; the job clears it when it
@@ -202,11 +185,7 @@ class SpecterQueue:
     # workers -------------------------------------------------------------------------------------
     def make_scheduler(self, *, in_thread: bool) -> SpecterScheduler:
         """The worker's scheduler, with the periodic sweep and catch-up pull this app is configured for."""
-        from .. import jobs
-
-        config = self.app.config
-        periodic = [(jobs.sweep, float(config["SPECTER_SWEEP_INTERVAL"] or 0)), (jobs.poll_feeds, float(config["SPECTER_POLL_INTERVAL"] or 0))]
-        return SpecterScheduler([self.queue], connection=self.connection, periodic=periodic, on_takeover=jobs.sweep, in_thread=in_thread)
+        return SpecterScheduler([self.queue], connection=self.connection, periodic=self._periodic, on_takeover=self._on_takeover, in_thread=in_thread)
 
     def make_worker(self, cls=SpecterWorker, **kwargs):
         kwargs.setdefault("maintenance_interval", 30)  # also how soon a crashed scheduler is restarted
@@ -217,12 +196,10 @@ class SpecterQueue:
     def run_worker(self, cls=SpecterWorker, *, burst: bool = False) -> None:
         """``flask specter worker``: RQ's loop, started again in the same process when it ends because
         Redis went away (RQ quits then), once Redis answers, with a sweep for what the gap left behind."""
-        from ..jobs import sweep_now
-
         stop = threading.Event()
         while True:
             try:
-                sweep_now()  # resume what a dead worker or an emptied Redis left behind
+                self._start_sweep()  # resume what a dead worker or an emptied Redis left behind
             except Exception:
                 log.exception("start-up sweep failed; the periodic sweep tries again")
             self.app.extensions["specter"].db.session.remove()
@@ -262,11 +239,9 @@ class SpecterQueue:
             self._thread.start()
 
     def _run_embedded(self) -> None:
-        from ..jobs import sweep_now
-
         with self.app.app_context():
             try:
-                sweep_now()  # resume stored work now; the scheduler sweeps every SPECTER_SWEEP_INTERVAL seconds
+                self._start_sweep()  # resume stored work now; the scheduler sweeps every SPECTER_SWEEP_INTERVAL seconds
             except Exception:
                 log.exception("startup sweep failed")
         self._worker.work(with_scheduler=True, logging_level="WARNING")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
-from .app import Sandbox, create_app
+from .app import create_app
+from .state import Sandbox
 
 __all__ = ["Sandbox", "create_app"]

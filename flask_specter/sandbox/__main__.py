@@ -6,9 +6,10 @@ import argparse
 import signal
 import sys
 
-from .app import EXTENSION_KEY, create_app
+from .app import create_app
 from .config import DEFAULTS, build_config
 from .serving import serve
+from .state import EXTENSION_KEY
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

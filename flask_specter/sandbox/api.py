@@ -19,7 +19,7 @@ from . import articles, feeds, orders
 from .wire import ApiError, Params, Reply
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .app import Sandbox
+    from .state import Sandbox
 
 Handler = Callable[["Sandbox", Params, bool], Reply]
 _ARTICLE_ROW = re.compile(r"^articleno_(\d+)$")

@@ -11,37 +11,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
 from ..remote import protocol
 from . import api
-from .callbacks import Dispatcher
 from .config import build_config
-from .faults import ERROR_PAGE, Fault, Faults
-from .store import Store
+from .faults import ERROR_PAGE, Fault
+from .hooks import bp
+from .state import EXTENSION_KEY, Sandbox, get_sandbox
 from .wire import ApiError, Params, Reply, api_response, encode, merge_params
 
-EXTENSION_KEY = "specter_sandbox"
 SCRIPTS = {"/getinfo.asp": "/getInfo.asp", "/putinfo.asp": "/putInfo.asp"}
-
-
-class Sandbox:
-    """One simulated Specter account: configuration, database, callback dispatcher, armed faults."""
-
-    def __init__(self, config: dict):
-        self.config = config
-        self.store = Store(config["SANDBOX_DB"])
-        self.faults = Faults()
-        self.dispatcher = Dispatcher(self.store, config)
-        self.store.on_commit = self.dispatcher.notify
-
-    def close(self) -> None:
-        self.dispatcher.stop()
-        self.store.close()
-
-
-def get_sandbox() -> Sandbox:
-    return current_app.extensions[EXTENSION_KEY]
 
 
 class _PathFixer:
@@ -58,8 +38,6 @@ class _PathFixer:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """A sandbox app; ``config`` uses the keys of ``flask_specter.sandbox.config.DEFAULTS``."""
-    from .hooks import bp
-
     app = Flask(__name__)
     sandbox = Sandbox(build_config(config))
     app.extensions[EXTENSION_KEY] = sandbox

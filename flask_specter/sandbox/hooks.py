@@ -9,9 +9,9 @@ from flask import Blueprint, jsonify, request
 
 from ..remote import protocol
 from . import articles, feeds, orders
-from .app import get_sandbox
 from .articles import DEFAULT_SITE_ID, NotFound
 from .config import apply_runtime, runtime_view
+from .state import get_sandbox
 
 bp = Blueprint("sandbox_hooks", __name__, url_prefix="/_sandbox")
 

@@ -257,7 +257,7 @@ class SandboxServer:
                 self._proc.wait()
             self._proc = None
         if self._server is not None:
-            from .app import EXTENSION_KEY
+            from .state import EXTENSION_KEY
 
             self._server.shutdown()
             self._server.server_close()

@@ -148,6 +148,4 @@ class ShopAdapter:
         raise NotImplementedError
 
 
-from .sqla import SQLAlchemyShopAdapter  # noqa: E402  (the generic implementation, re-exported)
-
-__all__ = ["ShopAdapter", "SQLAlchemyShopAdapter", "OrderPayload", "PAY_TYPES", "ORDER_STATUS_MAP"]
+__all__ = ["ShopAdapter", "OrderPayload", "PAY_TYPES", "ORDER_STATUS_MAP"]

@@ -1,0 +1,44 @@
+"""What every Specter admin page shares: deny by default, the CSRF refusal, safe redirects, the exports."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from flask import abort, current_app, redirect, request
+
+from .access import admin_allowed
+
+CSRF_REFUSED = "Formuläret saknade en giltig säkerhetstoken (CSRF) och sparades inte. Ladda om sidan och försök igen."
+
+EXPORTS = (
+    ("products", "Exportera produkter", "Send every product to Specter (export_products)."),
+    ("products_stock", "Exportera produkter med lagersaldo", "Products and variants with their stock (export_products_stock)."),
+    ("customers", "Exportera kunder", "Send every customer to Specter (export_customers)."),
+)
+
+class SpecterViewMixin:
+    """Deny by default; send the anonymous to the host's login when it names one."""
+
+    def is_accessible(self) -> bool:
+        return admin_allowed()
+
+    def inaccessible_callback(self, name, **kwargs):
+        return refuse_visitor()
+
+
+def refuse_visitor():
+    """The host's login (``SPECTER_ADMIN_LOGIN_URL``, back here afterwards), else 403."""
+    login = current_app.config.get("SPECTER_ADMIN_LOGIN_URL")
+    if login:
+        sep = "&" if "?" in login else "?"
+        return redirect(f"{login}{sep}next={quote(request.full_path.rstrip('?'), safe='/')}")
+    return abort(403)
+
+
+def safe_next(default: str) -> str:
+    """The ``next`` form value when it points back into this site, else ``default`` (no open redirect)."""
+    target = request.form.get("next") or request.args.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and not parts.scheme and not parts.netloc:
+        return target
+    return default

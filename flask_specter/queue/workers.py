@@ -1,0 +1,71 @@
+"""The workers ``flask specter worker`` runs: RQ's, with every job inside a fresh app context.
+
+Each worker also runs a scheduler (``scheduler.py``): the one holding RQ's lock moves delayed jobs and
+runs the periodic ones; the others stand by to take over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from rq import SimpleWorker, Worker
+
+log = logging.getLogger("flask_specter.queue")
+
+
+class AppWorkerMixin:
+    """Runs every job inside a new app context of the worker's Flask app."""
+
+    flask_app: Any = None
+    scheduler_in_thread = False
+
+    def _start_scheduler(self, burst=False, logging_level=None, date_format=None, log_format=None):
+        """Always start a scheduler: it schedules if it gets RQ's lock and stands by otherwise."""
+        self.scheduler = self.flask_app.extensions["specter"].queue.make_scheduler(in_thread=self.scheduler_in_thread)
+        if not burst:
+            self.scheduler.start()
+            return
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            try:
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+
+    def run_maintenance_tasks(self):
+        """RQ restarts a dead scheduler only when it gets the lock; a stand-by one is restarted too."""
+        scheduler = self.scheduler
+        if self.last_cleaned_at and scheduler is not None and not self.stopping and not (scheduler._process and scheduler._process.is_alive()):
+            scheduler.start()
+        self.clean_registries()
+        self.clean_group_registries()
+
+    def teardown(self):
+        try:
+            super().teardown()
+        except Exception as exc:  # Redis gone while stopping: nothing to deregister from
+            log.warning("worker stopped without deregistering: %s", exc)
+
+    @property
+    def stopping(self) -> bool:
+        """Was a stop asked for (a signal), as opposed to RQ's loop ending on an error?"""
+        return bool(self._stop_requested or getattr(self, "_shutdown_requested_date", None))
+
+    def perform_job(self, job, queue, execution):  # type: ignore[override]
+        app = self.flask_app
+        state = app.extensions["specter"]
+        if state.pid != os.getpid():  # a forked work horse must not reuse the parent's DB sockets
+            state.db.engine.dispose(close=False)
+            state.pid = os.getpid()
+        with app.app_context():
+            return super().perform_job(job, queue, execution)
+
+
+class SpecterWorker(AppWorkerMixin, Worker):
+    """The production worker (``flask specter worker``): a work horse per job, as RQ intends."""
+
+
+class SpecterSimpleWorker(AppWorkerMixin, SimpleWorker):
+    """A worker without fork, for ``flask specter worker --no-fork``."""
