@@ -19,7 +19,9 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class StockRow:
+class StockLine:
+    """One article's stock figure as Specter sent it (stored as a ``models.StockRow``)."""
+
     article_no: str
     available: int
     in_stock: int | None = None
@@ -96,7 +98,7 @@ def _qty(value: str | None, name: str) -> int:
         raise SpecterProtocolError(f"Specter sent an unreadable stock figure: {exc}") from exc
 
 
-def parse_stock_text(body: str, batch_no: str) -> list[StockRow]:
+def parse_stock_text(body: str, batch_no: str) -> list[StockLine]:
     """CR-separated ``specterArticleId;articleNo;available;batchNo`` rows; empty articleNos are skipped."""
     rows = []
     for line in body.replace("\n", "\r").split("\r"):
@@ -108,11 +110,11 @@ def parse_stock_text(body: str, batch_no: str) -> list[StockRow]:
         article_no = parts[1].strip()
         if not article_no:
             continue
-        rows.append(StockRow(article_no=article_no, available=_qty(parts[2], article_no), article_id=parts[0].strip() or None))
+        rows.append(StockLine(article_no=article_no, available=_qty(parts[2], article_no), article_id=parts[0].strip() or None))
     return rows
 
 
-def parse_stock_xml(root: Element, sites: set[str] | None) -> tuple[list[StockRow], int | None, frozenset[str]]:
+def parse_stock_xml(root: Element, sites: set[str] | None) -> tuple[list[StockLine], int | None, frozenset[str]]:
     """``stockChanges/stock/articles/article``, summing available over the wanted stock sites.
 
     Also returns the article numbers that occur twice under one stock site: their sum would be wrong.
@@ -140,7 +142,7 @@ def parse_stock_xml(root: Element, sites: set[str] | None) -> tuple[list[StockRo
             acc = totals.setdefault(article_no, [0, 0])
             acc[0] += available
             acc[1] += in_stock
-    rows = [StockRow(article_no=no, available=a, in_stock=s) for no, (a, s) in totals.items()]
+    rows = [StockLine(article_no=no, available=a, in_stock=s) for no, (a, s) in totals.items()]
     return rows, _limit(root), frozenset(doubled)
 
 
