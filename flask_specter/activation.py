@@ -4,9 +4,11 @@ and make sure the service articles (shipping, discount) that every order may car
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, scoped_session
 
 from . import protocol
 from .errors import SpecterConfigError
@@ -71,7 +73,7 @@ class ServiceArticle:
 def service_article_nos() -> dict[str, str]:
     """articleNo -> Swedish label, from ``SPECTER_SHIPPING_ARTICLE_NO`` and ``SPECTER_DISCOUNT_ARTICLE_NO``."""
     config = get_state().config
-    nos = {}
+    nos: dict[str, str] = {}
     for key, label in (("SPECTER_SHIPPING_ARTICLE_NO", "Frakt"), ("SPECTER_DISCOUNT_ARTICLE_NO", "Rabatt")):
         no = (config.get(key) or "").strip()
         if no:
@@ -93,7 +95,7 @@ def service_articles() -> list[ServiceArticle]:
     return out
 
 
-def _evidence(session, article_no: str) -> str:
+def _evidence(session: Session | scoped_session[Any], article_no: str) -> str:
     if session.execute(select(Link.id).where(Link.kind == SERVICE_LINK, Link.local_id == article_no)).first():
         return "bekräftad av Specter"
     if session.get(StockLevel, article_no) is not None:
