@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import Flask
+
 from .panel import order_transfer_panel
 
 __all__ = ["register_admin", "order_transfer_panel"]
 
 
-def register_admin(app, state) -> None:
+def register_admin(app: Flask, state: Any) -> None:
     """Add the Specter views to the app's ``flask_admin.Admin``, if it has one."""
     admin = app.extensions.get("admin")
     if not admin:
