@@ -16,7 +16,7 @@ def backoff_delay(attempt: int, config: Mapping[str, Any], *, jitter: bool = Fal
     """Seconds to wait before retry number ``attempt`` (1 waits the base); ``jitter`` adds up to 10 %
     so rows that failed together do not all come back in the same second."""
     base, cap = float(config["SPECTER_RETRY_BACKOFF"]), float(config["SPECTER_RETRY_BACKOFF_MAX"])
-    delay = base * 2 ** min(max(0, attempt - 1), 30)
+    delay: float = base * 2 ** min(max(0, attempt - 1), 30)
     if jitter:
         delay *= random.uniform(1.0, 1.1)
     return min(cap, delay)
@@ -26,4 +26,7 @@ def rq_retry(config: Mapping[str, Any], retries: int) -> Retry | None:
     """RQ's ``Retry`` for ``retries`` attempts spaced by the policy; None when retries are off."""
     if retries <= 0:
         return None
-    return Retry(max=retries, interval=[backoff_delay(n, config) for n in range(1, retries + 1)])
+    # rq annotates the intervals as int, but it takes (and stores as JSON) float seconds; a sub-second
+    # SPECTER_RETRY_BACKOFF must not be rounded to 0 (no wait).
+    intervals = [backoff_delay(n, config) for n in range(1, retries + 1)]
+    return Retry(max=retries, interval=intervals)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ Remaining work is kept here, never only in Redis, so a Redis restart costs time 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -165,7 +166,7 @@ class OutboxEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))  # product | customer | order
     op: Mapped[str] = mapped_column(String(16))  # create | update | delete
     ref: Mapped[str] = mapped_column(String(REF_LENGTH))  # SKU, customer id or order id in the shop
-    payload: Mapped[dict | None] = mapped_column(JSON)  # only what a delete needs once the row is gone
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # only what a delete needs once the row is gone
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -223,7 +224,7 @@ class ArticleRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("specter_batches.id"))
     sku: Mapped[str] = mapped_column(String(SKU_LENGTH))
-    data: Mapped[dict] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | applied | skipped | failed
     detail: Mapped[str | None] = mapped_column(String(255))
 
@@ -236,7 +237,7 @@ class OrderEvent(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("specter_batches.id"))
     order_no: Mapped[str] = mapped_column(String(64))
     external_order_no: Mapped[str | None] = mapped_column(String(64))
-    data: Mapped[dict] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="pending")
     detail: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
 
 from .models import SettingRow
@@ -46,7 +47,7 @@ def _to_bool(text: str) -> bool:
 class SettingsStore:
     """Reads and writes the toggles through the host's session; unknown keys are an error, not a silent miss."""
 
-    def __init__(self, db):
+    def __init__(self, db: SQLAlchemy) -> None:
         self._db = db
 
     def all(self) -> dict[str, bool]:

@@ -23,10 +23,12 @@ nothing for other databases. ``SPECTER_SQLITE_TUNING = False`` turns it off.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from .threadflag import ThreadFlag
 
@@ -53,11 +55,11 @@ def tune_sqlite(engine: Engine) -> bool:
     return True
 
 
-def _on_connect(dbapi_connection, connection_record) -> None:
+def _on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
     _prepare(dbapi_connection)
 
 
-def _prepare(dbapi_connection) -> None:
+def _prepare(dbapi_connection: Any) -> None:
     """Per connection: we begin the transactions; wait for a busy file; WAL (a setting of the file)."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -85,7 +87,9 @@ def _reads_only() -> bool:
     return request.method in READ_ONLY_METHODS and (request.blueprint or "").split(".")[0] != OWN_BLUEPRINT
 
 
-def _begin(conn) -> None:
-    if conn.connection.dbapi_connection.isolation_level is not None:  # opened before the listeners were added
-        _prepare(conn.connection.dbapi_connection)
+def _begin(conn: Connection) -> None:
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None  # a connection that begins a transaction is not detached
+    if dbapi_connection.isolation_level is not None:  # opened before the listeners were added
+        _prepare(dbapi_connection)
     conn.exec_driver_sql("BEGIN" if _reads_only() else "BEGIN IMMEDIATE")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -20,7 +21,7 @@ class Status:
     last_batches: list[Batch] = field(default_factory=list)
     queue: str = ""
     refused: int = 0  # rows from Specter that could not be stored (see the admin's status page)
-    refused_calls: list = field(default_factory=list)  # callback_log.CallbackView, latest call refused
+    refused_calls: list[Any] = field(default_factory=list)  # callback_log.CallbackView, latest call refused
 
     @property
     def stock_remaining(self) -> int:

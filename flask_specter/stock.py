@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import delete, event, exists, func, insert, inspect, or_, select, update
+from sqlalchemy.orm import Session, UOWTransaction
 
 from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, utcnow
 from .state import get_state
@@ -63,7 +65,7 @@ def managed_skus(skus: Iterable[str]) -> set[str]:
     return found
 
 
-def decrement_for_order(order) -> None:
+def decrement_for_order(order: object) -> None:
     """Lower stock for every line of ``order`` in the caller's transaction, or raise ``OutOfStock``.
 
     Call after the order is flushed (it needs the order's id) and before commit; on ``OutOfStock`` roll
@@ -182,7 +184,7 @@ def reserved_quantities(skus: Iterable[str]) -> dict[str, int]:
     return {sku: int(total) for sku, total in rows}
 
 
-def _stock_guard(session, flush_context, instances) -> None:  # noqa: ARG001
+def _stock_guard(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
     """before_flush: a stock change on a Specter-managed product must come from the connector."""
     if _CONNECTOR_WRITING:
         return
@@ -205,7 +207,7 @@ def _stock_guard(session, flush_context, instances) -> None:  # noqa: ARG001
         raise StockManagedBySpecter(sorted(managed)[0])
 
 
-def install_stock_guard(state) -> None:
+def install_stock_guard(state: Any) -> None:
     """Once per session factory, however many apps share the host's ``db``; the guard finds its app."""
     if not event.contains(state.db.session, "before_flush", _stock_guard):
         event.listen(state.db.session, "before_flush", _stock_guard)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, Flask
 
 from .export_page import ExportView
 from .model_views import OutboxView, TransferView
@@ -14,7 +15,7 @@ from .views import SettingsView, SyncStatusView
 __all__ = ["register_admin", "order_transfer_panel"]
 
 
-def register_admin(app, state) -> None:
+def register_admin(app: Flask, state: Any) -> None:
     """Add the Specter views to the app's ``flask_admin.Admin``, if it has one."""
     admin = app.extensions.get("admin")
     if not admin:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from flask import abort, current_app, redirect, request
+from flask.typing import ResponseReturnValue
 
 from .access import admin_allowed
 
@@ -19,14 +21,20 @@ EXPORTS = (
 class SpecterViewMixin:
     """Deny by default; send the anonymous to the host's login when it names one."""
 
+    if TYPE_CHECKING:  # the methods of flask_admin's BaseView (untyped) that the views call
+
+        def render(self, template: str, **kwargs: Any) -> str: ...
+
+        def get_url(self, endpoint: str, **kwargs: Any) -> str: ...
+
     def is_accessible(self) -> bool:
         return admin_allowed()
 
-    def inaccessible_callback(self, name, **kwargs):
+    def inaccessible_callback(self, name: str, **kwargs: Any) -> ResponseReturnValue:
         return refuse_visitor()
 
 
-def refuse_visitor():
+def refuse_visitor() -> ResponseReturnValue:
     """The host's login (``SPECTER_ADMIN_LOGIN_URL``, back here afterwards), else 403."""
     login = current_app.config.get("SPECTER_ADMIN_LOGIN_URL")
     if login:

@@ -18,11 +18,11 @@ from wtforms import BooleanField
 from ..settings import TOGGLES
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no types: FlaskForm is Any
     """A form with nothing but the CSRF token: every state-changing button is one of these."""
 
 
-class CsrfBaseForm(BaseForm):
+class CsrfBaseForm(BaseForm):  # type: ignore[misc]  # flask_admin ships no types: BaseForm is Any
     """``form_base_class`` for the model views, so their bulk actions carry Flask-WTF's token."""
 
     Meta = FlaskForm.Meta

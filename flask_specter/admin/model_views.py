@@ -7,7 +7,12 @@ click cannot make two orders in Specter).
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable
+from typing import Any
+
 from flask import flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -27,11 +32,11 @@ KIND_LABELS = {"order": "Order", "customer": "Kund", "product": "Produkt"}
 OP_LABELS = {"create": "skapa", "update": "uppdatera", "delete": "radera"}
 
 
-def _dt(value) -> str:
+def _dt(value: datetime.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def _state_badge(view, context, model, name) -> Markup:
+def _state_badge(view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
     label = STATE_LABELS.get(model.state, model.state)
     html = Markup('<span class="badge badge-{}">{}</span>').format(STATE_BADGES.get(model.state, "light"), label)
     if model.state != "sent":
@@ -42,17 +47,17 @@ def _state_badge(view, context, model, name) -> Markup:
     return html
 
 
-def _error_text(view, context, model, name) -> Markup:
+def _error_text(view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
     if not model.last_error or model.state == "sent":
         return Markup("")
     return Markup('<span class="small">{}</span>').format(model.last_error)
 
 
-def _date(view, context, model, name) -> Markup:
+def _date(view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
     return Markup('<span class="text-nowrap">{}</span>').format(_dt(getattr(model, name)))
 
 
-class ReadOnlyModelView(SpecterViewMixin, ModelView):
+class ReadOnlyModelView(SpecterViewMixin, ModelView):  # type: ignore[misc]  # flask_admin ships no types: ModelView is Any
     """A list nobody edits; bulk actions carry Flask-WTF's CSRF token."""
 
     can_create = False
@@ -84,32 +89,32 @@ class TransferView(ReadOnlyModelView):
     column_searchable_list = ("ref", "remote_id")
     column_filters = ("state",)
 
-    def __init__(self, db, **kwargs):
+    def __init__(self, db: Any, **kwargs: Any) -> None:
         super().__init__(OutboxEntry, db, **kwargs)
 
-    def get_query(self):
+    def get_query(self) -> Any:
         return super().get_query().filter(OutboxEntry.kind == "order")
 
-    def get_count_query(self):
+    def get_count_query(self) -> Any:
         return super().get_count_query().filter(OutboxEntry.kind == "order")
 
-    def get_one(self, id):
+    def get_one(self, id: Any) -> OutboxEntry | None:
         entry = super().get_one(id)
         return entry if entry is not None and entry.kind == "order" else None
 
-    def _order_label(self, view, context, model, name) -> Markup:
+    def _order_label(self, view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
         number = _order_number(model.ref)
         if number and number != model.ref:
             return Markup('<span class="text-nowrap">{}</span><div class="text-muted small text-nowrap">id {}</div>').format(number, model.ref)
         return Markup("{}").format(model.ref)
 
-    def _transfer_button(self, view, context, model, name) -> Markup:
+    def _transfer_button(self, view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
         if model.state in ("sent", "sending"):
             return Markup("")
         return transfer_button(model.ref, next_url=request.full_path.rstrip("?"), small=True)
 
     @property
-    def column_formatters(self):  # bound methods need ``self``, so build the mapping per instance
+    def column_formatters(self) -> dict[str, Callable[..., Any]]:  # bound methods need ``self``, so build the mapping per instance
         return {
             "ref": self._order_label,
             "state": _state_badge,
@@ -119,8 +124,8 @@ class TransferView(ReadOnlyModelView):
             "transfer": self._transfer_button,
         }
 
-    @expose("/resend/<order_id>", methods=["POST"])
-    def resend(self, order_id: str):
+    @expose("/resend/<order_id>", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def resend(self, order_id: str) -> ResponseReturnValue:
         """One order, from the row button here or from ``order_transfer_panel`` on the shop's order page."""
         back = safe_next(self.get_url(".index_view"))
         if not ButtonForm().validate_on_submit():
@@ -139,8 +144,8 @@ class TransferView(ReadOnlyModelView):
             flash(describe(result, ORDER), result.category)
         return redirect(back)
 
-    @action("resend", "Överför order", "Skicka de markerade ordrarna till Specter igen?")
-    def action_resend(self, ids):
+    @action("resend", "Överför order", "Skicka de markerade ordrarna till Specter igen?")  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def action_resend(self, ids: list[str]) -> None:
         session = get_state().db.session
         refs = list(
             session.execute(select(OutboxEntry.ref).where(OutboxEntry.id.in_([int(i) for i in ids]), OutboxEntry.kind == "order")).scalars()
@@ -213,17 +218,17 @@ class OutboxView(ReadOnlyModelView):
     column_searchable_list = ("ref", "remote_id")
     column_sortable_list = ("kind", "ref", "state", "attempts", "created_at", "sent_at")
 
-    def __init__(self, db, **kwargs):
+    def __init__(self, db: Any, **kwargs: Any) -> None:
         super().__init__(OutboxEntry, db, **kwargs)
 
-    def _retry_button(self, view, context, model, name) -> Markup:
+    def _retry_button(self, view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
         if model.state != "failed":
             return Markup("")
         url = self.get_url(".retry", entry_id=model.id)
         return post_button(url, "Försök igen", form_class="specter-retry-form", next_url=request.full_path.rstrip("?"), small=True)
 
     @property
-    def column_formatters(self):  # bound methods need ``self``, so build the mapping per instance
+    def column_formatters(self) -> dict[str, Callable[..., Any]]:  # bound methods need ``self``, so build the mapping per instance
         return {
             "kind": lambda v, c, m, n: KIND_LABELS.get(m.kind, m.kind),
             "op": lambda v, c, m, n: OP_LABELS.get(m.op, m.op),
@@ -234,8 +239,8 @@ class OutboxView(ReadOnlyModelView):
             "retry": self._retry_button,
         }
 
-    @expose("/retry/<int:entry_id>", methods=["POST"])
-    def retry(self, entry_id: int):
+    @expose("/retry/<int:entry_id>", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def retry(self, entry_id: int) -> ResponseReturnValue:
         """"Försök igen" on one row: send it now with a fresh count of attempts."""
         back = safe_next(self.get_url(".index_view"))
         if not ButtonForm().validate_on_submit():
@@ -244,8 +249,8 @@ class OutboxView(ReadOnlyModelView):
         self._flash_retries([entry_id])
         return redirect(back)
 
-    @action("retry", "Försök igen", "Skicka de markerade raderna till Specter igen?")
-    def action_retry(self, ids):
+    @action("retry", "Försök igen", "Skicka de markerade raderna till Specter igen?")  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def action_retry(self, ids: list[str]) -> None:
         self._flash_retries([int(i) for i in ids])
 
     def _flash_retries(self, ids: list[int]) -> None:

@@ -13,7 +13,7 @@ from .access import admin_allowed
 PANEL_STYLE = "border:1px solid #f0c36d;background:#fff8e1;color:#5c4400;padding:.6rem .8rem;border-radius:4px;max-width:42rem"
 
 
-def order_transfer_panel(order_id) -> Markup:
+def order_transfer_panel(order_id: str | int) -> Markup:
     """HTML for the host's order page: why the order is not in Specter, and an "Överför order" button.
 
     Put it under "Betalningsmetod: …" in the shop's own order template, as the seed describes::

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from typing import Any
 
 from flask import flash, redirect, request
+from flask.typing import ResponseReturnValue
 from flask_admin import BaseView, expose
 from sqlalchemy import func, select
 
@@ -29,18 +31,18 @@ SECRET_SETTINGS = (
 )
 
 
-class SettingsView(SpecterViewMixin, BaseView):
+class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_admin ships no types: BaseView is Any
     """The toggles, the connection, activation and the manual sync and export buttons."""
 
-    @expose("/", methods=["GET"])
-    def index(self):
+    @expose("/", methods=["GET"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def index(self) -> ResponseReturnValue:
         return self._page()
 
-    def _page(self, form=None, status: int = 200):
+    def _page(self, form: Any = None, status: int = 200) -> ResponseReturnValue:
         state = get_state()
         values = state.settings.all()
         form = form or settings_form_class()(formdata=None, data=values)
-        groups: OrderedDict[str, list] = OrderedDict()
+        groups: OrderedDict[str, list[tuple[Any, Any, bool]]] = OrderedDict()
         for toggle in TOGGLES:
             groups.setdefault(toggle.group, []).append((toggle, form[toggle.key], values[toggle.key]))
         body = self.render(
@@ -59,8 +61,8 @@ class SettingsView(SpecterViewMixin, BaseView):
         )
         return body, status
 
-    @expose("/save", methods=["POST"])
-    def save(self):
+    @expose("/save", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def save(self) -> ResponseReturnValue:
         form = settings_form_class()()
         if not form.validate_on_submit():
             flash(CSRF_REFUSED, "error")
@@ -69,8 +71,8 @@ class SettingsView(SpecterViewMixin, BaseView):
         flash("Inställningarna sparades.", "success")
         return redirect(self.get_url(".index"))
 
-    @expose("/activate", methods=["POST"])
-    def activate(self):
+    @expose("/activate", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def activate(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
@@ -86,8 +88,8 @@ class SettingsView(SpecterViewMixin, BaseView):
             _warn_missing_service_articles()
         return redirect(self.get_url(".index"))
 
-    @expose("/service-articles", methods=["POST"])
-    def create_service_articles(self):
+    @expose("/service-articles", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def create_service_articles(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
@@ -104,8 +106,8 @@ class SettingsView(SpecterViewMixin, BaseView):
                 flash("Serviceartiklarna finns redan i Specter.", "success")
         return redirect(self.get_url(".index"))
 
-    @expose("/sync-stock", methods=["POST"])
-    def sync_stock(self):
+    @expose("/sync-stock", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def sync_stock(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
@@ -120,8 +122,8 @@ class SettingsView(SpecterViewMixin, BaseView):
             flash(f"Lageruppdatering begärd: Specter köar alla artiklars lagersaldo och butiken hämtar dem nu{more}.", "success")
         return redirect(self.get_url(".index"))
 
-    @expose("/pull-articles", methods=["POST"])
-    def pull_articles(self):
+    @expose("/pull-articles", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def pull_articles(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
             flash(CSRF_REFUSED, "error")
             return self._page(status=400)
@@ -138,11 +140,11 @@ class SettingsView(SpecterViewMixin, BaseView):
         return redirect(self.get_url(".index"))
 
 
-class SyncStatusView(SpecterViewMixin, BaseView):
+class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_admin ships no types: BaseView is Any
     """Feeds, stored stock rows, recent batches, unknown SKUs and one SKU's stock history."""
 
-    @expose("/", methods=["GET"])
-    def index(self):
+    @expose("/", methods=["GET"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def index(self) -> ResponseReturnValue:
         from ..inbound.callback_log import callback_views
         from ..status import collect_status
 
@@ -201,7 +203,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):
         )
 
 
-def _service_articles() -> list:
+def _service_articles() -> list[Any]:
     from ..service_articles import service_articles
 
     return service_articles()
@@ -217,7 +219,7 @@ def _warn_missing_service_articles() -> None:
         )
 
 
-def _refused_rows(limit: int = 100) -> tuple[list, int]:
+def _refused_rows(limit: int = 100) -> tuple[list[Any], int]:
     """The newest rows Specter sent that could not be stored (invalid, or twice in one batch)."""
     from ..models import RefusedRow
 
@@ -227,7 +229,7 @@ def _refused_rows(limit: int = 100) -> tuple[list, int]:
     return rows, total
 
 
-def _stock_lookup(sku: str) -> dict:
+def _stock_lookup(sku: str) -> dict[str, Any]:
     """Everything that explains one SKU's stock: the shop's figure, Specter's, waiting rows, history."""
     state = get_state()
     session = state.db.session
@@ -261,7 +263,7 @@ def _feed_callbacks() -> list[tuple[str, object]]:
     return [(view.label, view.accepted_at) for route, view in views.items() if route != UNKNOWN_ROUTE]
 
 
-def _callback_warnings() -> list:
+def _callback_warnings() -> list[Any]:
     """Routes whose latest call from Specter was refused (wrong token, unknown address, bad parameters)."""
     from ..inbound.callback_log import refused_warnings
 
@@ -282,7 +284,7 @@ def _connection_rows() -> list[tuple[str, str, bool]]:
     return rows
 
 
-def _callback_rows() -> dict:
+def _callback_rows() -> dict[str, Any]:
     from .. import messages
     from ..inbound.activation import callback_urls
     from ..redact import redact_tokens as redact

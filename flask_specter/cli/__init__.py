@@ -41,7 +41,7 @@ def _fail(exc: Exception) -> None:
     help="Create the shipping/discount articles in Specter when they are not confirmed there (never overwrites one). "
     "Without either flag: ask when run in a terminal, else only report.",
 )
-def activate_command(create_service: bool | None):
+def activate_command(create_service: bool | None) -> None:
     """Activate Automatic Stock Synchronization (register the callback URLs with Specter) and check the service articles."""
     from ..inbound.activation import activate, callback_urls
     from ..redact import redact_tokens as redact
@@ -85,7 +85,7 @@ def _check_service_articles(create: bool | None) -> None:
 
 
 @specter_cli.command("sync-stock")
-def sync_stock_command():
+def sync_stock_command() -> None:
     """"Uppdatera lager": refresh every article's stock from Specter."""
     from ..inbound.pulls import run_pull
     from ..inbound.stock_apply import ensure_apply_chain
@@ -103,7 +103,7 @@ def sync_stock_command():
 
 
 @specter_cli.command("import-articles")
-def import_articles_command():
+def import_articles_command() -> None:
     """Pull the article-data feed now and apply it (what get_specter_articles does)."""
     from ..inbound.articles import apply_article_rows, has_pending_articles
     from ..inbound.pulls import run_pull
@@ -127,7 +127,7 @@ def import_articles_command():
 @specter_cli.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 @click.option("--fork/--no-fork", default=True, help="Run each job in a work horse (default) or in the worker process.")
-def worker_command(burst: bool, fork: bool):
+def worker_command(burst: bool, fork: bool) -> None:
     """Run an RQ worker (with the scheduler) for the Specter queue. Needs REDIS_URL."""
     from ..queue import SpecterSimpleWorker, SpecterWorker
 
@@ -138,7 +138,7 @@ def worker_command(burst: bool, fork: bool):
 
 
 @specter_cli.command("status")
-def status_command():
+def status_command() -> None:
     """Feeds, stored stock rows and the outbox at a glance."""
     from ..status import collect_status
 
@@ -147,7 +147,7 @@ def status_command():
 
 
 @specter_cli.command("create-tables")
-def create_tables_command():
+def create_tables_command() -> None:
     """Create the extension's missing tables (for shops without Flask-Migrate); safe to run again."""
     from ..models import Base
     from ..tables import create_specter_tables

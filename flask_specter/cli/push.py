@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -13,17 +14,17 @@ from . import specter_cli
 @specter_cli.command("export")
 @click.argument("kind", type=click.Choice(["products", "products-stock", "customers"]))
 @click.option("--restart", is_flag=True, help="Start from the beginning instead of resuming an unfinished export.")
-def export_command(kind: str, restart: bool):
+def export_command(kind: str, restart: bool) -> None:
     """First installation: send every product (with stock) or customer to Specter, 100 at a time."""
     from ..outbound.bulk_exports import LABELS, progress, run_inline, start_export
 
     key = kind.replace("-", "_")
     total = start_export(key, restart=restart, enqueue=False).total  # resume or create, to size the bar
-    seen = {"done": None}
+    seen: dict[str, int | None] = {"done": None}
 
     with click.progressbar(length=max(total, 1), label=f"{LABELS[key]} -> Specter", show_pos=True) as bar:
 
-        def on_page(run) -> None:
+        def on_page(run: Any) -> None:
             before = seen["done"] if seen["done"] is not None else 0
             bar.update(max(0, (run.done or 0) - before))
             seen["done"] = run.done or 0
@@ -42,7 +43,7 @@ def export_command(kind: str, restart: bool):
 
 @specter_cli.command("resend-order")
 @click.argument("order_ids", nargs=-1, required=True)
-def resend_order_command(order_ids: tuple[str, ...]):
+def resend_order_command(order_ids: tuple[str, ...]) -> None:
     """"Överför order": send orders to Specter again (shop order ids)."""
     from ..outbound.resend import resend_order
 
@@ -57,7 +58,7 @@ def resend_order_command(order_ids: tuple[str, ...]):
 
 @specter_cli.command("drain")
 @click.option("--failed", is_flag=True, help="Also send the rows that failed for good (\"Misslyckades\"), with a fresh count of attempts: run it once the cause, such as a wrong key, is fixed.")
-def drain_command(failed: bool):
+def drain_command(failed: bool) -> None:
     """Push every unsent product, customer and order change now (after Redis or a worker was down)."""
     from ..outbound.resend import drain
 

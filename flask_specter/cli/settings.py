@@ -38,7 +38,7 @@ def _print_toggles() -> None:
 @specter_cli.group("settings", invoke_without_command=True)
 @click.pass_context
 @with_appcontext
-def settings_command(ctx: click.Context):
+def settings_command(ctx: click.Context) -> None:
     """List the toggles of "Inställningar & Design > Specter" (key, value, default, Swedish label)."""
     if ctx.invoked_subcommand is None:
         _print_toggles()
@@ -47,7 +47,7 @@ def settings_command(ctx: click.Context):
 @settings_command.command("set")
 @click.argument("key")
 @click.argument("value")
-def set_command(key: str, value: str):
+def set_command(key: str, value: str) -> None:
     """Turn one toggle on or off: ``flask specter settings set delete_orders on``."""
     toggle = BY_KEY.get(key.strip().lower())
     if toggle is None:

@@ -13,10 +13,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, Response, current_app
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, scoped_session
 
 from ..models import CallbackLog, utcnow
 from ..redact import describe_exception
@@ -57,7 +60,7 @@ class CallbackRecorder:
 
 
 def _recorder(app: Flask) -> CallbackRecorder:
-    recorder = app.extensions.get("specter_callback_recorder")
+    recorder: CallbackRecorder | None = app.extensions.get("specter_callback_recorder")
     if recorder is None:
         recorder = app.extensions.setdefault("specter_callback_recorder", CallbackRecorder())
     return recorder
@@ -65,7 +68,8 @@ def _recorder(app: Flask) -> CallbackRecorder:
 
 def record_after(response: Response, route: str, *, accepted: bool, reason: str | None = None) -> Response:
     """Have ``response`` record this call once it has been sent (throttled); returns ``response``."""
-    app = current_app._get_current_object()
+    # current_app is typed as the Flask it proxies, so the proxy's own method is unknown to mypy
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if not _recorder(app).due(route, accepted):
         return response
     engine = app.extensions["specter"].db.engine
@@ -74,7 +78,7 @@ def record_after(response: Response, route: str, *, accepted: bool, reason: str 
     return response
 
 
-def _write(engine, route: str, accepted: bool, at: dt.datetime, reason: str | None) -> None:
+def _write(engine: Engine, route: str, accepted: bool, at: dt.datetime, reason: str | None) -> None:
     """One UPDATE (an INSERT the first time) on its own connection; a failure is only logged."""
     values = {"last_accepted_at": at} if accepted else {"last_refused_at": at, "last_refused_reason": (reason or "")[:255]}
     try:
@@ -108,10 +112,10 @@ class CallbackView:
         return self.accepted_at is None or self.refused_at >= self.accepted_at
 
 
-def callback_views(session) -> dict[str, CallbackView]:
+def callback_views(session: Session | scoped_session[Any]) -> dict[str, CallbackView]:
     """Every route's record, keyed by route (routes never called are present with empty times)."""
     rows = {row.route: row for row in session.execute(select(CallbackLog)).scalars()}
-    views = {}
+    views: dict[str, CallbackView] = {}
     for route, label in ROUTE_LABELS.items():
         row = rows.get(route)
         views[route] = CallbackView(
@@ -124,6 +128,6 @@ def callback_views(session) -> dict[str, CallbackView]:
     return views
 
 
-def refused_warnings(session) -> list[CallbackView]:
+def refused_warnings(session: Session | scoped_session[Any]) -> list[CallbackView]:
     """The routes whose calls are being refused, for the warning block on both admin pages."""
     return [view for view in callback_views(session).values() if view.warning]

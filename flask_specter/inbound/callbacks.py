@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
@@ -65,7 +67,7 @@ def _bad_request(route: str, message: str) -> Response:
     return _refused(route, f"ogiltiga parametrar: {message}", status=400, body=f"0;20;{message}")
 
 
-def _enqueue(route: str, fn, *args) -> Response:
+def _enqueue(route: str, fn: Callable[..., object], *args: Any) -> Response:
     try:
         fn(*args)
     except Exception:
@@ -84,13 +86,13 @@ def _pull(route: str, feed: str) -> Response:
 def order_field_limit(field: str) -> int:
     """The length the shop can store for an order field (its column's), else the extension's own."""
     state = get_state()
-    cache = state.app.extensions.setdefault("specter_field_limits", {})
+    cache: dict[str, int] = state.app.extensions.setdefault("specter_field_limits", {})
     if field not in cache:
         cache[field] = _column_length(state.adapter, field) or DEFAULT_PARAM_LIMIT
     return cache[field]
 
 
-def _column_length(adapter, field: str) -> int | None:
+def _column_length(adapter: Any, field: str) -> int | None:
     model = getattr(adapter, "order_model", None)
     attr = (getattr(adapter, "of", None) or {}).get(field)
     table = getattr(model, "__table__", None)
@@ -136,17 +138,19 @@ def make_blueprint() -> Blueprint:
     bp = Blueprint("specter", __name__)
 
     @bp.route("/callback/stock", methods=["GET", "POST"])
-    def stock_callback():
+    def stock_callback() -> Response:
         return _token_refusal("stock") or _pull("stock", "stock")
 
     @bp.route("/get_specter_articles", methods=["GET", "POST"])
-    def get_specter_articles():
+    def get_specter_articles() -> Response:
         if token_ok():
             return _pull("articles", "articles")
         from ..admin.access import admin_allowed
 
         if not admin_allowed():
-            return _token_refusal("articles")
+            refusal = _token_refusal("articles")
+            assert refusal is not None  # token_ok() was False: there is a problem to refuse
+            return refusal
         # The admin (not Specter: nothing recorded): only a POST with a CSRF token may start the pull.
         if request.method != "POST" or not _csrf_valid(request.form.get("csrf_token", "")):
             return Response("0;403;use the button Hämta produkter från Specter (POST with CSRF)", status=403, mimetype="text/plain")
@@ -156,11 +160,11 @@ def make_blueprint() -> Blueprint:
         return Response("1;Done", mimetype="text/plain")
 
     @bp.route("/callback/orders", methods=["GET", "POST"])
-    def orders_callback():
+    def orders_callback() -> Response:
         return _token_refusal("orders") or _pull("orders", "orders")
 
     @bp.route("/callback/order-removed", methods=["GET", "POST"])
-    def order_removed():
+    def order_removed() -> Response:
         refused = _token_refusal("order-removed")
         if refused:
             return refused
@@ -170,10 +174,11 @@ def make_blueprint() -> Blueprint:
         return _enqueue("order-removed", cancel_order_from_specter.enqueue, order_no)
 
     @bp.route("/callback/invoice", methods=["GET", "POST"])
-    def invoice():
+    def invoice() -> Response:
         refused = _token_refusal("invoice")
         if refused:
             return refused
+        source: str | None
         (order_no, invoice_id, source), problem = _params(
             ("orderId", order_field_limit("specter_order_no"), True),
             ("invoiceId", order_field_limit("invoice_id"), True),
@@ -186,7 +191,7 @@ def make_blueprint() -> Blueprint:
 
     @bp.route("/", methods=["GET", "POST"])
     @bp.route("/<path:unknown>", methods=["GET", "POST"])
-    def unknown_route(unknown: str = ""):
+    def unknown_route(unknown: str = "") -> Response:
         """Anything else under the prefix: most likely Specter calling an old or mistyped address."""
         path = _CONTROL.sub("?", redact(request.full_path.rstrip("?")))[:200]  # stored and shown: no NUL, no secrets
         log.warning("Specter call to an unknown address refused: %s", path)

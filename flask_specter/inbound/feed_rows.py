@@ -19,7 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, SmallInteger, func, insert, select
+from sqlalchemy import BigInteger, Integer, SmallInteger, func, insert, select
+from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import ArticleRow, OrderEvent, RefusedRow, Reservation, StockHistory, StockLevel, StockRow, utcnow
 from ..queue import Job
@@ -32,8 +34,9 @@ log = logging.getLogger("flask_specter.pulls")
 # tab and line breaks, never NUL or the other C0 controls (PostgreSQL refuses NUL in text outright).
 _FREE_TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-REF_MAX = RefusedRow.__table__.c.ref.type.length
-REASON_MAX = RefusedRow.__table__.c.reason.type.length
+# __table__ is typed as a plain FromClause, so its columns' types are plain TypeEngines without a length
+REF_MAX: int = RefusedRow.__table__.c.ref.type.length  # type: ignore[attr-defined]
+REASON_MAX: int = RefusedRow.__table__.c.reason.type.length  # type: ignore[attr-defined]
 REREAD_PAUSE = dt.timedelta(hours=24)  # one automatic full stock re-read per duplicated SKU a day
 
 _INT_BITS = ((SmallInteger, 16), (BigInteger, 64), (Integer, 32))  # subclasses before their base
@@ -50,7 +53,7 @@ class Refusal:
 class Screened:
     """A batch after the checks: the rows to store, and the ones refused."""
 
-    items: list = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
 
 
@@ -60,13 +63,13 @@ def printable(text: object, limit: int = REF_MAX) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
-def text_limit(*columns: Column) -> int | None:
+def text_limit(*columns: ColumnElement[Any]) -> int | None:
     """The shortest declared length among ``columns`` (None when none has one)."""
-    lengths = [c.type.length for c in columns if getattr(c.type, "length", None)]
+    lengths: list[int] = [length for c in columns if (length := getattr(c.type, "length", None))]
     return min(lengths) if lengths else None
 
 
-def int_range(*columns: Column) -> tuple[int, int]:
+def int_range(*columns: ColumnElement[Any]) -> tuple[int, int]:
     """The range every one of ``columns`` can hold (32-bit for a plain Integer)."""
     bits = 64
     for column in columns:
@@ -103,7 +106,7 @@ def _text_problem(values: Iterable[tuple[str, str | None]]) -> str | None:
     return None
 
 
-def _stock_limits() -> dict:
+def _stock_limits() -> dict[str, Any]:
     state = get_state()
     targets = [StockRow.__table__.c.available, StockLevel.__table__.c.available, StockHistory.__table__.c.new, StockHistory.__table__.c.old]
     try:
@@ -118,7 +121,7 @@ def _stock_limits() -> dict:
     }
 
 
-def _stock_problem(row, limits: dict) -> str | None:
+def _stock_problem(row: Any, limits: dict[str, Any]) -> str | None:
     return (
         _identifier_problem(row.article_no, "Artikelnumret", limits["sku"])
         or _int_problem(row.available, "Disponibelt saldo", limits["available"])
@@ -126,20 +129,20 @@ def _stock_problem(row, limits: dict) -> str | None:
     )
 
 
-def _article_problem(item, limits: dict) -> str | None:
+def _article_problem(item: Any, limits: dict[str, Any]) -> str | None:
     return _identifier_problem(item.article_no, "Artikelnumret", limits["sku"]) or _text_problem(
         (("Namnet", item.name), ("Streckkoden", item.bar_code), ("Artikelgruppen", item.group_no), ("Artikelgruppens namn", item.group_name))
     )
 
 
-def _order_problem(item, limits: dict) -> str | None:
+def _order_problem(item: Any, limits: dict[str, Any]) -> str | None:
     problem = _identifier_problem(item.order_no, "Ordernumret", limits["order_no"])
     if problem is None and item.external_order_no:
         problem = _identifier_problem(item.external_order_no, "Butikens ordernummer", limits["external_order_no"])
     return problem or _text_problem([("Leveransstatus", item.delivery_status), *(("Spårningsnumret", t) for t in item.tracking_nos)])
 
 
-def _limits(feed: str) -> dict:
+def _limits(feed: str) -> dict[str, Any]:
     if feed == "stock":
         return _stock_limits()
     if feed == "articles":
@@ -153,11 +156,12 @@ def _limits(feed: str) -> dict:
 _PROBLEM = {"stock": _stock_problem, "articles": _article_problem, "orders": _order_problem}
 
 
-def _key(feed: str, item) -> str:
-    return item.order_no if feed == "orders" else item.article_no
+def _key(feed: str, item: Any) -> str:
+    key: str = item.order_no if feed == "orders" else item.article_no
+    return key
 
 
-def _duplicate_reason(feed: str, item, count: int) -> str:
+def _duplicate_reason(feed: str, item: Any, count: int) -> str:
     if feed == "stock":
         figure = f"disponibelt {item.available}" if count else "summerat över lagerställen"
         return (
@@ -167,7 +171,7 @@ def _duplicate_reason(feed: str, item, count: int) -> str:
     return f"Artikelnumret kom {count} gånger i samma batch; ingen av raderna används. Ändra artikeln i Specter så skickas den igen."
 
 
-def screen(feed: str, fetched) -> Screened:
+def screen(feed: str, fetched: Any) -> Screened:
     """Split a fetched batch into rows that can be stored and refused rows (with their reasons).
 
     Orders may legitimately carry one order twice (two changes); article numbers may not: which of two
@@ -192,7 +196,7 @@ def screen(feed: str, fetched) -> Screened:
     return out
 
 
-def record_refusals(session, feed: str, batch_no: str, refused: list[Refusal]) -> None:
+def record_refusals(session: Session | scoped_session[Any], feed: str, batch_no: str, refused: list[Refusal]) -> None:
     """Keep the refused rows (in the caller's transaction) and say so in the log, without their values."""
     if not refused:
         return

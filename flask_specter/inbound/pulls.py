@@ -12,12 +12,17 @@ A row that cannot be stored is refused (``feed_rows``) and the rest of its batch
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from rq import Retry
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session, scoped_session
 
 from .. import signals
 from ..backoff import backoff_delay, rq_retry
@@ -42,7 +47,7 @@ def _flag(feed: str) -> str:
     return f"pull-queued:{feed}"
 
 
-def _retry(config) -> Retry | None:
+def _retry(config: Mapping[str, Any]) -> Retry | None:
     return rq_retry(config, int(config["SPECTER_PULL_RETRIES"]))
 
 
@@ -57,7 +62,7 @@ def request_pull(feed: str, *, delay: float = 0) -> bool:
 class FeedLock:
     """A lease on the feed's row: acquired with one conditional UPDATE, renewed while the pull runs."""
 
-    def __init__(self, feed: str):
+    def __init__(self, feed: str) -> None:
         self.feed = feed
         self.owner = uuid.uuid4().hex
         state = get_state()
@@ -66,7 +71,7 @@ class FeedLock:
 
     def acquire(self) -> bool:
         now = time.time()
-        result = self.session.execute(
+        result: CursorResult[Any] = self.session.execute(
             update(FeedState)
             .where(FeedState.feed == self.feed)
             .where((FeedState.locked_until.is_(None)) | (FeedState.locked_until < now) | (FeedState.lock_owner == self.owner))
@@ -93,7 +98,7 @@ class PullHalted(ExplainedError):
 
 
 @job
-def run_pull(feed: str) -> dict:
+def run_pull(feed: str) -> dict[str, Any]:
     """The pull job: drain ``feed`` from Specter into our tables, confirming each batch once stored.
 
     Every failure, of any kind, is recorded on the feed (``last_error``, ``failures``) for the admin.
@@ -107,7 +112,7 @@ def run_pull(feed: str) -> dict:
     if not lock.acquire():
         request_pull(feed, delay=1.0)  # another pull runs; look again when it is done
         return {"feed": feed, "skipped": "locked"}
-    summary = {"feed": feed, "batches": 0, "rows": 0, "refused": 0}
+    summary: dict[str, Any] = {"feed": feed, "batches": 0, "rows": 0, "refused": 0}
     try:
         _drain(feed, lock, summary)
         _record_success(feed)
@@ -129,12 +134,12 @@ def run_pull(feed: str) -> dict:
     return summary
 
 
-def _drain(feed: str, lock: FeedLock, summary: dict) -> None:
+def _drain(feed: str, lock: FeedLock, summary: dict[str, Any]) -> None:
     """Fetch, store, confirm until the feed is empty, at most SPECTER_MAX_BATCHES_PER_PULL batches."""
     state = get_state()
     limit = max(1, int(state.config.get("SPECTER_MAX_BATCHES_PER_PULL") or 100))
     kept_open = 0
-    began = None
+    began: dt.datetime | None = None
     _confirm_stored(feed, summary)
     for _ in range(limit):
         lock.renew()
@@ -164,7 +169,7 @@ def _drain(feed: str, lock: FeedLock, summary: dict) -> None:
     )
 
 
-def _stock_drained(began) -> bool:
+def _stock_drained(began: dt.datetime) -> bool:
     """The stock feed is empty: re-read SKUs that came twice (True: go on fetching), else release the
     reservations whose orders the newest figures now include."""
     from ..stock import cover_acknowledged
@@ -178,7 +183,7 @@ def _stock_drained(began) -> bool:
 
 def _was_confirmed(feed: str, batch_no: str) -> bool:
     session = get_state().db.session
-    found = session.execute(select(Batch.state).where(Batch.feed == feed, Batch.batch_no == batch_no)).scalar_one_or_none()
+    found: str | None = session.execute(select(Batch.state).where(Batch.feed == feed, Batch.batch_no == batch_no)).scalar_one_or_none()
     return found == "confirmed"
 
 
@@ -191,10 +196,10 @@ def _switched_off(feed: str) -> str | None:
     return None
 
 
-def _fetch(feed: str):
+def _fetch(feed: str) -> tuple[Any, bool, dt.datetime]:
     """One fetch: (batch, recovered through error 99, when the request was sent)."""
     state = get_state()
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if feed == "stock":
         sites = [s.strip() for s in str(state.config.get("SPECTER_STOCK_SITES") or "").split(",") if s.strip()]
         if sites:
@@ -210,7 +215,7 @@ def _fetch(feed: str):
         return state.client.fetch(feed, exc.batch_no, **kwargs), True, requested_at
 
 
-def _store(feed: str, fetched, recovered: bool, requested_at=None) -> tuple[Batch, list]:
+def _store(feed: str, fetched: Any, recovered: bool, requested_at: dt.datetime | None = None) -> tuple[Batch, list[Any]]:
     """Store a batch's rows in one transaction; a batch stored before (refetched) is not stored twice.
 
     Rows that cannot be stored are refused (recorded with their reason) and the rest goes on.
@@ -236,7 +241,7 @@ def _store(feed: str, fetched, recovered: bool, requested_at=None) -> tuple[Batc
     return batch, screened.refused
 
 
-def _store_stock(session, batch: Batch, items: list) -> None:
+def _store_stock(session: Session | scoped_session[Any], batch: Batch, items: list[Any]) -> None:
     rows = [{"batch_id": batch.id, "sku": r.article_no, "available": r.available, "in_stock": r.in_stock, "state": "pending"} for r in items]
     for i in range(0, len(rows), INSERT_PAGE):
         session.execute(insert(StockRow), rows[i : i + INSERT_PAGE])
@@ -249,11 +254,11 @@ def _store_stock(session, batch: Batch, items: list) -> None:
     )
 
 
-def _store_articles(session, batch: Batch, items: list) -> None:
+def _store_articles(session: Session | scoped_session[Any], batch: Batch, items: list[Any]) -> None:
     session.execute(insert(ArticleRow), [{"batch_id": batch.id, "sku": a.article_no, "data": _article_json(a)} for a in items])
 
 
-def _store_orders(session, batch: Batch, items: list) -> None:
+def _store_orders(session: Session | scoped_session[Any], batch: Batch, items: list[Any]) -> None:
     session.execute(
         insert(OrderEvent),
         [
@@ -271,7 +276,7 @@ def _store_orders(session, batch: Batch, items: list) -> None:
 STORE_ROWS = {"stock": _store_stock, "articles": _store_articles, "orders": _store_orders}
 
 
-def _article_json(a) -> dict:
+def _article_json(a: Any) -> dict[str, Any]:
     return {
         "name": a.name,
         "price_excl_vat": None if a.price_excl_vat is None else str(a.price_excl_vat),
@@ -294,7 +299,7 @@ def _confirm(feed: str, batch: Batch) -> None:
     signals.batch_confirmed.send(state.app, feed=feed, batch_no=batch.batch_no, rows=batch.rows)
 
 
-def _confirm_stored(feed: str, summary: dict) -> None:
+def _confirm_stored(feed: str, summary: dict[str, Any]) -> None:
     """A batch stored by a pull that died before confirming: confirm it now (its rows are safe)."""
     session = get_state().db.session
     for batch in session.execute(select(Batch).where(Batch.feed == feed, Batch.state == "stored").order_by(Batch.id)).scalars().all():

@@ -11,11 +11,14 @@ its own orders that the figure does not include yet (see ``stock.release_for_fig
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import uuid
+from typing import Any
 
 from sqlalchemy import Row, case, insert, select, update
+from sqlalchemy.orm import Session, scoped_session
 
 from .. import signals
 from ..backoff import backoff_delay
@@ -45,7 +48,7 @@ def ensure_apply_chain(*, delay: float = 0) -> bool:
     return run_apply_chunk.enqueue_once(CHAIN_FLAG, ttl=ttl, delay=delay, queue=state.queue)
 
 
-def claim_chunk(size: int) -> list[Row]:
+def claim_chunk(size: int) -> list[Row[*tuple[Any, ...]]]:
     """Claim the next ``size`` pending rows inside the current transaction (committed by ``apply_chunk``).
 
     The ids are read first (locked with ``SKIP LOCKED`` on PostgreSQL), then claimed by id: an
@@ -69,14 +72,14 @@ def claim_chunk(size: int) -> list[Row]:
     return list(session.execute(select(*columns).where(StockRow.claim_token == token).order_by(StockRow.id)))
 
 
-def apply_chunk(rows: list[Row]) -> dict:
+def apply_chunk(rows: list[Row[*tuple[Any, ...]]]) -> dict[str, int]:
     """Write one chunk in one transaction; returns counts. Older batches never overwrite newer ones."""
     state = get_state()
     session = state.db.session
     adapter = state.adapter
     table, sku_col, stock_col = adapter.stock_target()
 
-    newest: dict[str, StockRow] = {}
+    newest: dict[str, Row[*tuple[Any, ...]]] = {}
     for row in rows:
         if row.sku not in newest or (row.batch_id, row.id) > (newest[row.sku].batch_id, newest[row.sku].id):
             newest[row.sku] = row
@@ -121,13 +124,13 @@ def apply_chunk(rows: list[Row]) -> dict:
     return {"rows": len(rows), "changed": len(changed), "unknown": len(unknown_skus)}
 
 
-def _figure_time(row: Row, batches: dict) -> tuple:
+def _figure_time(row: Row[*tuple[Any, ...]], batches: dict[int, Row[*tuple[Any, ...]]]) -> tuple[int, dt.datetime | None]:
     """(batch id, when its request was sent); None for a batch recovered through 99 (frozen earlier)."""
     batch = batches.get(row.batch_id)
     return row.batch_id, (None if batch is None or batch.recovered else batch.fetched_at)
 
 
-def _detail(row: Row, reserved: int) -> str:
+def _detail(row: Row[*tuple[Any, ...]], reserved: int) -> str:
     text = f"Specter available {row.available}"
     if row.in_stock is not None:
         text += f" (in stock {row.in_stock})"
@@ -136,7 +139,7 @@ def _detail(row: Row, reserved: int) -> str:
     return text
 
 
-def _upsert_levels(session, rows: list[Row]) -> None:
+def _upsert_levels(session: Session | scoped_session[Any], rows: list[Row[*tuple[Any, ...]]]) -> None:
     if not rows:
         return
     values = [{"sku": r.sku, "available": r.available, "in_stock": r.in_stock, "batch_id": r.batch_id, "updated_at": utcnow()} for r in rows]
@@ -144,7 +147,8 @@ def _upsert_levels(session, rows: list[Row]) -> None:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        # the same on_conflict_do_update API as PostgreSQL's, in a class of its own
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     else:  # pragma: no cover - other databases: delete then insert
         session.query(StockLevel).filter(StockLevel.sku.in_([v["sku"] for v in values])).delete(synchronize_session=False)
         session.execute(insert(StockLevel), values)
@@ -159,7 +163,7 @@ def _upsert_levels(session, rows: list[Row]) -> None:
 
 
 @job
-def run_apply_chunk() -> dict:
+def run_apply_chunk() -> dict[str, Any]:
     """The apply job: one chunk now, and the next job scheduled after the configured delay.
 
     A chunk that fails (the database restarted, its connection was cut) wrote nothing: its transaction
@@ -177,7 +181,7 @@ def run_apply_chunk() -> dict:
     return result
 
 
-def _resume_after_failure(state) -> None:
+def _resume_after_failure(state: Any) -> None:
     """Schedule the chain again, later each time it fails in a row (up to SPECTER_RETRY_BACKOFF_MAX)."""
     session = state.db.session
     failures = state.queue.count(FAILURES_KEY, ttl=float(state.config["SPECTER_LEASE_SECONDS"]) * 10)
@@ -190,7 +194,7 @@ def _resume_after_failure(state) -> None:
         log.warning("stock chunk failed and could not be rescheduled (%s); the sweep resumes it", type(exc).__name__)
 
 
-def _apply_next_chunk(state) -> dict:
+def _apply_next_chunk(state: Any) -> dict[str, Any]:
     """Claim and apply one chunk, then schedule the next while rows wait."""
     if not state.settings.get("stock_sync"):
         return {"skipped": "stock sync is off"}
@@ -200,6 +204,7 @@ def _apply_next_chunk(state) -> dict:
     if rows and pause:  # fault tests: hold a chunk open, say so, so a worker can be killed inside it
         state.queue.set_flag("debug-in-chunk", pause)
         time.sleep(pause)
+    result: dict[str, Any]
     if rows:
         result = apply_chunk(rows)
     else:

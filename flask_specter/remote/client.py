@@ -10,9 +10,10 @@ import datetime as _dt
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote_plus, urljoin
+from xml.etree.ElementTree import Element
 
 import requests
 from defusedxml import DefusedXmlException
@@ -153,7 +154,7 @@ class SpecterClient:
         log.info("specter %s ok in %.0f ms", action, elapsed * 1000)
         return kind, payload
 
-    def _exchange(self, action: str, script: str, url: str, head: dict, params: dict, key: str) -> tuple[bytes, requests.Response]:
+    def _exchange(self, action: str, script: str, url: str, head: dict[str, Any], params: dict[str, Any], key: str) -> tuple[bytes, requests.Response]:
         """Send the request and read the whole body (streamed, capped)."""
         if script == protocol.GET_SCRIPT:
             qs = encode_params({**head, **params, "key": key}, action=action)
@@ -226,7 +227,7 @@ class SpecterClient:
                 return
             raise SpecterEncodingError(f"Specter's answer to {action} is UTF-8, not ISO-8859-1; refused so no text is garbled", action=action)
 
-    def _parse_xml(self, action: str, raw: bytes):
+    def _parse_xml(self, action: str, raw: bytes) -> Element:
         try:
             return _safe_fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
         except DefusedXmlException as exc:
@@ -235,7 +236,7 @@ class SpecterClient:
             raise SpecterProtocolError(f"Specter's answer to {action} is not well-formed XML: {exc}", action=action) from exc
 
     @staticmethod
-    def _raise_for_xml(action: str, root, sent_batch: str | None) -> None:
+    def _raise_for_xml(action: str, root: Element, sent_batch: str | None) -> None:
         resp = root.find("APIresponse")
         if resp is None:
             return
@@ -325,7 +326,7 @@ class SpecterClient:
         }
         return self._reply(*self.call(protocol.NEW_CUSTOMER, {**fields, "useXML": 1}, query=query))
 
-    def submit_articles(self, rows: list[Mapping[str, Any]], *, force_update: bool = False, add_supplier: bool = False) -> Reply:
+    def submit_articles(self, rows: Sequence[Mapping[str, Any]], *, force_update: bool = False, add_supplier: bool = False) -> Reply:
         """Create or update up to 100 articles; keys of each row are the contract's field names without ``_n``."""
         if not rows:
             raise ValueError("submit_articles needs at least one row")
@@ -341,7 +342,7 @@ class SpecterClient:
     def delete_article(self, article_no: str) -> Reply:
         return self._reply(*self.call(protocol.DELETE_ARTICLE, {"articleNo": article_no, "useXML": 1}))
 
-    def submit_order(self, header: Mapping[str, Any], rows: list[Mapping[str, Any]]) -> Reply:
+    def submit_order(self, header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> Reply:
         """Create an order; ``Reply.id`` is Specter's order number. A duplicate raises code 23."""
         params: dict[str, Any] = dict(header)
         for n, row in enumerate(rows, start=1):

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
 
 _CURRENT = threading.local()
 
@@ -65,7 +67,7 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
-def _note(sock) -> None:
+def _note(sock: socket.socket | None) -> None:
     deadline = getattr(_CURRENT, "deadline", None)
     if deadline is not None:
         deadline.watch(sock)
@@ -76,7 +78,8 @@ class _WatchedHTTPConnection(HTTPConnection):
         super().connect()
         _note(self.sock)
 
-    def getresponse(self, *args, **kwargs):
+    # urllib3's getresponse overrides http.client's with another HTTPResponse (urllib3 ignores [override] too)
+    def getresponse(self, *args: Any, **kwargs: Any) -> HTTPResponse:  # type: ignore[override]
         _note(self.sock)  # a kept-alive connection was connected by an earlier call
         return super().getresponse(*args, **kwargs)
 
@@ -86,7 +89,8 @@ class _WatchedHTTPSConnection(HTTPSConnection):
         super().connect()
         _note(self.sock)
 
-    def getresponse(self, *args, **kwargs):
+    # urllib3's getresponse overrides http.client's with another HTTPResponse (urllib3 ignores [override] too)
+    def getresponse(self, *args: Any, **kwargs: Any) -> HTTPResponse:  # type: ignore[override]
         _note(self.sock)
         return super().getresponse(*args, **kwargs)
 
@@ -102,6 +106,6 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 class DeadlineAdapter(HTTPAdapter):
     """An ``HTTPAdapter`` whose connections can be cut by the current ``Deadline``."""
 
-    def init_poolmanager(self, *args, **kwargs) -> None:
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}

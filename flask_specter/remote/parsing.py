@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from . import protocol
@@ -67,7 +68,7 @@ class FeedBatch:
 
     feed: str
     batch_no: str
-    items: list = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     more: bool = False
     limit: int | None = None
     duplicates: frozenset[str] = frozenset()  # numbers sent more than once where the format sums (stock XML)
@@ -185,7 +186,7 @@ def parse_orders_xml(root: Element) -> list[OrderChange]:
                 status_id=int(status_id) if status_id and status_id.isdigit() else None,
                 delivery_status=(status.get("deliveryStatus") or None) if status is not None else None,
                 tracking_nos=tuple(
-                    d.get("trackingNo") for d in (deliveries.findall("delivery") if deliveries is not None else []) if d.get("trackingNo")
+                    d.get("trackingNo", "") for d in (deliveries.findall("delivery") if deliveries is not None else []) if d.get("trackingNo")
                 ),
                 deliveries_updated=deliveries is not None and deliveries.get("updated") == "1",
             )
@@ -203,4 +204,4 @@ def more_pending(root: Element, count: int) -> bool:
     if _text(root, "moreInfoToFetch") == "1":
         return True
     limit = _limit(root)
-    return bool(limit) and count >= limit
+    return limit is not None and limit != 0 and count >= limit

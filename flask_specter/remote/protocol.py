@@ -170,7 +170,7 @@ def parse_quantity(value: str | None, *, field: str = "quantity") -> int:
     return int(parse_decimal(text, field=field).to_integral_value(rounding="ROUND_FLOOR"))
 
 
-def format_decimal(value, places: int = 2) -> str:
+def format_decimal(value: Decimal | float | str, places: int = 2) -> str:
     """A number for the wire: dot decimal, no thousands separator."""
     quant = Decimal(1).scaleb(-places)
     return str(Decimal(str(value)).quantize(quant))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from types import FrameType
+from typing import NoReturn
 
 from .app import create_app
 from .config import DEFAULTS, build_config
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(config)
     server = serve(app, args.host, args.port)
 
-    def _stop(_signum, _frame):
+    def _stop(_signum: int, _frame: FrameType | None) -> NoReturn:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _stop)

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ..remote import protocol
@@ -44,7 +45,7 @@ def required(params: Params, name: str) -> str:
     return value
 
 
-def decimal_field(params: Params, name: str, default: str | None = None):
+def decimal_field(params: Params, name: str, default: str | None = None) -> Decimal | None:
     text = params.text(name) or default
     if text is None:
         return None

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from flask import Flask, Response, request
 
@@ -27,10 +28,10 @@ SCRIPTS = {"/getinfo.asp": "/getInfo.asp", "/putinfo.asp": "/putInfo.asp"}
 class _PathFixer:
     """Tolerate ``//putInfo.asp`` and any casing of the script names before Flask routes the call."""
 
-    def __init__(self, wsgi_app):
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ, start_response):
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = "/" + environ.get("PATH_INFO", "").lstrip("/")
         environ["PATH_INFO"] = SCRIPTS.get(path.lower(), path)
         return self.wsgi_app(environ, start_response)
@@ -42,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     sandbox = Sandbox(build_config(config))
     app.extensions[EXTENSION_KEY] = sandbox
     app.url_map.merge_slashes = False
-    app.wsgi_app = _PathFixer(app.wsgi_app)
+    app.wsgi_app = _PathFixer(app.wsgi_app)  # type: ignore[method-assign]  # Flask's documented way to wrap its WSGI app
     app.add_url_rule("/getInfo.asp", "get_info", _script_view, methods=["GET", "POST"])
     app.add_url_rule("/putInfo.asp", "put_info", _script_view, methods=["GET", "POST"])
     app.register_blueprint(bp)
@@ -83,7 +84,7 @@ def _drip(response: Response, seconds: float) -> Response:
     """The same answer, one byte every ``seconds``: a peer that is slow, never silent."""
     data = response.get_data()
 
-    def trickle():
+    def trickle() -> Iterator[bytes]:
         for i in range(len(data)):
             yield data[i : i + 1]
             time.sleep(seconds)
@@ -93,7 +94,7 @@ def _drip(response: Response, seconds: float) -> Response:
     return dripped
 
 
-def _run(sb: Sandbox, action: api.Action | None, raw_action: str, params: Params, xml: bool):
+def _run(sb: Sandbox, action: api.Action | None, raw_action: str, params: Params, xml: bool) -> tuple[Response, bool, int, str]:
     """Answer one call; returns (response, ok, code, message) for the call log."""
     try:
         if action is None:

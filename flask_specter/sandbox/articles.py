@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from ..remote import protocol
 from .feeds import mark_pending
@@ -39,25 +40,25 @@ class NotFound(LookupError):
     """An article, order or customer named by a hook does not exist."""
 
 
-def number(value) -> int | float:
+def number(value: object) -> int | float:
     """A figure SQLite can store: int when whole, else float."""
     dec = value if isinstance(value, Decimal) else protocol.parse_decimal(str(value))
     return int(dec) if dec == dec.to_integral_value() else float(dec)
 
 
-def decimal_text(value, field: str) -> str:
+def decimal_text(value: object, field: str) -> str:
     """A decimal kept as canonical text (no float rounding): '199.5', '25'."""
     dec = value if isinstance(value, Decimal) else protocol.parse_decimal(str(value), field=field)
     return format(dec, "f")
 
 
-def from_json(item: dict) -> dict:
+def from_json(item: dict[str, Any]) -> dict[str, Any]:
     """Hook JSON for one article -> column values (only the keys given)."""
     no = str(item.get("articleNo") or "").strip()
     problem = protocol.validate_article_no(no)
     if problem:
         raise ValueError(problem)
-    record: dict = {"article_no": no}
+    record: dict[str, Any] = {"article_no": no}
     for name, (column, is_decimal) in JSON_FIELDS.items():
         if item.get(name) is not None:
             record[column] = decimal_text(item[name], name) if is_decimal else str(item[name])
@@ -75,7 +76,7 @@ def existing(c: sqlite3.Connection, article_nos: list[str]) -> dict[str, sqlite3
     return found
 
 
-def save(c: sqlite3.Connection, records: list[dict], *, overwrite: bool, origin: str) -> dict[str, list[str]]:
+def save(c: sqlite3.Connection, records: list[dict[str, Any]], *, overwrite: bool, origin: str) -> dict[str, list[str]]:
     """Create or update articles in one executemany; returns article numbers created/updated/skipped."""
     by_no = {r["article_no"]: r for r in records}
     old_rows = existing(c, list(by_no))
@@ -110,7 +111,7 @@ def set_stock(c: sqlite3.Connection, items: Iterable[tuple[str, int, object]]) -
     )
 
 
-def add_stock(c: sqlite3.Connection, article_no: str, site_id: int, *, in_stock=0, reserved=0) -> None:
+def add_stock(c: sqlite3.Connection, article_no: str, site_id: int, *, in_stock: float | Decimal = 0, reserved: float | Decimal = 0) -> None:
     """Move in-stock and reserved figures by a delta (negative to lower)."""
     c.execute(
         "INSERT INTO stock(article_no, site_id, in_stock, reserved) VALUES(?, ?, ?, ?) "
@@ -131,7 +132,7 @@ def require(c: sqlite3.Connection, article_nos: Iterable[str]) -> None:
 # -- changes made inside Specter (hooks) -----------------------------------------------------------
 
 
-def specter_upsert(store: Store, items: list[dict]) -> dict[str, int]:
+def specter_upsert(store: Store, items: list[dict[str, Any]]) -> dict[str, int]:
     """Articles created or edited in Specter: both feeds, plus stock where ``inStock`` is given."""
     records = [from_json(item) for item in items]
     stock = []
@@ -152,7 +153,7 @@ def specter_upsert(store: Store, items: list[dict]) -> dict[str, int]:
     return {"created": len(result["created"]), "updated": len(result["updated"])}
 
 
-def specter_stock(store: Store, items: list[tuple[str, int, object]], *, relative: bool = False) -> None:
+def specter_stock(store: Store, items: Sequence[tuple[str, int, float | Decimal]], *, relative: bool = False) -> None:
     """A stock adjustment, sale or goods receipt made in Specter: the stock feed and its callback."""
     with store.tx() as c:
         require(c, [no for no, _site, _qty in items])
@@ -166,7 +167,7 @@ def specter_stock(store: Store, items: list[tuple[str, int, object]], *, relativ
         mark_pending(store, c, "stock", [no for no, _site, _qty in items])
 
 
-def specter_edit(store: Store, item: dict) -> None:
+def specter_edit(store: Store, item: dict[str, Any]) -> None:
     """A price or data change made in Specter: the article-data feed."""
     record = from_json(item)
     with store.tx() as c:
@@ -186,7 +187,7 @@ def specter_remove(store: Store, article_no: str) -> None:
 # -- reads ------------------------------------------------------------------------------------------
 
 
-def describe(store: Store, article_no: str | None = None) -> list[dict]:
+def describe(store: Store, article_no: str | None = None) -> list[dict[str, Any]]:
     """Articles with per-site in stock / reserved / available, for the state hooks."""
     where, args = ("WHERE a.article_no = ?", (article_no,)) if article_no else ("", ())
     rows = store.query(
@@ -194,7 +195,7 @@ def describe(store: Store, article_no: str | None = None) -> list[dict]:
         f"LEFT JOIN stock s ON s.article_no = a.article_no {where} ORDER BY a.id, s.site_id",  # noqa: S608
         args,
     )
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for r in rows:
         art = out.get(r["article_no"])
         if art is None:

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -32,14 +33,18 @@ def substitute(url: str, values: Mapping[str, str]) -> str:
     """Fill ``$orderNo`` etc. (also the ``%24orderNo`` form) with the signal's values."""
     for name in PLACEHOLDERS:
         value = quote(str(values.get(name, "")), safe="")
-        url = re.sub(rf"(?:\$|%24){name}\b", lambda _m, v=value: v, url, flags=re.IGNORECASE)
+
+        def replacement(_m: re.Match[str], v: str = value) -> str:
+            return v
+
+        url = re.sub(rf"(?:\$|%24){name}\b", replacement, url, flags=re.IGNORECASE)
     return url
 
 
 class Dispatcher:
     """The thread that turns signals into HTTP calls to the registered URLs."""
 
-    def __init__(self, store: Store, config: dict):
+    def __init__(self, store: Store, config: dict[str, Any]) -> None:
         self.store = store
         self.config = config
         self._cond = threading.Condition()

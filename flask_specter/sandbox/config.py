@@ -48,7 +48,7 @@ RUNTIME: dict[str, tuple[str, type]] = {
 }
 
 
-def build_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> dict:
+def build_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Defaults, then credentials from the environment (as the shop reads them), then ``overrides``."""
     env = os.environ if env is None else env
     config = dict(DEFAULTS)
@@ -66,7 +66,7 @@ def runtime_view(config: Mapping[str, Any]) -> dict[str, Any]:
     return {name: config[key] for name, (key, _conv) in RUNTIME.items()}
 
 
-def apply_runtime(config: dict, changes: Mapping[str, Any]) -> dict[str, Any]:
+def apply_runtime(config: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     """Apply JSON-named runtime changes to ``config``; unknown names are a ValueError."""
     updated = dict(config)
     for name, value in changes.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
+from typing import Any
 
 MODES = ("fail", "slow", "after", "body", "drop", "replace", "ack", "drip")
 
@@ -44,7 +45,7 @@ class Faults:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
 
-    def add(self, spec: dict) -> Fault:
+    def add(self, spec: dict[str, Any]) -> Fault:
         mode = spec.get("mode", "fail")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
@@ -78,6 +79,6 @@ class Faults:
         with self._lock:
             self._faults = []
 
-    def describe(self) -> list[dict]:
+    def describe(self) -> list[dict[str, Any]]:
         with self._lock:
             return [asdict(f) for f in self._faults]

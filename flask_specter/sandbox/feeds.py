@@ -11,6 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from ..remote import protocol
 from .store import Store
@@ -20,7 +21,7 @@ OPEN, CONFIRMED, DISCARDED, EMPTY = "open", "confirmed", "discarded", "empty"
 CALLBACK = {name: feed.callback_param for name, feed in protocol.FEEDS.items()}
 
 
-def mark_pending(store: Store, conn: sqlite3.Connection, feed: str, items: Iterable, *, signal: bool = True) -> int:
+def mark_pending(store: Store, conn: sqlite3.Connection, feed: str, items: Iterable[object], *, signal: bool = True) -> int:
     """Queue items on a feed (an item already pending keeps its place) and ask for the feed's callback."""
     rows = [(feed, str(item)) for item in items]
     if not rows:
@@ -37,7 +38,8 @@ def check_batch_no(batch_no: str) -> None:
 
 
 def _open_batch(conn: sqlite3.Connection, feed: str) -> sqlite3.Row | None:
-    return conn.execute("SELECT * FROM batches WHERE feed = ? AND state = ?", (feed, OPEN)).fetchone()
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM batches WHERE feed = ? AND state = ?", (feed, OPEN)).fetchone()
+    return row
 
 
 def open_batch_error(open_no: str) -> ApiError:
@@ -47,7 +49,7 @@ def open_batch_error(open_no: str) -> ApiError:
     )
 
 
-def fetch(store: Store, feed: str, batch_no: str, limit: int) -> tuple[dict, bool]:
+def fetch(store: Store, feed: str, batch_no: str, limit: int) -> tuple[dict[str, Any], bool]:
     """The content of ``batch_no`` (frozen now if new) and whether more is pending after it."""
     check_batch_no(batch_no)
     with store.tx() as c:
@@ -68,7 +70,7 @@ def fetch(store: Store, feed: str, batch_no: str, limit: int) -> tuple[dict, boo
     return payload, more
 
 
-def _freeze(c: sqlite3.Connection, feed: str, batch_no: str, limit: int) -> dict:
+def _freeze(c: sqlite3.Connection, feed: str, batch_no: str, limit: int) -> dict[str, Any]:
     head = c.execute(
         "SELECT seq, item FROM pending WHERE feed = ? ORDER BY seq LIMIT ?", (feed, limit)
     ).fetchall()
@@ -93,10 +95,10 @@ def _sites(c: sqlite3.Connection) -> list[tuple[int, str]]:
     return [(r["id"], r["name"]) for r in c.execute("SELECT id, name FROM sites ORDER BY id")]
 
 
-def _stock_snapshot(c: sqlite3.Connection, last_seq: int) -> dict:
+def _stock_snapshot(c: sqlite3.Connection, last_seq: int) -> dict[str, Any]:
     sites = _sites(c)
     index = {site_id: i for i, (site_id, _name) in enumerate(sites)}
-    items: dict[str, list] = {}
+    items: dict[str, list[Any]] = {}
     rows = c.execute(
         "SELECT a.id, a.article_no, s.site_id, s.in_stock, s.reserved FROM pending p "
         "JOIN articles a ON a.article_no = p.item AND a.deleted = 0 "
@@ -113,7 +115,7 @@ def _stock_snapshot(c: sqlite3.Connection, last_seq: int) -> dict:
     return {"sites": sites, "items": list(items.values())}
 
 
-def _article_snapshot(c: sqlite3.Connection, last_seq: int) -> dict:
+def _article_snapshot(c: sqlite3.Connection, last_seq: int) -> dict[str, Any]:
     rows = c.execute(
         "SELECT a.* FROM pending p JOIN articles a ON a.article_no = p.item "
         "WHERE p.feed = 'articles' AND p.seq <= ? ORDER BY p.seq",
@@ -123,7 +125,7 @@ def _article_snapshot(c: sqlite3.Connection, last_seq: int) -> dict:
     return {"items": [[r[k] for k in keys] for r in rows]}
 
 
-def _order_snapshot(c: sqlite3.Connection, last_seq: int) -> dict:
+def _order_snapshot(c: sqlite3.Connection, last_seq: int) -> dict[str, Any]:
     rows = c.execute(
         "SELECT o.* FROM pending p JOIN orders o ON o.order_no = CAST(p.item AS INTEGER) "
         "WHERE p.feed = 'orders' AND p.seq <= ? ORDER BY p.seq",
@@ -177,12 +179,13 @@ def queue_all(store: Store, c: sqlite3.Connection, feed: str) -> int:
         (feed,),
     )
     store.signal(CALLBACK[feed])
-    return c.execute("SELECT COUNT(*) FROM pending WHERE feed = ?", (feed,)).fetchone()[0]
+    count: int = c.execute("SELECT COUNT(*) FROM pending WHERE feed = ?", (feed,)).fetchone()[0]
+    return count
 
 
-def status(store: Store) -> dict:
+def status(store: Store) -> dict[str, Any]:
     """Per feed: pending count, open batch and the batches closed so far (for /_sandbox/state)."""
-    out = {}
+    out: dict[str, Any] = {}
     for feed in protocol.FEEDS:
         pending = store.query("SELECT COUNT(*) AS n FROM pending WHERE feed = ?", (feed,))[0]["n"]
         batches = store.query(
@@ -203,11 +206,11 @@ def status(store: Store) -> dict:
 # -- rendering ------------------------------------------------------------------------------------
 
 
-def _available(in_stock, reserved):
+def _available(in_stock: float, reserved: float) -> float:
     return in_stock - reserved
 
 
-def stock_text(payload: dict, batch_no: str) -> str:
+def stock_text(payload: dict[str, Any], batch_no: str) -> str:
     """Text rows ``specterArticleId;articleNo;available;batchNo`` separated by CR."""
     rows = []
     for art_id, article_no, per_site in payload["items"]:
@@ -217,7 +220,7 @@ def stock_text(payload: dict, batch_no: str) -> str:
     return "\r".join(rows)
 
 
-def _stock_article(article_no: str, in_stock, reserved) -> str:
+def _stock_article(article_no: str, in_stock: float, reserved: float) -> str:
     return (
         f"<article><articleNo>{x(article_no)}</articleNo>"
         f"<noItemsAv>{fmt_number(_available(in_stock, reserved))}</noItemsAv>"
@@ -225,7 +228,7 @@ def _stock_article(article_no: str, in_stock, reserved) -> str:
     )
 
 
-def stock_xml(payload: dict, multiple_sites: bool) -> str:
+def stock_xml(payload: dict[str, Any], multiple_sites: bool) -> str:
     items = payload["items"]
     if not multiple_sites:
         body = "".join(
@@ -239,7 +242,7 @@ def stock_xml(payload: dict, multiple_sites: bool) -> str:
     return f"<stockChanges>{''.join(parts)}</stockChanges>"
 
 
-def articles_xml(payload: dict) -> str:
+def articles_xml(payload: dict[str, Any]) -> str:
     out = []
     for no, name, price, buy, bar, weight, vat, group_no, group_name, deleted in payload["items"]:
         flag = ' deleted="1"' if deleted else ""
@@ -254,7 +257,7 @@ def articles_xml(payload: dict) -> str:
     return f"<articles>{''.join(out)}</articles>"
 
 
-def orders_xml(payload: dict) -> str:
+def orders_xml(payload: dict[str, Any]) -> str:
     out = []
     for order_no, external, status_id, delivery_status, updated, deliveries in payload["items"]:
         tracking = "".join(f"<delivery trackingNo={attr(d)}/>" for d in deliveries)

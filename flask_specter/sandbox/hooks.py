@@ -5,7 +5,10 @@ Not part of Specter's API; the connector never calls them (contract §7).
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from ..remote import protocol
 from . import articles, feeds, orders
@@ -19,30 +22,30 @@ bp = Blueprint("sandbox_hooks", __name__, url_prefix="/_sandbox")
 @bp.errorhandler(ValueError)
 @bp.errorhandler(KeyError)
 @bp.errorhandler(TypeError)
-def _bad_request(exc):
+def _bad_request(exc: Exception) -> ResponseReturnValue:
     return jsonify(error=str(exc)), 400
 
 
 @bp.errorhandler(NotFound)
-def _not_found(exc):
+def _not_found(exc: NotFound) -> ResponseReturnValue:
     return jsonify(error=str(exc.args[0] if exc.args else exc)), 404
 
 
-def _body() -> dict:
+def _body() -> dict[str, Any]:
     data = request.get_json(force=True, silent=True)
     if not isinstance(data, dict):
         raise ValueError("send a JSON object")
     return data
 
 
-def _article_reply(article_no: str):
+def _article_reply(article_no: str) -> Response:
     found = articles.describe(get_sandbox().store, article_no)
     if not found:
         raise NotFound(f"unknown article {article_no!r}")
     return jsonify(ok=True, article=found[0])
 
 
-def _site(data: dict) -> int:
+def _site(data: dict[str, Any]) -> int:
     return int(data.get("stockSiteId") or DEFAULT_SITE_ID)
 
 
@@ -50,12 +53,12 @@ def _site(data: dict) -> int:
 
 
 @bp.get("/ping")
-def ping():
+def ping() -> ResponseReturnValue:
     return jsonify(ok=True)
 
 
 @bp.get("/state")
-def state():
+def state() -> ResponseReturnValue:
     sb = get_sandbox()
     store = sb.store
     callbacks = store.get_meta("callbacks", {}) or {}
@@ -80,12 +83,12 @@ def state():
 
 
 @bp.get("/calls")
-def calls():
+def calls() -> ResponseReturnValue:
     return jsonify(calls=get_sandbox().store.calls(request.args.get("action")))
 
 
 @bp.get("/articles/<path:article_no>")
-def article(article_no: str):
+def article(article_no: str) -> ResponseReturnValue:
     return _article_reply(article_no)
 
 
@@ -93,7 +96,7 @@ def article(article_no: str):
 
 
 @bp.post("/articles")
-def create_articles():
+def create_articles() -> ResponseReturnValue:
     items = _body().get("articles")
     if not isinstance(items, list):
         raise ValueError("articles must be a list")
@@ -101,7 +104,7 @@ def create_articles():
 
 
 @bp.post("/stock-sites")
-def stock_site():
+def stock_site() -> ResponseReturnValue:
     data = _body()
     store = get_sandbox().store
     with store.tx() as c:
@@ -110,7 +113,7 @@ def stock_site():
 
 
 @bp.post("/pos-sale")
-def pos_sale():
+def pos_sale() -> ResponseReturnValue:
     data = _body()
     qty = protocol.parse_decimal(str(data["qty"]), field="qty")
     articles.specter_stock(get_sandbox().store, [(data["articleNo"], _site(data), -qty)], relative=True)
@@ -118,7 +121,7 @@ def pos_sale():
 
 
 @bp.post("/goods-received")
-def goods_received():
+def goods_received() -> ResponseReturnValue:
     data = _body()
     qty = protocol.parse_decimal(str(data["qty"]), field="qty")
     articles.specter_stock(get_sandbox().store, [(data["articleNo"], _site(data), qty)], relative=True)
@@ -126,7 +129,7 @@ def goods_received():
 
 
 @bp.post("/stock-adjustment")
-def stock_adjustment():
+def stock_adjustment() -> ResponseReturnValue:
     data = _body()
     if "items" in data:
         items = [(i["articleNo"], _site(i), protocol.parse_decimal(str(i["inStock"]), field="inStock"))
@@ -139,20 +142,20 @@ def stock_adjustment():
 
 
 @bp.post("/price-change")
-def price_change():
+def price_change() -> ResponseReturnValue:
     data = _body()
     articles.specter_edit(get_sandbox().store, data)
     return _article_reply(data["articleNo"])
 
 
 @bp.post("/article-removal")
-def article_removal():
+def article_removal() -> ResponseReturnValue:
     data = _body()
     articles.specter_remove(get_sandbox().store, data["articleNo"])
     return _article_reply(data["articleNo"])
 
 
-def _order_reply(order_no, **extra):
+def _order_reply(order_no: str | int, **extra: Any) -> Response:
     for order in orders.describe_orders(get_sandbox().store):
         if str(order["orderNo"]) == str(order_no).strip():
             return jsonify(ok=True, order=order, **extra)
@@ -160,28 +163,28 @@ def _order_reply(order_no, **extra):
 
 
 @bp.post("/order-status")
-def order_status():
+def order_status() -> ResponseReturnValue:
     data = _body()
     orders.specter_status(get_sandbox().store, data["orderNo"], int(data["statusId"]), data.get("deliveryStatus"))
     return _order_reply(data["orderNo"])
 
 
 @bp.post("/order-delivery")
-def order_delivery():
+def order_delivery() -> ResponseReturnValue:
     data = _body()
     orders.specter_deliver(get_sandbox().store, data["orderNo"], str(data.get("trackingNo") or ""))
     return _order_reply(data["orderNo"])
 
 
 @bp.post("/order-removal")
-def order_removal():
+def order_removal() -> ResponseReturnValue:
     data = _body()
     orders.specter_remove(get_sandbox().store, data["orderNo"])
     return _order_reply(data["orderNo"])
 
 
 @bp.post("/invoice")
-def invoice():
+def invoice() -> ResponseReturnValue:
     data = _body()
     invoice_id = orders.specter_invoice(
         get_sandbox().store, data["orderNo"], data.get("invoiceId"), str(data.get("invoiceSource") or "SBM")
@@ -190,7 +193,7 @@ def invoice():
 
 
 @bp.post("/customer-fields")
-def customer_fields():
+def customer_fields() -> ResponseReturnValue:
     data = _body()
     orders.set_customer_fields(get_sandbox().store, int(data["customerId"]), data)
     found = [c for c in orders.describe_customers(get_sandbox().store) if c["customerId"] == int(data["customerId"])]
@@ -201,7 +204,7 @@ def customer_fields():
 
 
 @bp.route("/faults", methods=["GET", "POST", "DELETE"])
-def faults():
+def faults() -> ResponseReturnValue:
     sb = get_sandbox()
     if request.method == "POST":
         sb.faults.add(_body())
@@ -211,7 +214,7 @@ def faults():
 
 
 @bp.route("/config", methods=["GET", "POST"])
-def config():
+def config() -> ResponseReturnValue:
     sb = get_sandbox()
     if request.method == "POST":
         return jsonify(ok=True, config=apply_runtime(sb.config, _body()))
@@ -219,7 +222,7 @@ def config():
 
 
 @bp.post("/reset")
-def reset():
+def reset() -> ResponseReturnValue:
     sb = get_sandbox()
     sb.faults.clear()
     sb.store.reset()

@@ -12,6 +12,7 @@ import json
 import re
 import sqlite3
 import time
+from typing import Any
 
 from ..remote import protocol
 from .articles import NotFound, add_stock
@@ -94,7 +95,7 @@ def submit_customer(
         return cid, False
 
 
-def set_customer_fields(store: Store, customer_id: int, values: dict) -> None:
+def set_customer_fields(store: Store, customer_id: int, values: dict[str, Any]) -> None:
     """Specter-only fields set by a Specter user (priority, responsible salesperson)."""
     with store.tx() as c:
         if c.execute("SELECT 1 FROM customers WHERE id = ?", (customer_id,)).fetchone() is None:
@@ -108,7 +109,7 @@ def set_customer_fields(store: Store, customer_id: int, values: dict) -> None:
             )
 
 
-def describe_customers(store: Store) -> list[dict]:
+def describe_customers(store: Store) -> list[dict[str, Any]]:
     return [
         {**json.loads(r["data"]), "customerId": r["id"], "priority": r["priority"],
          "responsibleSalesperson": r["responsible_salesperson"], "createdAt": r["created_at"],
@@ -120,10 +121,10 @@ def describe_customers(store: Store) -> list[dict]:
 # -- orders -----------------------------------------------------------------------------------------
 
 
-def split_rows(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[int, dict[str, str]]]:
+def split_rows(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], dict[int, dict[str, Any]]]:
     """Order parameters -> (header fields, rows by number), names in canonical spelling."""
     header: dict[str, str] = {}
-    rows: dict[int, dict[str, str]] = {}
+    rows: dict[int, dict[str, Any]] = {}
     for name, value in pairs:
         if name.lower() in CONTROL:
             continue
@@ -142,7 +143,7 @@ def find_by_external(c: sqlite3.Connection, external_order_no: str) -> int | Non
     return row["order_no"] if row else None
 
 
-def create_order(c: sqlite3.Connection, store: Store, header: dict, rows: list[dict], site_id: int) -> int:
+def create_order(c: sqlite3.Connection, store: Store, header: dict[str, Any], rows: list[dict[str, Any]], site_id: int) -> int:
     """Store an order (already validated) and reserve its quantities."""
     order_no = _next_id(c, "orders", "order_no", ORDER_NO_START)
     now = time.time()
@@ -163,12 +164,12 @@ def create_order(c: sqlite3.Connection, store: Store, header: dict, rows: list[d
     return order_no
 
 
-def _order(c: sqlite3.Connection, order_no) -> sqlite3.Row:
+def _order(c: sqlite3.Connection, order_no: str | int) -> sqlite3.Row:
     try:
         key = int(str(order_no).strip())
     except ValueError:
         raise NotFound(f"unknown order {order_no!r}") from None
-    row = c.execute("SELECT * FROM orders WHERE order_no = ?", (key,)).fetchone()
+    row: sqlite3.Row | None = c.execute("SELECT * FROM orders WHERE order_no = ?", (key,)).fetchone()
     if row is None:
         raise NotFound(f"unknown order {order_no!r}")
     return row
@@ -187,7 +188,7 @@ def _settle(c: sqlite3.Connection, store: Store, order: sqlite3.Row, *, deliver:
     mark_pending(store, c, "stock", touched)
 
 
-def delete_order(store: Store, order_no) -> bool:
+def delete_order(store: Store, order_no: str | int) -> bool:
     """The shop's deleteOrderSubmit: removed, reservation released; False when already removed."""
     with store.tx() as c:
         order = _order(c, order_no)
@@ -201,7 +202,7 @@ def delete_order(store: Store, order_no) -> bool:
         return True
 
 
-def specter_remove(store: Store, order_no) -> None:
+def specter_remove(store: Store, order_no: str | int) -> None:
     """An order removed in Specter: statusId 5 in the orders feed AND the actionRemoveOrder callback."""
     with store.tx() as c:
         order = _order(c, order_no)
@@ -214,7 +215,7 @@ def specter_remove(store: Store, order_no) -> None:
         store.signal(protocol.CALLBACK_REMOVE_ORDER, orderNo=order["order_no"])
 
 
-def specter_status(store: Store, order_no, status_id: int, delivery_status: str | None = None) -> None:
+def specter_status(store: Store, order_no: str | int, status_id: int, delivery_status: str | None = None) -> None:
     """A status change made in Specter: the orders feed."""
     if status_id == protocol.ORDER_STATUS_REMOVED:
         specter_remove(store, order_no)
@@ -229,7 +230,7 @@ def specter_status(store: Store, order_no, status_id: int, delivery_status: str 
         mark_pending(store, c, "orders", [order["order_no"]])
 
 
-def specter_deliver(store: Store, order_no, tracking_no: str = "") -> None:
+def specter_deliver(store: Store, order_no: str | int, tracking_no: str = "") -> None:
     """Delivered in Specter: reserved quantities leave stock; orders feed with deliveryStatus D."""
     with store.tx() as c:
         order = _order(c, order_no)
@@ -243,7 +244,7 @@ def specter_deliver(store: Store, order_no, tracking_no: str = "") -> None:
         mark_pending(store, c, "orders", [order["order_no"]])
 
 
-def specter_invoice(store: Store, order_no, invoice_id: str | None, source: str) -> str:
+def specter_invoice(store: Store, order_no: str | int, invoice_id: str | None, source: str) -> str:
     """An invoice made in Specter: the actionNewInvoice callback with the order and invoice ids."""
     with store.tx() as c:
         order = _order(c, order_no)
@@ -260,8 +261,8 @@ def specter_invoice(store: Store, order_no, invoice_id: str | None, source: str)
     return str(invoice_id)
 
 
-def describe_orders(store: Store) -> list[dict]:
-    rows_by_order: dict[int, list[dict]] = {}
+def describe_orders(store: Store) -> list[dict[str, Any]]:
+    rows_by_order: dict[int, list[dict[str, Any]]] = {}
     for r in store.query("SELECT * FROM order_rows ORDER BY order_no, n"):
         rows_by_order.setdefault(r["order_no"], []).append(
             {**json.loads(r["data"]), "qty": r["qty"], "stockSiteId": r["site_id"]}

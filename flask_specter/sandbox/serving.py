@@ -13,7 +13,7 @@ _SECRET_PARAM = re.compile(r"((?:^|[?&])(?:key|token)=)[^&\s]*", re.IGNORECASE)
 class RedactingHandler(WSGIRequestHandler):
     """Werkzeug's handler, with ``key=`` and ``token=`` values hidden in the logged request line."""
 
-    def log_request(self, code="-", size="-") -> None:
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         self.requestline = _SECRET_PARAM.sub(r"\1***", self.requestline)
         super().log_request(code, size)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 
 from .callbacks import Dispatcher
@@ -14,7 +16,7 @@ EXTENSION_KEY = "specter_sandbox"
 class Sandbox:
     """One simulated Specter account: configuration, database, callback dispatcher, armed faults."""
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.store = Store(config["SANDBOX_DB"])
         self.faults = Faults()
@@ -27,4 +29,5 @@ class Sandbox:
 
 
 def get_sandbox() -> Sandbox:
-    return current_app.extensions[EXTENSION_KEY]
+    sandbox: Sandbox = current_app.extensions[EXTENSION_KEY]
+    return sandbox

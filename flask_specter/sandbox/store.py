@@ -185,7 +185,7 @@ class Store:
         if sig not in self._signals:
             self._signals.append(sig)
 
-    def query(self, sql: str, args: tuple | list = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
             return self.conn.execute(sql, args).fetchall()
 
@@ -224,9 +224,9 @@ class Store:
                 {"time": time.time(), "batch_no": None, "fault": None, "message": "", **row},
             )
 
-    def calls(self, action: str | None = None) -> list[dict]:
+    def calls(self, action: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM calls"
-        args: tuple = ()
+        args: tuple[Any, ...] = ()
         if action:
             sql += " WHERE lower(action) = lower(?)"
             args = (action,)
@@ -248,7 +248,7 @@ class Store:
                 {"time": time.time(), "status": None, "error": None, "elapsed": None, **row},
             )
 
-    def callback_log(self) -> list[dict]:
+    def callback_log(self) -> list[dict[str, Any]]:
         """Every callback attempt: ``outcome`` is ok, retry or gave_up (also as ``ok``/``gaveUp`` flags)."""
         return [
             {

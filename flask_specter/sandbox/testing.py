@@ -20,9 +20,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import requests
+from werkzeug.serving import BaseWSGIServer
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -31,7 +32,8 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class SandboxHooks:
@@ -52,90 +54,90 @@ class SandboxHooks:
     def ping(self) -> bool:
         return bool(self._call("GET", "ping").get("ok"))
 
-    def state(self, *, articles: bool = True) -> dict:
-        return self._call("GET", "state", **({} if articles else {"articles": "0"}))
+    def state(self, *, articles: bool = True) -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call("GET", "state", **({} if articles else {"articles": "0"})))
 
-    def article(self, article_no: str) -> dict:
-        return self._call("GET", f"articles/{article_no}")["article"]
+    def article(self, article_no: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call("GET", f"articles/{article_no}")["article"])
 
-    def calls(self, action: str | None = None) -> list[dict]:
-        return self._call("GET", "calls", **({"action": action} if action else {}))["calls"]
+    def calls(self, action: str | None = None) -> list[dict[str, Any]]:
+        return cast("list[dict[str, Any]]", self._call("GET", "calls", **({"action": action} if action else {}))["calls"])
 
     # changes made inside Specter
-    def create_articles(self, articles: list[dict]) -> dict:
-        return self._call("POST", "articles", {"articles": articles})
+    def create_articles(self, articles: list[dict[str, Any]]) -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call("POST", "articles", {"articles": articles}))
 
-    def add_stock_site(self, stock_site_id: int, name: str) -> list[dict]:
-        return self._call("POST", "stock-sites", {"stockSiteId": stock_site_id, "name": name})["stockSites"]
+    def add_stock_site(self, stock_site_id: int, name: str) -> list[dict[str, Any]]:
+        return cast("list[dict[str, Any]]", self._call("POST", "stock-sites", {"stockSiteId": stock_site_id, "name": name})["stockSites"])
 
-    def pos_sale(self, article_no: str, qty: int, stock_site_id: int | None = None) -> dict:
-        return self._call("POST", "pos-sale", _drop_none(articleNo=article_no, qty=qty, stockSiteId=stock_site_id))["article"]
+    def pos_sale(self, article_no: str, qty: int, stock_site_id: int | None = None) -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call("POST", "pos-sale", _drop_none(articleNo=article_no, qty=qty, stockSiteId=stock_site_id))["article"])
 
-    def goods_received(self, article_no: str, qty: int, stock_site_id: int | None = None) -> dict:
+    def goods_received(self, article_no: str, qty: int, stock_site_id: int | None = None) -> dict[str, Any]:
         payload = _drop_none(articleNo=article_no, qty=qty, stockSiteId=stock_site_id)
-        return self._call("POST", "goods-received", payload)["article"]
+        return cast("dict[str, Any]", self._call("POST", "goods-received", payload)["article"])
 
-    def adjust_stock(self, article_no: str, in_stock: int, stock_site_id: int | None = None) -> dict:
+    def adjust_stock(self, article_no: str, in_stock: int, stock_site_id: int | None = None) -> dict[str, Any]:
         payload = _drop_none(articleNo=article_no, inStock=in_stock, stockSiteId=stock_site_id)
-        return self._call("POST", "stock-adjustment", payload)["article"]
+        return cast("dict[str, Any]", self._call("POST", "stock-adjustment", payload)["article"])
 
-    def adjust_stock_bulk(self, items: list[dict]) -> dict:
-        return self._call("POST", "stock-adjustment", {"items": items})
+    def adjust_stock_bulk(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call("POST", "stock-adjustment", {"items": items}))
 
-    def change_price(self, article_no: str, price_excl_vat: Any = None, **fields: Any) -> dict:
+    def change_price(self, article_no: str, price_excl_vat: Any = None, **fields: Any) -> dict[str, Any]:
         """Change price and/or ``name``, ``buyPrice``, ``barCode``, ``articleGroupNo``, ``articleGroupName``."""
         payload = _drop_none(articleNo=article_no, **fields)
         if price_excl_vat is not None:
             payload["priceExclVat"] = price_excl_vat
-        return self._call("POST", "price-change", payload)["article"]
+        return cast("dict[str, Any]", self._call("POST", "price-change", payload)["article"])
 
-    def remove_article(self, article_no: str) -> dict:
-        return self._call("POST", "article-removal", {"articleNo": article_no})["article"]
+    def remove_article(self, article_no: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call("POST", "article-removal", {"articleNo": article_no})["article"])
 
-    def set_order_status(self, order_no: Any, status_id: int, delivery_status: str | None = None) -> dict:
+    def set_order_status(self, order_no: Any, status_id: int, delivery_status: str | None = None) -> dict[str, Any]:
         payload = _drop_none(orderNo=order_no, statusId=status_id, deliveryStatus=delivery_status)
-        return self._call("POST", "order-status", payload)["order"]
+        return cast("dict[str, Any]", self._call("POST", "order-status", payload)["order"])
 
-    def deliver_order(self, order_no: Any, tracking_no: str = "") -> dict:
-        return self._call("POST", "order-delivery", {"orderNo": order_no, "trackingNo": tracking_no})["order"]
+    def deliver_order(self, order_no: Any, tracking_no: str = "") -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call("POST", "order-delivery", {"orderNo": order_no, "trackingNo": tracking_no})["order"])
 
-    def remove_order(self, order_no: Any) -> dict:
-        return self._call("POST", "order-removal", {"orderNo": order_no})["order"]
+    def remove_order(self, order_no: Any) -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call("POST", "order-removal", {"orderNo": order_no})["order"])
 
-    def invoice_order(self, order_no: Any, invoice_id: str | None = None, invoice_source: str | None = None) -> dict:
+    def invoice_order(self, order_no: Any, invoice_id: str | None = None, invoice_source: str | None = None) -> dict[str, Any]:
         payload = _drop_none(orderNo=order_no, invoiceId=invoice_id, invoiceSource=invoice_source)
-        return self._call("POST", "invoice", payload)
+        return cast("dict[str, Any]", self._call("POST", "invoice", payload))
 
-    def set_customer_fields(self, customer_id: Any, **fields: Any) -> dict:
+    def set_customer_fields(self, customer_id: Any, **fields: Any) -> dict[str, Any]:
         """Specter-only fields: ``priority``, ``responsibleSalesperson``."""
-        return self._call("POST", "customer-fields", {"customerId": customer_id, **fields})["customer"]
+        return cast("dict[str, Any]", self._call("POST", "customer-fields", {"customerId": customer_id, **fields})["customer"])
 
     # test controls
-    def fault(self, action: str, mode: str, count: int = 1, **kw: Any) -> list[dict]:
+    def fault(self, action: str, mode: str, count: int = 1, **kw: Any) -> list[dict[str, Any]]:
         """Arm a fault for the next ``count`` calls of ``action`` ('*' = any); kw: status, seconds, body."""
-        return self._call("POST", "faults", {"action": action, "mode": mode, "count": count, **kw})["faults"]
+        return cast("list[dict[str, Any]]", self._call("POST", "faults", {"action": action, "mode": mode, "count": count, **kw})["faults"])
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
 
-    def configure(self, **settings: Any) -> dict:
+    def configure(self, **settings: Any) -> dict[str, Any]:
         """responseMaxLimit, callbackRetries, callbackBackoff, callbackTimeout, callbacksEnabled, ..."""
-        return self._call("POST", "config", settings)["config"]
+        return cast("dict[str, Any]", self._call("POST", "config", settings)["config"])
 
     def reset(self) -> None:
         self._call("POST", "reset")
 
-    def wait_callbacks(self, timeout: float = 10.0) -> list[dict]:
+    def wait_callbacks(self, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Wait until no callback is scheduled or in flight; returns the callback log."""
         deadline = time.monotonic() + timeout
         while True:
             state = self.state(articles=False)
             if state["callbacksIdle"] or time.monotonic() > deadline:
-                return state["callbackLog"]
+                return cast("list[dict[str, Any]]", state["callbackLog"])
             time.sleep(0.05)
 
 
-def _drop_none(**kw: Any) -> dict:
+def _drop_none(**kw: Any) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
@@ -151,8 +153,8 @@ class SandboxServer:
         *,
         port: int | None = None,
         host: str = "127.0.0.1",
-        db_path: str | os.PathLike | None = None,
-        db: str | os.PathLike | None = None,
+        db_path: str | os.PathLike[str] | None = None,
+        db: str | os.PathLike[str] | None = None,
         sbm_id: str = "4711",
         api_user_id: str = "1",
         user_key: str = "sandbox-user-key",
@@ -168,7 +170,7 @@ class SandboxServer:
         self.port = port or free_port(host)
         db = db_path or db
         self._tmpdir = None if db else tempfile.mkdtemp(prefix="specter-sandbox-")
-        self.db = str(db) if db else os.path.join(self._tmpdir, "sandbox.sqlite3")
+        self.db = os.path.join(self._tmpdir, "sandbox.sqlite3") if self._tmpdir else str(db)
         self.url = f"http://{host}:{self.port}/"
         # What a shop needs to reach this sandbox: the URL plus the four credentials.
         self.credentials = {
@@ -188,8 +190,8 @@ class SandboxServer:
         self.startup_timeout = startup_timeout
         self.hooks = SandboxHooks(self.url)
         self.log_path = self.db + ".log"
-        self._proc: subprocess.Popen | None = None
-        self._server = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> SandboxServer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import parse_qsl
@@ -18,10 +19,10 @@ XML_DECL = '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
 ROOT = "SpecterAPI"
 
 
-class Params(dict):
+class Params(dict[str, str]):
     """Request parameters with case-insensitive names; remembers the spelling each name arrived with."""
 
-    def __init__(self, pairs: list[tuple[str, str]] = ()):
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
         super().__init__()
         self.spelling: dict[str, str] = {}
         for name, value in pairs:
@@ -37,7 +38,8 @@ class Params(dict):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and super().__contains__(name.lower())
 
-    def get(self, name: str, default: str | None = None) -> str | None:
+    # only str names (looked up lowered) and str values: narrower than dict.get's generic default
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
         return super().get(name.lower(), default)
 
     def text(self, name: str) -> str:
@@ -71,7 +73,7 @@ def fmt_decimal(value: str | Decimal | None, places: int = 2) -> str:
     return protocol.format_decimal(Decimal(str(value or 0)), places).replace(".", ",")
 
 
-def fmt_number(value) -> str:
+def fmt_number(value: object) -> str:
     """A stock figure or percentage: whole numbers plain, fractions with a decimal comma."""
     dec = Decimal(str(value or 0))
     if dec == dec.to_integral_value():
@@ -79,12 +81,12 @@ def fmt_number(value) -> str:
     return format(dec.normalize(), "f").replace(".", ",")
 
 
-def x(text) -> str:
+def x(text: object) -> str:
     """Element text, XML-escaped."""
     return escape("" if text is None else str(text))
 
 
-def attr(text) -> str:
+def attr(text: object) -> str:
     """An attribute value with quotes, XML-escaped."""
     return quoteattr("" if text is None else str(text))
 
