@@ -6,9 +6,12 @@ and the order exporter puts them on order rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, scoped_session
 
 from .models import ArticleRow, Link, StockLevel, upsert_link
 from .state import get_state
@@ -32,7 +35,7 @@ class ServiceArticle:
 def service_article_nos() -> dict[str, str]:
     """articleNo -> Swedish label, from ``SPECTER_SHIPPING_ARTICLE_NO`` and ``SPECTER_DISCOUNT_ARTICLE_NO``."""
     config = get_state().config
-    nos = {}
+    nos: dict[str, str] = {}
     for key, label in (("SPECTER_SHIPPING_ARTICLE_NO", "Frakt"), ("SPECTER_DISCOUNT_ARTICLE_NO", "Rabatt")):
         no = (config.get(key) or "").strip()
         if no:
@@ -54,7 +57,7 @@ def service_articles() -> list[ServiceArticle]:
     return out
 
 
-def _evidence(session, article_no: str) -> str:
+def _evidence(session: scoped_session[Session], article_no: str) -> str:
     if session.execute(select(Link.id).where(Link.kind == SERVICE_LINK, Link.local_id == article_no)).first():
         return "bekräftad av Specter"
     if session.get(StockLevel, article_no) is not None:
@@ -77,7 +80,7 @@ def create_service_articles(only_missing: bool = True) -> list[str]:
     wanted = [a for a in service_articles() if not (only_missing and a.known)]
     if not wanted:
         return []
-    rows = [{"articleNo": a.article_no, "name": a.name, "priceExclVAT": "0.00", "vatPercent": "25.00"} for a in wanted]
+    rows: list[Mapping[str, Any]] = [{"articleNo": a.article_no, "name": a.name, "priceExclVAT": "0.00", "vatPercent": "25.00"} for a in wanted]
     state.client.submit_articles(rows, force_update=False)  # an error reply raises: nothing is recorded
     session = state.db.session
     for article in wanted:
