@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, got_request_exception
+from flask_sqlalchemy import SQLAlchemy
 
 from . import config as _config
 from .admin import register_admin
@@ -38,7 +39,7 @@ class Specter:
         if app is not None:
             self.init_app(app, **kwargs)
 
-    def init_app(self, app: Flask, *, db, adapter: ShopAdapter, create_tables: bool = False) -> None:
+    def init_app(self, app: Flask, *, db: SQLAlchemy, adapter: ShopAdapter, create_tables: bool = False) -> None:
         """Join ``app`` to Specter. Touches no table unless ``create_tables=True``.
 
         Reads:

@@ -26,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
 
 from .sku import SKU_MAX_LENGTH
 
@@ -276,7 +276,7 @@ class ReservationAck(Base):
 # -- links: what our records are called in Specter ---------------------------------------------------
 
 
-def upsert_link(session, kind: str, local_id: str, remote_id: str) -> None:
+def upsert_link(session: Session | scoped_session[Session], kind: str, local_id: str, remote_id: str) -> None:
     """Remember that our ``kind``/``local_id`` is ``remote_id`` in Specter (one row per local id)."""
     link = session.execute(select(Link).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
     if link is None:
@@ -286,6 +286,7 @@ def upsert_link(session, kind: str, local_id: str, remote_id: str) -> None:
         link.updated_at = utcnow()
 
 
-def linked(session, kind: str, local_id: str) -> str | None:
+def linked(session: Session | scoped_session[Session], kind: str, local_id: str) -> str | None:
     """Specter's id for our ``kind``/``local_id``, or None when it never got there."""
-    return session.execute(select(Link.remote_id).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
+    remote_id: str | None = session.execute(select(Link.remote_id).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
+    return remote_id

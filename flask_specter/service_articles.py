@@ -6,6 +6,7 @@ and the order exporter puts them on order rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,6 @@ from sqlalchemy.orm import Session, scoped_session
 
 from .models import ArticleRow, Link, StockLevel, upsert_link
 from .state import get_state
-
-# -- service articles: the shipping and discount rows every order may carry ---------------------------
 
 SERVICE_LINK = "service_article"  # Link.kind: Specter confirmed the article (our create, or it was there)
 
@@ -79,7 +78,7 @@ def create_service_articles(only_missing: bool = True) -> list[str]:
     wanted = [a for a in service_articles() if not (only_missing and a.known)]
     if not wanted:
         return []
-    rows = [{"articleNo": a.article_no, "name": a.name, "priceExclVAT": "0.00", "vatPercent": "25.00"} for a in wanted]
+    rows: list[Mapping[str, Any]] = [{"articleNo": a.article_no, "name": a.name, "priceExclVAT": "0.00", "vatPercent": "25.00"} for a in wanted]
     state.client.submit_articles(rows, force_update=False)  # an error reply raises: nothing is recorded
     session = state.db.session
     for article in wanted:

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Config, Flask, current_app
 
 from .queue import SpecterQueue
 from .remote.client import SpecterClient
@@ -34,7 +34,7 @@ class SpecterState:
     _client_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self.app.config
 
     @property
@@ -52,9 +52,10 @@ class SpecterState:
 
 def get_state(app: Flask | None = None) -> SpecterState:
     """The extension state of ``app`` (default: the current app); a clear error without ``init_app``."""
-    app = app or current_app._get_current_object()
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's LocalProxy
     try:
-        return app.extensions["specter"]
+        state: SpecterState = app.extensions["specter"]
+        return state
     except KeyError:
         raise RuntimeError(
             f"flask_specter is not set up on the app {app.name!r}: call Specter().init_app(app, db=..., adapter=...) first"

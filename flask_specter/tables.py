@@ -6,26 +6,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Connection, Table, event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .models import Base, FeedState
 from .remote.protocol import FEEDS
 
 
-def create_specter_tables(db) -> None:
+def create_specter_tables(db: SQLAlchemy) -> None:
     """Create the extension's missing tables and its per-feed rows; idempotent (``flask specter create-tables``)."""
     Base.metadata.create_all(db.engine)
     _ensure_feed_rows(db)
 
 
 @event.listens_for(FeedState.__table__, "after_create")
-def _feed_rows_with_the_table(table, connection, **kw: Any) -> None:
+def _feed_rows_with_the_table(table: Table, connection: Connection, **kw: Any) -> None:
     """Whoever creates the tables (``metadata.create_all`` too) gets the feed rows a pull locks on."""
     connection.execute(table.insert(), [{"feed": name, "pull_requested": False, "failures": 0} for name in FEEDS])
 
 
-def _ensure_feed_rows(db) -> None:
+def _ensure_feed_rows(db: SQLAlchemy) -> None:
     """One lock row per feed; several shop processes starting at once may race to add them."""
     existing = {row.feed for row in db.session.query(FeedState).all()}
     for name in FEEDS:

@@ -27,7 +27,7 @@ def register_admin(app: Flask, state: Any) -> None:
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
 
-def add_views(admin, state) -> None:
+def add_views(admin: Any, state: Any) -> None:
     """Register the Specter pages on the host's ``Admin`` (called by ``init_app``)."""
     app = state.app
     if "specter_admin" not in app.blueprints:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -41,8 +42,10 @@ def has_pending_articles() -> bool:
     return has_pending_rows(ArticleRow)
 
 
-def _info(sku: str, data: dict) -> ArticleInfo:
-    dec = lambda key: None if data.get(key) is None else Decimal(data[key])  # noqa: E731
+def _info(sku: str, data: dict[str, Any]) -> ArticleInfo:
+    def dec(key: str) -> Decimal | None:
+        return None if data.get(key) is None else Decimal(data[key])
+
     return ArticleInfo(
         article_no=sku,
         name=data.get("name"),
@@ -57,7 +60,7 @@ def _info(sku: str, data: dict) -> ArticleInfo:
     )
 
 
-def apply_article_rows(limit: int = 500, *, follow_up: bool = True) -> dict:
+def apply_article_rows(limit: int = 500, *, follow_up: bool = True) -> dict[str, Any]:
     """Apply stored article rows; with importing off they are kept as 'skipped' for the record.
 
     At most ``limit`` rows; with more waiting, a follow-up job is queued (unless ``follow_up`` is off:

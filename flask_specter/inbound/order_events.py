@@ -5,6 +5,8 @@ Cancelling is idempotent because Specter announces a removal twice (feed and cal
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from ..models import OrderEvent
@@ -29,7 +31,7 @@ def ensure_order_apply() -> bool:
     return enqueue_apply(OrderEvent, ORDERS_FLAG, apply_order_events_job)
 
 
-def _find_order(order_no: str, external_no: str | None):
+def _find_order(order_no: str, external_no: str | None) -> Any:
     adapter = get_state().adapter
     order = adapter.find_order(specter_order_no=order_no)
     if order is None and external_no:
@@ -37,7 +39,7 @@ def _find_order(order_no: str, external_no: str | None):
     return order
 
 
-def apply_order_events(limit: int = 500) -> dict:
+def apply_order_events(limit: int = 500) -> dict[str, Any]:
     state = get_state()
     session = state.db.session
     counts = {"applied": 0, "unknown": 0}
@@ -67,7 +69,7 @@ def apply_order_events(limit: int = 500) -> dict:
 
 
 @job
-def cancel_order_from_specter(order_no: str) -> dict:
+def cancel_order_from_specter(order_no: str) -> dict[str, Any]:
     """actionRemoveOrder: cancel the shop order Specter removed (a second call changes nothing)."""
     state = get_state()
     order = _find_order(order_no, None)
@@ -80,7 +82,7 @@ def cancel_order_from_specter(order_no: str) -> dict:
 
 
 @job
-def record_invoice(order_no: str, invoice_id: str, invoice_source: str | None = None) -> dict:
+def record_invoice(order_no: str, invoice_id: str, invoice_source: str | None = None) -> dict[str, Any]:
     """actionNewInvoice: remember Specter's invoice on the shop order."""
     state = get_state()
     order = _find_order(order_no, None)

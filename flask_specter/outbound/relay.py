@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from .. import signals
 from ..backoff import backoff_delay
@@ -25,7 +25,7 @@ from ..models import OutboxEntry, utcnow
 from ..queue import job
 from ..redact import redact
 from ..remote.errors import SpecterError
-from ..state import get_state
+from ..state import SpecterState, get_state
 from .exporters import Deferred, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 
 log = logging.getLogger("flask_specter.outbox")
@@ -34,7 +34,7 @@ def _flag(entry_id: int) -> str:
     return f"outbox:{entry_id}"
 
 
-def enqueue_entry(entry_id: int, *, delay: float = 0.0, state=None) -> bool:
+def enqueue_entry(entry_id: int, *, delay: float = 0.0, state: SpecterState | None = None) -> bool:
     """Queue a push of ``entry_id`` (once: a job already waiting is not doubled); False if the queue is down."""
     state = state or get_state()
     lease = float(state.config["SPECTER_LEASE_SECONDS"])
@@ -46,9 +46,7 @@ def enqueue_entry(entry_id: int, *, delay: float = 0.0, state=None) -> bool:
         return False
 
 
-
-
-def _claimable(*, force: bool):
+def _claimable(*, force: bool) -> ColumnElement[bool]:
     now = utcnow()
     due = OutboxEntry.state == "pending"
     if not force:
@@ -71,7 +69,7 @@ def claim(entry_id: int, *, force: bool = False) -> str | None:
     return token if result.rowcount == 1 else None
 
 
-def _finish(entry_id: int, token: str, **values) -> bool:
+def _finish(entry_id: int, token: str, **values: Any) -> bool:
     session = get_state().db.session
     result = session.execute(
         update(OutboxEntry)
@@ -79,7 +77,7 @@ def _finish(entry_id: int, token: str, **values) -> bool:
         .values(claim_token=None, claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return bool(result.rowcount == 1)
 
 
 def unsent_entry(kind: str, ref: str) -> tuple[int | None, bool]:
@@ -108,12 +106,12 @@ def _wait_for_older(entry: OutboxEntry) -> float | None:
     if older is None:
         return None
     if older.state == "pending" and older.next_attempt_at is not None:
-        return max(1.0, (older.next_attempt_at - utcnow()).total_seconds() + 0.5)
+        return max(1.0, float((older.next_attempt_at - utcnow()).total_seconds()) + 0.5)
     return 1.0
 
 
 @job
-def push_entry(entry_id: int, *, force: bool = False) -> dict:
+def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
     """The push job: claim ``entry_id``, send it from current shop data, record what happened.
 
     ``force`` ignores the back-off wait (drain, "Överför order"); a row someone else is sending is
@@ -163,7 +161,7 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict:
     return {**summary, "state": "sent", "remote_id": outcome.remote_id, "note": outcome.note}
 
 
-def _defer(entry_id: int, token: str, delay: float, why: str) -> dict:
+def _defer(entry_id: int, token: str, delay: float, why: str) -> dict[str, Any]:
     session = get_state().db.session
     _finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
     session.commit()
@@ -172,7 +170,7 @@ def _defer(entry_id: int, token: str, delay: float, why: str) -> dict:
     return {"state": "pending", "deferred": why}
 
 
-def _failed(entry_id: int, token: str, exc: Exception) -> dict:
+def _failed(entry_id: int, token: str, exc: Exception) -> dict[str, Any]:
     """Record a failure: transient ones come back after a back-off, permanent ones wait for a person."""
     state = get_state()
     session = state.db.session
@@ -238,7 +236,7 @@ def sweep_outbox() -> int:
 # -- the exporter for each kind of outbox row ---------------------------------------------------------
 
 
-def ensure_customer(state, customer) -> str:
+def ensure_customer(state: SpecterState, customer: Any) -> str:
     """The customer's Specter number, pushing the customer first when it has none.
 
     A pending row for the same customer is pushed here (claimed, so never twice); while another worker
@@ -263,8 +261,8 @@ def ensure_customer(state, customer) -> str:
     return customer_no
 
 
-def _push_order(state, entry) -> Outcome:
+def _push_order(state: SpecterState, entry: OutboxEntry) -> Outcome:
     return push_order(state, entry, ensure_customer=ensure_customer)
 
 
-PUSHERS: dict[str, Callable[[Any, Any], Outcome]] = {"product": push_product, "customer": push_customer, "order": _push_order}
+PUSHERS: dict[str, Callable[[SpecterState, OutboxEntry], Outcome]] = {"product": push_product, "customer": push_customer, "order": _push_order}

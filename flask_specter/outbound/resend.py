@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -19,7 +20,7 @@ from .relay import push_entry, unsent_ids
 # -- "Försök igen" and "Överför order" ---------------------------------------------------------------
 
 
-def retry_entry(entry_id: int) -> dict:
+def retry_entry(entry_id: int) -> dict[str, Any]:
     """"Försök igen": send a failed or waiting row now, with a fresh count of attempts.
 
     A row being sent or already sent is left alone (``push_entry`` then reports it skipped), so two
@@ -36,7 +37,7 @@ def retry_entry(entry_id: int) -> dict:
     return push_entry(entry_id, force=True)
 
 
-def sent_result(ref: str, result: dict) -> SendResult:
+def sent_result(ref: str, result: dict[str, Any]) -> SendResult:
     """The status value of ``push_entry``'s summary for a manual send ("Försök igen", "Överför order")."""
     if result.get("state") == "sent":
         return SendResult(ref, SendState.SENT, specter_no=result.get("remote_id"), note=result.get("note"))
@@ -59,12 +60,13 @@ def retry_entries(ids: Iterable[int]) -> list[tuple[tuple[int, str, str, str], S
 
 def _latest_order_entry(ref: str) -> OutboxEntry | None:
     session = get_state().db.session
-    return session.execute(
+    entry: OutboxEntry | None = session.execute(
         select(OutboxEntry).where(OutboxEntry.kind == "order", OutboxEntry.ref == ref, OutboxEntry.op == "create").order_by(OutboxEntry.id.desc()).limit(1)
     ).scalar_one_or_none()
+    return entry
 
 
-def _order_specter_no(order) -> str | None:
+def _order_specter_no(order: Any) -> str | None:
     state = get_state()
     attr = getattr(state.adapter, "of", {}).get("specter_order_no", "specter_order_no")
     value = getattr(order, attr, None)
@@ -73,7 +75,7 @@ def _order_specter_no(order) -> str | None:
     return linked(state.db.session, "order", state.adapter.order_ref(order))
 
 
-def resend_order(order_id) -> SendResult:
+def resend_order(order_id: Any) -> SendResult:
     """"Överför order": send a failed or waiting order now. Pressed twice at once, it is sent once.
 
     Returns a status value; ``messages.describe`` words it for the admin and the CLI.
@@ -99,12 +101,12 @@ def resend_order(order_id) -> SendResult:
     return sent_result(ref, retry_entry(entry.id))
 
 
-def resend_orders(ids: Iterable) -> list[SendResult]:
+def resend_orders(ids: Iterable[Any]) -> list[SendResult]:
     """The bulk action: one status per order, in the order given."""
     return [resend_order(order_id) for order_id in ids]
 
 
-def order_transfer_status(order_id) -> dict:
+def order_transfer_status(order_id: Any) -> dict[str, Any]:
     """What the admin shows under "Betalningsmetod": state, reason, attempts and Specter's number."""
     state = get_state()
     ref = str(order_id)
@@ -125,7 +127,7 @@ def _failed_ids() -> list[int]:
     return list(session.execute(select(OutboxEntry.id).where(OutboxEntry.state == "failed").order_by(OutboxEntry.id)).scalars())
 
 
-def drain(echo: Callable[[str], None] | None = None, *, failed: bool = False) -> dict:
+def drain(echo: Callable[[str], None] | None = None, *, failed: bool = False) -> dict[str, Any]:
     """Push every unsent row now, in this process, oldest first (``flask specter drain``).
 
     ``failed`` also sends the rows that failed for good, with a fresh count of attempts

@@ -18,18 +18,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from flask import current_app
+from flask import Flask, current_app
+from redis import Redis
 from rq import Queue, Retry
 from rq.job import Job as RQJob
 
 from .scheduler import JOB_FAILURE_TTL, SpecterScheduler
 from .thread_worker import ThreadWorker
-from .workers import SpecterSimpleWorker, SpecterWorker
+from .workers import AppWorkerMixin, SpecterSimpleWorker, SpecterWorker
 
 log = logging.getLogger("flask_specter.queue")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+W = TypeVar("W", bound=AppWorkerMixin)
 
 __all__ = ["Job", "SpecterQueue", "SpecterSimpleWorker", "SpecterWorker", "ThreadWorker", "current_queue", "job", "redis_connection"]
 
@@ -37,9 +39,10 @@ __all__ = ["Job", "SpecterQueue", "SpecterSimpleWorker", "SpecterWorker", "Threa
 def current_queue() -> SpecterQueue:
     """The current app's queue (the queue knows no job and no state: it is the bottom layer)."""
     try:
-        return current_app.extensions["specter"].queue  # type: ignore[no-any-return]
+        queue: SpecterQueue = current_app.extensions["specter"].queue
     except KeyError:
         raise RuntimeError(f"flask_specter is not set up on the app {current_app.name!r}") from None
+    return queue
 
 
 class Job(Generic[P, R]):
@@ -75,17 +78,16 @@ def job(func: Callable[P, R]) -> Job[P, R]:
     return Job(func)
 
 
-def redis_connection(url: str | None):
+def redis_connection(url: str | None) -> Redis:
     """A Redis client for ``url``; None gives a fresh in-process fakeredis server."""
     if url:
-        from redis import Redis
-
         return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
     try:
         import fakeredis
     except ImportError as exc:  # pragma: no cover
         raise RuntimeError("Without REDIS_URL the embedded queue needs fakeredis[lua]: pip install 'Flask-Specter[embedded]'") from exc
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    fake: Redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    return fake
 
 
 class SpecterQueue:
@@ -95,7 +97,7 @@ class SpecterQueue:
     queue imports no job.
     """
 
-    def __init__(self, app, *, url: str | None, name: str, embedded_worker: bool):
+    def __init__(self, app: Flask, *, url: str | None, name: str, embedded_worker: bool):
         self.app = app
         self.url = url
         self.name = name
@@ -125,7 +127,7 @@ class SpecterQueue:
             self._on_start()
 
     # enqueueing ----------------------------------------------------------------------------------
-    def enqueue(self, func: Callable[..., Any], *args: Any, delay: float = 0, retry: Retry | None = None, job_id: str | None = None, **kwargs: Any):
+    def enqueue(self, func: Callable[..., Any], *args: Any, delay: float = 0, retry: Retry | None = None, job_id: str | None = None, **kwargs: Any) -> RQJob:
         """Enqueue ``func`` now, or ``delay`` seconds from now through RQ's scheduler."""
         self.ensure_worker()
         # Results are not read (the database holds the outcome): drop them at once, keep failures a week.
@@ -134,7 +136,8 @@ class SpecterQueue:
             # RQ keeps scheduled times in whole seconds, cut down: round the due time up, so a job
             # (an outbox retry checks its row's next_attempt_at) never runs before it is due.
             due = dt.datetime.fromtimestamp(math.ceil(time.time() + delay), dt.UTC)
-            return self.queue.enqueue_at(due, func, *args, **opts, **kwargs)
+            scheduled: RQJob = self.queue.enqueue_at(due, func, *args, **opts, **kwargs)
+            return scheduled
         return self.queue.enqueue(func, *args, **opts, **kwargs)
 
     def enqueue_once(self, flag: str, func: Callable[..., Any], *args: Any, ttl: float, delay: float = 0, **kwargs: Any) -> bool:
@@ -187,13 +190,13 @@ class SpecterQueue:
         """The worker's scheduler, with the periodic sweep and catch-up pull this app is configured for."""
         return SpecterScheduler([self.queue], connection=self.connection, periodic=self._periodic, on_takeover=self._on_takeover, in_thread=in_thread)
 
-    def make_worker(self, cls=SpecterWorker, **kwargs):
+    def make_worker(self, cls: type[W] = SpecterWorker, **kwargs: Any) -> W:  # type: ignore[assignment]  # a default for a TypeVar (mypy #3737)
         kwargs.setdefault("maintenance_interval", 30)  # also how soon a crashed scheduler is restarted
         worker = cls([self.queue], connection=self.connection, **kwargs)
         worker.flask_app = self.app
         return worker
 
-    def run_worker(self, cls=SpecterWorker, *, burst: bool = False) -> None:
+    def run_worker(self, cls: type[SpecterWorker | SpecterSimpleWorker] = SpecterWorker, *, burst: bool = False) -> None:
         """``flask specter worker``: RQ's loop, started again in the same process when it ends because
         Redis went away (RQ quits then), once Redis answers, with a sweep for what the gap left behind."""
         stop = threading.Event()
@@ -234,17 +237,17 @@ class SpecterQueue:
         with self._lock:
             if self._thread and self._thread.is_alive():
                 return
-            self._worker = self.make_worker(ThreadWorker)
-            self._thread = threading.Thread(target=self._run_embedded, name="specter-worker", daemon=True)
+            worker = self._worker = self.make_worker(ThreadWorker)
+            self._thread = threading.Thread(target=self._run_embedded, args=(worker,), name="specter-worker", daemon=True)
             self._thread.start()
 
-    def _run_embedded(self) -> None:
+    def _run_embedded(self, worker: ThreadWorker) -> None:
         with self.app.app_context():
             try:
                 self._start_sweep()  # resume stored work now; the scheduler sweeps every SPECTER_SWEEP_INTERVAL seconds
             except Exception:
                 log.exception("startup sweep failed")
-        self._worker.work(with_scheduler=True, logging_level="WARNING")
+        worker.work(with_scheduler=True, logging_level="WARNING")
 
     def stop_worker(self, timeout: float = 5.0) -> None:
         if self._worker is not None:

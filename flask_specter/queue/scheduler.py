@@ -19,7 +19,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from multiprocessing import Process
+from typing import Any
 
+from redis import Redis
+from rq import Queue
 from rq.cron import CronScheduler
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
@@ -48,31 +52,34 @@ class SpecterScheduler(RQScheduler):
     when the lock is taken from a dead holder (to resume what died with it).
     """
 
-    def __init__(self, queues, *, connection, periodic: Sequence[tuple[Callable, float]] = (), on_takeover: Callable | None = None,
-                 tick: float = 1.0, in_thread: bool = False, **kwargs):
+    def __init__(self, queues: Sequence[Queue], *, connection: Redis, periodic: Sequence[tuple[Callable[[], Any], float]] = (),
+                 on_takeover: Callable[[], Any] | None = None, tick: float = 1.0, in_thread: bool = False, **kwargs: Any):
         super().__init__(queues, connection=connection, interval=1, **kwargs)  # ``interval`` is in Redis TTLs: whole
         self.tick = tick
         self.periodic = [(func, float(every)) for func, every in periodic if every and float(every) > 0]
         self.on_takeover = on_takeover
         self.in_thread = in_thread
         self._cron: CronScheduler | None = None
+        self._process: threading.Thread | Process | None = None  # type: ignore[assignment]  # RQ keeps a Process here; ours may be a thread
 
     # running ---------------------------------------------------------------------------------------
-    def start(self):
+    def start(self) -> threading.Thread | Process:
         """A forked process (RQ's way), or a thread for the embedded queue (a fork cannot share fakeredis)."""
         if not self.in_thread:
-            return super().start()
+            process: Process = super().start()
+            return process
         self._status = self.Status.STARTED
         self._stop_requested = False
-        self._process = threading.Thread(target=self.run_loop, name="specter-scheduler", daemon=True)
-        self._process.start()
-        return self._process
+        thread = threading.Thread(target=self.run_loop, name="specter-scheduler", daemon=True)
+        self._process = thread
+        thread.start()
+        return thread
 
-    def work(self):  # the forked process' entry point (rq.scheduler.run)
+    def work(self) -> None:  # the forked process' entry point (rq.scheduler.run)
         self._install_signal_handlers()
         self.run_loop()
 
-    def run_loop(self):
+    def run_loop(self) -> None:
         self.pid = os.getpid()
         while not self._stop_requested:
             self.step()
@@ -152,7 +159,8 @@ class SpecterScheduler(RQScheduler):
         cron = CronScheduler(connection=self.connection, logging_level=logging.WARNING)
         queue = next(iter(self._queue_names))
         for func, every in self.periodic:
-            job = cron.register(func, queue, interval=every, result_ttl=0, failure_ttl=JOB_FAILURE_TTL, name=f"{queue}:{func.__name__}")
+            # RQ's CronJob counts fractional seconds too (tests use them); its annotation says int
+            job = cron.register(func, queue, interval=every, result_ttl=0, failure_ttl=JOB_FAILURE_TTL, name=f"{queue}:{func.__name__}")  # type: ignore[arg-type]
             job.set_enqueue_time(now())
         self._cron = cron
 
@@ -162,8 +170,6 @@ class SpecterScheduler(RQScheduler):
         if self._cron is not None:
             self._cron.enqueue_jobs()
 
-    def _enqueue_now(self, func: Callable) -> None:
-        from rq import Queue
-
+    def _enqueue_now(self, func: Callable[[], Any]) -> None:
         for name in self._acquired_locks:
             Queue(name, connection=self.connection).enqueue(func, result_ttl=0, failure_ttl=JOB_FAILURE_TTL)

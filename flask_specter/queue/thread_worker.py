@@ -7,7 +7,8 @@ and the scheduler in a thread too. Used by the embedded default and by tests tha
 
 from __future__ import annotations
 
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
 from .workers import AppWorkerMixin
@@ -22,10 +23,10 @@ class ThreadWorker(AppWorkerMixin, SimpleWorker):
     death_penalty_class = TimerDeathPenalty
     scheduler_in_thread = True
 
-    def _install_signal_handlers(self):
+    def _install_signal_handlers(self) -> None:
         pass
 
-    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> tuple[Job, Queue] | None:
         # Wait in one-second slices so a stop request is seen promptly (RQ's loop only sees signals).
         while not self._stop_requested:
             result = super().dequeue_job_and_maintain_ttl(1, max_idle_time=1)
@@ -33,13 +34,14 @@ class ThreadWorker(AppWorkerMixin, SimpleWorker):
                 return result
         return None
 
-    def stop_scheduler(self):
+    def stop_scheduler(self) -> None:
         if self.scheduler is not None:
             self.scheduler.request_stop()
             if self.scheduler._process is not None:
                 self.scheduler._process.join(5)
 
-    def stop(self):
+    def stop(self) -> None:
         self._stop_requested = True
-        if getattr(self, "scheduler", None) is not None:
-            self.scheduler.request_stop()
+        scheduler = getattr(self, "scheduler", None)  # none before the worker's loop started
+        if scheduler is not None:
+            scheduler.request_stop()

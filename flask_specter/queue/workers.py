@@ -10,31 +10,38 @@ import logging
 import os
 from typing import Any
 
-from rq import SimpleWorker, Worker
+from flask import Flask
+from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
+
+from .scheduler import SpecterScheduler
 
 log = logging.getLogger("flask_specter.queue")
 
 
-class AppWorkerMixin:
-    """Runs every job inside a new app context of the worker's Flask app."""
+class AppWorkerMixin(Worker):
+    """Runs every job inside a new app context of the worker's Flask app (mixed in before ``Worker`` or
+    ``SimpleWorker``)."""
 
-    flask_app: Any = None
+    flask_app: Flask
     scheduler_in_thread = False
+    scheduler: SpecterScheduler | None  # ours, not RQ's
 
-    def _start_scheduler(self, burst=False, logging_level=None, date_format=None, log_format=None):
+    def _start_scheduler(self, burst: bool = False, logging_level: Any = None, date_format: Any = None, log_format: Any = None) -> None:
         """Always start a scheduler: it schedules if it gets RQ's lock and stands by otherwise."""
-        self.scheduler = self.flask_app.extensions["specter"].queue.make_scheduler(in_thread=self.scheduler_in_thread)
+        scheduler: SpecterScheduler = self.flask_app.extensions["specter"].queue.make_scheduler(in_thread=self.scheduler_in_thread)
+        self.scheduler = scheduler
         if not burst:
-            self.scheduler.start()
+            scheduler.start()
             return
-        self.scheduler.acquire_locks()
-        if self.scheduler.acquired_locks:
+        scheduler.acquire_locks()
+        if scheduler.acquired_locks:
             try:
-                self.scheduler.enqueue_scheduled_jobs()
+                scheduler.enqueue_scheduled_jobs()
             finally:
-                self.scheduler.release_locks()
+                scheduler.release_locks()
 
-    def run_maintenance_tasks(self):
+    def run_maintenance_tasks(self) -> None:
         """RQ restarts a dead scheduler only when it gets the lock; a stand-by one is restarted too."""
         scheduler = self.scheduler
         if self.last_cleaned_at and scheduler is not None and not self.stopping and not (scheduler._process and scheduler._process.is_alive()):
@@ -42,7 +49,7 @@ class AppWorkerMixin:
         self.clean_registries()
         self.clean_group_registries()
 
-    def teardown(self):
+    def teardown(self) -> None:
         try:
             super().teardown()
         except Exception as exc:  # Redis gone while stopping: nothing to deregister from
@@ -53,14 +60,15 @@ class AppWorkerMixin:
         """Was a stop asked for (a signal), as opposed to RQ's loop ending on an error?"""
         return bool(self._stop_requested or getattr(self, "_shutdown_requested_date", None))
 
-    def perform_job(self, job, queue, execution):  # type: ignore[override]
+    def perform_job(self, job: Job, queue: Queue, execution: Any = None) -> bool:
         app = self.flask_app
         state = app.extensions["specter"]
         if state.pid != os.getpid():  # a forked work horse must not reuse the parent's DB sockets
             state.db.engine.dispose(close=False)
             state.pid = os.getpid()
         with app.app_context():
-            return super().perform_job(job, queue, execution)
+            done: bool = super().perform_job(job, queue, execution)
+            return done
 
 
 class SpecterWorker(AppWorkerMixin, Worker):
