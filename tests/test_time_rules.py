@@ -190,3 +190,50 @@ def test_a_scheduler_takes_the_lock_over_after_15_s_without_a_heartbeat_and_resu
         assert [j.func_name for j in queue.queue.get_jobs()] == ["flask_specter.jobs.sweep"]  # what died with it resumes
         holder.step()  # it wakes up: the lock is no longer its own, and it does not take it back
         assert not holder.acquired_locks and standby.acquired_locks
+
+
+# -- the stock apply chain ------------------------------------------------------------------------------
+
+
+def test_a_failing_stock_chunk_comes_back_later_each_time_in_a_row_and_a_success_resets_it(make_shop, sandbox, monkeypatch):
+    """The count of chunks failed in a row lives in Redis (here fakeredis, whose TTL follows the frozen clock)."""
+    from flask_specter import protocol, stock_apply
+    from flask_specter.models import Batch, StockRow
+
+    app = make_shop(REDIS_URL=None, SPECTER_REDIS_URL=None, SPECTER_RETRY_BACKOFF=10.0, SPECTER_RETRY_BACKOFF_MAX=30.0, SPECTER_LEASE_SECONDS=LEASE)
+    with ctx(app):
+        batch = Batch(feed="stock", batch_no=protocol.new_batch_no(), state="confirmed", rows=1)
+        db(app).session.add(batch)
+        db(app).session.flush()
+        db(app).session.add(StockRow(batch_id=batch.id, sku="NOWHERE-1", available=3, state="pending"))
+        db(app).session.commit()
+    real_chunk = stock_apply._apply_next_chunk
+
+    def database_away(state):
+        raise ConnectionError("the database restarted")
+
+    def chunk() -> float:
+        """Run the chunk job; seconds until the chain's next job (None: none scheduled)."""
+        before = set(_scheduled(app))
+        with ctx(app):
+            try:
+                stock_apply.run_apply_chunk()
+            except ConnectionError:
+                pass
+        new = {k: v for k, v in _scheduled(app).items() if k not in before}
+        assert len(new) <= 1, new
+        return next(((v - utcnow()).total_seconds() for v in new.values()), None)
+
+    with frozen() as clock:
+        monkeypatch.setattr(stock_apply, "_apply_next_chunk", database_away)
+        waits = [chunk() for _ in range(4)]
+        assert waits == [10.0, 20.0, 30.0, 30.0]
+        clock.tick(LEASE * 10 + 1)  # a quiet spell: the count of failures in a row has expired
+        assert chunk() == 10.0
+        monkeypatch.setattr(stock_apply, "_apply_next_chunk", real_chunk)
+        assert chunk() is None  # applied: nothing left to schedule
+        monkeypatch.setattr(stock_apply, "_apply_next_chunk", database_away)
+        with ctx(app):  # more rows, a new failure: it starts from the base again
+            db(app).session.add(StockRow(batch_id=db(app).session.execute(select(Batch.id)).scalar_one(), sku="NOWHERE-2", available=1, state="pending"))
+            db(app).session.commit()
+        assert chunk() == 10.0
