@@ -188,6 +188,15 @@ def live_worker():
         w.stop()
 
 
+def run_queued_jobs(app) -> None:
+    """Run the jobs waiting in ``app``'s queue, and those they queue meanwhile, here and now (an RQ burst
+    worker, no scheduler): for tests that drive the clock and the scheduler themselves."""
+    from flask_specter.queue import SpecterSimpleWorker
+
+    worker = app.extensions["specter"].queue.make_worker(SpecterSimpleWorker)
+    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until it is truthy; fail the test with ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

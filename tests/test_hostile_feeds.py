@@ -8,13 +8,16 @@ shop, real RQ workers, PostgreSQL and Redis when configured.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import select
 
 from flask_specter.models import Batch, FeedState, RefusedRow, StockHistory
 from flask_specter.remote.errors import SpecterUnavailable
 
-from .conftest import wait_until
+from .conftest import run_queued_jobs, wait_until
 from .test_stock_sync import _db, callback, confirms_per_batch, seed, shop_stock, specter_available
 
 pytestmark = pytest.mark.timeout(120)
@@ -242,20 +245,31 @@ def test_a_reread_that_failed_is_asked_for_by_the_next_pull(make_shop, sandbox):
 # -- 8.4 a pull takes a bounded number of batches ----------------------------------------------------
 
 
-def test_a_confirm_acknowledged_but_kept_open_stops_the_pull_and_backs_off(make_shop, sandbox, live_worker):
-    app = make_shop(SPECTER_RETRY_BACKOFF=0.5, SPECTER_RETRY_BACKOFF_MAX=1.0)
+def test_a_confirm_acknowledged_but_kept_open_stops_the_pull_and_backs_off(make_shop, sandbox):
+    """On a frozen clock: the test is the worker (embedded queue), running the later pull when it falls due."""
+    app = make_shop(REDIS_URL=None, SPECTER_REDIS_URL=None, SPECTER_RETRY_BACKOFF=30.0, SPECTER_RETRY_BACKOFF_MAX=60.0)
     seed(sandbox, app, 3)
     sandbox.hooks.fault(STOCK_CONFIRM, "ack", count=1000)
-    summary = _pull(app)
-    assert "öppen" in summary["error"]
-    assert len(sandbox.hooks.calls(action=STOCK_FETCH)) <= 6  # not hundreds: the pull stopped
-    state = _feed_state(app, "stock")
-    assert state.failures == 1 and "öppen" in state.last_error
-    assert "öppen" in _status_page(app)
-    sandbox.hooks.clear_faults()  # Specter behaves again: the pull scheduled with back-off finishes
-    live_worker(app)
-    wait_until(lambda: shop_stock(app) == specter_available(sandbox), message="the scheduled pull")
-    wait_until(lambda: _feed_state(app, "stock").last_error is None, message="the feed to be ok again")
+    with freeze_time(dt.datetime.now(dt.UTC).replace(microsecond=0)) as clock:
+        summary = _pull(app)
+        assert "öppen" in summary["error"]
+        fetches = len(sandbox.hooks.calls(action=STOCK_FETCH))
+        assert fetches <= 6  # not hundreds: the pull stopped
+        state = _feed_state(app, "stock")
+        assert state.failures == 1 and "öppen" in state.last_error
+        assert "öppen" in _status_page(app)
+        sandbox.hooks.clear_faults()  # Specter behaves again: the pull scheduled with back-off finishes
+        scheduler = app.extensions["specter"].queue.make_scheduler(in_thread=True)
+        clock.tick(29)
+        scheduler.step()
+        run_queued_jobs(app)
+        assert len(sandbox.hooks.calls(action=STOCK_FETCH)) == fetches  # not before the back-off
+        clock.tick(1)
+        scheduler.step()
+        run_queued_jobs(app)
+    assert len(sandbox.hooks.calls(action=STOCK_FETCH)) > fetches
+    assert shop_stock(app) == specter_available(sandbox)
+    assert _feed_state(app, "stock").last_error is None  # the feed is ok again
     assert sandbox.hooks.state()["feeds"]["stock"]["openBatch"] in (None, "")
 
 

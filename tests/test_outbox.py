@@ -2,18 +2,20 @@
 
 Real parts: the example shop, the sandbox Specter over HTTP, a real RQ worker (scheduler on) on real
 Redis, SQLite by default and PostgreSQL with ``DATABASE_URL``. Every assertion reads the sandbox's own
-state, never a mock.
+state, never a mock. The back-off and give-up test runs the retries itself on a frozen clock (freezegun).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import select
 
 from flask_specter.messages import ORDER, SendState, describe
-from flask_specter.models import Reservation
+from flask_specter.models import OutboxEntry, Reservation, utcnow
 
 from ._push_fixtures import (
     add_customer,
@@ -275,18 +277,39 @@ def test_permanent_failure_shows_why_and_two_admins_resending_at_once_send_once(
     assert (status["state"], status["error"], status["specter_order_no"]) == ("sent", None, str(sandbox_orders(sandbox, number)[0]["orderNo"]))
 
 
-def test_transient_failures_back_off_then_give_up_and_resend_succeeds(push_shop, sandbox, live_worker):
+def test_transient_failures_back_off_then_give_up_and_resend_succeeds(make_shop, sandbox):
+    """On a frozen clock, with no worker: the test runs the retry jobs itself, when they fall due."""
+    from flask_specter.outbound.relay import push_entry, sweep_outbox
     from flask_specter.outbound.resend import resend_order
 
-    app = push_shop(SPECTER_PUSH_RETRIES=2)
+    # The embedded queue and no worker: retries wait in fakeredis; the back-off is long, the clock is moved.
+    app = make_shop(REDIS_URL=None, SPECTER_REDIS_URL=None, SPECTER_PUSH_RETRIES=2, SPECTER_RETRY_BACKOFF=60.0, SPECTER_RETRY_BACKOFF_MAX=90.0)
     set_toggles(app, product_sync=False)
     sandbox.hooks.create_articles([{"articleNo": "KAFFE-1", "name": "Kaffe", "inStock": 10}])
     add_product(app, "KAFFE-1", stock=10)
     cid = add_customer(app, "k@example.se")
     sandbox.hooks.fault("newOrderSubmit", "fail", 50)
-    live_worker(app)
-    oid, number = place(app, cid, [("KAFFE-1", 1)])
-    wait_until(lambda: entries(app, "order")[0]["state"] == "failed", message="gave up after the retries")
+    with freeze_time(dt.datetime.now(dt.UTC)) as clock:
+        oid, number = place(app, cid, [("KAFFE-1", 1)])
+        entry_id = entries(app, "order")[0]["id"]
+        waits = []
+        for _ in range(2):
+            failed_at = utcnow()
+            with ctx(app):
+                assert push_entry(entry_id)["state"] == "pending"
+                due = db(app).session.get(OutboxEntry, entry_id).next_attempt_at
+            waits.append((due - failed_at).total_seconds())
+            clock.move_to(due - dt.timedelta(seconds=1))
+            with ctx(app):
+                assert sweep_outbox() == 0 and "skipped" in push_entry(entry_id)  # not yet: nothing is sent
+            clock.move_to(due)
+        with ctx(app):
+            assert push_entry(entry_id)["state"] == "failed"  # the third failure is the last
+        clock.tick(dt.timedelta(days=1))
+        with ctx(app):
+            assert sweep_outbox() == 0 and "skipped" in push_entry(entry_id)  # given up: no later retry
+    assert 60.0 <= waits[0] <= 66.0 and waits[1] == 90.0  # doubling (with jitter), capped at SPECTER_RETRY_BACKOFF_MAX
+    assert len(sandbox.hooks.calls(action="newOrderSubmit")) == 3
     row = entries(app, "order")[0]
     assert row["attempts"] == 3 and not row["permanent"]
     assert "Gav upp efter 3 försök" in row["last_error"] and "Specter gick inte att nå" in order_row(app, oid)["transfer_error"]

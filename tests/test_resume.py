@@ -7,20 +7,21 @@ real Redis and PostgreSQL when configured), and ``flask specter import-articles`
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 import time
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from flask_specter.models import ArticleRow, Batch, OrderEvent
 from flask_specter.remote import protocol
-from flask_specter.sqlite import reading_only
 
 from ._push_fixtures import add_customer, add_product, all_sent, ctx, db, entries, place, set_toggles
-from .conftest import wait_until
+from .conftest import run_queued_jobs, wait_until
 from .test_stock_sync import confirms_per_batch, pull_and_apply, seed, shop_stock, specter_available
 
 pytestmark = pytest.mark.timeout(180)
@@ -79,27 +80,31 @@ def _store_rows_without_a_job(app, *, sku: str, order_number: str) -> None:
         session.commit()
 
 
-def test_the_sweep_resumes_stored_article_rows_and_order_events(make_shop, sandbox, live_worker):
+def test_the_sweep_resumes_stored_article_rows_and_order_events(make_shop, sandbox):
+    """On a frozen clock: the test is the worker, stepping its scheduler (embedded queue) and running what it queues."""
     from example_shop.models import Order, Product
 
-    app = make_shop(SPECTER_SWEEP_INTERVAL=1)
+    app = make_shop(REDIS_URL=None, SPECTER_REDIS_URL=None, SPECTER_SWEEP_INTERVAL=60, SPECTER_POLL_INTERVAL=0)
     set_toggles(app, import_products=True, product_sync=False)
     add_product(app, "VARA-1")
-    order_id, number = place(app, add_customer(app, "kund@example.se"), [("VARA-1", 1)])
-    live_worker(app)
-    time.sleep(1.5)  # the worker's start-up sweep is over: only the periodic one can find the rows
-    _store_rows_without_a_job(app, sku="NY-1", order_number=number)
-    with ctx(app), reading_only():  # this session polls: on SQLite it must not hold the write lock meanwhile
-        order_status = lambda: db(app).session.get(Order, order_id).status  # noqa: E731
-        wait_until(lambda: _article_rows(app) == {"applied": 1}, timeout=20, message="the sweep to apply the article row")
-        db(app).session.rollback()
+    with freeze_time(dt.datetime.now(dt.UTC)) as clock:
+        order_id, number = place(app, add_customer(app, "kund@example.se"), [("VARA-1", 1)])
+        scheduler = app.extensions["specter"].queue.make_scheduler(in_thread=True)
+        scheduler.step()  # it takes the lock; the first sweep comes one interval later
+        run_queued_jobs(app)  # the order's pushes
+        _store_rows_without_a_job(app, sku="NY-1", order_number=number)
+        run_queued_jobs(app)
+        assert _article_rows(app) == {"pending": 1}  # no job knows about the rows: only the periodic sweep can find them
+        clock.tick(60)
+        scheduler.step()
+        run_queued_jobs(app)  # the sweep, and the apply jobs it queues
+    assert _article_rows(app) == {"applied": 1}
+    with ctx(app):
         product = db(app).session.execute(select(Product).where(Product.sku == "NY-1")).scalar_one()
         assert product.name == "Från Specter"
-        wait_until(lambda: db(app).session.rollback() or db(app).session.execute(select(OrderEvent.state)).scalar_one() == "applied",
-                   timeout=20, message="the sweep to apply the order event")
-        db(app).session.rollback()
-        assert order_status() == "shipped"
-        assert db(app).session.get(Order, order_id).tracking_no == "TRK-1"
+        assert db(app).session.execute(select(OrderEvent.state)).scalar_one() == "applied"
+        order = db(app).session.get(Order, order_id)
+        assert (order.status, order.tracking_no) == ("shipped", "TRK-1")
 
 
 def test_missed_callbacks_are_caught_up_by_the_periodic_pull(make_shop, sandbox, shop_worker):

@@ -365,17 +365,45 @@ def test_stock_sites_are_summed_as_configured(make_shop, sandbox, sites, expecte
     assert shop_stock(app)["SKU-00000"] == expected
 
 
-def test_the_periodic_sweep_keeps_going_and_resumes_rows_no_job_knows_about(make_shop, sandbox, live_worker):
-    """Rows stored while no job was queued (a lost enqueue) are applied by a later sweep, not only the first."""
-    app = make_shop(SPECTER_SWEEP_INTERVAL=1)
+def test_the_periodic_sweep_keeps_going_and_resumes_rows_no_job_knows_about(make_shop, sandbox):
+    """Rows stored while no job was queued (a lost enqueue) are applied by a later sweep, not only the first.
+
+    On a frozen clock: the test is the worker, stepping its scheduler (embedded queue) and running what it queues.
+    """
+    import datetime as dt
+
+    from freezegun import freeze_time
+
+    from .conftest import run_queued_jobs
+
+    app = make_shop(REDIS_URL=None, SPECTER_REDIS_URL=None, SPECTER_SWEEP_INTERVAL=60, SPECTER_POLL_INTERVAL=0)
     add_products(app, ["SWEPT-1"])
-    live_worker(app)  # its scheduler sweeps every second
-    time.sleep(3.5)  # several sweep periods go by with nothing to do
-    with app.app_context():
-        db = _db(app)
-        batch = Batch(feed="stock", batch_no=protocol.new_batch_no(), state="confirmed", rows=1)
-        db.session.add(batch)
-        db.session.flush()
-        db.session.add(StockRow(batch_id=batch.id, sku="SWEPT-1", available=7, state="pending"))
-        db.session.commit()
-    wait_until(lambda: shop_stock(app)["SWEPT-1"] == 7, timeout=5, message="a later sweep to apply the row")
+    queue = app.extensions["specter"].queue
+
+    def sweeps() -> int:
+        return sum(job.func_name == "flask_specter.sweep.sweep" for job in queue.queue.get_jobs())
+
+    with freeze_time(dt.datetime.now(dt.UTC)) as clock:
+        scheduler = queue.make_scheduler(in_thread=True)
+        scheduler.step()  # it takes the lock; the first sweep comes one interval later
+        for _ in range(3):  # several sweep periods go by with nothing to do
+            clock.tick(59)
+            scheduler.step()
+            assert sweeps() == 0
+            clock.tick(1)
+            scheduler.step()
+            assert sweeps() == 1
+            run_queued_jobs(app)
+        with app.app_context():
+            db = _db(app)
+            batch = Batch(feed="stock", batch_no=protocol.new_batch_no(), state="confirmed", rows=1)
+            db.session.add(batch)
+            db.session.flush()
+            db.session.add(StockRow(batch_id=batch.id, sku="SWEPT-1", available=7, state="pending"))
+            db.session.commit()
+        run_queued_jobs(app)
+        assert shop_stock(app)["SWEPT-1"] == 0  # no job knows about the row
+        clock.tick(60)
+        scheduler.step()
+        run_queued_jobs(app)  # a later sweep, which starts the apply chain
+    assert shop_stock(app)["SWEPT-1"] == 7
