@@ -145,8 +145,10 @@ class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask
 
     @expose("/", methods=["GET"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def index(self) -> ResponseReturnValue:
+        from ..health import collect_health
         from ..inbound.callback_log import callback_views
         from ..status import collect_status
+        from .chart import render_chart
 
         state = get_state()
         session = state.db.session
@@ -200,6 +202,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask
             refused=refused,
             refused_total=refused_total,
             callback_warnings=[view for view in calls.values() if view.warning],
+            health_chart=render_chart(collect_health()),
         )
 
 
