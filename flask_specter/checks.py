@@ -138,7 +138,9 @@ def check_callback_urls() -> CheckResult:
                  else _("Sätt SPECTER_PUBLIC_URL till butikens publika adress, t.ex. https://butik.example.se"))
             + _(", och tryck sedan på Activate Automatic Stock Synchronization."),
         )
-    shown = ", ".join(redact_tokens(u) for u in urls.values())
+    config = get_state().config
+    base = f"{(config.get('SPECTER_PUBLIC_URL') or '').rstrip('/')}{str(config.get('SPECTER_URL_PREFIX') or '').rstrip('/')}/"
+    shown = _("%(n)s adresser under %(base)s, med token (listade under Callback-adresser)", n=len(urls), base=base)
     note = _("Specters API kan inte läsa tillbaka registrerade adresser; jämförelsen gäller det butiken själv registrerade senast.")
     row = get_state().db.session.get(SettingRow, REGISTERED_KEY)
     if row is None:

@@ -114,6 +114,6 @@ def collect_health(days: int = 7, now: dt.datetime | None = None) -> Health:
         Series("batches", _("Batcher hämtade"), "st", spread(_counts(session, Batch.fetched_at, start, dialect)), tone="neutral"),
         Series("outbox_sent", _("Skickat till Specter"), "st", spread(_counts(session, OutboxEntry.sent_at, start, dialect))),
         Series("outbox_failed", _("Misslyckat till Specter"), "st", spread(_counts(session, OutboxEntry.failed_at, start, dialect)), tone="bad"),
-        Series("lag", _("Fördröjning från anrop till sista uppdaterade rad"), "s", spread(_lag(session, start, dialect), missing=None), tone="neutral"),
+        Series("lag", _("Fördröjning till uppdaterat lager"), "s", spread(_lag(session, start, dialect), missing=None), tone="neutral"),
     ]
     return health

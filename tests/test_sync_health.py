@@ -96,7 +96,7 @@ def test_the_chart_is_inline_svg_with_swedish_labels_and_a_value_per_bar(make_sh
             svg = str(render_chart(collect_health()))
     assert svg.startswith("<svg") and "<script" not in svg and "http://" not in svg.replace("http://www.w3.org/2000/svg", "")
     for label in ("Lagerrader uppdaterade", "Anrop från Specter, godkända", "Anrop från Specter, nekade", "Batcher hämtade",
-                  "Skickat till Specter", "Misslyckat till Specter", "Fördröjning från anrop till sista uppdaterade rad"):
+                  "Skickat till Specter", "Misslyckat till Specter", "Fördröjning till uppdaterat lager"):
         assert label in svg
     assert "tis 10/3" in svg and "ons 4/3" in svg  # midnights labelled with Swedish weekdays
     assert "2026-03-10 12:00–13:00 UTC: 3" in svg  # the bar's tooltip

@@ -68,6 +68,8 @@ def render_chart(health: Health) -> Markup:
         f'<title id="specter-health-title">{escape(_("Synkhälsa de senaste %(days)s dygnen", days=health.hours // 24))}</title>',
         f'<desc id="specter-health-desc">{escape(_("En stapel per timme (UTC); varje rad har sin egen skala."))}</desc>',
     ]
+    for row in range(len(health.series)):  # row backgrounds first: the grid lines go over them
+        out.append(f'<rect x="0" y="{TOP + row * ROW_H}" width="{WIDTH}" height="{ROW_H - 4}" fill="{"#f8f9fa" if row % 2 == 0 else "#ffffff"}"/>')
     # midnight grid lines and day labels
     axis_y = TOP + ROW_H * len(health.series)
     for i in range(health.hours + 1):
@@ -95,12 +97,11 @@ def _strip(series: Series, health: Health, row: int, slot: float, bar_w: float, 
     top = _nice_top(series.peak)
     colour = LAG_COLOUR if series.unit == "s" else COLOURS.get(series.tone, COLOURS["neutral"])
     if series.unit == "s":
-        summary = _("högst %(peak)s", peak=fmt_seconds(series.peak)) if series.peak else _("inga data")
+        summary = _("högst %(peak)s från Specters anrop till sista raden", peak=fmt_seconds(series.peak)) if series.peak else _("inga uppdateringar")
     else:
         summary = _("totalt %(total)s · högst %(peak)s/timme", total=_fmt_count(series.total), peak=_fmt_count(series.peak))
     out = [
         f'<g class="specter-health-row" data-key="{escape(series.key)}" data-total="{series.total:g}">',
-        f'<rect x="0" y="{y0}" width="{WIDTH}" height="{ROW_H - 4}" fill="{"#f8f9fa" if row % 2 == 0 else "#ffffff"}"/>',
         f'<rect x="8" y="{y0 + 8}" width="10" height="10" fill="{colour}"/>',
         f'<text x="24" y="{y0 + 17}" font-size="13" font-weight="600" fill="#212529">{escape(series.label)}</text>',
         f'<text x="24" y="{y0 + 34}" font-size="11.5" fill="#5a6268">{escape(summary)}</text>',
