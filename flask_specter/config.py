@@ -51,6 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_ADMIN_LOGIN_URL", None, "Where the Specter admin sends a visitor who may not see it (with ?next=); None answers 403."),
     Setting("SPECTER_DEBUG_PAUSE_IN_CHUNK", 0.0, "Fault tests only: seconds an apply job sits inside its chunk's transaction, so a test can kill it there."),
     Setting("SPECTER_SQLITE_TUNING", True, "On SQLite, make several processes share the file safely: WAL, a 30 s busy timeout, and write transactions that take the lock when they begin (BEGIN IMMEDIATE) so a writer waits instead of failing with 'database is locked'. Ignored on other databases."),
+    Setting("SPECTER_CHECK_ALLOW_HTTP_LOOPBACK", False, "Tests and the demo only: \"Testa anslutningen\" accepts a public URL over plain http when it is this computer (127.0.0.1, localhost); elsewhere http is a warning, as Specter needs HTTPS."),
     Setting("SPECTER_MAX_BATCHES_PER_PULL", 100, "Most batches one pull fetches; more waits for a new pull scheduled with back-off, and the reason is shown on the feed."),
 )
 

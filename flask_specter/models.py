@@ -83,6 +83,20 @@ class CallbackLog(Base):
     last_refused_reason: Mapped[str | None] = mapped_column(String(255))
 
 
+class CallbackCount(Base):
+    """How many of Specter's calls were accepted and refused per route and hour (the status page's chart).
+
+    Counted in memory per process and added here with the throttled write of ``callback_log`` (at most
+    once a second), never on the callback's own path.
+    """
+
+    __tablename__ = "specter_callback_counts"
+    hour: Mapped[dt.datetime] = mapped_column(DateTime, primary_key=True)  # UTC, cut to the hour
+    route: Mapped[str] = mapped_column(String(32), primary_key=True)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Batch(Base):
     """A Specter batch we fetched: stored first, confirmed after, so Specter's flags clear only when safe."""
 
@@ -97,6 +111,9 @@ class Batch(Base):
     fetched_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    # When the pull that fetched it was asked for (Specter's callback, the catch-up pull, a button):
+    # the start of the lag the status page draws.
+    requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class StockRow(Base):
@@ -107,6 +124,7 @@ class StockRow(Base):
         Index("ix_specter_stock_rows_state_id", "state", "id"),
         Index("ix_specter_stock_rows_sku_state", "sku", "state"),
         Index("ix_specter_stock_rows_claim", "claim_token"),
+        Index("ix_specter_stock_rows_applied_at", "applied_at"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("specter_batches.id"))
@@ -161,7 +179,11 @@ class OutboxEntry(Base):
     """A change to push to Specter, written in the same transaction as the shop's own change."""
 
     __tablename__ = "specter_outbox"
-    __table_args__ = (Index("ix_specter_outbox_state_next", "state", "next_attempt_at"), Index("ix_specter_outbox_ref", "kind", "ref"))
+    __table_args__ = (
+        Index("ix_specter_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_specter_outbox_ref", "kind", "ref"),
+        Index("ix_specter_outbox_sent_at", "sent_at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # product | customer | order
     op: Mapped[str] = mapped_column(String(16))  # create | update | delete
@@ -178,6 +200,7 @@ class OutboxEntry(Base):
     note: Mapped[str | None] = mapped_column(String(255))  # why a row was "sent" without a call (toggle off, gone)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # when it last failed for good
 
 
 class Link(Base):

@@ -33,6 +33,9 @@ def add_views(admin: Any, state: Any) -> None:
     if "specter_admin" not in app.blueprints:
         # Only a template folder: lets the views render ``specter/*.html`` from this package.
         app.register_blueprint(Blueprint("specter_admin", __name__, template_folder=TEMPLATES))
+    from ..i18n import _
+
+    app.jinja_env.globals.setdefault("_", _)  # Flask-Babel's own ``_`` wins when the host sets it up
     db = state.db
     admin.add_view(SettingsView(name="Specter", category="Inställningar & Design", endpoint="specter_settings", url="specter/settings"))
     admin.add_view(SyncStatusView(name="Synkstatus", category="Specter", endpoint="specter_status", url="specter/status"))

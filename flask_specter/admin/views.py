@@ -38,7 +38,7 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
     def index(self) -> ResponseReturnValue:
         return self._page()
 
-    def _page(self, form: Any = None, status: int = 200) -> ResponseReturnValue:
+    def _page(self, form: Any = None, status: int = 200, checks: list[Any] | None = None) -> ResponseReturnValue:
         state = get_state()
         values = state.settings.all()
         form = form or settings_form_class()(formdata=None, data=values)
@@ -58,6 +58,7 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
             callback_warnings=_callback_warnings(),
             export_pages=export_page_urls(),
             service_articles=_service_articles(),
+            checks=checks,
         )
         return body, status
 
@@ -87,6 +88,16 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
             flash(f"Automatisk lagersynkronisering är aktiverad: Specter anropar nu butiken vid varje ändring.{said}", "success")
             _warn_missing_service_articles()
         return redirect(self.get_url(".index"))
+
+    @expose("/check", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    def check(self) -> ResponseReturnValue:
+        """"Testa anslutningen": the results are shown on the page (nothing is changed but a waiting pull)."""
+        if not ButtonForm().validate_on_submit():
+            flash(CSRF_REFUSED, "error")
+            return self._page(status=400)
+        from ..checks import run_checks
+
+        return self._page(checks=run_checks())
 
     @expose("/service-articles", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def create_service_articles(self) -> ResponseReturnValue:
@@ -145,8 +156,10 @@ class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask
 
     @expose("/", methods=["GET"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def index(self) -> ResponseReturnValue:
+        from ..health import collect_health
         from ..inbound.callback_log import callback_views
         from ..status import collect_status
+        from .chart import render_chart
 
         state = get_state()
         session = state.db.session
@@ -200,6 +213,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask
             refused=refused,
             refused_total=refused_total,
             callback_warnings=[view for view in calls.values() if view.warning],
+            health_chart=render_chart(collect_health()),
         )
 
 

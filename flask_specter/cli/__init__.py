@@ -1,4 +1,4 @@
-"""``flask specter …``: activate, sync-stock, import-articles, worker, status, create-tables (and the push commands)."""
+"""``flask specter …``: activate, check, sync-stock, import-articles, worker, status, create-tables (and the push commands)."""
 
 from __future__ import annotations
 
@@ -144,6 +144,29 @@ def status_command() -> None:
 
     for line in collect_status().lines():
         click.echo(line)
+
+
+@specter_cli.command("check")
+def check_command() -> None:
+    """"Testa anslutningen": credentials, callback URLs, the public HTTPS address, service articles, worker, last calls.
+
+    Exits 1 when a check fails (warnings do not).
+    """
+    from ..checks import Outcome, run_checks
+    from ..i18n import _
+
+    marks = {Outcome.OK: (_("OK"), "green"), Outcome.WARN: (_("VARNING"), "yellow"), Outcome.FAIL: (_("FEL"), "red")}
+    results = run_checks()
+    for result in results:
+        mark, colour = marks[result.outcome]
+        click.secho(f"[{mark}] {result.title}", fg=colour, bold=True)
+        click.echo(f"    {result.detail}")
+        if result.cause:
+            click.echo("    " + _("Trolig orsak: %(cause)s", cause=result.cause))
+        if result.fix:
+            click.echo("    " + _("Åtgärd: %(fix)s", fix=result.fix))
+    if any(r.outcome is Outcome.FAIL for r in results):
+        sys.exit(1)
 
 
 @specter_cli.command("create-tables")

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import quote
 
+from ..models import SettingRow, utcnow
 from ..remote import protocol
 from ..remote.errors import SpecterConfigError
 from ..remote.parsing import Reply
@@ -34,10 +36,34 @@ def callback_urls() -> dict[str, str]:
     return {param: f"{public}{prefix}{path}?token={quote(token, safe='')}{extra}" for param, (path, extra) in CALLBACK_ROUTES.items()}
 
 
+REGISTERED_KEY = "registered_callbacks"  # SettingRow: fingerprint of the URLs last registered with Specter
+
+
+def fingerprint(urls: dict[str, str]) -> str:
+    return hashlib.sha256("\n".join(f"{k}={v}" for k, v in sorted(urls.items())).encode("utf-8")).hexdigest()
+
+
+def remember_registration(urls: dict[str, str]) -> None:
+    """After Specter accepted ``checkAccountSettings``: a fingerprint of the URLs (never the token itself).
+
+    Specter's API cannot read the registered URLs back; "Testa anslutningen" compares against this.
+    """
+    session = get_state().db.session
+    row = session.get(SettingRow, REGISTERED_KEY)
+    if row is None:
+        session.add(SettingRow(key=REGISTERED_KEY, value=fingerprint(urls), updated_at=utcnow()))
+    else:
+        row.value = fingerprint(urls)
+        row.updated_at = utcnow()
+    session.commit()
+
+
 def activate() -> Reply:
     """Register the callbacks; the reply's message is what Specter said, shown to the admin as is."""
     state = get_state()
-    reply = state.client.check_account_settings(callback_urls())
+    urls = callback_urls()
+    reply = state.client.check_account_settings(urls)
+    remember_registration(urls)  # "Testa anslutningen" compares against it: Specter cannot be asked
     return reply
 
 

@@ -159,6 +159,14 @@ def make_blueprint() -> Blueprint:
         request_pull("articles")
         return Response("1;Done", mimetype="text/plain")
 
+    @bp.route("/callback/ping", methods=["GET"])
+    def ping() -> Response:
+        """"Testa anslutningen": the shop calls itself here through its public address. Needs the token,
+        starts nothing and is not recorded as a call from Specter."""
+        if token_problem() is not None:
+            return Response("0;403;forbidden", status=403, mimetype="text/plain")
+        return Response("1;pong", mimetype="text/plain")
+
     @bp.route("/callback/orders", methods=["GET", "POST"])
     def orders_callback() -> Response:
         return _token_refusal("orders") or _pull("orders", "orders")

@@ -51,12 +51,17 @@ def _retry(config: Mapping[str, Any]) -> Retry | None:
     return rq_retry(config, int(config["SPECTER_PULL_RETRIES"]))
 
 
-def request_pull(feed: str, *, delay: float = 0) -> bool:
-    """Enqueue one pull of ``feed`` unless one is already waiting; True when this call enqueued it."""
+def request_pull(feed: str, *, delay: float = 0, requested_at: float | None = None) -> bool:
+    """Enqueue one pull of ``feed`` unless one is already waiting; True when this call enqueued it.
+
+    ``requested_at`` (epoch seconds, default now) is when the pull was asked for: Specter's callback, the
+    catch-up pull or a button. Its batches keep it, so the status page can draw the lag to the applied row.
+    """
     state = get_state()
     if feed not in protocol.FEEDS:
         raise ValueError(f"unknown feed {feed!r}")
-    return run_pull.enqueue_once(_flag(feed), feed, ttl=QUEUED_FLAG_TTL, delay=delay, retry=_retry(state.config), queue=state.queue)
+    requested = time.time() if requested_at is None else requested_at
+    return run_pull.enqueue_once(_flag(feed), feed, requested, ttl=QUEUED_FLAG_TTL, delay=delay, retry=_retry(state.config), queue=state.queue)
 
 
 class FeedLock:
@@ -98,10 +103,11 @@ class PullHalted(ExplainedError):
 
 
 @job
-def run_pull(feed: str) -> dict[str, Any]:
+def run_pull(feed: str, requested_at: float | None = None) -> dict[str, Any]:
     """The pull job: drain ``feed`` from Specter into our tables, confirming each batch once stored.
 
     Every failure, of any kind, is recorded on the feed (``last_error``, ``failures``) for the admin.
+    ``requested_at`` (epoch seconds) is when the pull was asked for; None means now.
     """
     state = get_state()
     state.queue.clear_flag(_flag(feed))  # a callback from now on queues one more pull
@@ -110,11 +116,12 @@ def run_pull(feed: str) -> dict[str, Any]:
         return {"feed": feed, "skipped": switched_off}  # Specter keeps its flags until it is switched on
     lock = FeedLock(feed)
     if not lock.acquire():
-        request_pull(feed, delay=1.0)  # another pull runs; look again when it is done
+        request_pull(feed, delay=1.0, requested_at=requested_at)  # another pull runs; look again when it is done
         return {"feed": feed, "skipped": "locked"}
     summary: dict[str, Any] = {"feed": feed, "batches": 0, "rows": 0, "refused": 0}
+    asked = dt.datetime.fromtimestamp(requested_at, dt.UTC).replace(tzinfo=None) if requested_at else utcnow()
     try:
-        _drain(feed, lock, summary)
+        _drain(feed, lock, summary, asked)
         _record_success(feed)
     except PullHalted as exc:
         delay = _record_failure(feed, exc)
@@ -134,7 +141,7 @@ def run_pull(feed: str) -> dict[str, Any]:
     return summary
 
 
-def _drain(feed: str, lock: FeedLock, summary: dict[str, Any]) -> None:
+def _drain(feed: str, lock: FeedLock, summary: dict[str, Any], asked: dt.datetime) -> None:
     """Fetch, store, confirm until the feed is empty, at most SPECTER_MAX_BATCHES_PER_PULL batches."""
     state = get_state()
     limit = max(1, int(state.config.get("SPECTER_MAX_BATCHES_PER_PULL") or 100))
@@ -159,7 +166,7 @@ def _drain(feed: str, lock: FeedLock, summary: dict[str, Any]) -> None:
             if feed == "stock" and _stock_drained(began):
                 continue  # Specter queued every article again (a SKU came twice): fetch them
             return
-        batch_row, refused = _store(feed, fetched, recovered, requested_at)
+        batch_row, refused = _store(feed, fetched, recovered, requested_at, asked=asked)
         _confirm(feed, batch_row)
         summary["batches"] += 1
         summary["rows"] += len(fetched.items) - len(refused)
@@ -215,11 +222,14 @@ def _fetch(feed: str) -> tuple[Any, bool, dt.datetime]:
         return state.client.fetch(feed, exc.batch_no, **kwargs), True, requested_at
 
 
-def _store(feed: str, fetched: Any, recovered: bool, requested_at: dt.datetime | None = None) -> tuple[Batch, list[Any]]:
+def _store(
+    feed: str, fetched: Any, recovered: bool, requested_at: dt.datetime | None = None, *, asked: dt.datetime | None = None
+) -> tuple[Batch, list[Any]]:
     """Store a batch's rows in one transaction; a batch stored before (refetched) is not stored twice.
 
     Rows that cannot be stored are refused (recorded with their reason) and the rest goes on.
-    ``fetched_at`` is when the request was sent: the batch holds Specter's figures of a later moment.
+    ``fetched_at`` is when the request was sent: the batch holds Specter's figures of a later moment;
+    ``asked`` is when the pull was asked for (``Batch.requested_at``).
     """
     from .feed_rows import record_refusals, screen, summary_text
 
@@ -230,7 +240,7 @@ def _store(feed: str, fetched: Any, recovered: bool, requested_at: dt.datetime |
     screened = screen(feed, fetched)
     batch = Batch(
         feed=feed, batch_no=fetched.batch_no, rows=len(screened.items), recovered=recovered, state="stored",
-        fetched_at=requested_at or utcnow(), error=summary_text(screened.refused),
+        fetched_at=requested_at or utcnow(), requested_at=asked or requested_at, error=summary_text(screened.refused),
     )
     session.add(batch)
     session.flush()

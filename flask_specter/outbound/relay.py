@@ -190,9 +190,9 @@ def _failed(entry_id: int, token: str, exc: Exception) -> dict[str, Any]:
         values = {"state": "pending", "next_attempt_at": utcnow() + dt.timedelta(seconds=delay), "permanent": False}
     elif transient:
         text = f"{text} Gav upp efter {attempts} försök; klicka på \"{context.button}\" för att försöka igen."
-        values = {"state": "failed", "permanent": False}
+        values = {"state": "failed", "permanent": False, "failed_at": utcnow()}
     else:
-        values = {"state": "failed", "permanent": True}
+        values = {"state": "failed", "permanent": True, "failed_at": utcnow()}
     _finish(entry_id, token, attempts=attempts, last_error=text, **values)
     if is_order:
         order = state.adapter.get_order(entry.ref)

@@ -13,6 +13,7 @@ import functools
 import logging
 import math
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,10 +21,10 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
 from rq.job import Job as RQJob
 
-from .scheduler import JOB_FAILURE_TTL, SpecterScheduler
+from .scheduler import JOB_FAILURE_TTL, SpecterScheduler, pid_alive
 from .thread_worker import ThreadWorker
 from .workers import AppWorkerMixin, SpecterSimpleWorker, SpecterWorker
 
@@ -105,6 +106,7 @@ class SpecterQueue:
         self.queue = Queue(name, connection=self.connection)
         self.embedded = url is None
         self._embedded_worker_wanted = self.embedded and embedded_worker
+        self._in_command = False  # a CLI command: no embedded worker here, whatever the config says
         self._worker: ThreadWorker | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -229,6 +231,27 @@ class SpecterQueue:
 
     def disable_embedded_worker(self) -> None:
         self._embedded_worker_wanted = False
+        self._in_command = True
+
+    def embedded_worker_alive(self) -> bool | None:
+        """The embedded worker thread runs (started now if due); None in a CLI command, which never runs one."""
+        if self._in_command:
+            return None
+        self.ensure_worker()
+        return bool(self._thread and self._thread.is_alive())
+
+    def live_workers(self) -> list[str]:
+        """Names of the RQ workers listening on this queue (raises when Redis does not answer).
+
+        RQ forgets a dead worker when its key expires; one on this host whose process is gone is left out now.
+        """
+        host = socket.gethostname()
+        names = []
+        for worker in Worker.all(queue=self.queue):
+            if worker.hostname == host and worker.pid and not pid_alive(worker.pid):
+                continue
+            names.append(f"{worker.name} ({worker.hostname})")
+        return sorted(names)
 
     def ensure_worker(self) -> None:
         """Start the embedded worker thread once, on first use (never at import or in a CLI command)."""
