@@ -26,3 +26,15 @@ def test_enqueue_once_coalesces_and_a_failed_enqueue_frees_the_flag(make_shop):
     del queue.queue.enqueue
     assert queue.enqueue_once("test-once", JOB, ttl=60)  # the next caller is not turned away by a job that never was
     assert queue.queue.count == 2
+
+
+def test_each_worker_runs_jobs_the_way_its_rq_class_does():
+    """The app-context mixin must not change how a job runs: the thread and --no-fork workers run jobs in
+    their own process (a fork from a thread, or from the shop, would copy its locks and sockets)."""
+    from rq import SimpleWorker, Worker
+
+    from flask_specter.queue import SpecterSimpleWorker, SpecterWorker, ThreadWorker
+
+    assert ThreadWorker.execute_job is SimpleWorker.execute_job
+    assert SpecterSimpleWorker.execute_job is SimpleWorker.execute_job
+    assert SpecterWorker.execute_job is Worker.execute_job

@@ -13,15 +13,16 @@ from typing import Any
 from flask import Flask
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
+from rq.worker import BaseWorker
 
 from .scheduler import SpecterScheduler
 
 log = logging.getLogger("flask_specter.queue")
 
 
-class AppWorkerMixin(Worker):
+class AppWorkerMixin(BaseWorker):
     """Runs every job inside a new app context of the worker's Flask app (mixed in before ``Worker`` or
-    ``SimpleWorker``)."""
+    ``SimpleWorker``; it derives from their common base, so the other one decides how a job runs)."""
 
     flask_app: Flask
     scheduler_in_thread = False
