@@ -35,6 +35,7 @@ def test_a_sale_on_the_sandbox_page_reaches_the_shop(make_shop, sandbox, serve, 
     page.wait_for_load_state()
     assert page.get_by_role("status").inner_text() == f"Sålde 3 st {sku} i butikskassan: 7 i lager, 7 disponibelt."
     assert row.locator("td.in-stock").inner_text() == "7"
+    shot(page, "20_sandbox_page_sale_done")
 
     wait_until(lambda: shop_stock(app)[sku] == 7, message="the shop to follow the sale")  # Specter called, the shop pulled
     assert shop_stock(app)[other] == 11
@@ -45,4 +46,4 @@ def test_a_sale_on_the_sandbox_page_reaches_the_shop(make_shop, sandbox, serve, 
     assert "token=***" in latest.inner_text() and app.config["SPECTER_CALLBACK_TOKEN"] not in page.content()
     page.locator("#pos-sale details summary").click()  # the same action as a JSON hook, shown on the page
     assert "POST /_sandbox/pos-sale" in page.locator("#pos-sale details pre").inner_text()
-    shot(page, "20_sandbox_page_after_a_sale")
+    shot(page, "21_sandbox_page_shop_answered")
