@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  Shop:            {shop_url}\n"
             f"  Admin:           {shop_url}admin/   (log in: {login})\n"
             f"  JSON API:        {shop_url}api/   (Authorization: Bearer {env['SHOP_API_TOKEN']})\n"
-            f"  Sandbox state:   {sandbox_url}_sandbox/state\n"
+            f"  Specter sandbox: {sandbox_url}   (Butikskassa: sell, receive goods, deliver orders; JSON: {sandbox_url}_sandbox/state)\n"
             f"  Callbacks:       {'registered with the sandbox' if activated else 'NOT registered: flask --app example_shop specter activate failed (see above)'}\n"
             f"  Data:            {var}\n"
             "\n  flask specter ... against this demo, from another terminal (then e.g. flask specter status):\n"
