@@ -12,7 +12,7 @@ setup(
     # Namespace discovery: the template and revision folders are data packages of their own.
     packages=find_namespace_packages(include=["flask_specter", "flask_specter.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
-    package_data={"flask_specter": ["py.typed", "admin/templates/**/*", "migrations/versions/*.py"]},
+    package_data={"flask_specter": ["py.typed", "admin/templates/**/*", "sandbox/templates/**/*", "migrations/versions/*.py"]},
     python_requires=">=3.11",
     install_requires=[
         "flask>=3.0",

@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # hide_parameters: a database error's message never carries the row (e-mail, name, address) into a log.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "hide_parameters": True, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     app.session_interface = ShopSessionInterface()
+    settings.warn_random_secret_key(app)
 
     from .admin import init_admin
     from .api import bp as api_bp

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -58,6 +59,19 @@ def demo_env(shop_port: int, sandbox_port: int, var: Path, base: dict[str, str] 
         }
     )
     return env
+
+
+# What a second terminal needs for ``flask specter ...`` against the running demo (SPECTER_* added as set).
+CLI_KEYS = ("FLASK_APP", "SHOP_DEMO", "DATABASE_URL", "REDIS_URL")
+
+
+def cli_env_lines(env: dict[str, str]) -> list[str]:
+    """Shell lines that give another terminal the demo's shop: its database, Specter (the sandbox), the
+    callback token (so ``flask specter activate`` keeps the shop's URLs working) and SHOP_DEMO (no
+    SECRET_KEY needed by a command). Secrets of the web process alone (SECRET_KEY) are left out."""
+    values = {"FLASK_APP": "example_shop", **env}
+    keys = [k for k in CLI_KEYS if values.get(k)] + sorted(k for k in values if k.startswith("SPECTER_") and values[k])
+    return [f"cd {shlex.quote(str(PACKAGE_ROOT))}"] + [f"export {k}={shlex.quote(values[k])}" for k in keys]
 
 
 def port_free(port: int) -> bool:
@@ -148,10 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             f"  Shop:            {shop_url}\n"
             f"  Admin:           {shop_url}admin/   (log in: {login})\n"
             f"  JSON API:        {shop_url}api/   (Authorization: Bearer {env['SHOP_API_TOKEN']})\n"
-            f"  Sandbox state:   {sandbox_url}_sandbox/state\n"
+            f"  Specter sandbox: {sandbox_url}   (Butikskassa: sell, receive goods, deliver orders; JSON: {sandbox_url}_sandbox/state)\n"
             f"  Callbacks:       {'registered with the sandbox' if activated else 'NOT registered: flask --app example_shop specter activate failed (see above)'}\n"
             f"  Data:            {var}\n"
-            "\n  Ctrl-C stops both.\n",
+            "\n  flask specter ... against this demo, from another terminal (then e.g. flask specter status):\n"
+            + "".join(f"    {line}\n" for line in cli_env_lines(env))
+            + "\n  Ctrl-C stops both.\n",
             flush=True,
         )
         while all(proc.poll() is None for proc in procs):

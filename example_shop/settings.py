@@ -11,6 +11,9 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+import click
+from flask import Flask
+
 from flask_specter.config import DEFAULTS as SPECTER_DEFAULTS
 
 log = logging.getLogger("example_shop")
@@ -82,12 +85,37 @@ def finish(config: dict[str, Any], instance_path: str) -> dict[str, Any]:
     if not config.get("SECRET_KEY"):
         if not config.get("SHOP_DEMO"):
             raise RuntimeError(MISSING_SECRET_KEY)
-        log.warning("SECRET_KEY is not set: using a random key for this demo process (sessions and admin logins end on restart)")
         config["SECRET_KEY"] = secrets.token_hex(32)
+        config["SHOP_RANDOM_SECRET_KEY"] = True  # said once by the process that serves pages: warn_random_secret_key
     config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     # SESSION_COOKIE_SECURE: from the environment; otherwise set per request when served over HTTPS.
     return config
+
+
+RANDOM_SECRET_KEY = "SECRET_KEY is not set: using a random key for this demo process (sessions and admin logins end on restart)"
+
+
+def warn_random_secret_key(app: Flask) -> None:
+    """Warn about a random demo key in the process that serves pages, once, and nowhere else.
+
+    Only a web process signs sessions, so ``flask specter ...``, ``flask seed`` and the worker stay quiet.
+    ``flask run`` is known when the app is made (the command loads it); any other server (gunicorn,
+    waitress) shows it at its first request.
+    """
+    if not app.config.get("SHOP_RANDOM_SECRET_KEY"):
+        return
+    warned: list[bool] = []
+
+    def warn() -> None:
+        if not warned:
+            warned.append(True)
+            log.warning(RANDOM_SECRET_KEY)
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.info_name == "run":
+        warn()
+    app.before_request(warn)
 
 
 MISSING_SECRET_KEY = (

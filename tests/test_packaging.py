@@ -32,8 +32,9 @@ def test_the_wheel_carries_the_extension_with_its_data_and_not_the_example_shop(
     assert "flask_specter" in dist.packages
     assert all(name == "flask_specter" or name.startswith("flask_specter.") for name in dist.packages), dist.packages
     data = dist.package_data["flask_specter"]
-    assert "migrations/versions/*.py" in data and "admin/templates/**/*" in data
-    assert {"flask_specter.migrations.versions", "flask_specter.admin.templates.specter"} <= set(dist.packages)
+    assert "migrations/versions/*.py" in data and "admin/templates/**/*" in data and "sandbox/templates/**/*" in data
+    assert {"flask_specter.migrations.versions", "flask_specter.admin.templates.specter", "flask_specter.sandbox.templates.sandbox"} <= set(dist.packages)
+    assert (ROOT / "flask_specter" / "sandbox" / "templates" / "sandbox" / "index.html").is_file()  # the sandbox page
     assert list((ROOT / "flask_specter" / "migrations" / "versions").glob("*.py"))  # what the pattern ships
     assert "LICENSE" in dist.metadata.license_files and (ROOT / "LICENSE").is_file() and (ROOT / "CHANGES.md").is_file()
 

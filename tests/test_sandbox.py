@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from html import unescape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -530,3 +534,126 @@ def test_in_process_server_for_users(tmp_path):
         srv.hooks.create_articles([{"articleNo": "IP-1", "name": "x", "inStock": 2}])
         assert stock_rows(text(fetch(Api(srv), "stock", protocol.new_batch_no()))) == {"IP-1": "2"}
         assert srv.credentials["SPECTER_API_URL"] == srv.url
+
+
+# -- what the sandbox logs ------------------------------------------------------------------------
+
+
+def test_the_access_log_hides_the_key_and_the_shops_callback_token(sb, receiver):
+    """The shop registers its callback URLs (with its token) in a GET's query string and signs every call
+    with ``key=``: the sandbox's request lines show neither, plain or percent-encoded."""
+    api = Api(sb)
+    seed(sb, 1)
+    start = len(Path(sb.log_path).read_text())  # the module's server: only this test's lines
+    api.activate(actionStockChange=f"{receiver.url}/stock?token=s3cret-tok",
+                 actionRemoveOrder=f"{receiver.url}/removed?orderNo=$orderNo&token=s3cret-tok")
+    fetch(api, "stock", protocol.new_batch_no())
+    sb.hooks.pos_sale("A-0", 1)
+    sb.hooks.wait_callbacks()
+    log = wait_for_log(sb, start, "getArticleExternalNeedUpdate")
+    assert "checkAccountSettings" in log and "token%3D***" in log
+    assert "s3cret-tok" not in log
+    assert "key=***" in log and re.search(r"[?&]key=(?!\*\*\*)", log) is None
+
+
+def test_the_sandboxs_own_callback_calls_log_no_token(tmp_path, receiver, caplog):
+    with SandboxServer(in_process=True, db_path=tmp_path / "s.sqlite3", callback_backoff=0.05) as srv:
+        api = Api(srv)
+        seed(srv, 1)
+        api.activate(actionStockChange=f"{receiver.url}/stock?token=s3cret-tok")
+        with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+            srv.hooks.pos_sale("A-0", 1)
+            assert srv.hooks.wait_callbacks()[-1]["ok"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "urllib3.connectionpool"]
+    assert any("/stock?token=***" in line for line in lines), lines
+    assert not any("s3cret-tok" in line for line in lines)
+    assert receiver.hits == ["/stock?token=s3cret-tok"]  # the shop still gets its token
+
+
+def wait_for_log(server: SandboxServer, start: int, needle: str) -> str:
+    deadline = time.monotonic() + 5
+    while True:
+        log = Path(server.log_path).read_text()[start:]
+        if needle in log or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
+
+
+# -- the page at / ------------------------------------------------------------------------------
+
+
+def page_messages(html: str) -> list[str]:
+    return [unescape(m) for m in re.findall(r'role="status">([^<]*)<', html)]
+
+
+def test_the_page_forms_run_the_hooks_actions_with_the_same_fields(sb, receiver):
+    """Every form posts the hook's own body as form fields; the state changes exactly as through the hook."""
+    from flask_specter.sandbox.actions import HOOKS
+
+    api = Api(sb)
+    seed(sb, 2, stock=10)
+    api.activate(actionStockChange=f"{receiver.url}/stock?token=s3cret-tok", actionRemoveOrder=f"{receiver.url}/rm?orderNo=$orderNo&token=s3cret-tok",
+                 actionNewInvoice=f"{receiver.url}/inv?orderId=$orderId&invoiceId=$invoiceId&token=s3cret-tok")
+    cid = api.customer().split(";")[1]
+    order_no = api.order(cid, [("A-1", 2)], externalOrderNo="W-1").split(";")[1]
+    web = requests.Session()
+    html = web.get(sb.url, timeout=10).text
+    assert all(f'action="/sandbox/{path}"' in html for path in HOOKS)  # one form per action
+    assert all(f"POST /_sandbox/{path}" in html for path in HOOKS)  # each with its hook's body
+
+    def post(path, **fields):
+        resp = web.post(f"{sb.url}sandbox/{path}", data=fields, timeout=10)
+        assert resp.status_code == 200 and resp.url.endswith(f"/#{path}"), resp.status_code
+        return page_messages(resp.text)
+
+    assert post("pos-sale", articleNo="A-0", qty="3", stockSiteId="1") == ["Sålde 3 st A-0 i butikskassan: 7 i lager, 7 disponibelt."]
+    assert post("goods-received", articleNo="A-0", qty="5") == ["Inleverans av 5 st A-0: 12 i lager, 12 disponibelt."]
+    assert post("stock-adjustment", articleNo="A-0", change="-2", inStock="") == ["Lagerjustering av A-0: 10 i lager, 10 disponibelt."]
+    assert post("stock-adjustment", articleNo="A-0", inStock="4")[0].endswith("4 i lager, 4 disponibelt.")
+    assert "inStock" in post("stock-adjustment", articleNo="A-0", inStock="4", change="1")[0]  # one or the other
+    post("price-change", articleNo="A-0", priceExclVat="89,50", name="Kaffe mörk", vatPercent="")
+    article = sb.hooks.article("A-0")
+    assert (article["inStock"], article["priceExclVat"], article["name"], article["vatPercent"]) == (4, "89.50", "Kaffe mörk", "25")
+    assert post("pos-sale", articleNo="NOPE", qty="1") == ["Sälj i butikskassan gick inte: unknown article 'NOPE'"]
+    assert post("pos-sale", articleNo="A-0", qty="") == ["Sälj i butikskassan: fältet qty saknas."]
+
+    assert post("order-status", orderNo=order_no, statusId="2") == [f"Order {order_no} har status Bekräftad."]
+    assert post("invoice", orderNo=order_no) == [f"Faktura 50001 skapad för order {order_no}."]
+    assert post("order-delivery", orderNo=order_no, trackingNo="JJSE1") == [f"Order {order_no} levererad med kollinummer JJSE1."]
+    [order] = sb.hooks.state()["orders"]
+    assert (order["statusId"], order["deliveryStatus"], order["trackingNos"], order["invoices"][0]["invoiceId"]) == (4, "D", ["JJSE1"], "50001")
+    assert sb.hooks.article("A-1")["inStock"] == 11 - 2  # delivered: out of stock
+    assert post("order-removal", orderNo=order_no) == [f"Order {order_no} borttagen."]
+    sb.hooks.wait_callbacks()
+
+    html = web.get(sb.url, timeout=10).text
+    assert f'data-order="{order_no}" class="deleted"' in html and "JJSE1" in html and "Kaffe mörk" in html
+    assert "Lagerändring" in html and "Ny faktura" in html and "Order borttagen" in html  # the callback log
+    assert "token=***" in html and "s3cret-tok" not in html  # the shop's token is not shown
+    assert receiver.hits and all("token=s3cret-tok" in hit for hit in receiver.hits)
+
+
+def test_the_hooks_answer_as_before_and_refuse_bad_bodies(sb):
+    seed(sb, 1, stock=10)
+    assert sb.hooks.pos_sale("A-0", 2)["inStock"] == 8
+    assert sb.hooks.goods_received("A-0", 4)["inStock"] == 12
+    assert sb.hooks.adjust_stock("A-0", 5)["inStock"] == 5
+    assert sb.hooks.adjust_stock_bulk([{"articleNo": "A-0", "inStock": 6}]) == {"ok": True, "adjusted": 1}
+    resp = requests.post(f"{sb.url}_sandbox/stock-adjustment", json={"articleNo": "A-0", "change": -1}, timeout=10)
+    assert resp.json()["article"]["inStock"] == 5
+    assert requests.post(f"{sb.url}_sandbox/pos-sale", json={"articleNo": "A-0"}, timeout=10).status_code == 400
+    assert requests.post(f"{sb.url}_sandbox/pos-sale", json={"articleNo": "X", "qty": 1}, timeout=10).status_code == 404
+    assert requests.post(f"{sb.url}_sandbox/order-status", json={"orderNo": 1, "statusId": 9}, timeout=10).status_code == 400
+
+
+def test_another_site_cannot_post_to_the_page_or_the_hooks(sb):
+    """A web page open in the same browser could post a form to the loopback port: ``Origin`` gives it away."""
+    seed(sb, 1, stock=10)
+    evil = {"Origin": "http://evil.example"}
+    assert requests.post(f"{sb.url}sandbox/pos-sale", data={"articleNo": "A-0", "qty": "1"}, headers=evil, timeout=10).status_code == 403
+    assert requests.post(f"{sb.url}_sandbox/reset", headers=evil, timeout=10).status_code == 403
+    assert requests.post(f"{sb.url}_sandbox/pos-sale", data='{"articleNo": "A-0", "qty": 1}', headers={**evil, "Content-Type": "text/plain"}, timeout=10).status_code == 403
+    assert sb.hooks.article("A-0")["inStock"] == 10
+    own = {"Origin": sb.url.rstrip("/")}
+    assert requests.post(f"{sb.url}sandbox/pos-sale", data={"articleNo": "A-0", "qty": "1"}, headers=own, timeout=10).status_code == 200
+    assert sb.hooks.article("A-0")["inStock"] == 9

@@ -22,7 +22,7 @@ from ..messages import EXPORT, explain
 from ..models import ExportFailure, ExportRun, upsert_link, utcnow
 from ..queue import job
 from ..redact import redact
-from ..remote.errors import SpecterError
+from ..remote.errors import SpecterAuthError, SpecterConfigError, SpecterError
 from ..state import get_state
 
 log = logging.getLogger("flask_specter.exports")
@@ -34,11 +34,24 @@ UNFINISHED = ("running", "failed")
 
 
 class ExportInterrupted(Exception):
-    """Specter could not be reached mid-page; the run keeps its cursor and continues on the next try."""
+    """Specter could not be reached mid-page; the run keeps its cursor and continues on the next try.
+
+    ``stops``: Specter refused the credentials (or they are missing). No row can pass until a person
+    fixes them, so the run stops at the first such answer instead of failing every row and page.
+    """
 
     def __init__(self, cause: SpecterError):
         super().__init__(str(cause))
         self.cause = cause
+
+    @property
+    def stops(self) -> bool:
+        return _stops(self.cause)
+
+
+def _stops(exc: SpecterError) -> bool:
+    """An error that no row can get past: wrong or missing credentials."""
+    return isinstance(exc, (SpecterAuthError, SpecterConfigError))
 
 
 def _check_kind(kind: str) -> str:
@@ -106,7 +119,7 @@ def _send_articles(kind: str, page: list[tuple[str, Any]]) -> list[tuple[str, st
         state.client.submit_articles([r for _sku, r in rows], force_update=False)
         sent, failures = [sku for sku, _r in rows], []
     except SpecterError as exc:
-        if exc.transient:
+        if exc.transient or _stops(exc):
             raise ExportInterrupted(exc) from exc
         sent, failures = [], []
         for sku, row in rows:
@@ -114,7 +127,7 @@ def _send_articles(kind: str, page: list[tuple[str, Any]]) -> list[tuple[str, st
                 state.client.submit_articles([row], force_update=False)
                 sent.append(sku)
             except SpecterError as row_exc:
-                if row_exc.transient:
+                if row_exc.transient or _stops(row_exc):
                     raise ExportInterrupted(row_exc) from row_exc
                 failures.append((sku, explain(row_exc, EXPORT)))
     for sku in sent:  # the article exists in Specter now: Specter is its stock master
@@ -123,7 +136,7 @@ def _send_articles(kind: str, page: list[tuple[str, Any]]) -> list[tuple[str, st
 
 
 def _send_customers(page: list[tuple[str, Any]]) -> tuple[list[tuple[str, str]], int, SpecterError | None]:
-    """One newCustomerSubmit per customer: (failures, how many were handled, the transient error that stopped it)."""
+    """One newCustomerSubmit per customer: (failures, how many were handled, the transient or credentials error that stopped it)."""
     from .exporters import send_customer
 
     failures: list[tuple[str, str]] = []
@@ -131,7 +144,7 @@ def _send_customers(page: list[tuple[str, Any]]) -> tuple[list[tuple[str, str]],
         try:
             send_customer(get_state(), customer)
         except SpecterError as exc:
-            if exc.transient:
+            if exc.transient or _stops(exc):
                 return failures, handled, exc
             failures.append((key, explain(exc, EXPORT)))
     return failures, len(page), None
@@ -157,7 +170,11 @@ def _advance(run_id: int, old_cursor: str | None, new_cursor: str, done: int, fa
 def _interrupt(run_id: int, exc: SpecterError, *, final: bool) -> None:
     session = get_state().db.session
     session.rollback()
-    text = explain(exc, EXPORT) + (" Exporten fortsätter där den slutade när du startar den igen." if final else " Nytt försök görs strax.")
+    if _stops(exc):
+        final = True
+        text = explain(exc, EXPORT) + " Exporten stoppades vid första nekade anropet; rätta inställningarna och starta den igen, den fortsätter där den slutade."
+    else:
+        text = explain(exc, EXPORT) + (" Exporten fortsätter där den slutade när du startar den igen." if final else " Nytt försök görs strax.")
     session.execute(update(ExportRun).where(ExportRun.id == run_id).values(error=text, **({"state": "failed"} if final else {})))
     session.commit()
     log.warning("export %s interrupted: %s", run_id, redact(text))
@@ -198,7 +215,7 @@ def run_export_page(run_id: int) -> dict:
         result = send_next_page(run_id)
     except ExportInterrupted as exc:
         job = get_current_job()
-        final = not (job is not None and (job.retries_left or 0) > 0)
+        final = exc.stops or not (job is not None and (job.retries_left or 0) > 0)
         _interrupt(run_id, exc.cause, final=final)
         if final:
             return {"run": run_id, "state": "failed", "error": str(exc)}
@@ -246,7 +263,7 @@ def run_inline(kind: str, *, restart: bool = False, on_page: Callable[[ExportRun
             tries = 0
         except ExportInterrupted as exc:
             tries += 1
-            final = tries > retries
+            final = exc.stops or tries > retries
             _interrupt(run_id, exc.cause, final=final)
             if final:
                 break

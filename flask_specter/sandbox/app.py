@@ -1,4 +1,4 @@
-"""The sandbox Flask app: Specter's two scripts plus the ``/_sandbox/`` hooks.
+"""The sandbox Flask app: Specter's two scripts, the ``/_sandbox/`` hooks and the page at ``/``.
 
 ``create_app(config)`` builds one independent simulator (its own database, dispatcher and faults), so
 several can run in one process.
@@ -6,19 +6,21 @@ several can run in one process.
 
 from __future__ import annotations
 
+import secrets
 import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 
 from ..remote import protocol
 from . import api
 from .config import build_config
 from .faults import ERROR_PAGE, Fault
 from .hooks import bp
+from .pages import bp as page_bp
 from .state import EXTENSION_KEY, Sandbox, get_sandbox
 from .wire import ApiError, Params, Reply, api_response, encode, merge_params
 
@@ -47,7 +49,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule("/getInfo.asp", "get_info", _script_view, methods=["GET", "POST"])
     app.add_url_rule("/putInfo.asp", "put_info", _script_view, methods=["GET", "POST"])
     app.register_blueprint(bp)
+    app.register_blueprint(page_bp)
+    app.secret_key = secrets.token_hex(32)  # only the page's one-shot messages live in the session
+    app.before_request(_same_origin_writes)
     return app
+
+
+def _same_origin_writes() -> None:
+    """A browser sends ``Origin`` with every cross-site POST: another site cannot drive the page or the hooks.
+
+    Programs (the shop, ``SandboxHooks``, curl) send none and pass; Specter's own scripts are open as in Specter.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint in ("get_info", "put_info"):
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != request.host_url.rstrip("/"):
+        abort(403, "cross-site request refused: use the sandbox page itself or a program")
 
 
 def _script_view() -> Response:

@@ -1,18 +1,34 @@
 """The ``/_sandbox/`` JSON routes: what a person does inside Specter, plus reads and test controls.
 
-Not part of Specter's API; the connector never calls them (contract §7).
+Not part of Specter's API; the connector never calls them (contract §7). Every route takes a JSON object
+and answers JSON (``{"error": ...}`` with 400 for a bad body, 404 for an unknown article or order).
+
+Changes made inside Specter: the bodies of ``pos-sale``, ``goods-received``, ``stock-adjustment``,
+``price-change``, ``article-removal``, ``order-status``, ``order-delivery``, ``order-removal`` and ``invoice``
+are documented in ``actions.py`` (the sandbox page at ``/`` runs the same functions). The others:
+
+- ``POST articles`` — ``{"articles": [{"articleNo": "KAFFE-1", "name": "Kaffe", "priceExclVat": "99.00",
+  "vatPercent": 25, "inStock": 10, "stockSiteId": 1}, ...]}``: created or edited in Specter (both feeds).
+- ``POST stock-sites`` — ``{"stockSiteId": 2, "name": "Butiken"}``: a stock site, created or renamed.
+- ``POST customer-fields`` — ``{"customerId": 1001, "priority": "A", "responsibleSalesperson": "Eva"}``.
+
+Reads: ``GET ping``, ``GET state`` (``?articles=0`` leaves the articles out), ``GET calls`` (``?action=``),
+``GET articles/<articleNo>``. Test controls: ``POST faults`` ``{"action": "getArticleExternalNeedUpdate",
+"mode": "fail", "count": 1, "status": 503}`` (modes fail, body, drop, ack, slow, after, replace, drip;
+``DELETE faults`` clears), ``POST config`` ``{"callbacksEnabled": false, "callbackRetries": 3, ...}``
+(``GET config`` reads), ``POST reset`` (every table emptied).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from ..remote import protocol
-from . import articles, feeds, orders
-from .articles import DEFAULT_SITE_ID, NotFound
+from . import actions, articles, feeds, orders
+from .articles import NotFound
 from .config import apply_runtime, runtime_view
 from .state import get_sandbox
 
@@ -43,10 +59,6 @@ def _article_reply(article_no: str) -> Response:
     if not found:
         raise NotFound(f"unknown article {article_no!r}")
     return jsonify(ok=True, article=found[0])
-
-
-def _site(data: dict[str, Any]) -> int:
-    return int(data.get("stockSiteId") or DEFAULT_SITE_ID)
 
 
 # -- reads ------------------------------------------------------------------------------------------
@@ -112,47 +124,24 @@ def stock_site() -> ResponseReturnValue:
     return jsonify(ok=True, stockSites=[{"stockSiteId": i, "name": n} for i, n in store.sites()])
 
 
-@bp.post("/pos-sale")
-def pos_sale() -> ResponseReturnValue:
-    data = _body()
-    qty = protocol.parse_decimal(str(data["qty"]), field="qty")
-    articles.specter_stock(get_sandbox().store, [(data["articleNo"], _site(data), -qty)], relative=True)
-    return _article_reply(data["articleNo"])
+def _action(path: str) -> Callable[[], ResponseReturnValue]:
+    """The hook for one action of ``actions.HOOKS``: the JSON body goes to the function the page's form uses."""
+
+    def view() -> ResponseReturnValue:
+        done = actions.run(get_sandbox().store, path, _body())
+        if done.order_no is not None:
+            return _order_reply(done.order_no, **done.extra)
+        if done.article_no is not None:
+            return _article_reply(done.article_no)
+        return jsonify(ok=True, **done.extra)
+
+    view.__name__ = path.replace("-", "_")
+    view.__doc__ = actions.HOOKS[path].title
+    return view
 
 
-@bp.post("/goods-received")
-def goods_received() -> ResponseReturnValue:
-    data = _body()
-    qty = protocol.parse_decimal(str(data["qty"]), field="qty")
-    articles.specter_stock(get_sandbox().store, [(data["articleNo"], _site(data), qty)], relative=True)
-    return _article_reply(data["articleNo"])
-
-
-@bp.post("/stock-adjustment")
-def stock_adjustment() -> ResponseReturnValue:
-    data = _body()
-    if "items" in data:
-        items = [(i["articleNo"], _site(i), protocol.parse_decimal(str(i["inStock"]), field="inStock"))
-                 for i in data["items"]]
-        articles.specter_stock(get_sandbox().store, items)
-        return jsonify(ok=True, adjusted=len(items))
-    qty = protocol.parse_decimal(str(data["inStock"]), field="inStock")
-    articles.specter_stock(get_sandbox().store, [(data["articleNo"], _site(data), qty)])
-    return _article_reply(data["articleNo"])
-
-
-@bp.post("/price-change")
-def price_change() -> ResponseReturnValue:
-    data = _body()
-    articles.specter_edit(get_sandbox().store, data)
-    return _article_reply(data["articleNo"])
-
-
-@bp.post("/article-removal")
-def article_removal() -> ResponseReturnValue:
-    data = _body()
-    articles.specter_remove(get_sandbox().store, data["articleNo"])
-    return _article_reply(data["articleNo"])
+for _path in actions.HOOKS:
+    bp.add_url_rule(f"/{_path}", view_func=_action(_path), methods=["POST"])
 
 
 def _order_reply(order_no: str | int, **extra: Any) -> Response:
@@ -160,36 +149,6 @@ def _order_reply(order_no: str | int, **extra: Any) -> Response:
         if str(order["orderNo"]) == str(order_no).strip():
             return jsonify(ok=True, order=order, **extra)
     raise NotFound(f"unknown order {order_no!r}")
-
-
-@bp.post("/order-status")
-def order_status() -> ResponseReturnValue:
-    data = _body()
-    orders.specter_status(get_sandbox().store, data["orderNo"], int(data["statusId"]), data.get("deliveryStatus"))
-    return _order_reply(data["orderNo"])
-
-
-@bp.post("/order-delivery")
-def order_delivery() -> ResponseReturnValue:
-    data = _body()
-    orders.specter_deliver(get_sandbox().store, data["orderNo"], str(data.get("trackingNo") or ""))
-    return _order_reply(data["orderNo"])
-
-
-@bp.post("/order-removal")
-def order_removal() -> ResponseReturnValue:
-    data = _body()
-    orders.specter_remove(get_sandbox().store, data["orderNo"])
-    return _order_reply(data["orderNo"])
-
-
-@bp.post("/invoice")
-def invoice() -> ResponseReturnValue:
-    data = _body()
-    invoice_id = orders.specter_invoice(
-        get_sandbox().store, data["orderNo"], data.get("invoiceId"), str(data.get("invoiceSource") or "SBM")
-    )
-    return _order_reply(data["orderNo"], invoiceId=invoice_id)
 
 
 @bp.post("/customer-fields")
