@@ -9,11 +9,14 @@ listeners read the marks.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import AttributeEventToken
 
+from .shop.adapter import ShopAdapter
 from .state import get_state
 from .threadflag import ThreadFlag
 
@@ -43,26 +46,27 @@ def suppress_outbox() -> Iterator[None]:
                 inspect(obj).info[SPECTER_OBJECT] = True
 
 
-def _current_session():
+def _current_session() -> Session | None:
     try:
-        return get_state().db.session()
+        session: Session = get_state().db.session()
     except RuntimeError:
         return None
+    return session
 
 
-def _remember_specter_value(target, value, oldvalue, initiator):  # noqa: ARG001
+def _remember_specter_value(target: Any, value: Any, oldvalue: Any, initiator: AttributeEventToken) -> None:  # noqa: ARG001
     """Attribute ``set`` event: inside ``suppress_outbox()`` the value is Specter's, remember it."""
     if _FROM_SPECTER:
         inspect(target).info.setdefault(SPECTER_VALUES, {})[initiator.key] = value
 
 
-def remember_specter_object(session, instance):  # noqa: ARG001
+def remember_specter_object(session: Session, instance: Any) -> None:  # noqa: ARG001
     """Session ``before_attach``: an object added inside ``suppress_outbox()`` came from Specter."""
     if _FROM_SPECTER:
         inspect(instance).info[SPECTER_OBJECT] = True
 
 
-def marks(obj: Any) -> dict:
+def marks(obj: Any) -> dict[str, Any]:
     """The object's marks, without creating an ``info`` dict on objects that have none."""
     insp = inspect(obj)
     return insp.info if "info" in insp.__dict__ else {}
@@ -77,23 +81,22 @@ def from_specter(obj: Any) -> bool:
     return bool(marks(obj).get(SPECTER_OBJECT))
 
 
-def forget_marks(objects) -> None:
+def forget_marks(objects: Iterable[Any]) -> None:
     for obj in objects:
         found = marks(obj)
         found.pop(SPECTER_VALUES, None)
         found.pop(SPECTER_OBJECT, None)
 
 
-def install_value_marks(adapter) -> None:
+def install_value_marks(adapter: ShopAdapter) -> None:
     """Listen for sets of the product fields sent to Specter, so Specter's own values are recognised."""
-    model = getattr(adapter, "product_model", None)
-    pf = getattr(adapter, "pf", None)
-    if model is None or pf is None:
+    model = adapter.product_model
+    if model is None:
         return
     mapper = inspect(model, raiseerr=False)
     if mapper is None:
         return
     for field in ARTICLE_FIELDS:
-        attr = pf.get(field)
-        if attr in mapper.attrs and not event.contains(getattr(model, attr), "set", _remember_specter_value):
+        attr = adapter.product_attribute(field)
+        if attr and attr in mapper.attrs and not event.contains(getattr(model, attr), "set", _remember_specter_value):
             event.listen(getattr(model, attr), "set", _remember_specter_value, propagate=True)

@@ -75,8 +75,9 @@ def decrement_for_order(order: object) -> None:
     adapter, session = state.adapter, state.db.session
     table, sku_col, stock_col = adapter.stock_target()
     ref = adapter.order_ref(order)
-    number = getattr(order, "number", None) or ref
-    for sku, qty in sorted(adapter.order_lines(order)):
+    record = adapter.order_record(order)
+    number = record.number or ref
+    for sku, qty in sorted(record.quantities()):
         if qty <= 0:
             continue
         result = session.execute(
@@ -192,10 +193,9 @@ def _stock_guard(session: Session, flush_context: UOWTransaction, instances: obj
         adapter = get_state().adapter
     except RuntimeError:  # no app context, or an app without the extension: not ours to guard
         return
-    model = getattr(adapter, "product_model", None)
-    if model is None or not hasattr(adapter, "pf"):
+    model, stock_attr = adapter.product_model, adapter.product_attribute("stock")
+    if model is None or stock_attr is None:
         return
-    stock_attr = adapter.pf["stock"]
     changed = []
     for obj in session.dirty:
         if isinstance(obj, model):

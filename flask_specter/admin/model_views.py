@@ -174,9 +174,7 @@ def _order_number(ref: str) -> str | None:
         return None
     if order is None:
         return None
-    field = getattr(state.adapter, "of", {}).get("number", "number")
-    number = getattr(order, field, None)
-    return str(number) if number else None
+    return state.adapter.order_number(order) or None
 
 
 def post_button(action_url: str, label: str, *, form_class: str, next_url: str | None = None, small: bool = False) -> Markup:

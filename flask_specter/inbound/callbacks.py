@@ -88,17 +88,8 @@ def order_field_limit(field: str) -> int:
     state = get_state()
     cache: dict[str, int] = state.app.extensions.setdefault("specter_field_limits", {})
     if field not in cache:
-        cache[field] = _column_length(state.adapter, field) or DEFAULT_PARAM_LIMIT
+        cache[field] = state.adapter.order_field_length(field) or DEFAULT_PARAM_LIMIT
     return cache[field]
-
-
-def _column_length(adapter: Any, field: str) -> int | None:
-    model = getattr(adapter, "order_model", None)
-    attr = (getattr(adapter, "of", None) or {}).get(field)
-    table = getattr(model, "__table__", None)
-    if table is None or not attr or attr not in table.c:
-        return None
-    return getattr(table.c[attr].type, "length", None)
 
 
 def _param(name: str, limit: int, *, required: bool = True) -> tuple[str, str | None]:

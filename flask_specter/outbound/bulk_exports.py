@@ -24,6 +24,7 @@ from ..queue import job
 from ..redact import redact
 from ..remote.errors import SpecterAuthError, SpecterConfigError, SpecterError
 from ..state import get_state
+from . import wire
 
 log = logging.getLogger("flask_specter.exports")
 
@@ -69,7 +70,8 @@ def _count(kind: str) -> int:
     adapter, session = state.adapter, state.db.session
     model = adapter.customer_model if kind == "customers" else adapter.product_model
     if model is not None and hasattr(model, "__table__"):
-        return session.execute(select(func.count()).select_from(model)).scalar_one()
+        count: int = session.execute(select(func.count()).select_from(model)).scalar_one()
+        return count
     return sum(1 for _ in (adapter.iter_customers() if kind == "customers" else adapter.iter_products()))
 
 
@@ -86,9 +88,9 @@ def _page(kind: str, cursor: str | None, size: int) -> list[tuple[str, Any]]:
             return [(str(c.id), c) for c in session.execute(stmt).scalars()]
         items = sorted(((adapter.customer_ref(c), c) for c in adapter.iter_customers()), key=lambda kc: int(kc[0]))
         return [kc for kc in items if cursor is None or int(kc[0]) > int(cursor)][:size]
-    model, pf = adapter.product_model, getattr(adapter, "pf", None)
-    if model is not None and pf and hasattr(model, pf["sku"]):
-        col = getattr(model, pf["sku"])
+    model, sku_attr = adapter.product_model, adapter.product_attribute("sku")
+    if model is not None and sku_attr and hasattr(model, sku_attr):
+        col = getattr(model, sku_attr)
         stmt = select(model).order_by(col).limit(size)
         if cursor is not None:
             stmt = stmt.where(col > cursor)
@@ -100,15 +102,10 @@ def _page(kind: str, cursor: str | None, size: int) -> list[tuple[str, Any]]:
 # -- sending one page -------------------------------------------------------------------------------
 
 
-def _article_rows(kind: str, products: list[tuple[str, Any]]) -> list[tuple[str, dict]]:
+def _article_rows(kind: str, products: list[tuple[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     adapter = get_state().adapter
-    rows = []
-    for sku, product in products:
-        row = dict(adapter.article_row(product))
-        if kind == "products_stock":
-            row.update(createArticleStock=1, noItemsInStock=adapter.product_stock(product))
-        rows.append((sku, row))
-    return rows
+    with_stock = kind == "products_stock"
+    return [(sku, wire.article_fields(adapter.product_record(product), with_stock=with_stock)) for sku, product in products]
 
 
 def _send_articles(kind: str, page: list[tuple[str, Any]]) -> list[tuple[str, str]]:
@@ -117,7 +114,7 @@ def _send_articles(kind: str, page: list[tuple[str, Any]]) -> list[tuple[str, st
     rows = _article_rows(kind, page)
     try:
         state.client.submit_articles([r for _sku, r in rows], force_update=False)
-        sent, failures = [sku for sku, _r in rows], []
+        sent, failures = [sku for sku, _r in rows], list[tuple[str, str]]()
     except SpecterError as exc:
         if exc.transient or _stops(exc):
             raise ExportInterrupted(exc) from exc
@@ -180,7 +177,7 @@ def _interrupt(run_id: int, exc: SpecterError, *, final: bool) -> None:
     log.warning("export %s interrupted: %s", run_id, redact(text))
 
 
-def send_next_page(run_id: int) -> dict:
+def send_next_page(run_id: int) -> dict[str, Any]:
     """Send the page after the run's cursor and advance it; raises ``ExportInterrupted`` on a transient error."""
     state = get_state()
     session = state.db.session
@@ -207,7 +204,7 @@ def send_next_page(run_id: int) -> dict:
 
 
 @job
-def run_export_page(run_id: int) -> dict:
+def run_export_page(run_id: int) -> dict[str, Any]:
     """The export job: one page, then the next job; a transient failure is retried by RQ, then reported."""
     from rq import get_current_job
 
@@ -276,7 +273,8 @@ def run_inline(kind: str, *, restart: bool = False, on_page: Callable[[ExportRun
             on_page(run)
         if result.get("state") != "running":
             break
-    return state.db.session.get(ExportRun, run_id)
+    last: ExportRun = state.db.session.get(ExportRun, run_id)
+    return last
 
 
 # -- progress ---------------------------------------------------------------------------------------
@@ -284,10 +282,11 @@ def run_inline(kind: str, *, restart: bool = False, on_page: Callable[[ExportRun
 
 def latest_run(kind: str) -> ExportRun | None:
     session = get_state().db.session
-    return session.execute(select(ExportRun).where(ExportRun.kind == _check_kind(kind)).order_by(ExportRun.id.desc()).limit(1)).scalar_one_or_none()
+    run: ExportRun | None = session.execute(select(ExportRun).where(ExportRun.kind == _check_kind(kind)).order_by(ExportRun.id.desc()).limit(1)).scalar_one_or_none()
+    return run
 
 
-def progress(run: ExportRun | None, *, failures: int = 200) -> dict:
+def progress(run: ExportRun | None, *, failures: int = 200) -> dict[str, Any]:
     """What the admin's export page and the CLI show: counts, percent and the per-row report."""
     if run is None:
         return {"state": "none", "total": 0, "done": 0, "failed": 0, "percent": 0, "failures": []}

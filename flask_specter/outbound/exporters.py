@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from .. import signals
-from ..models import Link, linked, upsert_link
+from ..models import Link, OutboxEntry, linked, upsert_link
 from ..remote.errors import (
     ExplainedError,
     SpecterDuplicateOrderError,
@@ -23,6 +23,8 @@ from ..remote.errors import (
     SpecterUnknownCustomerError,
     SpecterUnknownOrderError,
 )
+from ..state import SpecterState
+from . import wire
 
 
 @dataclass
@@ -49,7 +51,7 @@ class PushProblem(ExplainedError):
 # -- products ---------------------------------------------------------------------------------------
 
 
-def push_product(state, entry) -> Outcome:
+def push_product(state: SpecterState, entry: OutboxEntry) -> Outcome:
     session, adapter = state.db.session, state.adapter
     sku = entry.ref
     if entry.op == "delete":
@@ -59,20 +61,19 @@ def push_product(state, entry) -> Outcome:
     product = adapter.get_product(sku)
     if product is None:
         return Outcome(note="Produkten finns inte längre i butiken; inget skickades.")
-    row = dict(adapter.article_row(product))
+    record = adapter.product_record(product)
     known = linked(session, "product", sku) is not None
     if entry.op == "create" or not known:
         # New in Specter: the shop's stock goes along once (seed 000); Specter is stock master after.
-        row.update(createArticleStock=1, noItemsInStock=adapter.product_stock(product))
-        state.client.submit_articles([row], force_update=entry.op != "create")
+        state.client.submit_articles([wire.article_fields(record, with_stock=True)], force_update=entry.op != "create")
     else:
-        state.client.submit_articles([row], force_update=True)  # data only, never stock
+        state.client.submit_articles([wire.article_fields(record)], force_update=True)  # data only, never stock
     upsert_link(session, "product", sku, sku)
     op = entry.op
     return Outcome(remote_id=sku, after=[lambda: signals.product_exported.send(state.app, sku=sku, op=op)])
 
 
-def _delete_product(state, sku: str) -> Outcome:
+def _delete_product(state: SpecterState, sku: str) -> Outcome:
     session = state.db.session
     if not state.settings.get("delete_in_specter"):
         return Outcome(note="Produkten raderades bara i butiken (\"Radera från Specter\" är false).")
@@ -88,17 +89,16 @@ def _delete_product(state, sku: str) -> Outcome:
 # -- customers --------------------------------------------------------------------------------------
 
 
-def customer_specter_no(state, customer) -> str | None:
-    getter = getattr(state.adapter, "customer_specter_no", None)
-    value = getter(customer) if getter else None
-    return str(value) if value else linked(state.db.session, "customer", state.adapter.customer_ref(customer))
+def customer_specter_no(state: SpecterState, customer: Any) -> str | None:
+    value = state.adapter.customer_specter_no(customer)
+    return value if value else linked(state.db.session, "customer", state.adapter.customer_ref(customer))
 
 
-def send_customer(state, customer) -> str:
+def send_customer(state: SpecterState, customer: Any) -> str:
     """newCustomerSubmit with the admin's matching toggles; the shop stores Specter's customer number."""
     adapter, settings = state.adapter, state.settings
     reply = state.client.submit_customer(
-        adapter.customer_row(customer),
+        wire.customer_fields(adapter.customer_record(customer)),
         force_update=True,  # the shop is master; Specter-only fields (priority, salesperson) survive
         ignore_email=settings.get("ignore_email_check"),
         ignore_org_no=settings.get("ignore_org_no_check"),
@@ -110,7 +110,7 @@ def send_customer(state, customer) -> str:
     return reply.id
 
 
-def push_customer(state, entry) -> Outcome:
+def push_customer(state: SpecterState, entry: OutboxEntry) -> Outcome:
     customer = state.adapter.get_customer(entry.ref)
     if customer is None:
         return Outcome(note="Kunden finns inte längre i butiken; inget skickades.")
@@ -122,7 +122,7 @@ def push_customer(state, entry) -> Outcome:
 # -- orders -----------------------------------------------------------------------------------------
 
 
-def push_order(state, entry, *, ensure_customer: Callable[[Any, Any], str]) -> Outcome:
+def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Callable[[SpecterState, Any], str]) -> Outcome:
     """newOrderSubmit; ``ensure_customer(state, customer)`` gives the customer's Specter number first
     (the relay's: it may push the customer's own waiting outbox row)."""
     if entry.op == "delete":
@@ -131,20 +131,24 @@ def push_order(state, entry, *, ensure_customer: Callable[[Any, Any], str]) -> O
     order = adapter.get_order(entry.ref)
     if order is None:
         return Outcome(note="Ordern finns inte längre i butiken; inget skickades.")
-    payload = adapter.order_payload(order, state.config)
-    customer = adapter.get_customer(payload.customer_ref) if payload.customer_ref not in ("", "None") else None
+    record = adapter.order_record(order)
+    customer = adapter.get_customer(record.customer_ref) if record.customer_ref else None
     if customer is None:
         raise PushProblem("Ordern har ingen kund i butiken och kan inte skickas till Specter.")
     customer_no = ensure_customer(state, customer)
-    header = {**payload.header, "customerId": customer_no, "sendOrderMail": 1 if state.settings.get("send_order_mail") else 0}
+    send_mail = bool(state.settings.get("send_order_mail"))
+    rows = wire.order_rows(record, state.config)
+
+    def header(customer_no: str) -> dict[str, Any]:
+        return wire.order_header(record, state.config, adapter.pay_types, customer_no=customer_no, send_order_mail=send_mail)
+
     note = None
     try:
         try:
-            order_no = state.client.submit_order(header, payload.rows).id
+            order_no = state.client.submit_order(header(customer_no), rows).id
         except SpecterUnknownCustomerError:
             # Our stored number is stale (customer removed in Specter): send the customer again, once.
-            header["customerId"] = send_customer(state, customer)
-            order_no = state.client.submit_order(header, payload.rows).id
+            order_no = state.client.submit_order(header(send_customer(state, customer)), rows).id
     except SpecterDuplicateOrderError as exc:
         # Code 23: Specter created it earlier and the answer was lost. Success, with its number.
         if not exc.order_no:
@@ -157,7 +161,7 @@ def push_order(state, entry, *, ensure_customer: Callable[[Any, Any], str]) -> O
     from ..stock import acknowledge_reservations
 
     acknowledge_reservations(ref)  # held back until a figure that includes the order is applied
-    skus = [sku for sku, _qty in payload.lines]
+    skus = [sku for sku, _qty in record.quantities()]
     return Outcome(
         remote_id=str(order_no),
         note=note,
@@ -168,7 +172,7 @@ def push_order(state, entry, *, ensure_customer: Callable[[Any, Any], str]) -> O
     )
 
 
-def _refresh_stock(state, skus: list[str]) -> None:
+def _refresh_stock(state: SpecterState, skus: list[str]) -> None:
     """Specter now holds the reservation: fetch fresh figures so the shop converges (contract 8)."""
     if not skus:
         return
@@ -180,7 +184,7 @@ def _refresh_stock(state, skus: list[str]) -> None:
         pass
 
 
-def _delete_order(state, entry) -> Outcome:
+def _delete_order(state: SpecterState, entry: OutboxEntry) -> Outcome:
     from ..stock import release_reservations
 
     session = state.db.session

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session, UOWTransaction
 
 from ..models import Link, OutboxEntry
 from ..origin import (
@@ -25,13 +26,15 @@ from ..origin import (
     remember_specter_object,
     writing_for_specter,
 )
+from ..shop.adapter import ShopAdapter
 from ..sku import check_sku
+from ..state import SpecterState, get_state
 
 log = logging.getLogger("flask_specter.outbox")
 
 NEW_IDS = "specter_outbox_ids"  # session.info key: outbox ids flushed in this transaction
 
-def install_hooks(state) -> None:
+def install_hooks(state: SpecterState) -> None:
     """Listen on the host's session; safe to call for several apps sharing one ``db``."""
     from ..stock import install_stock_guard
 
@@ -49,11 +52,9 @@ def install_hooks(state) -> None:
             event.listen(session, name, fn)
 
 
-def _state_for(session):
+def _state_for(session: Session) -> SpecterState | None:
     """The app's state when ``session`` belongs to it, else None (no app context, another db)."""
     try:
-        from ..state import get_state
-
         state = get_state()
     except RuntimeError:
         return None
@@ -81,7 +82,7 @@ def _changed(obj: Any, attrs: list[str]) -> bool:
 class _Writer:
     """Adds outbox rows to one flush, never two pending rows for the same (kind, ref, op)."""
 
-    def __init__(self, session, state):
+    def __init__(self, session: Session, state: SpecterState) -> None:
         self.session = session
         self.state = state
         self._product_sync: bool | None = None
@@ -104,42 +105,40 @@ class _Writer:
             ).first()
         return found is not None
 
-    def add(self, kind: str, op: str, ref: Any, payload: dict | None = None, *, covered_by: tuple[str, ...] = ()) -> None:
+    def add(self, kind: str, op: str, ref: Any, payload: dict[str, Any] | None = None, *, covered_by: tuple[str, ...] = ()) -> None:
         ref = str(ref)
         if self._pending(kind, ref, (op, *covered_by)):
             return
         self.session.add(OutboxEntry(kind=kind, op=op, ref=ref, payload=payload, state="pending", attempts=0))
 
 
-def _before_flush(session, flush_context, instances) -> None:  # noqa: ARG001
+def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
     """Products (keyed by SKU), customer updates and deletes: their keys exist before the flush."""
     state = _state_for(session)
     if state is None:
         return
     adapter = state.adapter
-    pmodel, cmodel, omodel = (getattr(adapter, n, None) for n in ("product_model", "customer_model", "order_model"))
+    pmodel, cmodel, omodel = adapter.product_model, adapter.customer_model, adapter.order_model
     if pmodel is None and cmodel is None and omodel is None:
         return
     if pmodel is not None:
         _check_skus(session, adapter, pmodel)
     writer = _Writer(session, state)
-    pf = getattr(adapter, "pf", {})
-    cf = getattr(adapter, "cf", {})
+    article_attrs = [a for a in (adapter.product_attribute(f) for f in ARTICLE_FIELDS) if a]
+    sku_attr = adapter.product_attribute("sku") or "sku"
+    own = {adapter.customer_attribute("specter_customer_no")}
 
     for obj in list(session.new):
         if pmodel is not None and isinstance(obj, pmodel) and not from_specter(obj) and writer.product_sync():
             writer.add("product", "create", adapter.product_sku(obj))
     for obj in list(session.dirty):
         if pmodel is not None and isinstance(obj, pmodel):
-            attrs = [pf[f] for f in ARTICLE_FIELDS if f in pf]
-            if _changed(obj, attrs) and writer.product_sync():
-                sku_attr = pf.get("sku", "sku")
+            if _changed(obj, article_attrs) and writer.product_sync():
                 if sku_attr in inspect(obj).attrs and _changed(obj, [sku_attr]):
                     writer.add("product", "create", adapter.product_sku(obj))
                 else:
                     writer.add("product", "update", adapter.product_sku(obj), covered_by=("create",))
         elif cmodel is not None and isinstance(obj, cmodel):
-            own = {cf.get("specter_customer_no")}
             attrs = [a.key for a in inspect(obj).mapper.column_attrs if a.key not in own]
             if _changed(obj, attrs):
                 writer.add("customer", "update", adapter.customer_ref(obj))
@@ -155,9 +154,9 @@ def _before_flush(session, flush_context, instances) -> None:  # noqa: ARG001
             writer.add("order", "delete", ref, {"specter_order_no": specter_no})
 
 
-def _check_skus(session, adapter, pmodel) -> None:
+def _check_skus(session: Session, adapter: ShopAdapter, pmodel: type[Any]) -> None:
     """Refuse (``InvalidSku``) a new or re-numbered product whose SKU Specter cannot take, before any write."""
-    sku_attr = getattr(adapter, "pf", {}).get("sku", "sku")
+    sku_attr = adapter.product_attribute("sku") or "sku"
     for obj in [*session.new, *session.dirty]:
         if not isinstance(obj, pmodel):
             continue
@@ -166,16 +165,16 @@ def _check_skus(session, adapter, pmodel) -> None:
             check_sku(adapter.product_sku(obj))
 
 
-def _order_specter_no(session, adapter, order, ref: str) -> str | None:
-    of = getattr(adapter, "of", {})
-    value = getattr(order, of.get("specter_order_no", "specter_order_no"), None)
+def _order_specter_no(session: Session, adapter: ShopAdapter, order: Any, ref: str) -> str | None:
+    value = adapter.order_specter_no(order)
     if value:
-        return str(value)
+        return value
     with session.no_autoflush:
-        return session.execute(select(Link.remote_id).where(Link.kind == "order", Link.local_id == ref)).scalar_one_or_none()
+        linked: str | None = session.execute(select(Link.remote_id).where(Link.kind == "order", Link.local_id == ref)).scalar_one_or_none()
+    return linked
 
 
-def _after_flush(session, flush_context) -> None:  # noqa: ARG001
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:  # noqa: ARG001
     """Customer and order inserts (their ids exist only now), and collect ids of flushed outbox rows."""
     ids = [obj.id for obj in session.new if isinstance(obj, OutboxEntry) and obj.id is not None]
     if ids:
@@ -186,12 +185,12 @@ def _after_flush(session, flush_context) -> None:  # noqa: ARG001
         forget_marks([*session.new, *session.dirty, *session.deleted])
 
 
-def _write_inserts(session) -> None:
+def _write_inserts(session: Session) -> None:
     state = _state_for(session)
     if state is None:
         return
     adapter = state.adapter
-    cmodel, omodel = getattr(adapter, "customer_model", None), getattr(adapter, "order_model", None)
+    cmodel, omodel = adapter.customer_model, adapter.order_model
     if cmodel is None and omodel is None:
         return
     writer = None
@@ -207,7 +206,7 @@ def _write_inserts(session) -> None:
     # Rows added here are flushed by the next flush of the same commit (commit flushes until clean).
 
 
-def _after_commit(session) -> None:
+def _after_commit(session: Session) -> None:
     """Wake a worker for each committed row; the row is the truth, the job only a nudge."""
     ids = session.info.pop(NEW_IDS, None)
     if not ids:
@@ -223,6 +222,6 @@ def _after_commit(session) -> None:
             break
 
 
-def _after_rollback(session) -> None:
+def _after_rollback(session: Session) -> None:
     session.info.pop(NEW_IDS, None)
     forget_marks(list(session.identity_map.values()))

@@ -68,10 +68,9 @@ def _latest_order_entry(ref: str) -> OutboxEntry | None:
 
 def _order_specter_no(order: Any) -> str | None:
     state = get_state()
-    attr = getattr(state.adapter, "of", {}).get("specter_order_no", "specter_order_no")
-    value = getattr(order, attr, None)
+    value = state.adapter.order_specter_no(order)
     if value:
-        return str(value)
+        return value
     return linked(state.db.session, "order", state.adapter.order_ref(order))
 
 
@@ -117,8 +116,7 @@ def order_transfer_status(order_id: Any) -> dict[str, Any]:
         return {"state": "sent" if specter_no else "none", "error": None, "attempts": 0, "specter_order_no": specter_no}
     error = None
     if entry.state != "sent":
-        attr = getattr(state.adapter, "of", {}).get("transfer_error", "transfer_error")
-        error = entry.last_error or (getattr(order, attr, None) if order is not None else None)
+        error = entry.last_error or (state.adapter.order_transfer_error(order) if order is not None else None)
     return {"state": entry.state, "error": error, "attempts": entry.attempts or 0, "specter_order_no": specter_no or entry.remote_id}
 
 
