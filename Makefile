@@ -19,6 +19,7 @@ demo: $(STAMP)
 # (if they answer on 127.0.0.1; .ci/run starts them).
 test: $(STAMP)
 	$(VENV)/bin/ruff check flask_specter example_shop tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 	@if $(PY) -c "import socket;socket.create_connection(('127.0.0.1',5432),1);socket.create_connection(('127.0.0.1',6379),1)" 2>/dev/null; then \
 	  echo "== again on PostgreSQL + Redis =="; \
@@ -28,6 +29,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flask_specter example_shop tests bench
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) bench/stock_sync.py

@@ -6,7 +6,7 @@ from .extension import Specter
 from .models import Base
 from .remote.client import SpecterClient
 from .remote.errors import SpecterError
-from .shop import ShopAdapter, SQLAlchemyShopAdapter
+from .shop import Customer, Order, OrderLine, Product, ShopAdapter, SQLAlchemyShopAdapter
 from .sku import SKU_MAX_LENGTH, InvalidSku
 from .stock import OutOfStock, StockManagedBySpecter
 
@@ -19,6 +19,10 @@ __all__ = [
     "SpecterError",
     "ShopAdapter",
     "SQLAlchemyShopAdapter",
+    "Product",
+    "Customer",
+    "Order",
+    "OrderLine",
     "OutOfStock",
     "StockManagedBySpecter",
     "InvalidSku",
