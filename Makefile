@@ -18,7 +18,7 @@ demo: $(STAMP)
 # The whole suite: on SQLite with the embedded queue, then against real PostgreSQL and Redis
 # (if they answer on 127.0.0.1; .ci/run starts them).
 test: $(STAMP)
-	$(VENV)/bin/ruff check flask_specter example_shop tests bench
+	$(VENV)/bin/ruff check flask_specter example_shop examples tests bench
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 	@if $(PY) -c "import socket;socket.create_connection(('127.0.0.1',5432),1);socket.create_connection(('127.0.0.1',6379),1)" 2>/dev/null; then \
@@ -28,7 +28,7 @@ test: $(STAMP)
 	else echo "PostgreSQL/Redis not reachable on 127.0.0.1: ran the SQLite + embedded suite only"; fi
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check flask_specter example_shop tests bench
+	$(VENV)/bin/ruff check flask_specter example_shop examples tests bench
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
