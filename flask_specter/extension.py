@@ -63,12 +63,18 @@ class Specter:
             ``BEGIN IMMEDIATE`` for writers);
           - the admin views on the host's Flask-Admin ``Admin`` when ``SPECTER_ADMIN`` is on.
 
+        Checks first: the adapter's ``validate()`` (for ``SQLAlchemyShopAdapter``: every field map, path and
+        option against the models), raising ``SpecterConfigError`` before anything is registered.
+
         ``create_tables=True`` creates the missing tables with ``create_all`` (demo, tests, quick starts).
         A shop with migrations runs the shipped Alembic revisions instead (``flask db upgrade heads``),
         one without runs ``flask specter create-tables`` once.
         """
         if "specter" in app.extensions:
             raise RuntimeError(f"flask_specter is already registered on the app {app.name!r}; call init_app once per app")
+        validate = getattr(adapter, "validate", None)  # a class implementing the protocol without subclassing may lack it
+        if callable(validate):
+            validate()  # a misspelled field or option stops the app here, before anything is registered
         for key, default in _config.DEFAULTS.items():
             app.config.setdefault(key, default)
         redis_url = _config.queue_url(app.config)

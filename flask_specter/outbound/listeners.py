@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from ..models import Link, OutboxEntry
 from ..origin import (
-    ARTICLE_FIELDS,
     SPECTER_VALUES,
     forget_marks,
     from_specter,
@@ -26,7 +25,7 @@ from ..origin import (
     remember_specter_object,
     writing_for_specter,
 )
-from ..shop.adapter import ShopAdapter
+from ..shop.adapter import ARTICLE_FIELDS, Dependency, ShopAdapter
 from ..sku import check_sku
 from ..state import SpecterState, get_state
 
@@ -142,6 +141,9 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
             attrs = [a.key for a in inspect(obj).mapper.column_attrs if a.key not in own]
             if _changed(obj, attrs):
                 writer.add("customer", "update", adapter.customer_ref(obj))
+    dependencies = tuple(getattr(adapter, "dependencies", tuple)())
+    if dependencies:
+        _write_dependents(session, adapter, writer, dependencies)
     for obj in list(session.deleted):
         if from_specter(obj) or writing_for_specter():  # marked, or flushed inside the block itself
             continue
@@ -152,6 +154,35 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
             ref = adapter.order_ref(obj)
             specter_no = _order_specter_no(session, adapter, obj, ref)
             writer.add("order", "delete", ref, {"specter_order_no": specter_no})
+
+
+def _touched(obj: Any, attrs: tuple[str, ...]) -> bool:
+    """True when one of ``attrs`` really changed (whoever changed it: a parent's name changed by Specter
+    still changes the name of each of its variants there)."""
+    insp = inspect(obj)
+    for attr in attrs:
+        if attr in insp.attrs:
+            hist = insp.attrs[attr].history
+            if hist.has_changes() and list(hist.added) != list(hist.deleted):
+                return True
+    return False
+
+
+def _write_dependents(session: Session, adapter: ShopAdapter, writer: _Writer, dependencies: tuple[Dependency, ...]) -> None:
+    """A changed object that products' or customers' data is read from: an update for each of them."""
+    for obj in list(session.dirty):
+        for dep in dependencies:
+            if not isinstance(obj, dep.model) or not _touched(obj, dep.attributes):
+                continue
+            if dep.kind == "product" and not writer.product_sync():
+                continue
+            for owner in dep.owners(obj):
+                if owner in session.new or owner in session.deleted:
+                    continue  # its insert or delete is written on its own
+                if dep.kind == "product":
+                    writer.add("product", "update", adapter.product_sku(owner), covered_by=("create",))
+                else:
+                    writer.add("customer", "update", adapter.customer_ref(owner))
 
 
 def _check_skus(session: Session, adapter: ShopAdapter, pmodel: type[Any]) -> None:

@@ -18,8 +18,9 @@ connector commits together with its own bookkeeping) and never calls Specter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from sqlalchemy import Column, Table
 
@@ -34,6 +35,27 @@ PAY_TYPES = {"invoice": "I", "klarna": "K", "card": "DP", "swish": "SW", "prepay
 ORDER_STATUS_MAP = {1: "received", 2: "confirmed", 3: "partly_shipped", 4: "shipped", 5: "cancelled"}
 
 StockTarget = tuple[Table, "Column[Any]", "Column[Any]"]
+
+# The ``Product`` fields Specter keeps: a change to one of them is sent (the listeners watch them).
+ARTICLE_FIELDS = ("sku", "name", "price_excl_vat", "vat_percent", "buy_price", "barcode", "weight")
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A product's or customer's data that lives on another object (a variant's parent, a user's
+    address, ...): a change there must send the product or customer again.
+
+    When an instance of ``model`` is flushed with a change to one of ``attributes``, the listeners
+    call ``owners(instance)`` and queue an update for each product (``kind`` "product") or customer
+    (``kind`` "customer") it returns: the shop objects ``get_product`` / ``get_customer`` return.
+    ``model`` may be the product or customer model itself (a relationship attribute pointed at
+    another object); ``owners`` then returns the instance itself.
+    """
+
+    kind: Literal["product", "customer"]
+    model: type[Any]
+    attributes: tuple[str, ...]
+    owners: Callable[[Any], Iterable[Any]]
 
 
 @runtime_checkable
@@ -58,6 +80,18 @@ class ShopAdapter(Protocol):
     pay_types: Mapping[str, str] = PAY_TYPES
     """The shop's payment method names (lower case) -> Specter's pay type codes. Only a shop whose
     names differ from the default table's (invoice, klarna, card, swish, ...) sets it."""
+
+    def validate(self) -> None:
+        """Check the adapter's configuration against the shop's models; called once by ``init_app``.
+        Raises ``SpecterConfigError`` naming what is wrong, so a misspelled name stops the app at
+        start-up instead of sending empty fields. Default: nothing to check."""
+        return None
+
+    def dependencies(self) -> Iterable[Dependency]:
+        """The other objects a product's or customer's data is read from (``Dependency``); the
+        listeners queue updates when they change. Default: none (every field lives on the product or
+        customer model itself)."""
+        return ()
 
     # -- products ---------------------------------------------------------------------------------
     def get_product(self, sku: str) -> Any | None:
@@ -194,4 +228,4 @@ class ShopAdapter(Protocol):
         return None
 
 
-__all__ = ["ShopAdapter", "StockTarget", "PAY_TYPES", "ORDER_STATUS_MAP"]
+__all__ = ["ShopAdapter", "StockTarget", "Dependency", "ARTICLE_FIELDS", "PAY_TYPES", "ORDER_STATUS_MAP"]

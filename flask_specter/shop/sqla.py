@@ -3,15 +3,17 @@ classes and field names, so most shops need no adapter code of their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, inspect, select
+from sqlalchemy.orm import Mapper
 
+from ..remote.errors import SpecterConfigError
 from ..remote.parsing import ArticleInfo
-from .adapter import ORDER_STATUS_MAP, PAY_TYPES, ShopAdapter, StockTarget
-from .records import Customer, Order, OrderLine, Product
+from .adapter import ARTICLE_FIELDS, ORDER_STATUS_MAP, PAY_TYPES, Dependency, ShopAdapter, StockTarget
+from .records import Address, Customer, Order, OrderLine, Product
 
 # The extension's names (left) -> attribute names on the host's models (right), by default the same.
 PRODUCT_FIELDS = {
@@ -61,6 +63,22 @@ ORDER_FIELDS = {
 }
 LINE_FIELDS = {"sku": "sku", "name": "name", "qty": "qty", "price_excl_vat": "price_excl_vat", "vat_percent": "vat_percent"}
 
+# Keys a map may name beyond its defaults (none of them is read unless the shop maps it).
+OPTIONAL_PRODUCT_FIELDS = ("reserved",)
+DELIVERY_FIELDS = {  # order_fields key -> Address field
+    "delivery_name": "name",
+    "delivery_address": "address",
+    "delivery_address2": "address2",
+    "delivery_zip": "zip",
+    "delivery_city": "city",
+    "delivery_country": "country",
+}
+# What a variant may take from its parent, and the parent's attributes when ``parent_fields`` is not given
+# (the product's own attribute names: a product model whose parents are products too).
+PARENT_FIELD_NAMES = ("name", "price_excl_vat", "vat_percent", "buy_price", "weight", "active")
+PARENT_FIELDS_DEFAULT = ("name", "price_excl_vat", "vat_percent", "active")
+VARIANT_NAME = "{parent} ({variant})"
+
 # The customer fields read into a ``Customer`` record (all text, "" when empty).
 _CUSTOMER_TEXT = ("email", "first_name", "last_name", "company", "org_no", "phone", "mobile", "address", "address2", "zip", "city", "country")
 
@@ -81,13 +99,106 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def read_path(obj: Any, path: str | None, default: Any = None) -> Any:
+    """The value at ``path`` ("title", or "default_address.postcode" through relationships) on ``obj``;
+    ``default`` when the path is None, an attribute is missing or a related object is None."""
+    if not path:
+        return default
+    *hops, last = path.split(".")
+    for hop in hops:
+        obj = getattr(obj, hop, None)
+        if obj is None:
+            return default
+    return getattr(obj, last, default)
+
+
+def write_path(obj: Any, path: str | None, value: Any) -> None:
+    """Set the attribute at ``path`` on ``obj``; nothing when the path is None, the attribute is not
+    the model's, or a related object on the way is None."""
+    if not path:
+        return
+    *hops, last = path.split(".")
+    for hop in hops:
+        obj = getattr(obj, hop, None)
+        if obj is None:
+            return
+    if hasattr(type(obj), last):
+        setattr(obj, last, value)
+
+
+def _mapper(model: type[Any]) -> Mapper[Any] | None:
+    mapper: Mapper[Any] | None = inspect(model, raiseerr=False)
+    return mapper
+
+
 class SQLAlchemyShopAdapter(ShopAdapter):
     """A ``ShopAdapter`` for SQLAlchemy models, configured by model classes and field names.
 
-    ``product_fields``, ``customer_fields``, ``order_fields`` and ``line_fields`` map the extension's
-    names (left) to attribute names on the host's models (right); missing keys keep the defaults above
-    (``PRODUCT_FIELDS``, ...). ``category_model`` (optional, with ``name`` and ``active``) enables
-    categories from article groups. ``pay_types`` adds to or changes ``PAY_TYPES``.
+    ``SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order)``
+    joins a shop whose models use the default attribute names; the keyword arguments below adapt it to
+    other shapes. ``init_app`` checks the configuration against the models (``validate``): a
+    misspelled field, path or option raises ``SpecterConfigError`` naming the model, the field and the
+    attribute, when the app starts.
+
+    :param db: the host's Flask-SQLAlchemy object (its ``session`` is used for every read and write).
+    :param product_model: the mapped class of products (or of variants, see ``parent``): one row per
+        SKU, with the stock column. Required.
+    :param customer_model: the mapped class of customers, or None (no customer pushes).
+    :param order_model: the mapped class of orders, or None (no order pushes).
+    :param category_model: a mapped class with ``name`` (and optionally ``active``), or None: with it the
+        article import creates categories from Specter's article groups. Default None.
+    :param product_fields: the connector's product field names -> attribute paths on ``product_model``.
+        Keys (default: the same name): ``sku``, ``name``, ``stock``, ``price_excl_vat``, ``vat_percent``
+        (a missing attribute means 25), ``buy_price``, ``barcode``, ``weight``, ``active``,
+        ``category_id``, and ``reserved`` (no default). ``sku`` and ``stock`` must be plain columns of
+        the model's table.
+    :param customer_fields: customer field names -> attribute paths on ``customer_model``. Keys (default:
+        the same name): ``email``, ``first_name``, ``last_name``, ``company``, ``org_no``, ``phone``,
+        ``mobile``, ``address``, ``address2``, ``zip``, ``city``, ``country``, ``specter_customer_no``.
+    :param order_fields: order field names -> attribute paths on ``order_model``. Keys (default: the
+        same name): ``number``, ``customer_id``, ``lines`` (the relationship to the order's lines),
+        ``currency``, ``payment_method``, ``payment_reference``, ``shipping_method``,
+        ``shipping_price_excl_vat``, ``shipping_vat_percent``, ``discount_excl_vat``, ``comment``,
+        ``status``, ``specter_order_no``, ``transfer_error``, ``tracking_no``, ``invoice_id``; and the
+        delivery address (no default: an order without them carries no delivery address and Specter
+        delivers to the customer's address): ``delivery_name``, ``delivery_address``,
+        ``delivery_address2``, ``delivery_zip``, ``delivery_city``, ``delivery_country``.
+    :param line_fields: order line field names -> attribute paths on the line class (the class the
+        ``lines`` relationship leads to). Keys (default: the same name): ``sku``, ``name``, ``qty``,
+        ``price_excl_vat``, ``vat_percent``.
+    :param parent: the name of the many-to-one relationship on ``product_model`` leading to the
+        variant's parent product, or None (default: products have no parents). A product whose parent
+        is set is a *variant*: see ``parent_fields`` and ``variant_name``.
+    :param parent_fields: what a variant takes from its parent: field names -> attribute paths on the
+        parent's class. Keys: ``name``, ``price_excl_vat``, ``vat_percent``, ``buy_price``, ``weight``,
+        ``active``. Default (with ``parent`` set): ``name``, ``price_excl_vat``, ``vat_percent`` and
+        ``active`` at the attributes ``product_fields`` names (a product model whose parents are rows
+        of the same model). A price, VAT rate, buy price or weight is the parent's when the variant's
+        own value is None or empty (a variant's own value, 0 included, overrides it). ``active`` is
+        checked but not read: Specter's articles have no active flag.
+    :param variant_name: the format of a variant's name in Specter when the variant has a name of its
+        own, with the fields ``{parent}`` and ``{variant}``; default ``"{parent} ({variant})"``
+        ("Tröja (Röd, M)"). A variant without its own name gets its parent's name, and one whose
+        parent has none either its SKU: never an empty name.
+    :param pay_types: the shop's payment method names -> Specter's pay type codes, added to (or
+        replacing entries of) ``PAY_TYPES``.
+    :param order_status_map: Specter's order status ids -> the shop's status values, added to (or
+        replacing entries of) ``ORDER_STATUS_MAP``.
+
+    Attribute paths: a plain attribute name (``"title"``), or a dotted path through many-to-one or
+    one-to-one relationships (``"default_address.postcode"``, ``"user.profile.phone"``); a related
+    object that is None reads as an empty value. A change of the related object (the address edited,
+    or another one chosen) updates the product or customer in Specter. A map value of ``None`` means
+    the shop has no such attribute: the field is empty, and the connector keeps what it would have
+    written there (Specter's numbers) in its own tables only.
+
+    Writes from Specter (the article import) go to the product's own attributes: a variant's name is
+    the shop's composition and is not written back, and a price or VAT rate Specter reports equal to
+    what the variant shows already (its parent's) is not copied onto the variant.
     """
 
     def __init__(
@@ -98,10 +209,13 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         customer_model: type[Any] | None = None,
         order_model: type[Any] | None = None,
         category_model: type[Any] | None = None,
-        product_fields: Mapping[str, str] | None = None,
-        customer_fields: Mapping[str, str] | None = None,
-        order_fields: Mapping[str, str] | None = None,
-        line_fields: Mapping[str, str] | None = None,
+        product_fields: Mapping[str, str | None] | None = None,
+        customer_fields: Mapping[str, str | None] | None = None,
+        order_fields: Mapping[str, str | None] | None = None,
+        line_fields: Mapping[str, str | None] | None = None,
+        parent: str | None = None,
+        parent_fields: Mapping[str, str | None] | None = None,
+        variant_name: str = VARIANT_NAME,
         pay_types: Mapping[str, str] | None = None,
         order_status_map: Mapping[int, str] | None = None,
     ):
@@ -110,24 +224,34 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         self.customer_model = customer_model
         self.order_model = order_model
         self.category_model = category_model
-        self.product_fields: dict[str, str] = {**PRODUCT_FIELDS, **(product_fields or {})}
-        self.customer_fields: dict[str, str] = {**CUSTOMER_FIELDS, **(customer_fields or {})}
-        self.order_fields: dict[str, str] = {**ORDER_FIELDS, **(order_fields or {})}
-        self.line_fields: dict[str, str] = {**LINE_FIELDS, **(line_fields or {})}
+        self.product_fields: dict[str, str | None] = {**PRODUCT_FIELDS, **(product_fields or {})}
+        self.customer_fields: dict[str, str | None] = {**CUSTOMER_FIELDS, **(customer_fields or {})}
+        self.order_fields: dict[str, str | None] = {**ORDER_FIELDS, **(order_fields or {})}
+        self.line_fields: dict[str, str | None] = {**LINE_FIELDS, **(line_fields or {})}
+        self.parent = parent
+        defaults = {name: self.product_fields.get(name) for name in PARENT_FIELDS_DEFAULT} if parent else {}
+        self.parent_fields: dict[str, str | None] = {**defaults, **(parent_fields or {})}
+        self.variant_name = variant_name
         self.pay_types = {**PAY_TYPES, **(pay_types or {})}
         self.order_status_map = {**ORDER_STATUS_MAP, **(order_status_map or {})}
+        # What the host gave (checked by ``validate``; the defaults may be absent on a model).
+        self._given: dict[str, dict[str, str | None]] = {
+            "product_fields": dict(product_fields or {}),
+            "customer_fields": dict(customer_fields or {}),
+            "order_fields": dict(order_fields or {}),
+            "line_fields": dict(line_fields or {}),
+            "parent_fields": dict(self.parent_fields),
+        }
+        self._dependencies: tuple[Dependency, ...] | None = None
 
     # helpers ---------------------------------------------------------------------------------------
     @staticmethod
-    def _get(obj: Any, mapping: Mapping[str, str], name: str, default: Any = None) -> Any:
-        attr = mapping.get(name)
-        return getattr(obj, attr, default) if attr else default
+    def _get(obj: Any, mapping: Mapping[str, str | None], name: str, default: Any = None) -> Any:
+        return read_path(obj, mapping.get(name), default)
 
     @staticmethod
-    def _set(obj: Any, mapping: Mapping[str, str], name: str, value: Any) -> None:
-        attr = mapping.get(name)
-        if attr and hasattr(type(obj), attr):
-            setattr(obj, attr, value)
+    def _set(obj: Any, mapping: Mapping[str, str | None], name: str, value: Any) -> None:
+        write_path(obj, mapping.get(name), value)
 
     @staticmethod
     def _model(model: type[Any] | None, kind: str) -> type[Any]:
@@ -139,13 +263,19 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def _products(self) -> type[Any]:
         return self._model(self.product_model, "product")
 
+    def _required(self, mapping: Mapping[str, str | None], name: str) -> str:
+        attr = mapping.get(name)
+        if not attr:
+            raise LookupError(f"SQLAlchemyShopAdapter maps no attribute for {name!r}")
+        return attr
+
     def stock_target(self) -> StockTarget:
         table = self._products().__table__
-        return table, table.c[self.product_fields["sku"]], table.c[self.product_fields["stock"]]
+        return table, table.c[self._required(self.product_fields, "sku")], table.c[self._required(self.product_fields, "stock")]
 
     def get_product(self, sku: str) -> Any | None:
         model = self._products()
-        col = getattr(model, self.product_fields["sku"])
+        col = getattr(model, self._required(self.product_fields, "sku"))
         return self.db.session.execute(select(model).where(col == sku)).scalar_one_or_none()
 
     def product_sku(self, product: Any) -> str:
@@ -155,27 +285,58 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def product_stock(self, product: Any) -> int:
         return int(self._get(product, self.product_fields, "stock", 0) or 0)
 
+    def product_parent(self, product: Any) -> Any | None:
+        """The variant's parent product (through ``parent``), or None for a product without one."""
+        return getattr(product, self.parent, None) if self.parent else None
+
+    def _product_value(self, product: Any, parent: Any | None, name: str, default: Any = None) -> Any:
+        """The product's own value, or for a variant whose own value is None or empty its parent's."""
+        if parent is None:
+            return self._get(product, self.product_fields, name, default)
+        own = self._get(product, self.product_fields, name)
+        if _empty(own) and self.parent_fields.get(name):
+            inherited = self._get(parent, self.parent_fields, name)
+            if not _empty(inherited):
+                return inherited
+        return default if _empty(own) else own
+
+    def product_name(self, product: Any) -> str:
+        """The name Specter gets: the product's own; for a variant ``variant_name`` of its parent's name
+        and its own, or its parent's name when it has none (its SKU when neither has one)."""
+        own = _text(self._get(product, self.product_fields, "name", "")).strip()
+        parent = self.product_parent(product)
+        if parent is None:
+            return _text(self._get(product, self.product_fields, "name", ""))
+        parent_name = _text(self._get(parent, self.parent_fields, "name", "")).strip()
+        if own and parent_name:
+            return self.variant_name.format(parent=parent_name, variant=own)
+        return own or parent_name or _text(self.product_sku(product))
+
     def product_record(self, product: Any) -> Product:
-        g = self._get
-        fields = self.product_fields
-        barcode = g(product, fields, "barcode")
+        parent = self.product_parent(product)
+
+        def value(name: str, default: Any = None) -> Any:
+            return self._product_value(product, parent, name, default)
+
+        barcode = self._get(product, self.product_fields, "barcode")
         return Product(
             sku=self.product_sku(product),
-            name=_text(g(product, fields, "name", "")),
-            price_excl_vat=_dec(g(product, fields, "price_excl_vat")),
-            vat_percent=_dec(g(product, fields, "vat_percent", 25)),
-            buy_price=_dec_or_none(g(product, fields, "buy_price")),
-            weight=_dec_or_none(g(product, fields, "weight")),
+            name=self.product_name(product),
+            price_excl_vat=_dec(value("price_excl_vat")),
+            vat_percent=_dec(value("vat_percent", 25)),
+            buy_price=_dec_or_none(value("buy_price")),
+            weight=_dec_or_none(value("weight")),
             barcode=str(barcode) if barcode else None,
             stock=self.product_stock(product),
         )
 
     def product_attribute(self, field: str) -> str | None:
-        return self.product_fields.get(field) or None
+        attr = self.product_fields.get(field)
+        return attr if attr and "." not in attr else None  # a dotted path is watched through dependencies()
 
     def iter_products(self) -> Iterator[Any]:
         model = self._products()
-        col = getattr(model, self.product_fields["sku"])
+        col = getattr(model, self._required(self.product_fields, "sku"))
         return iter(self.db.session.execute(select(model).order_by(col)).scalars().all())
 
     def apply_article(self, info: ArticleInfo, options: Mapping[str, Any]) -> str:
@@ -201,20 +362,28 @@ class SQLAlchemyShopAdapter(ShopAdapter):
             created = True
         else:
             created = False
+        # A variant shows its parent's values where it has none: Specter reporting what it shows already
+        # is no override, and its name is the shop's composition ("Parent (Variant)"), never written back.
+        shown = self.product_record(product) if self.product_parent(product) is not None else None
+
+        def put(name: str, value: Decimal) -> None:
+            if shown is None or _dec(value) != _dec(getattr(shown, name)):
+                self._set(product, fields, name, value)
+
         if info.price_excl_vat is not None:
-            self._set(product, fields, "price_excl_vat", info.price_excl_vat)
+            put("price_excl_vat", info.price_excl_vat)
         if options.get("import_price_only") and not created:
             return "price"
-        if info.name:
+        if info.name and shown is None:
             self._set(product, fields, "name", info.name)
         if info.buy_price is not None:
-            self._set(product, fields, "buy_price", info.buy_price)
+            put("buy_price", info.buy_price)
         if info.bar_code:
             self._set(product, fields, "barcode", info.bar_code)
         if info.weight is not None:
-            self._set(product, fields, "weight", info.weight)
+            put("weight", info.weight)
         if info.vat_percent is not None:
-            self._set(product, fields, "vat_percent", info.vat_percent)
+            put("vat_percent", info.vat_percent)
         if self.category_model is not None and (created or options.get("move_product_to_group_category")):
             category = self._group_category(info, options) if options.get("article_group_creates_category") else None
             if category is not None or created:
@@ -270,12 +439,11 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def find_order(self, *, number: str | None = None, specter_order_no: str | None = None) -> Any | None:
         model = self._orders()
         value: str | None
-        if number is not None:
-            col = getattr(model, self.order_fields["number"])
-            value = number
-        else:
-            col = getattr(model, self.order_fields["specter_order_no"])
-            value = specter_order_no
+        attr = self.order_fields.get("number" if number is not None else "specter_order_no")
+        value = number if number is not None else specter_order_no
+        if not attr or "." in attr:
+            return None  # not a column of the order: the connector's links know the order
+        col = getattr(model, attr)
         return self.db.session.execute(select(model).where(col == value)).scalars().first()
 
     def order_ref(self, order: Any) -> str:
@@ -311,7 +479,17 @@ class SQLAlchemyShopAdapter(ShopAdapter):
             shipping_vat_percent=_dec(g(order, fields, "shipping_vat_percent", 25)),
             discount_excl_vat=_dec_or_none(g(order, fields, "discount_excl_vat")),
             comment=_text(g(order, fields, "comment")),
+            delivery=self._delivery(order),
         )
+
+    def _delivery(self, order: Any) -> Address | None:
+        """The order's delivery address, when ``order_fields`` maps one and it has more than a country."""
+        if not any(self.order_fields.get(key) for key in DELIVERY_FIELDS):
+            return None
+        values = {field: _text(self._get(order, self.order_fields, key)).strip() for key, field in DELIVERY_FIELDS.items()}
+        if not any(value for field, value in values.items() if field != "country"):
+            return None
+        return Address(**values)
 
     def order_number(self, order: Any) -> str | None:
         return _text_or_none(self._get(order, self.order_fields, "number"))
@@ -342,5 +520,165 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         if invoice_id:
             self._set(order, self.order_fields, "invoice_id", invoice_id)
 
+    # configuration check and dependencies ----------------------------------------------------------
+    def _line_class(self) -> type[Any] | None:
+        """The order line class: ``line_model`` when given, else where the ``lines`` relationship leads."""
+        explicit: type[Any] | None = getattr(self, "line_model", None)
+        if explicit is not None or self.order_model is None:
+            return explicit
+        mapper = _mapper(self.order_model)
+        lines = self.order_fields.get("lines")
+        rel = mapper.relationships.get(lines) if mapper is not None and lines else None
+        return rel.mapper.class_ if rel is not None else None
 
-__all__ = ["SQLAlchemyShopAdapter", "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS"]
+    def validate(self) -> None:
+        """Check every option against the models; raise ``SpecterConfigError`` listing what is wrong.
+
+        Checked: the keys of every field map (a misspelled key), every attribute path the shop gave
+        (each hop a many-to-one or one-to-one relationship, the last an attribute of the class it
+        reaches), ``sku`` and ``stock`` (plain columns of the product table), ``parent`` (a many-to-one
+        relationship of ``product_model``), every ``parent_fields`` path and ``variant_name``. The
+        default names are not required to exist: a model without ``barcode`` simply sends none.
+        """
+        problems: list[str] = []
+        product_model = self._products()
+        models: dict[str, type[Any] | None] = {
+            "product_fields": product_model,
+            "customer_fields": self.customer_model,
+            "order_fields": self.order_model,
+            "line_fields": self._line_class(),
+            "parent_fields": self._parent_class(problems),
+        }
+        known = {
+            "product_fields": (*PRODUCT_FIELDS, *OPTIONAL_PRODUCT_FIELDS),
+            "customer_fields": tuple(CUSTOMER_FIELDS),
+            "order_fields": (*ORDER_FIELDS, *DELIVERY_FIELDS),
+            "line_fields": tuple(LINE_FIELDS),
+            "parent_fields": PARENT_FIELD_NAMES,
+        }
+        if _mapper(product_model) is None:
+            problems.append(f"product_model {product_model!r} is not a mapped SQLAlchemy class")
+        for option, given in self._given.items():
+            model = models[option]
+            for key, path in given.items():
+                if key not in known[option]:
+                    problems.append(f"{option}: {key!r} is not a field (known: {', '.join(known[option])})")
+                elif path is not None and model is not None:
+                    problem = _path_problem(model, path)
+                    if problem:
+                        problems.append(f"{option}[{key!r}] = {path!r}: {problem}")
+        table = getattr(product_model, "__table__", None)
+        for key in ("sku", "stock"):
+            attr = self.product_fields.get(key)
+            if not attr or "." in attr:
+                problems.append(f"product_fields[{key!r}] = {attr!r}: must be a column of {product_model.__name__}'s own table")
+            elif table is not None and attr not in table.c:
+                problems.append(f"product_fields[{key!r}] = {attr!r}: {product_model.__name__} has no column {attr!r}")
+        if self.parent is not None:
+            try:
+                self.variant_name.format(parent="P", variant="V")
+            except (KeyError, IndexError, ValueError) as exc:
+                problems.append(f"variant_name {self.variant_name!r}: only {{parent}} and {{variant}} can be used ({exc!r})")
+        if problems:
+            raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
+
+    def _parent_class(self, problems: list[str]) -> type[Any] | None:
+        if self.parent is None:
+            if self._given["parent_fields"]:
+                problems.append("parent_fields is given but parent is not: name the relationship to the parent product")
+            return None
+        product_model = self._products()
+        mapper = _mapper(product_model)
+        if mapper is None:
+            return None
+        rel = mapper.relationships.get(self.parent)
+        name = product_model.__name__
+        if rel is None:
+            problems.append(f"parent = {self.parent!r}: {name} has no relationship {self.parent!r}")
+            return None
+        if rel.uselist:
+            problems.append(f"parent = {self.parent!r}: {name}.{self.parent} is a collection, not the one parent of a variant")
+            return None
+        parent_class: type[Any] = rel.mapper.class_
+        return parent_class
+
+    def dependencies(self) -> tuple[Dependency, ...]:
+        """Products: the parent fields of variants and dotted product paths; customers: dotted paths."""
+        if self._dependencies is None:
+            found: list[Dependency] = []
+            if self.product_model is not None:
+                paths = [p for f in ARTICLE_FIELDS if (p := self.product_fields.get(f)) and "." in p]
+                if self.parent:
+                    paths += [f"{self.parent}.{p}" for f in ARTICLE_FIELDS if (p := self.parent_fields.get(f))]
+                found += self._path_dependencies("product", self.product_model, paths)
+            if self.customer_model is not None:
+                paths = [p for f in _CUSTOMER_TEXT if (p := self.customer_fields.get(f)) and "." in p]
+                found += self._path_dependencies("customer", self.customer_model, paths)
+            self._dependencies = tuple(found)
+        return self._dependencies
+
+    def _path_dependencies(self, kind: Literal["product", "customer"], model: type[Any], paths: Iterable[str]) -> list[Dependency]:
+        """One ``Dependency`` per (class, way from ``model``) on the paths: the attributes read there."""
+        groups: dict[tuple[type[Any], tuple[str, ...]], list[str]] = {}
+        for path in paths:
+            hops = _walk(model, path)
+            for i, (cls, name) in enumerate(hops):
+                attrs = groups.setdefault((cls, tuple(n for _c, n in hops[:i])), [])
+                if name not in attrs:
+                    attrs.append(name)
+        return [Dependency(kind, cls, tuple(attrs), self._owners(model, way)) for (cls, way), attrs in groups.items()]
+
+    def _owners(self, model: type[Any], way: tuple[str, ...]) -> Callable[[Any], Iterable[Any]]:
+        """obj -> the ``model`` rows that reach ``obj`` along the relationships ``way``."""
+        if not way:
+            return lambda obj: (obj,)
+        classes = [cls for cls, _name in _walk(model, ".".join(way))]
+
+        def owners(obj: Any) -> Iterable[Any]:
+            if inspect(obj).identity is None:  # not in the database yet: the owner's own change covers it
+                return ()
+            criterion: ColumnElement[bool] = getattr(classes[-1], way[-1]) == obj
+            for cls, name in zip(reversed(classes[:-1]), reversed(way[:-1]), strict=True):
+                criterion = getattr(cls, name).has(criterion)
+            session = self.db.session
+            with session.no_autoflush:
+                found: list[Any] = session.execute(select(model).where(and_(criterion))).scalars().all()
+            return found
+
+        return owners
+
+
+def _walk(model: type[Any], path: str) -> list[tuple[type[Any], str]]:
+    """[(class, attribute)] for each hop of ``path`` from ``model``; stops where no relationship goes on."""
+    hops: list[tuple[type[Any], str]] = []
+    cls: type[Any] | None = model
+    for name in path.split("."):
+        if cls is None:
+            break
+        hops.append((cls, name))
+        mapper = _mapper(cls)
+        rel = mapper.relationships.get(name) if mapper is not None else None
+        cls = rel.mapper.class_ if rel is not None else None
+    return hops
+
+
+def _path_problem(model: type[Any], path: str) -> str | None:
+    """Why ``path`` cannot be read from ``model``, naming the class and the attribute; None when it can."""
+    cls = model
+    *hops, last = path.split(".")
+    for hop in hops:
+        mapper = _mapper(cls)
+        rel = mapper.relationships.get(hop) if mapper is not None else None
+        if rel is None:
+            what = "is not a relationship" if hasattr(cls, hop) else "does not exist"
+            return f"{cls.__name__} has no relationship {hop!r} ({cls.__name__}.{hop} {what})"
+        if rel.uselist:
+            return f"{cls.__name__}.{hop} is a collection: a path goes through many-to-one or one-to-one relationships only"
+        cls = rel.mapper.class_
+    mapper = _mapper(cls)
+    if (mapper is not None and last in mapper.all_orm_descriptors) or hasattr(cls, last):
+        return None
+    return f"{cls.__name__} has no attribute {last!r}"
+
+
+__all__ = ["SQLAlchemyShopAdapter", "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS", "DELIVERY_FIELDS", "VARIANT_NAME", "read_path", "write_path"]
