@@ -3,14 +3,15 @@ classes and field names, so most shops need no adapter code of their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
 from ..remote.parsing import ArticleInfo
-from .adapter import ORDER_STATUS_MAP, PAY_TYPES, ShopAdapter, StockTarget
+from .adapter import PAY_TYPES, ShopAdapter, StockTarget
+from .order_rules import line_order_attr, status_map
 from .records import Customer, Order, OrderLine, Product
 
 # The extension's names (left) -> attribute names on the host's models (right), by default the same.
@@ -88,6 +89,25 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     names (left) to attribute names on the host's models (right); missing keys keep the defaults above
     (``PRODUCT_FIELDS``, ...). ``category_model`` (optional, with ``name`` and ``active``) enables
     categories from article groups. ``pay_types`` adds to or changes ``PAY_TYPES``.
+
+    Orders:
+
+    - ``order_status_map``: Specter's status names (``ORDER_STATUS_NAMES``: "received", "confirmed",
+      "partly_shipped", "shipped", "cancelled") -> the value the shop's status column takes, of any
+      type: ``{"shipped": 6, "cancelled": 5}`` for an integer column, Enum members for an Enum column.
+      Only the names given are written; news with another status is recorded on the order event
+      ("status X has no shop value") and the shop's status is left alone. Default (None): each name
+      itself, for a text column. The older form keyed by Specter's statusId (``{4: "sent"}``) is still
+      read: it changes the names' defaults.
+    - ``order_ready``: ``order -> bool``, whether an order may be sent now (say
+      ``lambda o: o.paid_at is not None``). Default: the order has at least one line. A not-ready
+      order waits (pending, "väntar: ordern är inte klar"), it never fails.
+    - ``line_model``: the order-line class, when the shop commits lines after their order: a line
+      inserted, changed or deleted later sends the waiting order at once. Its order is found through
+      the relationship ``order_fields["lines"]`` (or a many-to-one from the line to the order).
+    - ``order_fields`` values ``specter_order_no`` / ``transfer_error`` (and ``customer_fields``'
+      ``specter_customer_no``) may be None when the shop has no such column: Specter's numbers then
+      live only in the connector's link table, and the transfer error on the outbox row.
     """
 
     def __init__(
@@ -103,7 +123,9 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         order_fields: Mapping[str, str] | None = None,
         line_fields: Mapping[str, str] | None = None,
         pay_types: Mapping[str, str] | None = None,
-        order_status_map: Mapping[int, str] | None = None,
+        order_status_map: Mapping[str, Any] | Mapping[int, str] | None = None,
+        order_ready: Callable[[Any], bool] | None = None,
+        line_model: type[Any] | None = None,
     ):
         self.db = db
         self.product_model = product_model
@@ -115,7 +137,10 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         self.order_fields: dict[str, str] = {**ORDER_FIELDS, **(order_fields or {})}
         self.line_fields: dict[str, str] = {**LINE_FIELDS, **(line_fields or {})}
         self.pay_types = {**PAY_TYPES, **(pay_types or {})}
-        self.order_status_map = {**ORDER_STATUS_MAP, **(order_status_map or {})}
+        self.order_status_map: dict[str, Any] = status_map(order_status_map)
+        self._order_ready = order_ready
+        self.line_model = line_model
+        self._line_order_attr: str | None = None
 
     # helpers ---------------------------------------------------------------------------------------
     @staticmethod
@@ -271,11 +296,12 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         model = self._orders()
         value: str | None
         if number is not None:
-            col = getattr(model, self.order_fields["number"])
-            value = number
+            attr, value = self.order_fields.get("number"), number
         else:
-            col = getattr(model, self.order_fields["specter_order_no"])
-            value = specter_order_no
+            attr, value = self.order_fields.get("specter_order_no"), specter_order_no
+        if not attr or not hasattr(model, attr):  # no such column: the connector's link table knows the order
+            return None
+        col = getattr(model, attr)
         return self.db.session.execute(select(model).where(col == value)).scalars().first()
 
     def order_ref(self, order: Any) -> str:
@@ -316,6 +342,23 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def order_number(self, order: Any) -> str | None:
         return _text_or_none(self._get(order, self.order_fields, "number"))
 
+    # readiness, lines committed after the order, statuses ---------------------------------------
+    def order_ready(self, order: Any) -> bool:
+        if self._order_ready is not None:
+            return bool(self._order_ready(order))
+        return any(True for _line in self._lines(order))
+
+    def line_order_ref(self, line: Any) -> str | None:
+        if self.line_model is None or not isinstance(line, self.line_model):
+            return None
+        if self._line_order_attr is None:
+            self._line_order_attr = line_order_attr(self._orders(), self._model(self.line_model, "line"), self.order_fields.get("lines"))
+        value = getattr(line, self._line_order_attr, None)
+        return None if value is None else str(value)
+
+    def order_status(self, status: str) -> Any | None:
+        return self.order_status_map.get(status)
+
     def order_specter_no(self, order: Any) -> str | None:
         return _text_or_none(self._get(order, self.order_fields, "specter_order_no"))
 
@@ -334,8 +377,8 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         self._set(order, self.order_fields, "specter_order_no", specter_order_no)
         self._set(order, self.order_fields, "transfer_error", error)
 
-    def apply_order_change(self, order: Any, *, status: str | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
-        if status:
+    def apply_order_change(self, order: Any, *, status: Any | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
+        if status is not None and status != "":
             self._set(order, self.order_fields, "status", status)
         if tracking_no:
             self._set(order, self.order_fields, "tracking_no", tracking_no)
