@@ -18,7 +18,6 @@ extensions = ["sphinx.ext.autodoc"]
 exclude_patterns = ["_build"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": True}
 html_theme = "alabaster"
 html_static_path: list[str] = []
 
