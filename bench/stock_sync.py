@@ -30,6 +30,7 @@ from flask_specter.remote import protocol  # noqa: E402
 from flask_specter.remote.client import encode_params  # noqa: E402
 from flask_specter.remote.parsing import parse_stock_text  # noqa: E402
 from flask_specter.sandbox.testing import SandboxServer  # noqa: E402
+from flask_specter.sqlite import reading_only  # noqa: E402
 
 # BENCH_DATABASE_URL / BENCH_REDIS_URL: another PostgreSQL database or Redis db than the defaults (its schema is dropped).
 PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -116,7 +117,9 @@ def connector(app, n: int) -> tuple[float, float, int]:
     thread.start()
     confirmed_at = None
     try:
-        with app.app_context():
+        # The poll only reads: deferred transactions (reading_only), or on SQLite it would take the write
+        # lock every 50 ms (BEGIN IMMEDIATE outside requests) and starve the worker into "database is locked".
+        with app.app_context(), reading_only():
             while True:
                 db.session.remove()
                 if confirmed_at is None and db.session.execute(select(Batch.id).where(Batch.feed == "stock", Batch.state == "confirmed")).first():
