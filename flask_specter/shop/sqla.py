@@ -5,83 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, inspect, select
-from sqlalchemy.orm import Mapper
+from sqlalchemy import select
 
 from ..remote.errors import SpecterConfigError
 from ..remote.parsing import ArticleInfo
 from .adapter import ARTICLE_FIELDS, PAY_TYPES, Dependency, ShopAdapter, StockTarget
+from .fields import (
+    CUSTOMER_FIELDS,
+    CUSTOMER_TEXT,
+    DELIVERY_FIELDS,
+    LINE_FIELDS,
+    OPTIONAL_PRODUCT_FIELDS,
+    ORDER_FIELDS,
+    PARENT_FIELD_NAMES,
+    PARENT_FIELDS_DEFAULT,
+    PRODUCT_FIELDS,
+    VARIANT_NAME,
+)
 from .order_rules import line_order_attr, status_map
+from .paths import path_dependencies, read_path, related_class, write_path
 from .records import Address, Customer, Order, OrderLine, Product
-
-# The extension's names (left) -> attribute names on the host's models (right), by default the same.
-PRODUCT_FIELDS = {
-    "sku": "sku",
-    "name": "name",
-    "stock": "stock",
-    "price_excl_vat": "price_excl_vat",
-    "vat_percent": "vat_percent",
-    "buy_price": "buy_price",
-    "barcode": "barcode",
-    "weight": "weight",
-    "active": "active",
-    "category_id": "category_id",
-}
-CUSTOMER_FIELDS = {
-    "email": "email",
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "company": "company",
-    "org_no": "org_no",
-    "phone": "phone",
-    "mobile": "mobile",
-    "address": "address",
-    "address2": "address2",
-    "zip": "zip",
-    "city": "city",
-    "country": "country",
-    "specter_customer_no": "specter_customer_no",
-}
-ORDER_FIELDS = {
-    "number": "number",
-    "customer_id": "customer_id",
-    "lines": "lines",
-    "currency": "currency",
-    "payment_method": "payment_method",
-    "payment_reference": "payment_reference",
-    "shipping_method": "shipping_method",
-    "shipping_price_excl_vat": "shipping_price_excl_vat",
-    "shipping_vat_percent": "shipping_vat_percent",
-    "discount_excl_vat": "discount_excl_vat",
-    "comment": "comment",
-    "status": "status",
-    "specter_order_no": "specter_order_no",
-    "transfer_error": "transfer_error",
-    "tracking_no": "tracking_no",
-    "invoice_id": "invoice_id",
-}
-LINE_FIELDS = {"sku": "sku", "name": "name", "qty": "qty", "price_excl_vat": "price_excl_vat", "vat_percent": "vat_percent"}
-
-# Keys a map may name beyond its defaults (none of them is read unless the shop maps it).
-OPTIONAL_PRODUCT_FIELDS = ("reserved",)
-DELIVERY_FIELDS = {  # order_fields key -> Address field
-    "delivery_name": "name",
-    "delivery_address": "address",
-    "delivery_address2": "address2",
-    "delivery_zip": "zip",
-    "delivery_city": "city",
-    "delivery_country": "country",
-}
-# What a variant may take from its parent, and the parent's attributes when ``parent_fields`` is not given
-# (the product's own attribute names: a product model whose parents are products too).
-PARENT_FIELD_NAMES = ("name", "price_excl_vat", "vat_percent", "buy_price", "weight", "active")
-PARENT_FIELDS_DEFAULT = ("name", "price_excl_vat", "vat_percent", "active")
-VARIANT_NAME = "{parent} ({variant})"
-
-# The customer fields read into a ``Customer`` record (all text, "" when empty).
-_CUSTOMER_TEXT = ("email", "first_name", "last_name", "company", "org_no", "phone", "mobile", "address", "address2", "zip", "city", "country")
+from .validation import config_problems
 
 
 def _dec(value: Any) -> Decimal:
@@ -102,38 +48,6 @@ def _text_or_none(value: Any) -> str | None:
 
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def read_path(obj: Any, path: str | None, default: Any = None) -> Any:
-    """The value at ``path`` ("title", or "default_address.postcode" through relationships) on ``obj``;
-    ``default`` when the path is None, an attribute is missing or a related object is None."""
-    if not path:
-        return default
-    *hops, last = path.split(".")
-    for hop in hops:
-        obj = getattr(obj, hop, None)
-        if obj is None:
-            return default
-    return getattr(obj, last, default)
-
-
-def write_path(obj: Any, path: str | None, value: Any) -> None:
-    """Set the attribute at ``path`` on ``obj``; nothing when the path is None, the attribute is not
-    the model's, or a related object on the way is None."""
-    if not path:
-        return
-    *hops, last = path.split(".")
-    for hop in hops:
-        obj = getattr(obj, hop, None)
-        if obj is None:
-            return
-    if hasattr(type(obj), last):
-        setattr(obj, last, value)
-
-
-def _mapper(model: type[Any]) -> Mapper[Any] | None:
-    mapper: Mapper[Any] | None = inspect(model, raiseerr=False)
-    return mapper
 
 
 class SQLAlchemyShopAdapter(ShopAdapter):
@@ -432,7 +346,7 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         return str(customer.id)
 
     def customer_record(self, customer: Any) -> Customer:
-        text = {name: _text(self._get(customer, self.customer_fields, name)) for name in _CUSTOMER_TEXT}
+        text = {name: _text(self._get(customer, self.customer_fields, name)) for name in CUSTOMER_TEXT}
         return Customer(ref=self.customer_ref(customer), **text)
 
     def set_customer_specter_no(self, customer: Any, customer_no: str) -> None:
@@ -562,10 +476,8 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         explicit: type[Any] | None = getattr(self, "line_model", None)
         if explicit is not None or self.order_model is None:
             return explicit
-        mapper = _mapper(self.order_model)
         lines = self.order_fields.get("lines")
-        rel = mapper.relationships.get(lines) if mapper is not None and lines else None
-        return rel.mapper.class_ if rel is not None else None
+        return related_class(self.order_model, lines) if lines else None
 
     def validate(self) -> None:
         """Check every option against the models; raise ``SpecterConfigError`` listing what is wrong.
@@ -576,67 +488,28 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         relationship of ``product_model``), every ``parent_fields`` path and ``variant_name``. The
         default names are not required to exist: a model without ``barcode`` simply sends none.
         """
-        problems: list[str] = []
-        product_model = self._products()
-        models: dict[str, type[Any] | None] = {
-            "product_fields": product_model,
-            "customer_fields": self.customer_model,
-            "order_fields": self.order_model,
-            "line_fields": self._line_class(),
-            "parent_fields": self._parent_class(problems),
-        }
-        known = {
-            "product_fields": (*PRODUCT_FIELDS, *OPTIONAL_PRODUCT_FIELDS),
-            "customer_fields": tuple(CUSTOMER_FIELDS),
-            "order_fields": (*ORDER_FIELDS, *DELIVERY_FIELDS),
-            "line_fields": tuple(LINE_FIELDS),
-            "parent_fields": PARENT_FIELD_NAMES,
-        }
-        if _mapper(product_model) is None:
-            problems.append(f"product_model {product_model!r} is not a mapped SQLAlchemy class")
-        for option, given in self._given.items():
-            model = models[option]
-            for key, path in given.items():
-                if key not in known[option]:
-                    problems.append(f"{option}: {key!r} is not a field (known: {', '.join(known[option])})")
-                elif path is not None and model is not None:
-                    problem = _path_problem(model, path)
-                    if problem:
-                        problems.append(f"{option}[{key!r}] = {path!r}: {problem}")
-        table = getattr(product_model, "__table__", None)
-        for key in ("sku", "stock"):
-            attr = self.product_fields.get(key)
-            if not attr or "." in attr:
-                problems.append(f"product_fields[{key!r}] = {attr!r}: must be a column of {product_model.__name__}'s own table")
-            elif table is not None and attr not in table.c:
-                problems.append(f"product_fields[{key!r}] = {attr!r}: {product_model.__name__} has no column {attr!r}")
-        if self.parent is not None:
-            try:
-                self.variant_name.format(parent="P", variant="V")
-            except (KeyError, IndexError, ValueError) as exc:
-                problems.append(f"variant_name {self.variant_name!r}: only {{parent}} and {{variant}} can be used ({exc!r})")
+        problems = config_problems(
+            product_model=self._products(),
+            product_fields=self.product_fields,
+            given=self._given,
+            known={
+                "product_fields": (*PRODUCT_FIELDS, *OPTIONAL_PRODUCT_FIELDS),
+                "customer_fields": tuple(CUSTOMER_FIELDS),
+                "order_fields": (*ORDER_FIELDS, *DELIVERY_FIELDS),
+                "line_fields": tuple(LINE_FIELDS),
+                "parent_fields": PARENT_FIELD_NAMES,
+            },
+            models={
+                "product_fields": self.product_model,
+                "customer_fields": self.customer_model,
+                "order_fields": self.order_model,
+                "line_fields": self._line_class(),
+            },
+            parent=self.parent,
+            variant_name=self.variant_name,
+        )
         if problems:
             raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
-
-    def _parent_class(self, problems: list[str]) -> type[Any] | None:
-        if self.parent is None:
-            if self._given["parent_fields"]:
-                problems.append("parent_fields is given but parent is not: name the relationship to the parent product")
-            return None
-        product_model = self._products()
-        mapper = _mapper(product_model)
-        if mapper is None:
-            return None
-        rel = mapper.relationships.get(self.parent)
-        name = product_model.__name__
-        if rel is None:
-            problems.append(f"parent = {self.parent!r}: {name} has no relationship {self.parent!r}")
-            return None
-        if rel.uselist:
-            problems.append(f"parent = {self.parent!r}: {name}.{self.parent} is a collection, not the one parent of a variant")
-            return None
-        parent_class: type[Any] = rel.mapper.class_
-        return parent_class
 
     def dependencies(self) -> tuple[Dependency, ...]:
         """Products: the parent fields of variants and dotted product paths; customers: dotted paths."""
@@ -646,75 +519,13 @@ class SQLAlchemyShopAdapter(ShopAdapter):
                 paths = [p for f in ARTICLE_FIELDS if (p := self.product_fields.get(f)) and "." in p]
                 if self.parent:
                     paths += [f"{self.parent}.{p}" for f in ARTICLE_FIELDS if (p := self.parent_fields.get(f))]
-                found += self._path_dependencies("product", self.product_model, paths)
+                found += path_dependencies("product", self.product_model, paths, lambda: self.db.session)
             if self.customer_model is not None:
-                paths = [p for f in _CUSTOMER_TEXT if (p := self.customer_fields.get(f)) and "." in p]
-                found += self._path_dependencies("customer", self.customer_model, paths)
+                paths = [p for f in CUSTOMER_TEXT if (p := self.customer_fields.get(f)) and "." in p]
+                found += path_dependencies("customer", self.customer_model, paths, lambda: self.db.session)
             self._dependencies = tuple(found)
         return self._dependencies
 
-    def _path_dependencies(self, kind: Literal["product", "customer"], model: type[Any], paths: Iterable[str]) -> list[Dependency]:
-        """One ``Dependency`` per (class, way from ``model``) on the paths: the attributes read there."""
-        groups: dict[tuple[type[Any], tuple[str, ...]], list[str]] = {}
-        for path in paths:
-            hops = _walk(model, path)
-            for i, (cls, name) in enumerate(hops):
-                attrs = groups.setdefault((cls, tuple(n for _c, n in hops[:i])), [])
-                if name not in attrs:
-                    attrs.append(name)
-        return [Dependency(kind, cls, tuple(attrs), self._owners(model, way)) for (cls, way), attrs in groups.items()]
-
-    def _owners(self, model: type[Any], way: tuple[str, ...]) -> Callable[[Any], Iterable[Any]]:
-        """obj -> the ``model`` rows that reach ``obj`` along the relationships ``way``."""
-        if not way:
-            return lambda obj: (obj,)
-        classes = [cls for cls, _name in _walk(model, ".".join(way))]
-
-        def owners(obj: Any) -> Iterable[Any]:
-            if inspect(obj).identity is None:  # not in the database yet: the owner's own change covers it
-                return ()
-            criterion: ColumnElement[bool] = getattr(classes[-1], way[-1]) == obj
-            for cls, name in zip(reversed(classes[:-1]), reversed(way[:-1]), strict=True):
-                criterion = getattr(cls, name).has(criterion)
-            session = self.db.session
-            with session.no_autoflush:
-                found: list[Any] = session.execute(select(model).where(and_(criterion))).scalars().all()
-            return found
-
-        return owners
 
 
-def _walk(model: type[Any], path: str) -> list[tuple[type[Any], str]]:
-    """[(class, attribute)] for each hop of ``path`` from ``model``; stops where no relationship goes on."""
-    hops: list[tuple[type[Any], str]] = []
-    cls: type[Any] | None = model
-    for name in path.split("."):
-        if cls is None:
-            break
-        hops.append((cls, name))
-        mapper = _mapper(cls)
-        rel = mapper.relationships.get(name) if mapper is not None else None
-        cls = rel.mapper.class_ if rel is not None else None
-    return hops
-
-
-def _path_problem(model: type[Any], path: str) -> str | None:
-    """Why ``path`` cannot be read from ``model``, naming the class and the attribute; None when it can."""
-    cls = model
-    *hops, last = path.split(".")
-    for hop in hops:
-        mapper = _mapper(cls)
-        rel = mapper.relationships.get(hop) if mapper is not None else None
-        if rel is None:
-            what = "is not a relationship" if hasattr(cls, hop) else "does not exist"
-            return f"{cls.__name__} has no relationship {hop!r} ({cls.__name__}.{hop} {what})"
-        if rel.uselist:
-            return f"{cls.__name__}.{hop} is a collection: a path goes through many-to-one or one-to-one relationships only"
-        cls = rel.mapper.class_
-    mapper = _mapper(cls)
-    if (mapper is not None and last in mapper.all_orm_descriptors) or hasattr(cls, last):
-        return None
-    return f"{cls.__name__} has no attribute {last!r}"
-
-
-__all__ = ["SQLAlchemyShopAdapter", "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS", "DELIVERY_FIELDS", "VARIANT_NAME", "read_path", "write_path"]
+__all__ = ["SQLAlchemyShopAdapter", "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS", "DELIVERY_FIELDS", "VARIANT_NAME"]
