@@ -4,7 +4,7 @@ VENV ?= .venv
 PY = $(VENV)/bin/python
 STAMP = $(VENV)/.installed
 
-.PHONY: demo test test-sqlite lint bench clean
+.PHONY: demo test test-sqlite lint docs bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,9 @@ demo: $(STAMP)
 # The whole suite: on SQLite with the embedded queue, then against real PostgreSQL and Redis
 # (if they answer on 127.0.0.1; .ci/run starts them).
 test: $(STAMP)
-	$(VENV)/bin/ruff check flask_specter example_shop tests bench
+	$(VENV)/bin/ruff check flask_specter example_shop examples tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs build/docs
 	$(PY) -m pytest -q -p no:cacheprovider
 	@if $(PY) -c "import socket;socket.create_connection(('127.0.0.1',5432),1);socket.create_connection(('127.0.0.1',6379),1)" 2>/dev/null; then \
 	  echo "== again on PostgreSQL + Redis =="; \
@@ -28,8 +29,13 @@ test: $(STAMP)
 	else echo "PostgreSQL/Redis not reachable on 127.0.0.1: ran the SQLite + embedded suite only"; fi
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check flask_specter example_shop tests bench
+	$(VENV)/bin/ruff check flask_specter example_shop examples tests bench
 	$(VENV)/bin/mypy
+
+# The guide and the API reference (docs/, autodoc); warnings are errors, as in `make test`.
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs build/docs
+	@echo "open build/docs/index.html"
 
 bench: $(STAMP)
 	$(PY) bench/stock_sync.py

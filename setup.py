@@ -44,6 +44,7 @@ setup(
             "gunicorn>=22",
             "fakeredis[lua]>=2.26",
             "flask-migrate>=4.0",
+            "sphinx>=8",  # docs/ is built with -W by `make test`
         ],
     },
     entry_points={"flask.commands": []},

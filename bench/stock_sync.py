@@ -3,6 +3,7 @@ every row applied, next to a floor measured in the same run on the same database
 the same feed + parse + one bulk UPDATE of the same rows.
 
     python bench/stock_sync.py [--sizes 1000,10000,100000] [--databases sqlite,postgresql]
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/other BENCH_REDIS_URL=redis://127.0.0.1:6379/9 python bench/stock_sync.py
 
 The delay between chunks is 0 and the chunk size the default 100, so the connector runs N/100 real RQ
 jobs through a real worker (Redis when it answers on 127.0.0.1:6379, else the embedded queue).
@@ -29,8 +30,10 @@ from flask_specter.remote import protocol  # noqa: E402
 from flask_specter.remote.client import encode_params  # noqa: E402
 from flask_specter.remote.parsing import parse_stock_text  # noqa: E402
 from flask_specter.sandbox.testing import SandboxServer  # noqa: E402
+from flask_specter.sqlite import reading_only  # noqa: E402
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# BENCH_DATABASE_URL / BENCH_REDIS_URL: another PostgreSQL database or Redis db than the defaults (its schema is dropped).
+PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def reachable(port: int) -> bool:
@@ -114,7 +117,9 @@ def connector(app, n: int) -> tuple[float, float, int]:
     thread.start()
     confirmed_at = None
     try:
-        with app.app_context():
+        # The poll only reads: deferred transactions (reading_only), or on SQLite it would take the write
+        # lock every 50 ms (BEGIN IMMEDIATE outside requests) and starve the worker into "database is locked".
+        with app.app_context(), reading_only():
             while True:
                 db.session.remove()
                 if confirmed_at is None and db.session.execute(select(Batch.id).where(Batch.feed == "stock", Batch.state == "confirmed")).first():
@@ -173,7 +178,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
-    redis_url = "redis://127.0.0.1:6379/14" if reachable(6379) else None
+    redis_url = (os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14") if reachable(6379) else None
     print(f"queue: {'Redis ' + redis_url if redis_url else 'embedded (fakeredis)'}; chunk 100, delay 0")
     print(f"{'db':<11}{'SKUs':>8}{'floor s':>10}{'confirmed s':>13}{'confirmed/floor':>17}{'applied s':>11}{'jobs':>7}{'applied/floor':>15}")
     for db_name in args.databases.split(","):

@@ -6,9 +6,9 @@ from .extension import Specter
 from .models import Base
 from .remote.client import SpecterClient
 from .remote.errors import SpecterError
-from .shop import Customer, Order, OrderLine, Product, ShopAdapter, SQLAlchemyShopAdapter
+from .shop import Address, Customer, Order, OrderLine, Product, ShopAdapter, SQLAlchemyShopAdapter
 from .sku import SKU_MAX_LENGTH, InvalidSku
-from .stock import OutOfStock, StockManagedBySpecter
+from .stock import OutOfStock, StockManagedBySpecter, shop_stock_change
 
 # The extension's tables (all named ``specter_*``), on their own MetaData: for Alembic and for ``create_all``.
 metadata = Base.metadata
@@ -21,10 +21,12 @@ __all__ = [
     "SQLAlchemyShopAdapter",
     "Product",
     "Customer",
+    "Address",
     "Order",
     "OrderLine",
     "OutOfStock",
     "StockManagedBySpecter",
+    "shop_stock_change",
     "InvalidSku",
     "SKU_MAX_LENGTH",
     "metadata",

@@ -281,10 +281,14 @@ def check_worker() -> CheckResult:
             cause=_("Redis är nere eller REDIS_URL pekar fel: anrop från Specter kan inte köas."), fix=_("Starta Redis och kontrollera REDIS_URL."),
         )
     if not workers:
+        waiting = queue.waiting_jobs()
         return CheckResult(
-            "worker", title, Outcome.FAIL, _("Ingen worker lyssnar på kön %(name)s.", name=queue.name),
+            "worker", title, Outcome.FAIL,
+            _("Ingen worker lyssnar på kön %(name)s; %(n)s jobb väntar.", name=queue.name, n=waiting) if waiting
+            else _("Ingen worker lyssnar på kön %(name)s.", name=queue.name),
             cause=_("flask specter worker körs inte (eller mot en annan Redis eller ett annat SPECTER_QUEUE_NAME): lagerrader och order blir liggande."),
-            fix=_("Starta flask specter worker med samma REDIS_URL och håll den igång (systemd, supervisor)."),
+            fix=_("Starta flask specter worker med samma REDIS_URL och håll den igång (systemd, supervisor), "
+                  "eller sätt SPECTER_REDIS_URL = \"embedded\" för kön i butikens process."),
         )
     return CheckResult("worker", title, Outcome.OK, _("%(n)s worker(s) på kön %(name)s: %(names)s.", n=len(workers), name=queue.name, names=", ".join(workers)))
 

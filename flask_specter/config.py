@@ -6,6 +6,7 @@ from the same list (``python -m flask_specter.config`` prints it as Markdown).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_STOCK_SITES", "", "Comma-separated stock site ids whose available quantity is summed; empty means all sites."),
     Setting("SPECTER_TIMEOUT", 30.0, "Seconds a call to Specter may take in all (connect, send and the whole answer) before it gives up."),
     Setting("SPECTER_VERIFY_TLS", True, "Verify Specter's TLS certificate. Turn off only for a known broken chain."),
-    Setting("SPECTER_REDIS_URL", None, "Redis for the job queue; falls back to REDIS_URL; neither set means the embedded in-process queue."),
+    Setting("SPECTER_REDIS_URL", None, "Redis for the job queue (e.g. redis://127.0.0.1:6379/2); unset: the host's REDIS_URL; neither set, or the value \"embedded\", means the embedded in-process queue (\"embedded\" keeps the extension off a REDIS_URL the shop uses for itself)."),
     Setting("SPECTER_QUEUE_NAME", "specter", "Name of the RQ queue the extension's jobs run on."),
     Setting("SPECTER_EMBEDDED_WORKER", True, "Without Redis, run a worker thread (with the scheduler) inside the app process."),
     Setting("SPECTER_PULL_RETRIES", 5, "How many times a failed pull is retried with back-off before it waits for the next callback."),
@@ -56,7 +57,20 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+EMBEDDED = "embedded"  # SPECTER_REDIS_URL's value for the in-process queue whatever REDIS_URL says
 SECRET_KEYS = frozenset({"SPECTER_USER_KEY", "SPECTER_INTEGRATION_KEY", "SPECTER_CALLBACK_TOKEN"})
+
+
+def queue_url(config: Mapping[str, Any]) -> str | None:
+    """The Redis URL of the job queue: ``SPECTER_REDIS_URL`` when set, else the host's ``REDIS_URL``.
+
+    None means the embedded in-process queue: neither is set, or ``SPECTER_REDIS_URL`` is ``"embedded"``
+    (for a shop whose ``REDIS_URL`` serves its own cache or sessions and runs no ``flask specter worker``).
+    """
+    own = config.get("SPECTER_REDIS_URL")
+    if own:
+        return None if str(own).strip().lower() == EMBEDDED else str(own)
+    return config.get("REDIS_URL") or None
 
 
 def markdown_table() -> str:

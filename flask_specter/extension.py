@@ -44,14 +44,15 @@ class Specter:
 
         Reads:
           - ``app.config``: every ``SPECTER_*`` key (defaults from ``config.py`` are set with
-            ``setdefault``, so the host's values win) and ``REDIS_URL`` when ``SPECTER_REDIS_URL`` is unset;
+            ``setdefault``, so the host's values win) and ``REDIS_URL`` when ``SPECTER_REDIS_URL`` is unset
+            (``SPECTER_REDIS_URL = "embedded"`` keeps the queue in-process whatever ``REDIS_URL`` says);
           - ``db``: the host's Flask-SQLAlchemy object, whose engine and session carry the extension's
             tables (``flask_specter.metadata``) next to the host's own;
           - ``adapter``: the ``ShopAdapter`` that reads and writes the host's products, customers and orders.
 
         Registers:
           - ``app.extensions["specter"]`` (a ``SpecterState``: settings, queue, client); the queue is RQ on
-            Redis, or without a Redis URL an in-process fakeredis whose worker thread starts with the first
+            Redis, or without a Redis URL (or with ``SPECTER_REDIS_URL = "embedded"``) an in-process fakeredis whose worker thread starts with the first
             job (the ``[embedded]`` extra);
           - the callback blueprint under ``SPECTER_URL_PREFIX`` and the ``flask specter …`` CLI group;
           - the adapter's session listeners (outbox rows written in the shop's own transaction);
@@ -62,15 +63,21 @@ class Specter:
             ``BEGIN IMMEDIATE`` for writers);
           - the admin views on the host's Flask-Admin ``Admin`` when ``SPECTER_ADMIN`` is on.
 
+        Checks first: the adapter's ``validate()`` (for ``SQLAlchemyShopAdapter``: every field map, path and
+        option against the models), raising ``SpecterConfigError`` before anything is registered.
+
         ``create_tables=True`` creates the missing tables with ``create_all`` (demo, tests, quick starts).
         A shop with migrations runs the shipped Alembic revisions instead (``flask db upgrade heads``),
         one without runs ``flask specter create-tables`` once.
         """
         if "specter" in app.extensions:
             raise RuntimeError(f"flask_specter is already registered on the app {app.name!r}; call init_app once per app")
+        validate = getattr(adapter, "validate", None)  # a class implementing the protocol without subclassing may lack it
+        if callable(validate):
+            validate()  # a misspelled field or option stops the app here, before anything is registered
         for key, default in _config.DEFAULTS.items():
             app.config.setdefault(key, default)
-        redis_url = app.config.get("SPECTER_REDIS_URL") or app.config.get("REDIS_URL")
+        redis_url = _config.queue_url(app.config)
         state = SpecterState(
             app=app,
             db=db,

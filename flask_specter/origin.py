@@ -16,11 +16,9 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import AttributeEventToken
 
-from .shop.adapter import ShopAdapter
+from .shop.adapter import ARTICLE_FIELDS, ShopAdapter
 from .state import get_state
 from .threadflag import ThreadFlag
-
-ARTICLE_FIELDS = ("sku", "name", "price_excl_vat", "vat_percent", "buy_price", "barcode", "weight")
 
 _FROM_SPECTER = ThreadFlag()
 SPECTER_VALUES = "specter_values"  # InstanceState.info key: {attribute: value written from Specter}

@@ -22,6 +22,29 @@ class Status:
     queue: str = ""
     refused: int = 0  # rows from Specter that could not be stored (see the admin's status page)
     refused_calls: list[Any] = field(default_factory=list)  # callback_log.CallbackView, latest call refused
+    embedded: bool = True
+    workers: list[str] = field(default_factory=list)  # live RQ workers on the Redis queue
+    waiting_jobs: int = 0  # jobs queued or scheduled on the Redis queue
+    redis_error: str = ""  # Redis did not answer (the exception's name)
+
+    @property
+    def no_worker(self) -> bool:
+        """On Redis, and no live worker listens (or Redis does not answer): nothing queued runs."""
+        return not self.embedded and (bool(self.redis_error) or not self.workers)
+
+    @property
+    def worker_alarm(self) -> str:
+        """The loud warning of a Redis queue without a worker, in English ("" when a worker runs)."""
+        if self.embedded:
+            return ""
+        if self.redis_error:
+            return f"Redis does not answer ({self.redis_error}): callbacks from Specter cannot be queued and no job runs."
+        if self.workers:
+            return ""
+        start = "start `flask specter worker` with the same Redis URL and SPECTER_QUEUE_NAME."
+        if self.waiting_jobs:
+            return f"{self.waiting_jobs} job(s) wait on the Redis queue and NO WORKER is alive to run them: {start}"
+        return f"no worker is alive on the Redis queue: jobs queued from now on wait; {start}"
 
     @property
     def stock_remaining(self) -> int:
@@ -29,6 +52,10 @@ class Status:
 
     def lines(self) -> list[str]:
         out = [f"queue: {self.queue}"]
+        if not self.embedded and not self.redis_error:
+            out[0] += f" ({len(self.workers)} worker(s){': ' + ', '.join(self.workers) if self.workers else ''}; {self.waiting_jobs} job(s) waiting)"
+        if self.worker_alarm:
+            out.append(f"WARNING: {self.worker_alarm}")
         for f in self.feeds:
             locked = f.locked_until and f.locked_until > time.time()
             out.append(
@@ -56,4 +83,11 @@ def collect_status() -> Status:
     st.refused = session.execute(select(func.count(RefusedRow.id))).scalar() or 0
     st.queue = "embedded (in-process)" if state.queue.embedded else f"redis queue {state.queue.name!r}"
     st.refused_calls = refused_warnings(session)
+    st.embedded = state.queue.embedded
+    if not st.embedded:
+        try:
+            st.workers = state.queue.live_workers()
+            st.waiting_jobs = state.queue.waiting_jobs()
+        except Exception as exc:  # the status must show, Redis or not
+            st.redis_error = type(exc).__name__
     return st

@@ -206,6 +206,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask
             outbox=[(STATE_LABELS.get(k, k), k, v) for k, v in sorted(st.outbox.items(), key=lambda kv: list(STATE_LABELS).index(kv[0]) if kv[0] in STATE_LABELS else 99)],
             batches=st.last_batches,
             queue=st.queue,
+            status=st,
             unknown=unknown,
             unknown_total=unknown_total,
             sku=sku,

@@ -133,17 +133,20 @@ def worker_command(burst: bool, fork: bool) -> None:
 
     state = get_state()
     if state.queue.embedded:
-        _fail(SpecterError("No REDIS_URL/SPECTER_REDIS_URL is set: the embedded queue runs its worker inside the shop process."))
+        _fail(SpecterError('No REDIS_URL/SPECTER_REDIS_URL is set (or SPECTER_REDIS_URL is "embedded"): the embedded queue runs its worker inside the shop process.'))
     state.queue.run_worker(SpecterWorker if fork else SpecterSimpleWorker, burst=burst)
 
 
 @specter_cli.command("status")
 def status_command() -> None:
-    """Feeds, stored stock rows and the outbox at a glance."""
+    """Feeds, stored stock rows and the outbox at a glance; a loud warning when jobs wait on Redis and no worker is alive."""
     from ..status import collect_status
 
     for line in collect_status().lines():
-        click.echo(line)
+        if line.startswith("WARNING"):
+            click.secho(line, fg="red", bold=True)
+        else:
+            click.echo(line)
 
 
 @specter_cli.command("check")

@@ -1,7 +1,8 @@
 """Apply what the article-data feed stored ("Importera produkter från Specter", "Importera endast pris").
 
 Rows are applied inside ``suppress_outbox()``: article data from Specter is never sent back to it.
-Service articles (shipping, discount) are skipped: they are never products for sale.
+Service articles (shipping, discount) are skipped: they are never products for sale. After each round's
+commit, ``signals.products_imported`` names the products it changed (SKUs, primary keys, outcomes).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
+from .. import signals
 from ..models import ArticleRow
 from ..origin import suppress_outbox
 from ..queue import job
@@ -24,6 +26,7 @@ from .feed_rows import enqueue_apply, has_pending_rows
 log = logging.getLogger("flask_specter.feeds")
 
 ARTICLES_FLAG = "apply-articles-queued"
+CHANGED = frozenset({"created", "updated", "price", "deactivated"})  # outcomes of apply_article that changed a product
 
 
 @job
@@ -70,6 +73,7 @@ def apply_article_rows(limit: int = 500, *, follow_up: bool = True) -> dict[str,
     session = state.db.session
     options = state.settings.all()
     counts: dict[str, int] = {}
+    changed: dict[str, tuple[str, Any]] = {}  # sku -> (outcome, product id): sent with ``products_imported``
     service = service_article_nos()
     pending = select(ArticleRow).where(ArticleRow.state == "pending").order_by(ArticleRow.id).limit(limit)
     rows = session.execute(pending.with_for_update(skip_locked=True)).scalars().all()
@@ -85,14 +89,30 @@ def apply_article_rows(limit: int = 500, *, follow_up: bool = True) -> dict[str,
                 with suppress_outbox(), connector_stock_write(), session.begin_nested():
                     outcome = state.adapter.apply_article(_info(row.sku, row.data), options)
                 row.state, row.detail = "applied", outcome
+                if outcome in CHANGED:
+                    changed[row.sku] = (outcome, _product_id(state.adapter.get_product(row.sku)))
             except Exception as exc:  # one bad article must not block the others
                 log.warning("article %s could not be applied: %s", row.sku, exc)
                 row.state, row.detail = "failed", str(exc)[:255]
         counts[row.detail if row.state == "applied" else row.state] = counts.get(row.detail if row.state == "applied" else row.state, 0) + 1
     session.commit()
+    if changed:
+        signals.notify(
+            signals.products_imported, state.app,
+            skus=list(changed), product_ids=[pid for _, pid in changed.values()], outcomes={sku: outcome for sku, (outcome, _) in changed.items()},
+        )
     if follow_up and len(rows) == limit:
         ensure_article_apply()
     return counts
+
+
+def _product_id(product: Any) -> Any:
+    """The primary key of a mapped product (one value, or a tuple for a composite key); None otherwise."""
+    mapped = inspect(product, raiseerr=False) if product is not None else None
+    identity = getattr(mapped, "identity", None)
+    if not identity:
+        return None
+    return identity[0] if len(identity) == 1 else identity
 
 
 def _skip_service_article(row: ArticleRow, label: str) -> None:

@@ -3,7 +3,10 @@ job SPECTER_STOCK_BATCH_DELAY seconds later, as the seed describes.
 
 A chunk is one transaction: claim up to N pending rows (an UPDATE whose subquery uses ``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL; SQLite's single writer lock does the same), write the shop's stock with one
-UPDATE, record history, mark the rows applied, commit. Two workers never apply the same chunk, and a
+UPDATE, record history, mark the rows applied, commit, then send ``signals.stock_changed`` with each
+changed SKU's (old, new) stock: the UPDATE bypasses the ORM, so the host's attribute and mapper events
+never see these writes and the signal is how a host clears its caches. The old figures are the ones the
+chunk reads anyway to skip unchanged SKUs (and records in the stock history). Two workers never apply the same chunk, and a
 worker killed inside a chunk leaves nothing half done: its transaction rolls back and the rows are
 pending again for the next job. The shop publishes Specter's available figure minus the quantities of
 its own orders that the figure does not include yet (see ``stock.release_for_figures``).
@@ -121,6 +124,8 @@ def apply_chunk(rows: list[Row[*tuple[Any, ...]]]) -> dict[str, int]:
         session.execute(update(StockRow).where(StockRow.id.in_(unknown_ids)).values(state="unknown"), execution_options={"synchronize_session": False})
         log.info("stock feed: %d SKU(s) not in the shop, skipped (e.g. %s)", len(unknown_skus), sorted(unknown_skus)[0])
     session.commit()
+    if changed:  # the UPDATE above bypassed the ORM: this is how the host hears of it (its caches)
+        signals.notify(signals.stock_changed, state.app, changes={sku: (current[sku], qty) for sku, qty in changed.items()})
     return {"rows": len(rows), "changed": len(changed), "unknown": len(unknown_skus)}
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
+from ..messages import ORDER_NOT_READY
 from ..models import Link, OutboxEntry
 from ..origin import (
-    ARTICLE_FIELDS,
     SPECTER_VALUES,
     forget_marks,
     from_specter,
@@ -26,7 +26,7 @@ from ..origin import (
     remember_specter_object,
     writing_for_specter,
 )
-from ..shop.adapter import ShopAdapter
+from ..shop.adapter import ARTICLE_FIELDS, Dependency, ShopAdapter
 from ..sku import check_sku
 from ..state import SpecterState, get_state
 
@@ -142,6 +142,9 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
             attrs = [a.key for a in inspect(obj).mapper.column_attrs if a.key not in own]
             if _changed(obj, attrs):
                 writer.add("customer", "update", adapter.customer_ref(obj))
+    dependencies = tuple(getattr(adapter, "dependencies", tuple)())
+    if dependencies:
+        _write_dependents(session, adapter, writer, dependencies)
     for obj in list(session.deleted):
         if from_specter(obj) or writing_for_specter():  # marked, or flushed inside the block itself
             continue
@@ -152,6 +155,35 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
             ref = adapter.order_ref(obj)
             specter_no = _order_specter_no(session, adapter, obj, ref)
             writer.add("order", "delete", ref, {"specter_order_no": specter_no})
+
+
+def _touched(obj: Any, attrs: tuple[str, ...]) -> bool:
+    """True when one of ``attrs`` really changed (whoever changed it: a parent's name changed by Specter
+    still changes the name of each of its variants there)."""
+    insp = inspect(obj)
+    for attr in attrs:
+        if attr in insp.attrs:
+            hist = insp.attrs[attr].history
+            if hist.has_changes() and list(hist.added) != list(hist.deleted):
+                return True
+    return False
+
+
+def _write_dependents(session: Session, adapter: ShopAdapter, writer: _Writer, dependencies: tuple[Dependency, ...]) -> None:
+    """A changed object that products' or customers' data is read from: an update for each of them."""
+    for obj in list(session.dirty):
+        for dep in dependencies:
+            if not isinstance(obj, dep.model) or not _touched(obj, dep.attributes):
+                continue
+            if dep.kind == "product" and not writer.product_sync():
+                continue
+            for owner in dep.owners(obj):
+                if owner in session.new or owner in session.deleted:
+                    continue  # its insert or delete is written on its own
+                if dep.kind == "product":
+                    writer.add("product", "update", adapter.product_sku(owner), covered_by=("create",))
+                else:
+                    writer.add("customer", "update", adapter.customer_ref(owner))
 
 
 def _check_skus(session: Session, adapter: ShopAdapter, pmodel: type[Any]) -> None:
@@ -181,6 +213,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:  # no
         session.info.setdefault(NEW_IDS, []).extend(ids)
     try:
         _write_inserts(session)
+        _wake_waiting_orders(session)
     finally:  # the flushed changes are history now: so are the marks of what came from Specter
         forget_marks([*session.new, *session.dirty, *session.deleted])
 
@@ -204,6 +237,46 @@ def _write_inserts(session: Session) -> None:
             writer = writer or _Writer(session, state)
             writer.add("order", "create", adapter.order_ref(obj))
     # Rows added here are flushed by the next flush of the same commit (commit flushes until clean).
+
+
+def _wake_waiting_orders(session: Session) -> None:
+    """An order, or a line of it (``line_model``), changed after the order was inserted: its row that
+    waits for ``order_ready`` is due now and is queued after commit (the lines have arrived, the order
+    was paid, ...). Runs after the flush, when a new line's foreign key is set."""
+    state = _state_for(session)
+    if state is None:
+        return
+    adapter = state.adapter
+    omodel, lmodel = adapter.order_model, adapter.line_model
+    if omodel is None:
+        return
+    new_orders = {id(obj) for obj in session.new if isinstance(obj, omodel)}
+    refs: set[str] = set()
+    for obj in [*session.new, *session.dirty, *session.deleted]:
+        if from_specter(obj):
+            continue
+        if isinstance(obj, omodel):
+            if id(obj) not in new_orders and obj not in session.deleted and session.is_modified(obj):
+                refs.add(adapter.order_ref(obj))
+        elif lmodel is not None and isinstance(obj, lmodel):
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            ref = adapter.line_order_ref(obj)
+            if ref is not None:
+                refs.add(ref)
+    refs -= {adapter.order_ref(obj) for obj in session.new if isinstance(obj, omodel)}
+    if not refs:
+        return
+    waiting = (OutboxEntry.kind == "order", OutboxEntry.op == "create", OutboxEntry.state == "pending",
+               OutboxEntry.last_error == ORDER_NOT_READY, OutboxEntry.ref.in_(sorted(refs)))
+    with session.no_autoflush:
+        ids = list(session.execute(select(OutboxEntry.id).where(*waiting)).scalars())
+        if ids:
+            session.execute(
+                update(OutboxEntry).where(OutboxEntry.id.in_(ids)).values(next_attempt_at=None).execution_options(synchronize_session=False)
+            )
+    if ids:
+        session.info.setdefault(NEW_IDS, []).extend(ids)
 
 
 def _after_commit(session: Session) -> None:

@@ -115,7 +115,11 @@ def order_header(
     send_order_mail: bool | None = None,
 ) -> dict[str, Any]:
     """newOrderSubmit's header. ``pay_types`` maps the shop's payment method (any case) to Specter's
-    payTypeIdentifier; ``customer_no`` and ``send_order_mail`` are added when given."""
+    payTypeIdentifier; ``customer_no`` and ``send_order_mail`` are added when given. An order's delivery
+    address goes on the header as the delivery variants of the customer's address fields
+    (``deliveryCompanyName`` for the receiver, ``deliveryAddress``, ``deliveryAddressRow2``,
+    ``deliveryZipCodeEng``, ``deliveryCity``, ``deliveryCountryCode``; specter-protocol.md A2); an
+    order without one leaves them out and Specter delivers to the customer's address."""
     payment = (order.payment_method or "").lower()
     header: dict[str, Any] = {
         "externalOrderNo": order.number,
@@ -127,6 +131,16 @@ def order_header(
         "externalDeliveryMethod": order.shipping_method or "",
         "publishedComment": order.comment or "",
     }
+    delivery = order.delivery
+    if delivery is not None:
+        header.update(
+            deliveryCompanyName=delivery.name.strip(),
+            deliveryAddress=delivery.address,
+            deliveryAddressRow2=delivery.address2,
+            deliveryZipCodeEng=delivery.zip,
+            deliveryCity=delivery.city,
+            deliveryCountryCode=(delivery.country or "SE").upper(),
+        )
     header = {k: v for k, v in header.items() if v != ""}
     if customer_no is not None:
         header["customerId"] = customer_no

@@ -34,6 +34,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 W = TypeVar("W", bound=AppWorkerMixin)
 
+WORKER_WATCH_INTERVAL = 60.0  # seconds between two looks for a live worker from an enqueueing process
+
 __all__ = ["Job", "SpecterQueue", "SpecterSimpleWorker", "SpecterWorker", "ThreadWorker", "current_queue", "job", "redis_connection"]
 
 
@@ -113,6 +115,10 @@ class SpecterQueue:
         self._on_start: Callable[[], Any] | None = None
         self._on_takeover: Callable[[], Any] | None = None
         self._periodic: list[tuple[Callable[[], Any], float]] = []
+        # A worker-less shop says so in its log (``_watch_workers``): when a worker was last seen, last looked for.
+        self.worker_watch_interval = WORKER_WATCH_INTERVAL
+        self._worker_seen_at = time.monotonic()  # the grace of a shop started just before its worker
+        self._workers_looked_at = -math.inf
 
     def maintain(self, *, on_start: Callable[[], Any], on_takeover: Job[[], Any], periodic: Sequence[tuple[Job[[], Any], float]]) -> None:
         """What keeps stored work moving, given by the extension so that the queue imports no job.
@@ -139,8 +145,34 @@ class SpecterQueue:
             # (an outbox retry checks its row's next_attempt_at) never runs before it is due.
             due = dt.datetime.fromtimestamp(math.ceil(time.time() + delay), dt.UTC)
             scheduled: RQJob = self.queue.enqueue_at(due, func, *args, **opts, **kwargs)
+            self._watch_workers()
             return scheduled
-        return self.queue.enqueue(func, *args, **opts, **kwargs)
+        queued = self.queue.enqueue(func, *args, **opts, **kwargs)
+        self._watch_workers()
+        return queued
+
+    def _watch_workers(self) -> None:
+        """After an enqueue on Redis: log an error when no worker has been seen for ``worker_watch_interval``
+        seconds. Looks at most once per interval (one Redis round trip), so the alarm is loud but throttled."""
+        if self.embedded:
+            return
+        now = time.monotonic()
+        if now - self._workers_looked_at < self.worker_watch_interval:
+            return
+        self._workers_looked_at = now
+        try:
+            alive = bool(self.live_workers())
+        except Exception:  # Redis trouble: the enqueue itself has said so, or will
+            return
+        if alive:
+            self._worker_seen_at = now
+        elif now - self._worker_seen_at >= self.worker_watch_interval:
+            log.error(
+                "NO WORKER: jobs are queued on the Redis queue %r but no worker has listened for %d s; nothing is sent to "
+                "or taken from Specter until one runs. Start `flask specter worker` with the same SPECTER_REDIS_URL/REDIS_URL "
+                "and SPECTER_QUEUE_NAME, or set SPECTER_REDIS_URL = \"embedded\" for the in-process queue.",
+                self.name, now - self._worker_seen_at,
+            )
 
     def enqueue_once(self, flag: str, func: Callable[..., Any], *args: Any, ttl: float, delay: float = 0, **kwargs: Any) -> bool:
         """Enqueue ``func`` unless a job behind ``flag`` is already waiting; True when this call enqueued it.
@@ -252,6 +284,11 @@ class SpecterQueue:
                 continue
             names.append(f"{worker.name} ({worker.hostname})")
         return sorted(names)
+
+    def waiting_jobs(self) -> int:
+        """Jobs on this queue that wait for a worker: queued now or scheduled for later (raises when Redis
+        does not answer)."""
+        return int(self.queue.count) + int(self.queue.scheduled_job_registry.get_job_count(cleanup=False))
 
     def ensure_worker(self) -> None:
         """Start the embedded worker thread once, on first use (never at import or in a CLI command)."""

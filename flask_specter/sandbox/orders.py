@@ -28,6 +28,12 @@ CUSTOMER_FIELDS = (
     "vatNo", "emailAddress", "phoneNo", "mobileNo", "faxNo", "homepage", "address", "addressRow2",
     "zipCodeEng", "city", "countryCode", "deliveryName", "deliveryAddress", "deliveryAddressRow2",
     "deliveryZipCodeEng", "deliveryCity", "deliveryCountryCode", "currency", "language", "customerGroupId",
+    "deliveryCompanyName", "deliveryAttention", "invoiceCompanyName",
+)
+# An order's own delivery address (the delivery variants of the customer's address fields).
+ORDER_DELIVERY_FIELDS = (
+    "deliveryCompanyName", "deliveryAttention", "deliveryAddress", "deliveryAddressRow2", "deliveryZipCodeEng",
+    "deliveryCity", "deliveryCountryCode",
 )
 ORDER_FIELDS = (
     "customerId", "externalOrderNo", "customerOrderReference", "currency", "language", "sendOrderMail",
@@ -35,6 +41,7 @@ ORDER_FIELDS = (
     "isPrepayment", "externalDeliveryMethod", "publishedComment", "internalComment", "stockSiteId",
     "webshopId", "userSource", "preparedShipmentId", "ignoreExternalOrderNoControl", "orderDate",
     "deliveryDate", "customerReference", "notifyDeliveryByMobile", "notifyDeliveryMobileNo",
+    *ORDER_DELIVERY_FIELDS,
 )
 ROW_FIELDS = ("articleNo", "articleName", "articleComment", "priceExclVAT", "noOfItems", "vatPercent")
 # Parameters about the call itself, never stored as data.
@@ -274,6 +281,7 @@ def describe_orders(store: Store) -> list[dict[str, Any]]:
             **header,
             "fields": header,
             "orderNo": o["order_no"], "externalOrderNo": o["external_order_no"], "customerId": o["customer_id"],
+            "delivery": {k: header[k] for k in ORDER_DELIVERY_FIELDS if k in header} or None,
             "statusId": o["status_id"], "deliveryStatus": o["delivery_status"],
             "trackingNos": json.loads(o["deliveries"]), "removed": bool(o["removed"]),
             "reserving": bool(o["reserving"]), "invoices": json.loads(o["invoices"]),

@@ -59,6 +59,18 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class Address:
+    """A postal address, such as an order's delivery address. Empty strings are "not known" and are
+    not sent; ``country`` is an ISO 3166 code (empty: Sweden)."""
+
+    name: str = ""  # who receives it: a person or a company
+    address: str = ""
+    address2: str = ""
+    zip: str = ""
+    city: str = ""
+    country: str = ""
+
+@dataclass(frozen=True)
 class OrderLine:
     """One line of an order: ``qty`` of the product ``sku`` at ``price_excl_vat`` each."""
 
@@ -75,7 +87,8 @@ class Order:
 
     ``payment_method`` is the shop's own name for it (``invoice``, ``klarna``, ``card``, ...); the
     connector translates it through ``ShopAdapter.pay_types``. ``currency`` None means the configured
-    ``SPECTER_CURRENCY``. A shipping price or discount that is None or zero adds no row.
+    ``SPECTER_CURRENCY``. A shipping price or discount that is None or zero adds no row. ``delivery``
+    None: the order carries no delivery address (Specter delivers to the customer's address).
     """
 
     ref: str  # the shop's own id for the order, as ``ShopAdapter.order_ref`` gives it
@@ -90,6 +103,7 @@ class Order:
     shipping_vat_percent: Decimal = Decimal("25")
     discount_excl_vat: Decimal | None = None  # a positive amount taken off the order
     comment: str = ""  # the customer's message, printed on the order
+    delivery: Address | None = None  # where the goods go, when the shop keeps that on the order
 
     def quantities(self) -> list[tuple[str, int]]:
         """(sku, total quantity) per product, in the order the SKUs first appear."""
@@ -99,4 +113,4 @@ class Order:
         return list(totals.items())
 
 
-__all__ = ["Product", "Customer", "Order", "OrderLine"]
+__all__ = ["Product", "Customer", "Address", "Order", "OrderLine"]

@@ -3,66 +3,31 @@ classes and field names, so most shops need no adapter code of their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
+from ..remote.errors import SpecterConfigError
 from ..remote.parsing import ArticleInfo
-from .adapter import ORDER_STATUS_MAP, PAY_TYPES, ShopAdapter, StockTarget
-from .records import Customer, Order, OrderLine, Product
-
-# The extension's names (left) -> attribute names on the host's models (right), by default the same.
-PRODUCT_FIELDS = {
-    "sku": "sku",
-    "name": "name",
-    "stock": "stock",
-    "price_excl_vat": "price_excl_vat",
-    "vat_percent": "vat_percent",
-    "buy_price": "buy_price",
-    "barcode": "barcode",
-    "weight": "weight",
-    "active": "active",
-    "category_id": "category_id",
-}
-CUSTOMER_FIELDS = {
-    "email": "email",
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "company": "company",
-    "org_no": "org_no",
-    "phone": "phone",
-    "mobile": "mobile",
-    "address": "address",
-    "address2": "address2",
-    "zip": "zip",
-    "city": "city",
-    "country": "country",
-    "specter_customer_no": "specter_customer_no",
-}
-ORDER_FIELDS = {
-    "number": "number",
-    "customer_id": "customer_id",
-    "lines": "lines",
-    "currency": "currency",
-    "payment_method": "payment_method",
-    "payment_reference": "payment_reference",
-    "shipping_method": "shipping_method",
-    "shipping_price_excl_vat": "shipping_price_excl_vat",
-    "shipping_vat_percent": "shipping_vat_percent",
-    "discount_excl_vat": "discount_excl_vat",
-    "comment": "comment",
-    "status": "status",
-    "specter_order_no": "specter_order_no",
-    "transfer_error": "transfer_error",
-    "tracking_no": "tracking_no",
-    "invoice_id": "invoice_id",
-}
-LINE_FIELDS = {"sku": "sku", "name": "name", "qty": "qty", "price_excl_vat": "price_excl_vat", "vat_percent": "vat_percent"}
-
-# The customer fields read into a ``Customer`` record (all text, "" when empty).
-_CUSTOMER_TEXT = ("email", "first_name", "last_name", "company", "org_no", "phone", "mobile", "address", "address2", "zip", "city", "country")
+from .adapter import ARTICLE_FIELDS, PAY_TYPES, Dependency, ShopAdapter, StockTarget
+from .fields import (
+    CUSTOMER_FIELDS,
+    CUSTOMER_TEXT,
+    DELIVERY_FIELDS,
+    LINE_FIELDS,
+    OPTIONAL_PRODUCT_FIELDS,
+    ORDER_FIELDS,
+    PARENT_FIELD_NAMES,
+    PARENT_FIELDS_DEFAULT,
+    PRODUCT_FIELDS,
+    VARIANT_NAME,
+)
+from .order_rules import line_order_attr, status_map
+from .paths import path_dependencies, read_path, related_class, write_path
+from .records import Address, Customer, Order, OrderLine, Product
+from .validation import config_problems
 
 
 def _dec(value: Any) -> Decimal:
@@ -81,13 +46,87 @@ def _text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 class SQLAlchemyShopAdapter(ShopAdapter):
     """A ``ShopAdapter`` for SQLAlchemy models, configured by model classes and field names.
 
-    ``product_fields``, ``customer_fields``, ``order_fields`` and ``line_fields`` map the extension's
-    names (left) to attribute names on the host's models (right); missing keys keep the defaults above
-    (``PRODUCT_FIELDS``, ...). ``category_model`` (optional, with ``name`` and ``active``) enables
-    categories from article groups. ``pay_types`` adds to or changes ``PAY_TYPES``.
+    ``SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order)``
+    joins a shop whose models use the default attribute names; the keyword arguments below adapt it to
+    other shapes. ``init_app`` checks the configuration against the models (``validate``): a
+    misspelled field, path or option raises ``SpecterConfigError`` naming the model, the field and the
+    attribute, when the app starts.
+
+    :param db: the host's Flask-SQLAlchemy object (its ``session`` is used for every read and write).
+    :param product_model: the mapped class of products (or of variants, see ``parent``): one row per
+        SKU, with the stock column. Required.
+    :param customer_model: the mapped class of customers, or None (no customer pushes).
+    :param order_model: the mapped class of orders, or None (no order pushes).
+    :param category_model: a mapped class with ``name`` (and optionally ``active``), or None: with it the
+        article import creates categories from Specter's article groups. Default None.
+    :param product_fields: the connector's product field names -> attribute paths on ``product_model``.
+        Keys (default: the same name): ``sku``, ``name``, ``stock``, ``price_excl_vat``, ``vat_percent``
+        (a missing attribute means 25), ``buy_price``, ``barcode``, ``weight``, ``active``,
+        ``category_id``, and ``reserved`` (no default). ``sku`` and ``stock`` must be plain columns of
+        the model's table.
+    :param customer_fields: customer field names -> attribute paths on ``customer_model``. Keys (default:
+        the same name): ``email``, ``first_name``, ``last_name``, ``company``, ``org_no``, ``phone``,
+        ``mobile``, ``address``, ``address2``, ``zip``, ``city``, ``country``, ``specter_customer_no``.
+    :param order_fields: order field names -> attribute paths on ``order_model``. Keys (default: the
+        same name): ``number``, ``customer_id``, ``lines`` (the relationship to the order's lines),
+        ``currency``, ``payment_method``, ``payment_reference``, ``shipping_method``,
+        ``shipping_price_excl_vat``, ``shipping_vat_percent``, ``discount_excl_vat``, ``comment``,
+        ``status``, ``specter_order_no``, ``transfer_error``, ``tracking_no``, ``invoice_id``; and the
+        delivery address (no default: an order without them carries no delivery address and Specter
+        delivers to the customer's address): ``delivery_name``, ``delivery_address``,
+        ``delivery_address2``, ``delivery_zip``, ``delivery_city``, ``delivery_country``.
+    :param line_fields: order line field names -> attribute paths on the line class (the class the
+        ``lines`` relationship leads to). Keys (default: the same name): ``sku``, ``name``, ``qty``,
+        ``price_excl_vat``, ``vat_percent``.
+    :param parent: the name of the many-to-one relationship on ``product_model`` leading to the
+        variant's parent product, or None (default: products have no parents). A product whose parent
+        is set is a *variant*: see ``parent_fields`` and ``variant_name``.
+    :param parent_fields: what a variant takes from its parent: field names -> attribute paths on the
+        parent's class. Keys: ``name``, ``price_excl_vat``, ``vat_percent``, ``buy_price``, ``weight``,
+        ``active``. Default (with ``parent`` set): ``name``, ``price_excl_vat``, ``vat_percent`` and
+        ``active`` at the attributes ``product_fields`` names (a product model whose parents are rows
+        of the same model). A price, VAT rate, buy price or weight is the parent's when the variant's
+        own value is None or empty (a variant's own value, 0 included, overrides it). ``active`` is
+        checked but not read: Specter's articles have no active flag.
+    :param variant_name: the format of a variant's name in Specter when the variant has a name of its
+        own, with the fields ``{parent}`` and ``{variant}``; default ``"{parent} ({variant})"``
+        ("Tröja (Röd, M)"). A variant without its own name gets its parent's name, and one whose
+        parent has none either its SKU: never an empty name.
+    :param pay_types: the shop's payment method names -> Specter's pay type codes, added to (or
+        replacing entries of) ``PAY_TYPES``.
+    :param order_status_map: Specter's status names (``ORDER_STATUS_NAMES``: "received", "confirmed",
+        "partly_shipped", "shipped", "cancelled") -> the value the shop's status column takes, of any
+        type: ``{"shipped": 6, "cancelled": 5}`` for an integer column, Enum members for an Enum column.
+        Only the names given are written; news with another status is recorded on the order event
+        ("status X has no shop value") and the shop's status is left alone. Default (None): each name
+        itself, for a text column. The older form keyed by Specter's statusId (``{4: "sent"}``) is still
+        read: it changes the names' defaults.
+    :param order_ready: ``order -> bool``, whether an order may be sent now (say
+        ``lambda o: o.paid_at is not None``). Default: the order has at least one line. A not-ready
+        order waits (pending, "väntar: ordern är inte klar"), it never fails.
+    :param line_model: the order-line class, when the shop commits lines after their order: a line
+        inserted, changed or deleted later sends the waiting order at once. Its order is found through
+        the relationship ``order_fields["lines"]`` (or a many-to-one from the line to the order).
+
+    Attribute paths: a plain attribute name (``"title"``), or a dotted path through many-to-one or
+    one-to-one relationships (``"default_address.postcode"``, ``"user.profile.phone"``); a related
+    object that is None reads as an empty value. A change of the related object (the address edited,
+    or another one chosen) updates the product or customer in Specter. A map value of ``None`` means
+    the shop has no such attribute: the field is empty, and the connector keeps what it would have
+    written there (Specter's numbers) in its own tables only: ``order_fields`` values
+    ``specter_order_no`` / ``transfer_error`` (and ``customer_fields``' ``specter_customer_no``) None
+    keep Specter's numbers in the connector's link table and the transfer error on the outbox row.
+
+    Writes from Specter (the article import) go to the product's own attributes: a variant's name is
+    the shop's composition and is not written back, and a price or VAT rate Specter reports equal to
+    what the variant shows already (its parent's) is not copied onto the variant.
     """
 
     def __init__(
@@ -98,36 +137,54 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         customer_model: type[Any] | None = None,
         order_model: type[Any] | None = None,
         category_model: type[Any] | None = None,
-        product_fields: Mapping[str, str] | None = None,
-        customer_fields: Mapping[str, str] | None = None,
-        order_fields: Mapping[str, str] | None = None,
-        line_fields: Mapping[str, str] | None = None,
+        product_fields: Mapping[str, str | None] | None = None,
+        customer_fields: Mapping[str, str | None] | None = None,
+        order_fields: Mapping[str, str | None] | None = None,
+        line_fields: Mapping[str, str | None] | None = None,
+        parent: str | None = None,
+        parent_fields: Mapping[str, str | None] | None = None,
+        variant_name: str = VARIANT_NAME,
         pay_types: Mapping[str, str] | None = None,
-        order_status_map: Mapping[int, str] | None = None,
+        order_status_map: Mapping[str, Any] | Mapping[int, str] | None = None,
+        order_ready: Callable[[Any], bool] | None = None,
+        line_model: type[Any] | None = None,
     ):
         self.db = db
         self.product_model = product_model
         self.customer_model = customer_model
         self.order_model = order_model
         self.category_model = category_model
-        self.product_fields: dict[str, str] = {**PRODUCT_FIELDS, **(product_fields or {})}
-        self.customer_fields: dict[str, str] = {**CUSTOMER_FIELDS, **(customer_fields or {})}
-        self.order_fields: dict[str, str] = {**ORDER_FIELDS, **(order_fields or {})}
-        self.line_fields: dict[str, str] = {**LINE_FIELDS, **(line_fields or {})}
+        self.product_fields: dict[str, str | None] = {**PRODUCT_FIELDS, **(product_fields or {})}
+        self.customer_fields: dict[str, str | None] = {**CUSTOMER_FIELDS, **(customer_fields or {})}
+        self.order_fields: dict[str, str | None] = {**ORDER_FIELDS, **(order_fields or {})}
+        self.line_fields: dict[str, str | None] = {**LINE_FIELDS, **(line_fields or {})}
+        self.parent = parent
+        defaults = {name: self.product_fields.get(name) for name in PARENT_FIELDS_DEFAULT} if parent else {}
+        self.parent_fields: dict[str, str | None] = {**defaults, **(parent_fields or {})}
+        self.variant_name = variant_name
         self.pay_types = {**PAY_TYPES, **(pay_types or {})}
-        self.order_status_map = {**ORDER_STATUS_MAP, **(order_status_map or {})}
+        self.order_status_map: dict[str, Any] = status_map(order_status_map)
+        self._order_ready = order_ready
+        self.line_model = line_model
+        self._line_order_attr: str | None = None
+        # What the host gave (checked by ``validate``; the defaults may be absent on a model).
+        self._given: dict[str, dict[str, str | None]] = {
+            "product_fields": dict(product_fields or {}),
+            "customer_fields": dict(customer_fields or {}),
+            "order_fields": dict(order_fields or {}),
+            "line_fields": dict(line_fields or {}),
+            "parent_fields": dict(self.parent_fields),
+        }
+        self._dependencies: tuple[Dependency, ...] | None = None
 
     # helpers ---------------------------------------------------------------------------------------
     @staticmethod
-    def _get(obj: Any, mapping: Mapping[str, str], name: str, default: Any = None) -> Any:
-        attr = mapping.get(name)
-        return getattr(obj, attr, default) if attr else default
+    def _get(obj: Any, mapping: Mapping[str, str | None], name: str, default: Any = None) -> Any:
+        return read_path(obj, mapping.get(name), default)
 
     @staticmethod
-    def _set(obj: Any, mapping: Mapping[str, str], name: str, value: Any) -> None:
-        attr = mapping.get(name)
-        if attr and hasattr(type(obj), attr):
-            setattr(obj, attr, value)
+    def _set(obj: Any, mapping: Mapping[str, str | None], name: str, value: Any) -> None:
+        write_path(obj, mapping.get(name), value)
 
     @staticmethod
     def _model(model: type[Any] | None, kind: str) -> type[Any]:
@@ -139,13 +196,19 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def _products(self) -> type[Any]:
         return self._model(self.product_model, "product")
 
+    def _required(self, mapping: Mapping[str, str | None], name: str) -> str:
+        attr = mapping.get(name)
+        if not attr:
+            raise LookupError(f"SQLAlchemyShopAdapter maps no attribute for {name!r}")
+        return attr
+
     def stock_target(self) -> StockTarget:
         table = self._products().__table__
-        return table, table.c[self.product_fields["sku"]], table.c[self.product_fields["stock"]]
+        return table, table.c[self._required(self.product_fields, "sku")], table.c[self._required(self.product_fields, "stock")]
 
     def get_product(self, sku: str) -> Any | None:
         model = self._products()
-        col = getattr(model, self.product_fields["sku"])
+        col = getattr(model, self._required(self.product_fields, "sku"))
         return self.db.session.execute(select(model).where(col == sku)).scalar_one_or_none()
 
     def product_sku(self, product: Any) -> str:
@@ -155,27 +218,58 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def product_stock(self, product: Any) -> int:
         return int(self._get(product, self.product_fields, "stock", 0) or 0)
 
+    def product_parent(self, product: Any) -> Any | None:
+        """The variant's parent product (through ``parent``), or None for a product without one."""
+        return getattr(product, self.parent, None) if self.parent else None
+
+    def _product_value(self, product: Any, parent: Any | None, name: str, default: Any = None) -> Any:
+        """The product's own value, or for a variant whose own value is None or empty its parent's."""
+        if parent is None:
+            return self._get(product, self.product_fields, name, default)
+        own = self._get(product, self.product_fields, name)
+        if _empty(own) and self.parent_fields.get(name):
+            inherited = self._get(parent, self.parent_fields, name)
+            if not _empty(inherited):
+                return inherited
+        return default if _empty(own) else own
+
+    def product_name(self, product: Any) -> str:
+        """The name Specter gets: the product's own; for a variant ``variant_name`` of its parent's name
+        and its own, or its parent's name when it has none (its SKU when neither has one)."""
+        own = _text(self._get(product, self.product_fields, "name", "")).strip()
+        parent = self.product_parent(product)
+        if parent is None:
+            return _text(self._get(product, self.product_fields, "name", ""))
+        parent_name = _text(self._get(parent, self.parent_fields, "name", "")).strip()
+        if own and parent_name:
+            return self.variant_name.format(parent=parent_name, variant=own)
+        return own or parent_name or _text(self.product_sku(product))
+
     def product_record(self, product: Any) -> Product:
-        g = self._get
-        fields = self.product_fields
-        barcode = g(product, fields, "barcode")
+        parent = self.product_parent(product)
+
+        def value(name: str, default: Any = None) -> Any:
+            return self._product_value(product, parent, name, default)
+
+        barcode = self._get(product, self.product_fields, "barcode")
         return Product(
             sku=self.product_sku(product),
-            name=_text(g(product, fields, "name", "")),
-            price_excl_vat=_dec(g(product, fields, "price_excl_vat")),
-            vat_percent=_dec(g(product, fields, "vat_percent", 25)),
-            buy_price=_dec_or_none(g(product, fields, "buy_price")),
-            weight=_dec_or_none(g(product, fields, "weight")),
+            name=self.product_name(product),
+            price_excl_vat=_dec(value("price_excl_vat")),
+            vat_percent=_dec(value("vat_percent", 25)),
+            buy_price=_dec_or_none(value("buy_price")),
+            weight=_dec_or_none(value("weight")),
             barcode=str(barcode) if barcode else None,
             stock=self.product_stock(product),
         )
 
     def product_attribute(self, field: str) -> str | None:
-        return self.product_fields.get(field) or None
+        attr = self.product_fields.get(field)
+        return attr if attr and "." not in attr else None  # a dotted path is watched through dependencies()
 
     def iter_products(self) -> Iterator[Any]:
         model = self._products()
-        col = getattr(model, self.product_fields["sku"])
+        col = getattr(model, self._required(self.product_fields, "sku"))
         return iter(self.db.session.execute(select(model).order_by(col)).scalars().all())
 
     def apply_article(self, info: ArticleInfo, options: Mapping[str, Any]) -> str:
@@ -201,20 +295,28 @@ class SQLAlchemyShopAdapter(ShopAdapter):
             created = True
         else:
             created = False
+        # A variant shows its parent's values where it has none: Specter reporting what it shows already
+        # is no override, and its name is the shop's composition ("Parent (Variant)"), never written back.
+        shown = self.product_record(product) if self.product_parent(product) is not None else None
+
+        def put(name: str, value: Decimal) -> None:
+            if shown is None or _dec(value) != _dec(getattr(shown, name)):
+                self._set(product, fields, name, value)
+
         if info.price_excl_vat is not None:
-            self._set(product, fields, "price_excl_vat", info.price_excl_vat)
+            put("price_excl_vat", info.price_excl_vat)
         if options.get("import_price_only") and not created:
             return "price"
-        if info.name:
+        if info.name and shown is None:
             self._set(product, fields, "name", info.name)
         if info.buy_price is not None:
-            self._set(product, fields, "buy_price", info.buy_price)
+            put("buy_price", info.buy_price)
         if info.bar_code:
             self._set(product, fields, "barcode", info.bar_code)
         if info.weight is not None:
-            self._set(product, fields, "weight", info.weight)
+            put("weight", info.weight)
         if info.vat_percent is not None:
-            self._set(product, fields, "vat_percent", info.vat_percent)
+            put("vat_percent", info.vat_percent)
         if self.category_model is not None and (created or options.get("move_product_to_group_category")):
             category = self._group_category(info, options) if options.get("article_group_creates_category") else None
             if category is not None or created:
@@ -244,7 +346,7 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         return str(customer.id)
 
     def customer_record(self, customer: Any) -> Customer:
-        text = {name: _text(self._get(customer, self.customer_fields, name)) for name in _CUSTOMER_TEXT}
+        text = {name: _text(self._get(customer, self.customer_fields, name)) for name in CUSTOMER_TEXT}
         return Customer(ref=self.customer_ref(customer), **text)
 
     def set_customer_specter_no(self, customer: Any, customer_no: str) -> None:
@@ -270,12 +372,11 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def find_order(self, *, number: str | None = None, specter_order_no: str | None = None) -> Any | None:
         model = self._orders()
         value: str | None
-        if number is not None:
-            col = getattr(model, self.order_fields["number"])
-            value = number
-        else:
-            col = getattr(model, self.order_fields["specter_order_no"])
-            value = specter_order_no
+        attr = self.order_fields.get("number" if number is not None else "specter_order_no")
+        value = number if number is not None else specter_order_no
+        if not attr or "." in attr or not hasattr(model, attr):
+            return None  # not a column of the order: the connector's link table knows the order
+        col = getattr(model, attr)
         return self.db.session.execute(select(model).where(col == value)).scalars().first()
 
     def order_ref(self, order: Any) -> str:
@@ -311,10 +412,37 @@ class SQLAlchemyShopAdapter(ShopAdapter):
             shipping_vat_percent=_dec(g(order, fields, "shipping_vat_percent", 25)),
             discount_excl_vat=_dec_or_none(g(order, fields, "discount_excl_vat")),
             comment=_text(g(order, fields, "comment")),
+            delivery=self._delivery(order),
         )
+
+    def _delivery(self, order: Any) -> Address | None:
+        """The order's delivery address, when ``order_fields`` maps one and it has more than a country."""
+        if not any(self.order_fields.get(key) for key in DELIVERY_FIELDS):
+            return None
+        values = {field: _text(self._get(order, self.order_fields, key)).strip() for key, field in DELIVERY_FIELDS.items()}
+        if not any(value for field, value in values.items() if field != "country"):
+            return None
+        return Address(**values)
 
     def order_number(self, order: Any) -> str | None:
         return _text_or_none(self._get(order, self.order_fields, "number"))
+
+    # readiness, lines committed after the order, statuses ---------------------------------------
+    def order_ready(self, order: Any) -> bool:
+        if self._order_ready is not None:
+            return bool(self._order_ready(order))
+        return any(True for _line in self._lines(order))
+
+    def line_order_ref(self, line: Any) -> str | None:
+        if self.line_model is None or not isinstance(line, self.line_model):
+            return None
+        if self._line_order_attr is None:
+            self._line_order_attr = line_order_attr(self._orders(), self._model(self.line_model, "line"), self.order_fields.get("lines"))
+        value = getattr(line, self._line_order_attr, None)
+        return None if value is None else str(value)
+
+    def order_status(self, status: str) -> Any | None:
+        return self.order_status_map.get(status)
 
     def order_specter_no(self, order: Any) -> str | None:
         return _text_or_none(self._get(order, self.order_fields, "specter_order_no"))
@@ -334,13 +462,70 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         self._set(order, self.order_fields, "specter_order_no", specter_order_no)
         self._set(order, self.order_fields, "transfer_error", error)
 
-    def apply_order_change(self, order: Any, *, status: str | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
-        if status:
+    def apply_order_change(self, order: Any, *, status: Any | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
+        if status is not None and status != "":
             self._set(order, self.order_fields, "status", status)
         if tracking_no:
             self._set(order, self.order_fields, "tracking_no", tracking_no)
         if invoice_id:
             self._set(order, self.order_fields, "invoice_id", invoice_id)
 
+    # configuration check and dependencies ----------------------------------------------------------
+    def _line_class(self) -> type[Any] | None:
+        """The order line class: ``line_model`` when given, else where the ``lines`` relationship leads."""
+        explicit: type[Any] | None = getattr(self, "line_model", None)
+        if explicit is not None or self.order_model is None:
+            return explicit
+        lines = self.order_fields.get("lines")
+        return related_class(self.order_model, lines) if lines else None
 
-__all__ = ["SQLAlchemyShopAdapter", "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS"]
+    def validate(self) -> None:
+        """Check every option against the models; raise ``SpecterConfigError`` listing what is wrong.
+
+        Checked: the keys of every field map (a misspelled key), every attribute path the shop gave
+        (each hop a many-to-one or one-to-one relationship, the last an attribute of the class it
+        reaches), ``sku`` and ``stock`` (plain columns of the product table), ``parent`` (a many-to-one
+        relationship of ``product_model``), every ``parent_fields`` path and ``variant_name``. The
+        default names are not required to exist: a model without ``barcode`` simply sends none.
+        """
+        problems = config_problems(
+            product_model=self._products(),
+            product_fields=self.product_fields,
+            given=self._given,
+            known={
+                "product_fields": (*PRODUCT_FIELDS, *OPTIONAL_PRODUCT_FIELDS),
+                "customer_fields": tuple(CUSTOMER_FIELDS),
+                "order_fields": (*ORDER_FIELDS, *DELIVERY_FIELDS),
+                "line_fields": tuple(LINE_FIELDS),
+                "parent_fields": PARENT_FIELD_NAMES,
+            },
+            models={
+                "product_fields": self.product_model,
+                "customer_fields": self.customer_model,
+                "order_fields": self.order_model,
+                "line_fields": self._line_class(),
+            },
+            parent=self.parent,
+            variant_name=self.variant_name,
+        )
+        if problems:
+            raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
+
+    def dependencies(self) -> tuple[Dependency, ...]:
+        """Products: the parent fields of variants and dotted product paths; customers: dotted paths."""
+        if self._dependencies is None:
+            found: list[Dependency] = []
+            if self.product_model is not None:
+                paths = [p for f in ARTICLE_FIELDS if (p := self.product_fields.get(f)) and "." in p]
+                if self.parent:
+                    paths += [f"{self.parent}.{p}" for f in ARTICLE_FIELDS if (p := self.parent_fields.get(f))]
+                found += path_dependencies("product", self.product_model, paths, lambda: self.db.session)
+            if self.customer_model is not None:
+                paths = [p for f in CUSTOMER_TEXT if (p := self.customer_fields.get(f)) and "." in p]
+                found += path_dependencies("customer", self.customer_model, paths, lambda: self.db.session)
+            self._dependencies = tuple(found)
+        return self._dependencies
+
+
+
+__all__ = ["SQLAlchemyShopAdapter", "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS", "DELIVERY_FIELDS", "VARIANT_NAME"]
