@@ -8,7 +8,7 @@ from .remote.client import SpecterClient
 from .remote.errors import SpecterError
 from .shop import Address, Customer, Order, OrderLine, Product, ShopAdapter, SQLAlchemyShopAdapter
 from .sku import SKU_MAX_LENGTH, InvalidSku
-from .stock import OutOfStock, StockManagedBySpecter
+from .stock import OutOfStock, StockManagedBySpecter, shop_stock_change
 
 # The extension's tables (all named ``specter_*``), on their own MetaData: for Alembic and for ``create_all``.
 metadata = Base.metadata
@@ -26,6 +26,7 @@ __all__ = [
     "OrderLine",
     "OutOfStock",
     "StockManagedBySpecter",
+    "shop_stock_change",
     "InvalidSku",
     "SKU_MAX_LENGTH",
     "metadata",

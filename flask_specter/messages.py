@@ -23,6 +23,7 @@ from .remote.errors import (
     SpecterDuplicateOrderError,
     SpecterEncodingError,
     SpecterError,
+    SpecterNoRowsError,
     SpecterOpenBatchError,
     SpecterProtocolError,
     SpecterTimeout,
@@ -35,6 +36,12 @@ from .remote.errors import (
 
 TRANSFER_ORDER = "Överför order"
 RETRY = "Försök igen"
+
+# Why an order's row waits (its reason in the admin): the shop's readiness rule does not hold yet.
+ORDER_NOT_READY = (
+    "Väntar: ordern är inte klar att skickas (den har inga orderrader ännu, eller butikens villkor för en "
+    "klar order, t.ex. betald, är inte uppfyllt). Den skickas automatiskt när ordern eller dess rader ändras."
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,8 @@ def _cause(exc: BaseException, context: Context) -> str:  # noqa: C901 - one fla
     if isinstance(exc, SpecterOpenBatchError):
         which = f" ({exc.batch_no})" if exc.batch_no else ""
         return f"En tidigare batch{which} är fortfarande öppen i Specter; den hämtas och bekräftas först.{_later(context)}"
+    if isinstance(exc, SpecterNoRowsError):
+        return f"Specter tog inte emot ordern eftersom den saknar orderrader; den skickas igen när raderna finns.{_later(context)}"
     if isinstance(exc, SpecterValidationError):
         what = f"fältet '{exc.field}'" if exc.field else "uppgifterna"
         return f"Specter godtog inte {what}: {exc.specter_message}"
@@ -157,6 +166,7 @@ class SendState(enum.StrEnum):
     ALREADY_SENT = "already_sent"  # was in Specter before the press
     BUSY = "busy"  # someone else (a worker, another admin) is sending it right now
     WAITING = "waiting"  # waits for an older change of the same record; sent automatically
+    NOT_READY = "not_ready"  # the order is not ready (no lines, not paid, ...); sent once it is
     FAILED = "failed"  # tried and failed: ``error`` says why
     MISSING = "missing"  # the order is not in the shop
 
@@ -180,7 +190,7 @@ class SendResult:
         """The flash category: green for done, blue while on its way, yellow when the admin must act."""
         if self.ok:
             return "success"
-        return "info" if self.state in (SendState.BUSY, SendState.WAITING) else "warning"
+        return "info" if self.state in (SendState.BUSY, SendState.WAITING, SendState.NOT_READY) else "warning"
 
 
 def describe(result: SendResult, context: Context = ORDER) -> str:
@@ -200,6 +210,8 @@ def _order_sentence(result: SendResult) -> str:
         return "Ordern skickas till Specter just nu; ladda om sidan om en stund."
     if state is SendState.WAITING:
         return "Ordern väntar på att kunden eller en tidigare ändring ska nå Specter; den skickas automatiskt strax."
+    if state is SendState.NOT_READY:
+        return "Ordern är inte klar att skickas än (inga orderrader, eller inte betald); den skickas automatiskt när den är klar."
     if state is SendState.MISSING:
         return f"Ordern {result.ref} finns inte i butiken."
     return f"Ordern kunde inte överföras: {result.error}"
@@ -213,12 +225,14 @@ def _record_sentence(result: SendResult) -> str:
         return "Skickas redan eller är redan skickad; ladda om sidan om en stund."
     if state is SendState.WAITING:
         return "Väntar på att en tidigare ändring ska nå Specter; skickas automatiskt strax."
+    if state is SendState.NOT_READY:
+        return "Väntar: inte klar att skickas än; skickas automatiskt när den är klar."
     if state is SendState.MISSING:
         return f"{result.ref} finns inte längre."
     return f"Misslyckades igen: {result.error}"
 
 
 __all__ = [
-    "Context", "ORDER", "RECORD", "PULL", "EXPORT", "TRANSFER_ORDER", "RETRY", "action", "explain",
+    "Context", "ORDER", "RECORD", "PULL", "EXPORT", "TRANSFER_ORDER", "RETRY", "ORDER_NOT_READY", "action", "explain",
     "SendState", "SendResult", "describe",
 ]

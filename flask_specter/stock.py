@@ -1,17 +1,21 @@
 """Shop-side stock rules: Specter is master, except the shop's own decrement when an order is placed.
 
-``decrement_for_order`` is the only way the shop lowers stock: a conditional UPDATE per SKU (never
-below zero, never a lost update) plus a reservation row that keeps Specter's figure from handing the
-same units out again until a figure from Specter includes the order. Specter's acknowledgement alone
+``decrement_for_order`` is the connector's way for the shop to lower stock: a conditional UPDATE per SKU
+(never below zero, never a lost update) plus a reservation row that keeps Specter's figure from handing
+the same units out again until a figure from Specter includes the order. A shop that lowers stock with
+its own code passes the stock guard when the decrement is order-driven (flushed together with an order
+or an order line: ``_stock_guard``), or inside ``shop_stock_change()``. Specter's acknowledgement alone
 does not release it: a figure fetched before the acknowledgement but applied after it does not hold the
 order yet (``acknowledge_reservations``, ``release_for_figures``, ``cover_acknowledged``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import delete, event, exists, func, insert, inspect, or_, select, update
@@ -45,6 +49,33 @@ class StockManagedBySpecter(Exception):
 _CONNECTOR_WRITING = ThreadFlag()
 # Marks stock writes made by the connector itself, which the guard lets through.
 connector_stock_write = _CONNECTOR_WRITING.on
+
+_SHOP_WRITING = ThreadFlag()
+ORDER_DECREMENTS = "specter_order_decrements"  # session.info: (sku, qty) the shop lowered for a new order
+
+log = logging.getLogger("flask_specter.stock")
+
+
+@contextlib.contextmanager
+def shop_stock_change() -> Iterator[None]:
+    """Let the shop's own stock writes inside the block pass the stock guard: the one-line alternative
+    for a shop whose stock code cannot run in a flush with its order (a reservation job, a return)::
+
+        with flask_specter.shop_stock_change():
+            product.stock -= qty
+            db.session.commit()
+
+    The session is flushed when the block ends (so a change left for a later commit is checked here,
+    not refused there). The connector records nothing for these writes: Specter's next figure for the
+    SKU replaces them, so use it for changes Specter also knows of, or for products Specter does not
+    manage. Within an app context; re-entrant; per thread."""
+    with _SHOP_WRITING.on():
+        yield
+        try:
+            session = get_state().db.session
+        except RuntimeError:  # no app context: nothing of ours to flush
+            return
+        session.flush()
 
 
 def is_specter_managed(sku: str) -> bool:
@@ -186,8 +217,10 @@ def reserved_quantities(skus: Iterable[str]) -> dict[str, int]:
 
 
 def _stock_guard(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
-    """before_flush: a stock change on a Specter-managed product must come from the connector."""
-    if _CONNECTOR_WRITING:
+    """before_flush: a stock change on a Specter-managed product must come from the connector, be
+    order-driven (a decrement flushed with an order or order line: see ``_order_decrements``), or be
+    made inside ``shop_stock_change()``."""
+    if _CONNECTOR_WRITING or _SHOP_WRITING:
         return
     try:
         adapter = get_state().adapter
@@ -196,18 +229,92 @@ def _stock_guard(session: Session, flush_context: UOWTransaction, instances: obj
     model, stock_attr = adapter.product_model, adapter.product_attribute("stock")
     if model is None or stock_attr is None:
         return
-    changed = []
+    changed: dict[str, tuple[Any, Any, Any]] = {}  # sku -> (product, old, new)
     for obj in session.dirty:
         if isinstance(obj, model):
             hist = inspect(obj).attrs[stock_attr].history
             if hist.has_changes() and hist.deleted:
-                changed.append(adapter.product_sku(obj))
+                changed[adapter.product_sku(obj)] = (obj, hist.deleted[0], hist.added[0] if hist.added else None)
     managed = managed_skus(changed) if changed else set()
-    if managed:
-        raise StockManagedBySpecter(sorted(managed)[0])
+    if not managed:
+        return
+    decrements = {sku: changed[sku] for sku in managed if _is_decrement(changed[sku][1], changed[sku][2])}
+    refused = sorted(managed - set(decrements))
+    if refused or not _order_driven(session, adapter):
+        raise StockManagedBySpecter(refused[0] if refused else sorted(managed)[0])
+    _order_decrements(session, adapter, stock_attr, decrements)
+
+
+def _is_decrement(old: Any, new: Any) -> bool:
+    try:
+        return new is not None and old is not None and int(new) < int(old)
+    except (TypeError, ValueError):
+        return False
+
+
+def _order_driven(session: Session, adapter: Any) -> bool:
+    """The flush inserts or changes an order (``order_model``) or an order line (``line_model``)."""
+    kinds = tuple(m for m in (adapter.order_model, adapter.line_model) if m is not None)
+    if not kinds:
+        return False
+    return any(isinstance(obj, kinds) for obj in session.new) or any(
+        isinstance(obj, kinds) and session.is_modified(obj) for obj in session.dirty
+    )
+
+
+def _order_decrements(session: Session, adapter: Any, stock_attr: str, decrements: dict[str, tuple[Any, Any, Any]]) -> None:
+    """The shop lowered these SKUs for an order in this flush; count each unit once.
+
+    For an order Specter does not have yet, the decrement stands and a reservation holds it against
+    Specter's figures until one includes the order (as ``decrement_for_order`` does). For an order that
+    is in Specter already, Specter's figure counts it (it reserved the units when the order arrived):
+    the shop's second decrement is undone. A decrement no order of the flush explains simply stands.
+    """
+    orders = [obj for obj in [*session.new, *session.dirty] if adapter.order_model is not None and isinstance(obj, adapter.order_model)]
+    with session.no_autoflush:
+        quantities = [(order, dict(adapter.order_record(order).quantities())) for order in orders]
+        for sku, (product, old, new) in sorted(decrements.items()):
+            qty = int(old) - int(new)
+            order = next((o for o, q in quantities if q.get(sku)), None)
+            if order is None:
+                continue
+            if order in session.new:
+                session.info.setdefault(ORDER_DECREMENTS, []).append((order, sku, qty, int(new)))
+                continue
+            ref = adapter.order_ref(order)
+            if session.execute(select(Link.id).where(Link.kind == "order", Link.local_id == ref)).first() is not None:
+                setattr(product, stock_attr, old)  # Specter's figure holds this order already
+                log.info("stock of %s: the shop's decrement for order %s is counted by Specter already; undone", sku, ref)
+                continue
+            _reserve(session, adapter, order, ref, sku, qty, int(new))
+
+
+def _reserve(session: Session, adapter: Any, order: Any, ref: str, sku: str, qty: int, new: int) -> None:
+    number = adapter.order_number(order) or ref
+    session.add(Reservation(order_ref=ref, sku=sku, qty=qty))
+    session.add(StockHistory(sku=sku, old=new + qty, new=new, source="order", detail=f"order {number} (the shop's own decrement)"))
+
+
+def _reserve_new_orders(session: Session, flush_context: UOWTransaction) -> None:  # noqa: ARG001
+    """after_flush: the orders inserted by this flush have their ids now: hold their decrements."""
+    pending = session.info.pop(ORDER_DECREMENTS, None)
+    if not pending:
+        return
+    adapter = get_state().adapter
+    for order, sku, qty, new in pending:
+        _reserve(session, adapter, order, adapter.order_ref(order), sku, qty, new)
+
+
+def _forget_decrements(session: Session, *args: Any) -> None:
+    session.info.pop(ORDER_DECREMENTS, None)
 
 
 def install_stock_guard(state: Any) -> None:
     """Once per session factory, however many apps share the host's ``db``; the guard finds its app."""
-    if not event.contains(state.db.session, "before_flush", _stock_guard):
-        event.listen(state.db.session, "before_flush", _stock_guard)
+    for name, fn in (
+        ("before_flush", _stock_guard),
+        ("after_flush", _reserve_new_orders),
+        ("after_rollback", _forget_decrements),
+    ):
+        if not event.contains(state.db.session, name, fn):
+            event.listen(state.db.session, name, fn)

@@ -456,6 +456,18 @@ def test_transfer_page_lists_only_orders_with_reason_and_button(app, admin):
     assert "K-17" in outbox and "Produkt" in outbox
 
 
+def test_transfer_page_shows_an_order_that_waits_until_it_is_ready(app, admin):
+    from flask_specter.messages import ORDER_NOT_READY
+
+    with app.app_context():
+        db.session.add(OutboxEntry(kind="order", op="create", ref="1004", state="pending", attempts=0, last_error=ORDER_NOT_READY))
+        db.session.commit()
+    html = admin.get("/admin/specter/transfer/").get_data(as_text=True)
+    assert "väntar: ordern är inte klar" in html
+    assert "Väntar: ordern är inte klar att skickas" in html  # the reason, in the Orsak column
+    assert 'action="/admin/specter/transfer/resend/1004"' in html
+
+
 def test_resend_button_needs_a_token_and_flashes_the_outbox_answer(app, admin, monkeypatch):
     sent = []
 

@@ -20,7 +20,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import select
 
-from ..messages import ORDER, RECORD, describe
+from ..messages import ORDER, ORDER_NOT_READY, RECORD, describe
 from ..models import OutboxEntry
 from ..state import get_state
 from .base import CSRF_REFUSED, SpecterViewMixin, safe_next
@@ -28,6 +28,7 @@ from .forms import ButtonForm, CsrfBaseForm
 from .messages import STATE_LABELS, explain
 
 STATE_BADGES = {"pending": "secondary", "sending": "info", "sent": "success", "failed": "danger"}
+NOT_READY_LABEL = "väntar: ordern är inte klar"
 KIND_LABELS = {"order": "Order", "customer": "Kund", "product": "Produkt"}
 OP_LABELS = {"create": "skapa", "update": "uppdatera", "delete": "radera"}
 
@@ -39,6 +40,10 @@ def _dt(value: datetime.datetime | None) -> str:
 def _state_badge(view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
     label = STATE_LABELS.get(model.state, model.state)
     html = Markup('<span class="badge badge-{}">{}</span>').format(STATE_BADGES.get(model.state, "light"), label)
+    if model.state == "pending" and model.last_error == ORDER_NOT_READY:
+        return Markup('<span class="badge badge-{}" title="{}">{}</span>').format(
+            STATE_BADGES["pending"], ORDER_NOT_READY, NOT_READY_LABEL
+        )
     if model.state != "sent":
         if model.permanent:
             html += Markup(' <span class="badge badge-warning" title="Retrying will not help until something is fixed">kräver åtgärd</span>')

@@ -5,18 +5,22 @@ Cancelling is idempotent because Specter announces a removal twice (feed and cal
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select
 
-from ..models import OrderEvent
+from ..models import Link, OrderEvent
 from ..queue import job
 from ..shop.adapter import ORDER_STATUS_MAP
-from ..state import get_state
+from ..state import SpecterState, get_state
 from ..stock import release_reservations
 from .feed_rows import enqueue_apply
 
 ORDERS_FLAG = "apply-orders-queued"
+SHIPPED, CANCELLED = ORDER_STATUS_MAP[4], ORDER_STATUS_MAP[5]
+
+log = logging.getLogger("flask_specter.orders")
 
 
 @job
@@ -32,11 +36,32 @@ def ensure_order_apply() -> bool:
 
 
 def _find_order(order_no: str, external_no: str | None) -> Any:
-    adapter = get_state().adapter
+    """The shop's order for Specter's ``order_no``: by the link table (every order the connector sent),
+    then by the adapter (a Specter number the shop stored itself, or the shop's order number)."""
+    state = get_state()
+    adapter = state.adapter
+    order = None
+    local_ids = state.db.session.execute(
+        select(Link.local_id).where(Link.kind == "order", Link.remote_id == str(order_no)).order_by(Link.id.desc())
+    ).scalars().all()
+    for local_id in local_ids:
+        order = adapter.get_order(local_id)
+        if order is not None:
+            return order
     order = adapter.find_order(specter_order_no=order_no)
     if order is None and external_no:
         order = adapter.find_order(number=external_no)
     return order
+
+
+def _shop_status(state: SpecterState, name: str | None) -> tuple[Any | None, str | None]:
+    """(the shop's value for Specter's status ``name``, or None; what to record when it has none)."""
+    if name is None:
+        return None, None
+    value = state.adapter.order_status(name)
+    if value is None:
+        return None, f"status {name} has no shop value"
+    return value, None
 
 
 def apply_order_events(limit: int = 500) -> dict[str, Any]:
@@ -53,14 +78,18 @@ def apply_order_events(limit: int = 500) -> dict[str, Any]:
             continue
         data = event.data or {}
         status_id = data.get("status_id")
-        status = ORDER_STATUS_MAP.get(status_id) if status_id is not None else None
+        name = ORDER_STATUS_MAP.get(status_id) if status_id is not None else None
         if data.get("delivery_status") == "D" and status_id != 5:
-            status = ORDER_STATUS_MAP[4]
+            name = SHIPPED
+        status, unmapped = _shop_status(state, name)
         tracking = (data.get("tracking_nos") or [None])[-1]
         state.adapter.apply_order_change(order, status=status, tracking_no=tracking)
         if status_id == 5:
             release_reservations(state.adapter.order_ref(order))
         event.state = "applied"
+        if unmapped:
+            event.detail = unmapped
+            log.info("order event %s (Specter order %s): %s; the shop's status is left alone", event.id, event.order_no, unmapped)
         counts["applied"] += 1
     session.commit()
     if len(events) == limit:
@@ -75,9 +104,14 @@ def cancel_order_from_specter(order_no: str) -> dict[str, Any]:
     order = _find_order(order_no, None)
     if order is None:
         return {"order_no": order_no, "result": "unknown"}
-    state.adapter.apply_order_change(order, status=ORDER_STATUS_MAP[5])
+    status, unmapped = _shop_status(state, CANCELLED)
+    if status is not None:
+        state.adapter.apply_order_change(order, status=status)
     release_reservations(state.adapter.order_ref(order))
     state.db.session.commit()
+    if unmapped:
+        log.info("order removed in Specter (order %s): %s; the shop's status is left alone", order_no, unmapped)
+        return {"order_no": order_no, "result": "removed", "detail": unmapped}
     return {"order_no": order_no, "result": "cancelled"}
 
 

@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import delete
 
 from .. import signals
+from ..messages import ORDER_NOT_READY
 from ..models import Link, OutboxEntry, linked, upsert_link
 from ..remote.errors import (
     ExplainedError,
     SpecterDuplicateOrderError,
+    SpecterNoRowsError,
     SpecterProtocolError,
     SpecterUnknownArticleError,
     SpecterUnknownCustomerError,
@@ -42,6 +44,16 @@ class Deferred(Exception):
     def __init__(self, why: str, delay: float = 1.0):
         super().__init__(why)
         self.delay = delay
+
+
+class NotReady(Deferred):
+    """The order is not ready to send (``ShopAdapter.order_ready``, or Specter found no rows): the row
+    stays pending with ``reason`` (Swedish, shown in the admin) until the order or a line changes, or
+    the sweep comes by after ``delay`` seconds. Never a failed attempt."""
+
+    def __init__(self, reason: str, delay: float):
+        super().__init__("the order is not ready to send", delay)
+        self.reason = reason
 
 
 class PushProblem(ExplainedError):
@@ -132,6 +144,8 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
     if order is None:
         return Outcome(note="Ordern finns inte längre i butiken; inget skickades.")
     record = adapter.order_record(order)
+    if not adapter.order_ready(order) or not record.lines:
+        raise NotReady(ORDER_NOT_READY, _ready_recheck(state))
     customer = adapter.get_customer(record.customer_ref) if record.customer_ref else None
     if customer is None:
         raise PushProblem("Ordern har ingen kund i butiken och kan inte skickas till Specter.")
@@ -154,6 +168,9 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
         if not exc.order_no:
             raise
         order_no, note = exc.order_no, "Ordern fanns redan i Specter (svaret på ett tidigare försök gick förlorat)."
+    except SpecterNoRowsError:
+        # Specter saw no rows (lines not committed yet, or removed meanwhile): wait like a not-ready order.
+        raise NotReady(ORDER_NOT_READY, _ready_recheck(state)) from None
     order = adapter.get_order(entry.ref) or order
     adapter.set_order_transfer(order, specter_order_no=str(order_no), error=None)
     ref = entry.ref
@@ -170,6 +187,11 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
             lambda: signals.order_exported.send(state.app, order_ref=ref, specter_order_no=str(order_no)),
         ],
     )
+
+
+def _ready_recheck(state: SpecterState) -> float:
+    """When a not-ready order is looked at again without a change: the sweep's pace (at least a minute)."""
+    return max(60.0, float(state.config.get("SPECTER_SWEEP_INTERVAL") or 0))
 
 
 def _refresh_stock(state: SpecterState, skus: list[str]) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
+from ..messages import ORDER_NOT_READY
 from ..models import Link, OutboxEntry
 from ..origin import (
     SPECTER_VALUES,
@@ -212,6 +213,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:  # no
         session.info.setdefault(NEW_IDS, []).extend(ids)
     try:
         _write_inserts(session)
+        _wake_waiting_orders(session)
     finally:  # the flushed changes are history now: so are the marks of what came from Specter
         forget_marks([*session.new, *session.dirty, *session.deleted])
 
@@ -235,6 +237,46 @@ def _write_inserts(session: Session) -> None:
             writer = writer or _Writer(session, state)
             writer.add("order", "create", adapter.order_ref(obj))
     # Rows added here are flushed by the next flush of the same commit (commit flushes until clean).
+
+
+def _wake_waiting_orders(session: Session) -> None:
+    """An order, or a line of it (``line_model``), changed after the order was inserted: its row that
+    waits for ``order_ready`` is due now and is queued after commit (the lines have arrived, the order
+    was paid, ...). Runs after the flush, when a new line's foreign key is set."""
+    state = _state_for(session)
+    if state is None:
+        return
+    adapter = state.adapter
+    omodel, lmodel = adapter.order_model, adapter.line_model
+    if omodel is None:
+        return
+    new_orders = {id(obj) for obj in session.new if isinstance(obj, omodel)}
+    refs: set[str] = set()
+    for obj in [*session.new, *session.dirty, *session.deleted]:
+        if from_specter(obj):
+            continue
+        if isinstance(obj, omodel):
+            if id(obj) not in new_orders and obj not in session.deleted and session.is_modified(obj):
+                refs.add(adapter.order_ref(obj))
+        elif lmodel is not None and isinstance(obj, lmodel):
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            ref = adapter.line_order_ref(obj)
+            if ref is not None:
+                refs.add(ref)
+    refs -= {adapter.order_ref(obj) for obj in session.new if isinstance(obj, omodel)}
+    if not refs:
+        return
+    waiting = (OutboxEntry.kind == "order", OutboxEntry.op == "create", OutboxEntry.state == "pending",
+               OutboxEntry.last_error == ORDER_NOT_READY, OutboxEntry.ref.in_(sorted(refs)))
+    with session.no_autoflush:
+        ids = list(session.execute(select(OutboxEntry.id).where(*waiting)).scalars())
+        if ids:
+            session.execute(
+                update(OutboxEntry).where(OutboxEntry.id.in_(ids)).values(next_attempt_at=None).execution_options(synchronize_session=False)
+            )
+    if ids:
+        session.info.setdefault(NEW_IDS, []).extend(ids)
 
 
 def _after_commit(session: Session) -> None:

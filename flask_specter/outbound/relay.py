@@ -26,7 +26,7 @@ from ..queue import job
 from ..redact import redact
 from ..remote.errors import SpecterError
 from ..state import SpecterState, get_state
-from .exporters import Deferred, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
+from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -134,6 +134,9 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
         if pusher is None:
             raise PushProblem(f"Okänd typ av ändring: {entry.kind!r}")
         outcome = pusher(state, entry)
+    except NotReady as exc:
+        session.rollback()
+        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), reason=exc.reason), "not_ready": True}
     except Deferred as exc:
         session.rollback()
         return {**summary, **_defer(entry_id, token, exc.delay, str(exc))}
@@ -161,9 +164,11 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
     return {**summary, "state": "sent", "remote_id": outcome.remote_id, "note": outcome.note}
 
 
-def _defer(entry_id: int, token: str, delay: float, why: str) -> dict[str, Any]:
+def _defer(entry_id: int, token: str, delay: float, why: str, *, reason: str | None = None) -> dict[str, Any]:
+    """Back to pending, due after ``delay``; ``reason`` (shown in the admin) is kept on the row."""
     session = get_state().db.session
-    _finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
+    extra = {"last_error": reason} if reason is not None else {}
+    _finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay), **extra)
     session.commit()
     log.info("outbox %s deferred %.1fs: %s", entry_id, delay, why)
     enqueue_entry(entry_id, delay=delay)

@@ -43,6 +43,8 @@ def sent_result(ref: str, result: dict[str, Any]) -> SendResult:
         return SendResult(ref, SendState.SENT, specter_no=result.get("remote_id"), note=result.get("note"))
     if "skipped" in result:
         return SendResult(ref, SendState.BUSY)
+    if result.get("not_ready"):
+        return SendResult(ref, SendState.NOT_READY)
     if result.get("deferred"):
         return SendResult(ref, SendState.WAITING)
     return SendResult(ref, SendState.FAILED, error=result.get("error"))

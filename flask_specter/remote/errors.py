@@ -85,6 +85,13 @@ class SpecterValidationError(SpecterApiError):
         self.field = tokens[0] if tokens else None
 
 
+class SpecterNoRowsError(SpecterValidationError):
+    """Code 20 for an order without rows: the order is not complete yet (its lines come in a later
+    commit). Transient: the order is sent again once it has lines, never failed for good."""
+
+    transient = True
+
+
 class SpecterUnknownArticleError(SpecterApiError):
     """Code 21: an articleNo is not in Specter; ``article_no`` quotes it."""
 
@@ -133,4 +140,6 @@ def api_error(code: int, message: str, *, action: str | None = None, sent_batch:
     """The typed error for a ``0;<code>;<message>`` answer."""
     if code == protocol.ERR_OPEN_BATCH:
         return SpecterOpenBatchError(code, message, action=action, sent=sent_batch)
+    if protocol.is_no_rows_message(code, message):
+        return SpecterNoRowsError(code, message, action=action)
     return _BY_CODE.get(code, SpecterApiError)(code, message, action=action)

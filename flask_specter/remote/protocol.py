@@ -180,6 +180,15 @@ def quoted_tokens(message: str) -> list[str]:
     return _QUOTED.findall(message or "")
 
 
+# Code 20 for an order sent without rows ("articleNo_1 is required"): the order is not complete yet.
+_NO_ROWS = re.compile(r"\barticleNo_1\b.*\b(required|missing)\b", re.IGNORECASE)
+
+
+def is_no_rows_message(code: int, message: str) -> bool:
+    """True when Specter refused an order because it had no rows (code 20 naming ``articleNo_1`` as missing)."""
+    return code == ERR_INVALID_FIELD and bool(_NO_ROWS.search(message or ""))
+
+
 def quoted_batch_no(message: str, *, sent: str | None = None) -> str | None:
     """The open batch number quoted in an error-99 message; prefers one that differs from ``sent``."""
     candidates = [t for t in quoted_tokens(message) if BATCH_NO_RE.match(t.lower())]

@@ -31,8 +31,11 @@ from .records import Customer, Order, Product
 # so the invoice is activated from Specter.
 PAY_TYPES = {"invoice": "I", "klarna": "K", "card": "DP", "swish": "SW", "prepayment": "PP", "paypal": "PL", "store": "D"}
 
-# Shop order status for each Specter statusId of the orders feed.
+# Specter's order status *names*, by the statusId of the orders feed. The connector speaks these names
+# to the adapter (``ShopAdapter.order_status(name)`` gives the shop's own value for one); a delivered
+# order is "shipped", a removed one "cancelled".
 ORDER_STATUS_MAP = {1: "received", 2: "confirmed", 3: "partly_shipped", 4: "shipped", 5: "cancelled"}
+ORDER_STATUS_NAMES = tuple(ORDER_STATUS_MAP.values())
 
 StockTarget = tuple[Table, "Column[Any]", "Column[Any]"]
 
@@ -76,6 +79,12 @@ class ShopAdapter(Protocol):
 
     order_model: type[Any] | None = None
     """The mapped class of orders, or None: inserts become order pushes, deletes order removals."""
+
+    line_model: type[Any] | None = None
+    """The mapped class of order lines, or None. Set it when the shop commits an order's lines after
+    the order: a line inserted, changed or deleted later makes an order that waits for
+    ``order_ready`` try again at once (``line_order_ref`` names its order), and its flush counts as
+    order-driven for the stock guard."""
 
     pay_types: Mapping[str, str] = PAY_TYPES
     """The shop's payment method names (lower case) -> Specter's pay type codes. Only a shop whose
@@ -183,7 +192,9 @@ class ShopAdapter(Protocol):
 
     def find_order(self, *, number: str | None = None, specter_order_no: str | None = None) -> Any | None:
         """*Required.* The order with this order number, or (when ``number`` is None) with this
-        Specter order number; None when there is none. Used when Specter reports order news."""
+        Specter order number; None when there is none. Used when Specter reports order news, after
+        the connector's own link table (which knows every order it sent): a shop that keeps no Specter
+        order number returns None for ``specter_order_no``."""
         raise NotImplementedError
 
     def order_ref(self, order: Any) -> str:
@@ -195,6 +206,29 @@ class ShopAdapter(Protocol):
         """*Required.* The order with its lines as an ``Order`` record: read when the order is pushed,
         and at checkout (``decrement_for_order``) for its quantities. Reads only."""
         raise NotImplementedError
+
+    def order_ready(self, order: Any) -> bool:
+        """Whether the order may be sent to Specter now. Default: it has at least one line.
+
+        Asked each time its outbox row comes up. A not-ready order is never "failed": its row stays
+        pending with the reason "väntar: ordern är inte klar" and is tried again when the order or one
+        of its lines (``line_model``) changes, and by the sweep (``SPECTER_SWEEP_INTERVAL``). A shop
+        that must not send before payment overrides it (``SQLAlchemyShopAdapter(order_ready=...)``).
+        Reads only."""
+        return bool(self.order_record(order).lines)
+
+    def line_order_ref(self, line: Any) -> str | None:
+        """The ``order_ref`` of the order a ``line_model`` object belongs to, or None. Called in the
+        listeners after a flush that touched the line: no query, no write. Default: None."""
+        return None
+
+    def order_status(self, status: str) -> Any | None:
+        """The shop's value for Specter's order status ``status`` (one of ``ORDER_STATUS_NAMES``:
+        "received", "confirmed", "partly_shipped", "shipped", "cancelled"), or None when the shop has
+        none: the connector then records "status X has no shop value" on the order event and leaves
+        the shop's status alone. The value is what ``apply_order_change(status=...)`` receives (any
+        type: a string, an int, an Enum member). Default: the name itself."""
+        return status
 
     def order_number(self, order: Any) -> str | None:
         """The order number the customer sees (admin messages, stock history). Default: the record's."""
@@ -215,10 +249,10 @@ class ShopAdapter(Protocol):
         of a permanent failure. In the connector's transaction; must not commit. Default: nothing."""
         return None
 
-    def apply_order_change(self, order: Any, *, status: str | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
-        """*Required.* Apply order news from Specter: a new status (a value of ``ORDER_STATUS_MAP``),
-        a tracking number, an invoice id; None leaves a field alone. Called inside
-        ``suppress_outbox()``; must not commit."""
+    def apply_order_change(self, order: Any, *, status: Any | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
+        """*Required.* Apply order news from Specter: a new status (the shop's value, as
+        ``order_status`` gave it), a tracking number, an invoice id; None leaves a field alone. Called
+        inside ``suppress_outbox()``; must not commit."""
         raise NotImplementedError
 
     def order_field_length(self, field: str) -> int | None:
@@ -228,4 +262,4 @@ class ShopAdapter(Protocol):
         return None
 
 
-__all__ = ["ShopAdapter", "StockTarget", "Dependency", "ARTICLE_FIELDS", "PAY_TYPES", "ORDER_STATUS_MAP"]
+__all__ = ["ShopAdapter", "StockTarget", "Dependency", "ARTICLE_FIELDS", "PAY_TYPES", "ORDER_STATUS_MAP", "ORDER_STATUS_NAMES"]

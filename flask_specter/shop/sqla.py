@@ -3,7 +3,7 @@ classes and field names, so most shops need no adapter code of their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ..remote.errors import SpecterConfigError
 from ..remote.parsing import ArticleInfo
-from .adapter import ARTICLE_FIELDS, ORDER_STATUS_MAP, PAY_TYPES, Dependency, ShopAdapter, StockTarget
+from .adapter import ARTICLE_FIELDS, PAY_TYPES, Dependency, ShopAdapter, StockTarget
 from .fields import (
     CUSTOMER_FIELDS,
     CUSTOMER_TEXT,
@@ -24,7 +24,8 @@ from .fields import (
     PRODUCT_FIELDS,
     VARIANT_NAME,
 )
-from .paths import path_dependencies, read_path, related_class, write_path
+from .order_rules import line_order_attr, status_map
+from .paths import mapper_of, path_dependencies, read_path, related_class, write_path
 from .records import Address, Customer, Order, OrderLine, Product
 from .validation import config_problems
 
@@ -100,15 +101,28 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         parent has none either its SKU: never an empty name.
     :param pay_types: the shop's payment method names -> Specter's pay type codes, added to (or
         replacing entries of) ``PAY_TYPES``.
-    :param order_status_map: Specter's order status ids -> the shop's status values, added to (or
-        replacing entries of) ``ORDER_STATUS_MAP``.
+    :param order_status_map: Specter's status names (``ORDER_STATUS_NAMES``: "received", "confirmed",
+        "partly_shipped", "shipped", "cancelled") -> the value the shop's status column takes, of any
+        type: ``{"shipped": 6, "cancelled": 5}`` for an integer column, Enum members for an Enum column.
+        Only the names given are written; news with another status is recorded on the order event
+        ("status X has no shop value") and the shop's status is left alone. Default (None): each name
+        itself, for a text column. The older form keyed by Specter's statusId (``{4: "sent"}``) is
+        still read: it changes the names' defaults.
+    :param order_ready: ``order -> bool``, whether an order may be sent now (say
+        ``lambda o: o.paid_at is not None``). Default: the order has at least one line. A not-ready
+        order waits (pending, "väntar: ordern är inte klar"), it never fails.
+    :param line_model: the order-line class, when the shop commits lines after their order: a line
+        inserted, changed or deleted later sends the waiting order at once. Its order is found through
+        the relationship ``order_fields["lines"]`` (or a many-to-one from the line to the order).
+        Default None.
 
     Attribute paths: a plain attribute name (``"title"``), or a dotted path through many-to-one or
     one-to-one relationships (``"default_address.postcode"``, ``"user.profile.phone"``); a related
     object that is None reads as an empty value. A change of the related object (the address edited,
     or another one chosen) updates the product or customer in Specter. A map value of ``None`` means
-    the shop has no such attribute: the field is empty, and the connector keeps what it would have
-    written there (Specter's numbers) in its own tables only.
+    the shop has no such attribute: the field is empty. For ``order_fields``' ``specter_order_no`` /
+    ``transfer_error`` and ``customer_fields``' ``specter_customer_no`` Specter's numbers then live only
+    in the connector's link table, and the transfer error on the outbox row.
 
     Writes from Specter (the article import) go to the product's own attributes: a variant's name is
     the shop's composition and is not written back, and a price or VAT rate Specter reports equal to
@@ -131,7 +145,9 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         parent_fields: Mapping[str, str | None] | None = None,
         variant_name: str = VARIANT_NAME,
         pay_types: Mapping[str, str] | None = None,
-        order_status_map: Mapping[int, str] | None = None,
+        order_status_map: Mapping[str, Any] | Mapping[int, str] | None = None,
+        order_ready: Callable[[Any], bool] | None = None,
+        line_model: type[Any] | None = None,
     ):
         self.db = db
         self.product_model = product_model
@@ -147,7 +163,10 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         self.parent_fields: dict[str, str | None] = {**defaults, **(parent_fields or {})}
         self.variant_name = variant_name
         self.pay_types = {**PAY_TYPES, **(pay_types or {})}
-        self.order_status_map = {**ORDER_STATUS_MAP, **(order_status_map or {})}
+        self.order_status_map: dict[str, Any] = status_map(order_status_map)
+        self._order_ready = order_ready
+        self.line_model = line_model
+        self._line_order_attr: str | None = None
         # What the host gave (checked by ``validate``; the defaults may be absent on a model).
         self._given: dict[str, dict[str, str | None]] = {
             "product_fields": dict(product_fields or {}),
@@ -353,10 +372,12 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def find_order(self, *, number: str | None = None, specter_order_no: str | None = None) -> Any | None:
         model = self._orders()
         value: str | None
-        attr = self.order_fields.get("number" if number is not None else "specter_order_no")
-        value = number if number is not None else specter_order_no
-        if not attr or "." in attr:
-            return None  # not a column of the order: the connector's links know the order
+        if number is not None:
+            attr, value = self.order_fields.get("number"), number
+        else:
+            attr, value = self.order_fields.get("specter_order_no"), specter_order_no
+        if not attr or "." in attr or not hasattr(model, attr):  # no such column: the connector's link table knows the order
+            return None
         col = getattr(model, attr)
         return self.db.session.execute(select(model).where(col == value)).scalars().first()
 
@@ -408,6 +429,23 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def order_number(self, order: Any) -> str | None:
         return _text_or_none(self._get(order, self.order_fields, "number"))
 
+    # readiness, lines committed after the order, statuses ---------------------------------------
+    def order_ready(self, order: Any) -> bool:
+        if self._order_ready is not None:
+            return bool(self._order_ready(order))
+        return any(True for _line in self._lines(order))
+
+    def line_order_ref(self, line: Any) -> str | None:
+        if self.line_model is None or not isinstance(line, self.line_model):
+            return None
+        if self._line_order_attr is None:
+            self._line_order_attr = line_order_attr(self._orders(), self._model(self.line_model, "line"), self.order_fields.get("lines"))
+        value = getattr(line, self._line_order_attr, None)
+        return None if value is None else str(value)
+
+    def order_status(self, status: str) -> Any | None:
+        return self.order_status_map.get(status)
+
     def order_specter_no(self, order: Any) -> str | None:
         return _text_or_none(self._get(order, self.order_fields, "specter_order_no"))
 
@@ -426,8 +464,8 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         self._set(order, self.order_fields, "specter_order_no", specter_order_no)
         self._set(order, self.order_fields, "transfer_error", error)
 
-    def apply_order_change(self, order: Any, *, status: str | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
-        if status:
+    def apply_order_change(self, order: Any, *, status: Any | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
+        if status is not None and status != "":
             self._set(order, self.order_fields, "status", status)
         if tracking_no:
             self._set(order, self.order_fields, "tracking_no", tracking_no)
@@ -437,9 +475,8 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     # configuration check and dependencies ----------------------------------------------------------
     def _line_class(self) -> type[Any] | None:
         """The order line class: ``line_model`` when given, else where the ``lines`` relationship leads."""
-        explicit: type[Any] | None = getattr(self, "line_model", None)
-        if explicit is not None or self.order_model is None:
-            return explicit
+        if self.line_model is not None or self.order_model is None:
+            return self.line_model
         lines = self.order_fields.get("lines")
         return related_class(self.order_model, lines) if lines else None
 
@@ -472,6 +509,16 @@ class SQLAlchemyShopAdapter(ShopAdapter):
             parent=self.parent,
             variant_name=self.variant_name,
         )
+        if self.line_model is not None:
+            if self.order_model is None:
+                problems.append("line_model is given but order_model is not")
+            elif mapper_of(self.line_model) is None:
+                problems.append(f"line_model {self.line_model!r} is not a mapped SQLAlchemy class")
+            else:
+                try:
+                    line_order_attr(self.order_model, self.line_model, self.order_fields.get("lines"))
+                except SpecterConfigError as exc:
+                    problems.append(str(exc).removeprefix("SQLAlchemyShopAdapter: "))
         if problems:
             raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
 
