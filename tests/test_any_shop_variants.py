@@ -347,6 +347,7 @@ def test_an_order_with_a_delivery_address_carries_it_to_specter(variant_shop, sa
         ({"order_fields": {**OPTIONS["order_fields"], "delivery_city": "ship_address.city"}}, ["order_fields['delivery_city']", "PostalAddress", "'city'"]),
         ({"line_fields": {**OPTIONS["line_fields"], "qty": "cnt"}}, ["line_fields['qty']", "PurchaseItem", "'cnt'"]),
         ({"variant_name": "{parent} {colour}"}, ["variant_name", "{parent} {colour}"]),
+        ({"line_model": Style}, ["line_model Style", "Purchase"]),
     ],
 )
 def test_a_misspelled_option_fails_at_init_app_naming_model_field_and_attribute(shop_config, changes, expected):

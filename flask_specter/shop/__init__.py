@@ -4,4 +4,7 @@ from .adapter import ORDER_STATUS_MAP, ORDER_STATUS_NAMES, PAY_TYPES, ShopAdapte
 from .records import Address, Customer, Order, OrderLine, Product
 from .sqla import SQLAlchemyShopAdapter
 
-__all__ = ["ShopAdapter", "SQLAlchemyShopAdapter", "Product", "Customer", "Address", "Order", "OrderLine", "PAY_TYPES", "ORDER_STATUS_MAP", "ORDER_STATUS_NAMES"]
+__all__ = [
+    "ShopAdapter", "SQLAlchemyShopAdapter", "Product", "Customer", "Address", "Order", "OrderLine", "PAY_TYPES",
+    "ORDER_STATUS_MAP", "ORDER_STATUS_NAMES",
+]

@@ -25,7 +25,7 @@ from .fields import (
     VARIANT_NAME,
 )
 from .order_rules import line_order_attr, status_map
-from .paths import path_dependencies, read_path, related_class, write_path
+from .paths import mapper_of, path_dependencies, read_path, related_class, write_path
 from .records import Address, Customer, Order, OrderLine, Product
 from .validation import config_problems
 
@@ -106,23 +106,23 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         type: ``{"shipped": 6, "cancelled": 5}`` for an integer column, Enum members for an Enum column.
         Only the names given are written; news with another status is recorded on the order event
         ("status X has no shop value") and the shop's status is left alone. Default (None): each name
-        itself, for a text column. The older form keyed by Specter's statusId (``{4: "sent"}``) is still
-        read: it changes the names' defaults.
+        itself, for a text column. The older form keyed by Specter's statusId (``{4: "sent"}``) is
+        still read: it changes the names' defaults.
     :param order_ready: ``order -> bool``, whether an order may be sent now (say
         ``lambda o: o.paid_at is not None``). Default: the order has at least one line. A not-ready
         order waits (pending, "väntar: ordern är inte klar"), it never fails.
     :param line_model: the order-line class, when the shop commits lines after their order: a line
         inserted, changed or deleted later sends the waiting order at once. Its order is found through
         the relationship ``order_fields["lines"]`` (or a many-to-one from the line to the order).
+        Default None.
 
     Attribute paths: a plain attribute name (``"title"``), or a dotted path through many-to-one or
     one-to-one relationships (``"default_address.postcode"``, ``"user.profile.phone"``); a related
     object that is None reads as an empty value. A change of the related object (the address edited,
     or another one chosen) updates the product or customer in Specter. A map value of ``None`` means
-    the shop has no such attribute: the field is empty, and the connector keeps what it would have
-    written there (Specter's numbers) in its own tables only: ``order_fields`` values
-    ``specter_order_no`` / ``transfer_error`` (and ``customer_fields``' ``specter_customer_no``) None
-    keep Specter's numbers in the connector's link table and the transfer error on the outbox row.
+    the shop has no such attribute: the field is empty. For ``order_fields``' ``specter_order_no`` /
+    ``transfer_error`` and ``customer_fields``' ``specter_customer_no`` Specter's numbers then live only
+    in the connector's link table, and the transfer error on the outbox row.
 
     Writes from Specter (the article import) go to the product's own attributes: a variant's name is
     the shop's composition and is not written back, and a price or VAT rate Specter reports equal to
@@ -372,10 +372,12 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     def find_order(self, *, number: str | None = None, specter_order_no: str | None = None) -> Any | None:
         model = self._orders()
         value: str | None
-        attr = self.order_fields.get("number" if number is not None else "specter_order_no")
-        value = number if number is not None else specter_order_no
-        if not attr or "." in attr or not hasattr(model, attr):
-            return None  # not a column of the order: the connector's link table knows the order
+        if number is not None:
+            attr, value = self.order_fields.get("number"), number
+        else:
+            attr, value = self.order_fields.get("specter_order_no"), specter_order_no
+        if not attr or "." in attr or not hasattr(model, attr):  # no such column: the connector's link table knows the order
+            return None
         col = getattr(model, attr)
         return self.db.session.execute(select(model).where(col == value)).scalars().first()
 
@@ -473,9 +475,8 @@ class SQLAlchemyShopAdapter(ShopAdapter):
     # configuration check and dependencies ----------------------------------------------------------
     def _line_class(self) -> type[Any] | None:
         """The order line class: ``line_model`` when given, else where the ``lines`` relationship leads."""
-        explicit: type[Any] | None = getattr(self, "line_model", None)
-        if explicit is not None or self.order_model is None:
-            return explicit
+        if self.line_model is not None or self.order_model is None:
+            return self.line_model
         lines = self.order_fields.get("lines")
         return related_class(self.order_model, lines) if lines else None
 
@@ -508,6 +509,16 @@ class SQLAlchemyShopAdapter(ShopAdapter):
             parent=self.parent,
             variant_name=self.variant_name,
         )
+        if self.line_model is not None:
+            if self.order_model is None:
+                problems.append("line_model is given but order_model is not")
+            elif mapper_of(self.line_model) is None:
+                problems.append(f"line_model {self.line_model!r} is not a mapped SQLAlchemy class")
+            else:
+                try:
+                    line_order_attr(self.order_model, self.line_model, self.order_fields.get("lines"))
+                except SpecterConfigError as exc:
+                    problems.append(str(exc).removeprefix("SQLAlchemyShopAdapter: "))
         if problems:
             raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
 
