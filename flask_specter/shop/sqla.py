@@ -4,53 +4,30 @@ classes and field names, so most shops need no adapter code of their own."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
-from ..remote.errors import SpecterConfigError
-from ..remote.parsing import ArticleInfo
-from .adapter import ARTICLE_FIELDS, PAY_TYPES, Dependency, ShopAdapter, StockTarget
+from .adapter import PAY_TYPES, Dependency, ShopAdapter, StockTarget
+from .article_writer import ArticleWriter
 from .fields import (
     CUSTOMER_FIELDS,
     CUSTOMER_TEXT,
     DELIVERY_FIELDS,
     LINE_FIELDS,
-    OPTIONAL_PRODUCT_FIELDS,
     ORDER_FIELDS,
-    PARENT_FIELD_NAMES,
     PARENT_FIELDS_DEFAULT,
     PRODUCT_FIELDS,
     VARIANT_NAME,
 )
+from .options_check import OptionsCheck
 from .order_rules import line_order_attr, status_map
-from .paths import mapper_of, path_dependencies, read_path, related_class, write_path
+from .paths import read_path, write_path
 from .records import Address, Customer, Order, OrderLine, Product
-from .validation import config_problems
+from .values import dec, dec_or_none, empty, text, text_or_none
 
 
-def _dec(value: Any) -> Decimal:
-    return Decimal(str(value if value is not None else 0))
-
-
-def _dec_or_none(value: Any) -> Decimal | None:
-    return None if value is None else _dec(value)
-
-
-def _text(value: Any) -> str:
-    return str(value) if value else ""
-
-
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-class SQLAlchemyShopAdapter(ShopAdapter):
+class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, ShopAdapter):
     """A ``ShopAdapter`` for SQLAlchemy models, configured by model classes and field names.
 
     ``SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order)``
@@ -227,23 +204,23 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         if parent is None:
             return self._get(product, self.product_fields, name, default)
         own = self._get(product, self.product_fields, name)
-        if _empty(own) and self.parent_fields.get(name):
+        if empty(own) and self.parent_fields.get(name):
             inherited = self._get(parent, self.parent_fields, name)
-            if not _empty(inherited):
+            if not empty(inherited):
                 return inherited
-        return default if _empty(own) else own
+        return default if empty(own) else own
 
     def product_name(self, product: Any) -> str:
         """The name Specter gets: the product's own; for a variant ``variant_name`` of its parent's name
         and its own, or its parent's name when it has none (its SKU when neither has one)."""
-        own = _text(self._get(product, self.product_fields, "name", "")).strip()
+        own = text(self._get(product, self.product_fields, "name", "")).strip()
         parent = self.product_parent(product)
         if parent is None:
-            return _text(self._get(product, self.product_fields, "name", ""))
-        parent_name = _text(self._get(parent, self.parent_fields, "name", "")).strip()
+            return text(self._get(product, self.product_fields, "name", ""))
+        parent_name = text(self._get(parent, self.parent_fields, "name", "")).strip()
         if own and parent_name:
             return self.variant_name.format(parent=parent_name, variant=own)
-        return own or parent_name or _text(self.product_sku(product))
+        return own or parent_name or text(self.product_sku(product))
 
     def product_record(self, product: Any) -> Product:
         parent = self.product_parent(product)
@@ -255,10 +232,10 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         return Product(
             sku=self.product_sku(product),
             name=self.product_name(product),
-            price_excl_vat=_dec(value("price_excl_vat")),
-            vat_percent=_dec(value("vat_percent", 25)),
-            buy_price=_dec_or_none(value("buy_price")),
-            weight=_dec_or_none(value("weight")),
+            price_excl_vat=dec(value("price_excl_vat")),
+            vat_percent=dec(value("vat_percent", 25)),
+            buy_price=dec_or_none(value("buy_price")),
+            weight=dec_or_none(value("weight")),
             barcode=str(barcode) if barcode else None,
             stock=self.product_stock(product),
         )
@@ -272,72 +249,6 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         col = getattr(model, self._required(self.product_fields, "sku"))
         return iter(self.db.session.execute(select(model).order_by(col)).scalars().all())
 
-    def apply_article(self, info: ArticleInfo, options: Mapping[str, Any]) -> str:
-        """Write Specter's article data to the shop's product; create it when importing is on."""
-        fields = self.product_fields
-        product = self.get_product(info.article_no)
-        if info.deleted:
-            if product is not None:
-                self._set(product, fields, "active", False)
-                return "deactivated"
-            return "skipped"
-        if product is None:
-            if options.get("import_price_only"):
-                return "skipped"
-            product = self._products()()
-            self._set(product, fields, "sku", info.article_no)
-            self._set(product, fields, "stock", 0)
-            self._set(product, fields, "name", info.name or info.article_no)
-            self._set(product, fields, "vat_percent", info.vat_percent if info.vat_percent is not None else Decimal("25"))
-            self._set(product, fields, "price_excl_vat", info.price_excl_vat or Decimal("0"))
-            self._set(product, fields, "active", True)
-            self.db.session.add(product)
-            created = True
-        else:
-            created = False
-        # A variant shows its parent's values where it has none: Specter reporting what it shows already
-        # is no override, and its name is the shop's composition ("Parent (Variant)"), never written back.
-        shown = self.product_record(product) if self.product_parent(product) is not None else None
-
-        def put(name: str, value: Decimal) -> None:
-            if shown is None or _dec(value) != _dec(getattr(shown, name)):
-                self._set(product, fields, name, value)
-
-        if info.price_excl_vat is not None:
-            put("price_excl_vat", info.price_excl_vat)
-        if options.get("import_price_only") and not created:
-            return "price"
-        if info.name and shown is None:
-            self._set(product, fields, "name", info.name)
-        if info.buy_price is not None:
-            put("buy_price", info.buy_price)
-        if info.bar_code:
-            self._set(product, fields, "barcode", info.bar_code)
-        if info.weight is not None:
-            put("weight", info.weight)
-        if info.vat_percent is not None:
-            put("vat_percent", info.vat_percent)
-        if self.category_model is not None and (created or options.get("move_product_to_group_category")):
-            category = self._group_category(info, options) if options.get("article_group_creates_category") else None
-            if category is not None or created:
-                self.db.session.flush()
-                self._set(product, fields, "category_id", getattr(category, "id", None))
-        return "created" if created else "updated"
-
-    def _group_category(self, info: ArticleInfo, options: Mapping[str, Any]) -> Any | None:
-        name = info.group_name or info.group_no
-        if not name:
-            return None
-        model = self._model(self.category_model, "category")
-        category = self.db.session.execute(select(model).where(model.name == name)).scalar_one_or_none()
-        if category is None:
-            category = model(name=name)
-            if hasattr(model, "active"):
-                category.active = bool(options.get("article_group_category_active", True))
-            self.db.session.add(category)
-            self.db.session.flush()
-        return category
-
     # customers -------------------------------------------------------------------------------------
     def get_customer(self, ref: str) -> Any | None:
         return self.db.session.get(self._model(self.customer_model, "customer"), int(ref))
@@ -346,14 +257,14 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         return str(customer.id)
 
     def customer_record(self, customer: Any) -> Customer:
-        text = {name: _text(self._get(customer, self.customer_fields, name)) for name in CUSTOMER_TEXT}
-        return Customer(ref=self.customer_ref(customer), **text)
+        values = {name: text(self._get(customer, self.customer_fields, name)) for name in CUSTOMER_TEXT}
+        return Customer(ref=self.customer_ref(customer), **values)
 
     def set_customer_specter_no(self, customer: Any, customer_no: str) -> None:
         self._set(customer, self.customer_fields, "specter_customer_no", customer_no)
 
     def customer_specter_no(self, customer: Any) -> str | None:
-        return _text_or_none(self._get(customer, self.customer_fields, "specter_customer_no"))
+        return text_or_none(self._get(customer, self.customer_fields, "specter_customer_no"))
 
     def customer_attribute(self, field: str) -> str | None:
         return self.customer_fields.get(field) or None
@@ -393,9 +304,9 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         return OrderLine(
             sku=self._get(line, fields, "sku"),
             qty=int(self._get(line, fields, "qty", 0)),
-            price_excl_vat=_dec(self._get(line, fields, "price_excl_vat")),
-            vat_percent=_dec(self._get(line, fields, "vat_percent", 25)),
-            name=_text(self._get(line, fields, "name")),
+            price_excl_vat=dec(self._get(line, fields, "price_excl_vat")),
+            vat_percent=dec(self._get(line, fields, "vat_percent", 25)),
+            name=text(self._get(line, fields, "name")),
         )
 
     def order_record(self, order: Any) -> Order:
@@ -404,16 +315,16 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         return Order(
             ref=self.order_ref(order),
             number=self.order_number(order),
-            customer_ref=_text_or_none(g(order, fields, "customer_id")),
+            customer_ref=text_or_none(g(order, fields, "customer_id")),
             lines=tuple(self._line(line) for line in self._lines(order)),
-            currency=_text(g(order, fields, "currency")) or None,
-            payment_method=_text(g(order, fields, "payment_method")),
-            payment_reference=_text(g(order, fields, "payment_reference")),
-            shipping_method=_text(g(order, fields, "shipping_method")),
-            shipping_price_excl_vat=_dec_or_none(g(order, fields, "shipping_price_excl_vat")),
-            shipping_vat_percent=_dec(g(order, fields, "shipping_vat_percent", 25)),
-            discount_excl_vat=_dec_or_none(g(order, fields, "discount_excl_vat")),
-            comment=_text(g(order, fields, "comment")),
+            currency=text(g(order, fields, "currency")) or None,
+            payment_method=text(g(order, fields, "payment_method")),
+            payment_reference=text(g(order, fields, "payment_reference")),
+            shipping_method=text(g(order, fields, "shipping_method")),
+            shipping_price_excl_vat=dec_or_none(g(order, fields, "shipping_price_excl_vat")),
+            shipping_vat_percent=dec(g(order, fields, "shipping_vat_percent", 25)),
+            discount_excl_vat=dec_or_none(g(order, fields, "discount_excl_vat")),
+            comment=text(g(order, fields, "comment")),
             delivery=self._delivery(order),
         )
 
@@ -421,13 +332,13 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         """The order's delivery address, when ``order_fields`` maps one and it has more than a country."""
         if not any(self.order_fields.get(key) for key in DELIVERY_FIELDS):
             return None
-        values = {field: _text(self._get(order, self.order_fields, key)).strip() for key, field in DELIVERY_FIELDS.items()}
+        values = {field: text(self._get(order, self.order_fields, key)).strip() for key, field in DELIVERY_FIELDS.items()}
         if not any(value for field, value in values.items() if field != "country"):
             return None
         return Address(**values)
 
     def order_number(self, order: Any) -> str | None:
-        return _text_or_none(self._get(order, self.order_fields, "number"))
+        return text_or_none(self._get(order, self.order_fields, "number"))
 
     # readiness, lines committed after the order, statuses ---------------------------------------
     def order_ready(self, order: Any) -> bool:
@@ -447,10 +358,10 @@ class SQLAlchemyShopAdapter(ShopAdapter):
         return self.order_status_map.get(status)
 
     def order_specter_no(self, order: Any) -> str | None:
-        return _text_or_none(self._get(order, self.order_fields, "specter_order_no"))
+        return text_or_none(self._get(order, self.order_fields, "specter_order_no"))
 
     def order_transfer_error(self, order: Any) -> str | None:
-        return _text_or_none(self._get(order, self.order_fields, "transfer_error"))
+        return text_or_none(self._get(order, self.order_fields, "transfer_error"))
 
     def order_field_length(self, field: str) -> int | None:
         attr = self.order_fields.get(field)
@@ -471,72 +382,6 @@ class SQLAlchemyShopAdapter(ShopAdapter):
             self._set(order, self.order_fields, "tracking_no", tracking_no)
         if invoice_id:
             self._set(order, self.order_fields, "invoice_id", invoice_id)
-
-    # configuration check and dependencies ----------------------------------------------------------
-    def _line_class(self) -> type[Any] | None:
-        """The order line class: ``line_model`` when given, else where the ``lines`` relationship leads."""
-        if self.line_model is not None or self.order_model is None:
-            return self.line_model
-        lines = self.order_fields.get("lines")
-        return related_class(self.order_model, lines) if lines else None
-
-    def validate(self) -> None:
-        """Check every option against the models; raise ``SpecterConfigError`` listing what is wrong.
-
-        Checked: the keys of every field map (a misspelled key), every attribute path the shop gave
-        (each hop a many-to-one or one-to-one relationship, the last an attribute of the class it
-        reaches), ``sku`` and ``stock`` (plain columns of the product table), ``parent`` (a many-to-one
-        relationship of ``product_model``), every ``parent_fields`` path and ``variant_name``. The
-        default names are not required to exist: a model without ``barcode`` simply sends none.
-        """
-        problems = config_problems(
-            product_model=self._products(),
-            product_fields=self.product_fields,
-            given=self._given,
-            known={
-                "product_fields": (*PRODUCT_FIELDS, *OPTIONAL_PRODUCT_FIELDS),
-                "customer_fields": tuple(CUSTOMER_FIELDS),
-                "order_fields": (*ORDER_FIELDS, *DELIVERY_FIELDS),
-                "line_fields": tuple(LINE_FIELDS),
-                "parent_fields": PARENT_FIELD_NAMES,
-            },
-            models={
-                "product_fields": self.product_model,
-                "customer_fields": self.customer_model,
-                "order_fields": self.order_model,
-                "line_fields": self._line_class(),
-            },
-            parent=self.parent,
-            variant_name=self.variant_name,
-        )
-        if self.line_model is not None:
-            if self.order_model is None:
-                problems.append("line_model is given but order_model is not")
-            elif mapper_of(self.line_model) is None:
-                problems.append(f"line_model {self.line_model!r} is not a mapped SQLAlchemy class")
-            else:
-                try:
-                    line_order_attr(self.order_model, self.line_model, self.order_fields.get("lines"))
-                except SpecterConfigError as exc:
-                    problems.append(str(exc).removeprefix("SQLAlchemyShopAdapter: "))
-        if problems:
-            raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
-
-    def dependencies(self) -> tuple[Dependency, ...]:
-        """Products: the parent fields of variants and dotted product paths; customers: dotted paths."""
-        if self._dependencies is None:
-            found: list[Dependency] = []
-            if self.product_model is not None:
-                paths = [p for f in ARTICLE_FIELDS if (p := self.product_fields.get(f)) and "." in p]
-                if self.parent:
-                    paths += [f"{self.parent}.{p}" for f in ARTICLE_FIELDS if (p := self.parent_fields.get(f))]
-                found += path_dependencies("product", self.product_model, paths, lambda: self.db.session)
-            if self.customer_model is not None:
-                paths = [p for f in CUSTOMER_TEXT if (p := self.customer_fields.get(f)) and "." in p]
-                found += path_dependencies("customer", self.customer_model, paths, lambda: self.db.session)
-            self._dependencies = tuple(found)
-        return self._dependencies
-
 
 
 __all__ = ["SQLAlchemyShopAdapter", "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS", "DELIVERY_FIELDS", "VARIANT_NAME"]

@@ -1,0 +1,109 @@
+"""SQLAlchemyShopAdapter's options checked against the models at ``init_app``, and what the listeners must
+watch besides the models themselves (parents of variants, related addresses)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..remote.errors import SpecterConfigError
+from .adapter import ARTICLE_FIELDS, Dependency
+from .fields import (
+    CUSTOMER_FIELDS,
+    CUSTOMER_TEXT,
+    DELIVERY_FIELDS,
+    LINE_FIELDS,
+    OPTIONAL_PRODUCT_FIELDS,
+    ORDER_FIELDS,
+    PARENT_FIELD_NAMES,
+    PRODUCT_FIELDS,
+)
+from .order_rules import line_order_attr
+from .paths import mapper_of, path_dependencies, related_class
+from .validation import config_problems
+
+
+class OptionsCheck:
+    """``validate`` and ``dependencies`` of ``SQLAlchemyShopAdapter``."""
+
+    db: Any
+    product_model: type[Any] | None
+    customer_model: type[Any] | None
+    order_model: type[Any] | None
+    line_model: type[Any] | None
+    product_fields: dict[str, str | None]
+    customer_fields: dict[str, str | None]
+    order_fields: dict[str, str | None]
+    line_fields: dict[str, str | None]
+    parent_fields: dict[str, str | None]
+    parent: str | None
+    variant_name: str
+    _given: dict[str, Any]
+    _dependencies: tuple[Dependency, ...] | None
+
+    if TYPE_CHECKING:  # provided by SQLAlchemyShopAdapter
+
+        def _products(self) -> type[Any]: ...
+
+    def _line_class(self) -> type[Any] | None:
+        """The order line class: ``line_model`` when given, else where the ``lines`` relationship leads."""
+        if self.line_model is not None or self.order_model is None:
+            return self.line_model
+        lines = self.order_fields.get("lines")
+        return related_class(self.order_model, lines) if lines else None
+
+    def validate(self) -> None:
+        """Check every option against the models; raise ``SpecterConfigError`` listing what is wrong.
+
+        Checked: the keys of every field map (a misspelled key), every attribute path the shop gave
+        (each hop a many-to-one or one-to-one relationship, the last an attribute of the class it
+        reaches), ``sku`` and ``stock`` (plain columns of the product table), ``parent`` (a many-to-one
+        relationship of ``product_model``), every ``parent_fields`` path and ``variant_name``. The
+        default names are not required to exist: a model without ``barcode`` simply sends none.
+        """
+        problems = config_problems(
+            product_model=self._products(),
+            product_fields=self.product_fields,
+            given=self._given,
+            known={
+                "product_fields": (*PRODUCT_FIELDS, *OPTIONAL_PRODUCT_FIELDS),
+                "customer_fields": tuple(CUSTOMER_FIELDS),
+                "order_fields": (*ORDER_FIELDS, *DELIVERY_FIELDS),
+                "line_fields": tuple(LINE_FIELDS),
+                "parent_fields": PARENT_FIELD_NAMES,
+            },
+            models={
+                "product_fields": self.product_model,
+                "customer_fields": self.customer_model,
+                "order_fields": self.order_model,
+                "line_fields": self._line_class(),
+            },
+            parent=self.parent,
+            variant_name=self.variant_name,
+        )
+        if self.line_model is not None:
+            if self.order_model is None:
+                problems.append("line_model is given but order_model is not")
+            elif mapper_of(self.line_model) is None:
+                problems.append(f"line_model {self.line_model!r} is not a mapped SQLAlchemy class")
+            else:
+                try:
+                    line_order_attr(self.order_model, self.line_model, self.order_fields.get("lines"))
+                except SpecterConfigError as exc:
+                    problems.append(str(exc).removeprefix("SQLAlchemyShopAdapter: "))
+        if problems:
+            raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
+
+    def dependencies(self) -> tuple[Dependency, ...]:
+        """Products: the parent fields of variants and dotted product paths; customers: dotted paths."""
+        if self._dependencies is None:
+            found: list[Dependency] = []
+            if self.product_model is not None:
+                paths = [p for f in ARTICLE_FIELDS if (p := self.product_fields.get(f)) and "." in p]
+                if self.parent:
+                    paths += [f"{self.parent}.{p}" for f in ARTICLE_FIELDS if (p := self.parent_fields.get(f))]
+                found += path_dependencies("product", self.product_model, paths, lambda: self.db.session)
+            if self.customer_model is not None:
+                paths = [p for f in CUSTOMER_TEXT if (p := self.customer_fields.get(f)) and "." in p]
+                found += path_dependencies("customer", self.customer_model, paths, lambda: self.db.session)
+            self._dependencies = tuple(found)
+        return self._dependencies
