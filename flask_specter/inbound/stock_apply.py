@@ -124,7 +124,7 @@ def apply_chunk(rows: list[Row[*tuple[Any, ...]]]) -> dict[str, int]:
         session.execute(update(StockRow).where(StockRow.id.in_(unknown_ids)).values(state="unknown"), execution_options={"synchronize_session": False})
         log.info("stock feed: %d SKU(s) not in the shop, skipped (e.g. %s)", len(unknown_skus), sorted(unknown_skus)[0])
     session.commit()
-    if changed:  # the UPDATE above bypassed the ORM: this is how the host hears of it (its caches)
+    if changed and signals.stock_changed.receivers:  # the UPDATE above bypassed the ORM: this is how the host hears of it (its caches)
         signals.notify(signals.stock_changed, state.app, changes={sku: (current[sku], qty) for sku, qty in changed.items()})
     return {"rows": len(rows), "changed": len(changed), "unknown": len(unknown_skus)}
 
