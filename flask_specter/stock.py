@@ -3,8 +3,8 @@
 ``decrement_for_order`` is the connector's way for the shop to lower stock: a conditional UPDATE per SKU
 (never below zero, never a lost update) plus a reservation row that keeps Specter's figure from handing
 the same units out again until a figure from Specter includes the order. A shop that lowers stock with
-its own code passes the stock guard when the decrement is order-driven (flushed together with an order
-or an order line: ``_stock_guard``), or inside ``shop_stock_change()``. Specter's acknowledgement alone
+its own code passes the stock guard when the decrement is order-driven (an order or an order line changes in
+the same transaction: ``_stock_guard``), or inside ``shop_stock_change()``. Specter's acknowledgement alone
 does not release it: a figure fetched before the acknowledgement but applied after it does not hold the
 order yet (``acknowledge_reservations``, ``release_for_figures``, ``cover_acknowledged``).
 """
@@ -52,6 +52,7 @@ connector_stock_write = _CONNECTOR_WRITING.on
 
 _SHOP_WRITING = ThreadFlag()
 ORDER_DECREMENTS = "specter_order_decrements"  # session.info: (sku, qty) the shop lowered for a new order
+UNEXPLAINED = "specter_unexplained_decrements"  # session.info: sku -> (product, old, new) no order explains yet
 
 log = logging.getLogger("flask_specter.stock")
 
@@ -218,7 +219,8 @@ def reserved_quantities(skus: Iterable[str]) -> dict[str, int]:
 
 def _stock_guard(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
     """before_flush: a stock change on a Specter-managed product must come from the connector, be
-    order-driven (a decrement flushed with an order or order line: see ``_order_decrements``), or be
+    order-driven (a decrement in a transaction that changes an order or order line: see
+    ``_order_decrements``), or be
     made inside ``shop_stock_change()``."""
     if _CONNECTOR_WRITING or _SHOP_WRITING:
         return
@@ -240,9 +242,27 @@ def _stock_guard(session: Session, flush_context: UOWTransaction, instances: obj
         return
     decrements = {sku: changed[sku] for sku in managed if _is_decrement(changed[sku][1], changed[sku][2])}
     refused = sorted(managed - set(decrements))
-    if refused or not _order_driven(session, adapter):
-        raise StockManagedBySpecter(refused[0] if refused else sorted(managed)[0])
-    _order_decrements(session, adapter, stock_attr, decrements)
+    if refused:
+        raise StockManagedBySpecter(refused[0])
+    # A decrement may be flushed before the order that explains it changes (the shop's payment code
+    # lowers line after line, and a lazy load autoflushes the first): the transaction is judged, not the
+    # flush. Unexplained decrements wait for a later order-driven flush; a commit without one refuses them.
+    waiting: dict[str, tuple[Any, Any, Any]] = session.info.setdefault(UNEXPLAINED, {})
+    for sku, (product, old, new) in decrements.items():
+        earlier = waiting.get(sku)
+        waiting[sku] = (product, earlier[1] if earlier else old, new)
+    if _order_driven(session, adapter):
+        _order_decrements(session, adapter, stock_attr, session.info.pop(UNEXPLAINED))
+
+
+def _refuse_unexplained(session: Session) -> None:
+    """before_commit: a stock decrement no order of this transaction explains is a manual edit: refused."""
+    if session.info.get(UNEXPLAINED) is None and not session.dirty:
+        return
+    session.flush()  # the commit's last flush, here, so what it writes is judged too
+    waiting = session.info.get(UNEXPLAINED)
+    if waiting:
+        raise StockManagedBySpecter(sorted(waiting)[0])
 
 
 def _is_decrement(old: Any, new: Any) -> bool:
@@ -307,6 +327,7 @@ def _reserve_new_orders(session: Session, flush_context: UOWTransaction) -> None
 
 def _forget_decrements(session: Session, *args: Any) -> None:
     session.info.pop(ORDER_DECREMENTS, None)
+    session.info.pop(UNEXPLAINED, None)
 
 
 def install_stock_guard(state: Any) -> None:
@@ -314,6 +335,7 @@ def install_stock_guard(state: Any) -> None:
     for name, fn in (
         ("before_flush", _stock_guard),
         ("after_flush", _reserve_new_orders),
+        ("before_commit", _refuse_unexplained),
         ("after_rollback", _forget_decrements),
     ):
         if not event.contains(state.db.session, name, fn):

@@ -271,6 +271,13 @@ def test_a_paid_rule_holds_an_unpaid_order_and_the_shops_own_decrement_at_paymen
         with pytest.raises(StockManagedBySpecter):
             db.session.commit()
         db.session.rollback()
+        ware = db.session.execute(select(Ware).where(Ware.sku == "KORG-1")).scalar_one()
+        ware.stock -= 1  # a decrement flushed on its own waits for an order of the transaction...
+        db.session.flush()
+        with pytest.raises(StockManagedBySpecter):  # ...and none came: the commit refuses it
+            db.session.commit()
+        db.session.rollback()
+        assert _ware(app).stock == 7
 
 
 def test_a_decrement_for_an_order_already_in_specter_is_not_counted_twice(any_shop, sandbox):
