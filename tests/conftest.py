@@ -154,6 +154,35 @@ def _drop_queue(queue) -> None:
         pass
 
 
+def close_shop(app) -> None:
+    """Teardown of a test's own shop app: its queue's keys on a real Redis, its database connections."""
+    state = app.extensions["specter"]
+    if not state.queue.embedded:
+        _drop_queue(state.queue)
+    with app.app_context():
+        state.db.session.remove()
+        state.db.engine.dispose()
+
+
+def drain_outbox(app) -> dict:
+    """``flask specter drain`` in-process: push every unsent outbox row now."""
+    from flask_specter.outbound.resend import drain
+
+    with app.app_context():
+        return drain()
+
+
+def unsent_rows(app) -> list[tuple[str, str, str]]:
+    """(kind, op, ref) of every outbox row not sent yet, oldest first."""
+    from sqlalchemy import select
+
+    from flask_specter.models import OutboxEntry
+
+    with app.app_context():
+        rows = app.extensions["specter"].db.session.execute(select(OutboxEntry).where(OutboxEntry.state != "sent").order_by(OutboxEntry.id)).scalars()
+        return [(r.kind, r.op, r.ref) for r in rows]
+
+
 class LiveWorker:
     """A real RQ worker (SimpleWorker semantics, scheduler on) running in a thread for one app."""
 

@@ -21,7 +21,7 @@ from flask_specter.messages import ORDER_NOT_READY
 from flask_specter.models import Link, OrderEvent, OutboxEntry, Reservation, linked
 
 from ._push_fixtures import sandbox_orders
-from .conftest import _drop_queue
+from .conftest import close_shop, drain_outbox
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -118,19 +118,8 @@ def any_shop(shop_config):
 
     yield factory
     for app in made:
-        queue = app.extensions["specter"].queue
-        if not queue.embedded:
-            _drop_queue(queue)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_shop(app)
 
-
-def _drain(app):
-    from flask_specter.outbound.resend import drain
-
-    with app.app_context():
-        return drain()
 
 
 def _order_rows(app):
@@ -148,7 +137,7 @@ def _stocked(app, sandbox, sku="KORG-1", stock=10):
         db.session.add(patron)
         db.session.commit()
         patron_id = patron.id
-    assert _drain(app)["sent"] == 2
+    assert drain_outbox(app)["sent"] == 2
     return patron_id
 
 
@@ -175,7 +164,7 @@ def test_an_order_committed_before_its_lines_waits_and_is_sent_once_with_them(an
     patron_id = _stocked(app, sandbox)
     basket_id = _basket(app, patron_id, "B-1")  # step one: the order, no lines yet
 
-    counts = _drain(app)
+    counts = drain_outbox(app)
     assert counts["pending"] == 1 and counts["failed"] == 0
     [(op, state, reason, permanent, due)] = _order_rows(app)
     assert (op, state, reason, permanent) == ("create", "pending", ORDER_NOT_READY, False)
@@ -191,14 +180,14 @@ def test_an_order_committed_before_its_lines_waits_and_is_sent_once_with_them(an
         db.session.add_all([BasketLine(basket_id=basket_id, sku="KORG-1", name="Korg", qty=2, price_excl_vat=Decimal("200.00"))])
         db.session.commit()
         assert len(unsent_ids(due_only=True)) == 1  # due at once: the line woke it
-    assert _drain(app)["sent"] == 1
+    assert drain_outbox(app)["sent"] == 1
     [order] = sandbox_orders(sandbox, "B-1")
     assert [(r["articleNo"], r["qty"]) for r in order["rows"]] == [("KORG-1", 2)]
     assert [(op, state) for op, state, *_ in _order_rows(app)] == [("create", "sent")]
     with app.app_context():  # a later line change sends nothing more
         db.session.add(BasketLine(basket_id=basket_id, sku="KORG-1", name="Korg", qty=1, price_excl_vat=Decimal("200.00")))
         db.session.commit()
-    assert _drain(app)["sent"] == 0
+    assert drain_outbox(app)["sent"] == 0
     assert len(sandbox_orders(sandbox, "B-1")) == 1
 
 
@@ -216,7 +205,7 @@ def test_specter_refusing_an_order_without_rows_is_not_a_failure(any_shop, sandb
     real = client.submit_order
     # The lines went between the read and the call (say, deleted meanwhile): Specter's own answer.
     monkeypatch.setattr(client, "submit_order", lambda header, rows, **kw: real(header, [], **kw))
-    assert _drain(app)["pending"] == 1
+    assert drain_outbox(app)["pending"] == 1
     [(_op, state, reason, permanent, _due)] = _order_rows(app)
     assert (state, reason, permanent) == ("pending", ORDER_NOT_READY, False)
     monkeypatch.setattr(client, "submit_order", real)
@@ -236,7 +225,7 @@ def test_a_paid_rule_holds_an_unpaid_order_and_the_shops_own_decrement_at_paymen
     app = any_shop(order_ready=lambda basket: basket.paid)
     patron_id = _stocked(app, sandbox, stock=10)
     basket_id = _basket(app, patron_id, "B-3", [("KORG-1", 3)])
-    assert _drain(app)["pending"] == 1
+    assert drain_outbox(app)["pending"] == 1
     assert sandbox_orders(sandbox, "B-3") == []
 
     with app.app_context():  # the shop's payment code: mark paid, lower stock, raise its allocated column
@@ -250,7 +239,7 @@ def test_a_paid_rule_holds_an_unpaid_order_and_the_shops_own_decrement_at_paymen
         assert [tuple(r) for r in held] == [(str(basket_id), "KORG-1", 3)]
     assert (_ware(app).stock, _ware(app).allocated) == (7, 3)
 
-    assert _drain(app)["sent"] == 1
+    assert drain_outbox(app)["sent"] == 1
     [order] = sandbox_orders(sandbox, "B-3")
     assert [(r["articleNo"], r["qty"]) for r in order["rows"]] == [("KORG-1", 3)]
 
@@ -284,7 +273,7 @@ def test_a_decrement_for_an_order_already_in_specter_is_not_counted_twice(any_sh
     app = any_shop()  # default rule: sent as soon as it has lines, paid later
     patron_id = _stocked(app, sandbox, stock=10)
     basket_id = _basket(app, patron_id, "B-4", [("KORG-1", 2)])
-    assert _drain(app)["sent"] == 1
+    assert drain_outbox(app)["sent"] == 1
     _pull_stock(app)
     assert _ware(app).stock == 8  # Specter's figure: the order is reserved there
     with app.app_context():
@@ -337,7 +326,7 @@ def test_statuses_come_back_as_the_shops_values_and_orders_are_found_through_the
     app = any_shop(**options)
     patron_id = _stocked(app, sandbox)
     basket_id = _basket(app, patron_id, "B-5", [("KORG-1", 1)])
-    assert _drain(app)["sent"] == 1
+    assert drain_outbox(app)["sent"] == 1
     with app.app_context():
         specter_no = linked(db.session, "order", str(basket_id))  # the shop has no column for it
     assert specter_no and [o["orderNo"] for o in sandbox_orders(sandbox, "B-5")] == [int(specter_no)]
@@ -379,7 +368,7 @@ def test_a_shop_without_specter_columns_transfers_and_shows_the_error(any_shop, 
     assert customer_no  # Specter's customer number lives in the link table only
     sandbox.hooks.remove_article("KORG-1")  # Specter refuses the order for good: code 21
     basket_id = _basket(app, patron_id, "B-6", [("KORG-1", 1)])
-    assert _drain(app)["failed"] == 1
+    assert drain_outbox(app)["failed"] == 1
     with app.app_context():
         status = order_transfer_status(basket_id)
         assert status["state"] == "failed" and "KORG-1" in status["error"]

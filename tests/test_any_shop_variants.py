@@ -20,14 +20,13 @@ from sqlalchemy import ForeignKey, Numeric, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from flask_specter import Specter, SQLAlchemyShopAdapter
-from flask_specter.models import OutboxEntry
 from flask_specter.outbound import wire
 from flask_specter.remote.errors import SpecterConfigError
 from flask_specter.remote.parsing import ArticleInfo
 from flask_specter.shop import Address, Order
 
 from ._push_fixtures import sandbox_articles, sandbox_customers, sandbox_orders
-from .conftest import _drop_queue
+from .conftest import close_shop, drain_outbox, unsent_rows
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -140,25 +139,9 @@ def make_app(shop_config: dict[str, Any], adapter: SQLAlchemyShopAdapter) -> Fla
 def variant_shop(shop_config):
     app = make_app(shop_config, make_adapter())
     yield app
-    queue = app.extensions["specter"].queue
-    if not queue.embedded:
-        _drop_queue(queue)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_shop(app)
 
 
-def _drain(app: Flask) -> dict[str, int]:
-    from flask_specter.outbound.resend import drain
-
-    with app.app_context():
-        return drain()
-
-
-def _pending(app: Flask) -> list[tuple[str, str, str]]:
-    with app.app_context():
-        rows = db.session.execute(select(OutboxEntry).where(OutboxEntry.state != "sent").order_by(OutboxEntry.id)).scalars()
-        return [(r.kind, r.op, r.ref) for r in rows]
 
 
 # -- the rules, on plain objects ----------------------------------------------------------------------
@@ -220,8 +203,8 @@ def test_a_parent_change_sends_one_update_per_variant(variant_shop, sandbox):
         ]
         db.session.add(style)
         db.session.commit()
-    assert sorted(_pending(app)) == [("product", "create", "TR-B"), ("product", "create", "TR-G"), ("product", "create", "TR-R")]
-    assert _drain(app)["sent"] == 3
+    assert sorted(unsent_rows(app)) == [("product", "create", "TR-B"), ("product", "create", "TR-G"), ("product", "create", "TR-R")]
+    assert drain_outbox(app)["sent"] == 3
     articles = sandbox_articles(sandbox)
     assert {sku: (articles[sku]["name"], articles[sku]["priceExclVat"]) for sku in ("TR-R", "TR-B", "TR-G")} == {
         "TR-R": ("Tröja (Röd)", "400.00"), "TR-B": ("Tröja", "400.00"), "TR-G": ("Tröja (Grön)", "450.00"),
@@ -233,8 +216,8 @@ def test_a_parent_change_sends_one_update_per_variant(variant_shop, sandbox):
         style.title = "Tröja Ull"
         style.base_price = Decimal("420.00")
         db.session.commit()
-    assert sorted(_pending(app)) == [("product", "update", "TR-B"), ("product", "update", "TR-G"), ("product", "update", "TR-R")]
-    assert _drain(app)["sent"] == 3
+    assert sorted(unsent_rows(app)) == [("product", "update", "TR-B"), ("product", "update", "TR-G"), ("product", "update", "TR-R")]
+    assert drain_outbox(app)["sent"] == 3
     articles = sandbox_articles(sandbox)
     assert {sku: (articles[sku]["name"], articles[sku]["priceExclVat"]) for sku in ("TR-R", "TR-B", "TR-G")} == {
         "TR-R": ("Tröja Ull (Röd)", "420.00"), "TR-B": ("Tröja Ull", "420.00"), "TR-G": ("Tröja Ull (Grön)", "450.00"),
@@ -244,13 +227,13 @@ def test_a_parent_change_sends_one_update_per_variant(variant_shop, sandbox):
     with app.app_context():
         db.session.execute(select(Style)).scalar_one().active = False
         db.session.commit()
-        assert _pending(app) == []
+        assert unsent_rows(app) == []
         other = Style(title="Kofta", base_price=Decimal("500.00"))
         db.session.add(other)
         db.session.execute(select(Variant).where(Variant.code == "TR-B")).scalar_one().style = other
         db.session.commit()
-    assert _pending(app) == [("product", "update", "TR-B")]
-    assert _drain(app)["sent"] == 1
+    assert unsent_rows(app) == [("product", "update", "TR-B")]
+    assert drain_outbox(app)["sent"] == 1
     assert (sandbox_articles(sandbox)["TR-B"]["name"], sandbox_articles(sandbox)["TR-B"]["priceExclVat"]) == ("Kofta", "500.00")
 
 
@@ -263,7 +246,7 @@ def test_specters_article_data_for_a_variant_keeps_what_it_inherits(variant_shop
         style.variants = [Variant(code="TR-R", label="Röd"), Variant(code="TR-B", label="Blå")]
         db.session.add(style)
         db.session.commit()
-    _drain(app)
+    drain_outbox(app)
     adapter = app.extensions["specter"].adapter
     with app.app_context(), suppress_outbox():
         red = adapter.get_product("TR-R")
@@ -274,7 +257,7 @@ def test_specters_article_data_for_a_variant_keeps_what_it_inherits(variant_shop
         db.session.commit()
         assert (red.label, red.price) == ("Röd", None)
         assert (blue.label, blue.price) == ("Blå", Decimal("380.00"))  # a price of its own now
-    assert _pending(app) == []  # Specter's own values are not sent back
+    assert unsent_rows(app) == []  # Specter's own values are not sent back
 
 
 def test_an_address_change_on_the_related_model_updates_specters_customer(variant_shop, sandbox):
@@ -285,7 +268,7 @@ def test_an_address_change_on_the_related_model_updates_specters_customer(varian
         partner = User(email="bo@example.se", given="Bo", family="Ek", default_address=home)
         db.session.add_all([user, partner])
         db.session.commit()
-    assert _drain(app)["sent"] == 2
+    assert drain_outbox(app)["sent"] == 2
     assert {c["emailAddress"]: (c["address"], c["zipCodeEng"], c["city"]) for c in sandbox_customers(sandbox)} == {
         "asa@example.se": ("Storgatan 1", "722 10", "Västerås"), "bo@example.se": ("Storgatan 1", "722 10", "Västerås"),
     }
@@ -294,8 +277,8 @@ def test_an_address_change_on_the_related_model_updates_specters_customer(varian
     with app.app_context():
         db.session.execute(select(PostalAddress)).scalar_one().street = "Kungsgatan 5"
         db.session.commit()
-    assert sorted(op for _k, op, _r in _pending(app)) == ["update", "update"]
-    assert _drain(app)["sent"] == 2
+    assert sorted(op for _k, op, _r in unsent_rows(app)) == ["update", "update"]
+    assert drain_outbox(app)["sent"] == 2
     assert {c["address"] for c in sandbox_customers(sandbox)} == {"Kungsgatan 5"}
 
     # One of them moves: a new address object chosen is a change of the customer too.
@@ -304,8 +287,8 @@ def test_an_address_change_on_the_related_model_updates_specters_customer(varian
         user.default_address = PostalAddress(street="Åvägen 3", postcode="113 50", town="Stockholm")
         db.session.commit()
         user_ref = str(user.id)
-    assert _pending(app) == [("customer", "update", user_ref)]
-    assert _drain(app)["sent"] == 1
+    assert unsent_rows(app) == [("customer", "update", user_ref)]
+    assert drain_outbox(app)["sent"] == 1
     assert {c["emailAddress"]: c["city"] for c in sandbox_customers(sandbox)} == {"asa@example.se": "Stockholm", "bo@example.se": "Västerås"}
 
 
@@ -321,7 +304,7 @@ def test_an_order_with_a_delivery_address_carries_it_to_specter(variant_shop, sa
         db.session.add(Purchase(ref="K-1", user_id=user.id, ship_to="Farmor Ek", ship_address=gift, items=[PurchaseItem(code="MO-1", count=1, unit_price=Decimal("150.00"))]))
         db.session.add(Purchase(ref="K-2", user_id=user.id, items=[PurchaseItem(code="MO-1", count=2, unit_price=Decimal("150.00"))]))
         db.session.commit()
-    assert _drain(app)["sent"] == 4
+    assert drain_outbox(app)["sent"] == 4
     [gift_order] = sandbox_orders(sandbox, "K-1")
     assert gift_order["delivery"] == {
         "deliveryCompanyName": "Farmor Ek", "deliveryAddress": "Byvägen 7", "deliveryZipCodeEng": "930 90",

@@ -20,13 +20,12 @@ from sqlalchemy import ForeignKey, Numeric, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from flask_specter import Specter, StockManagedBySpecter
-from flask_specter.models import OutboxEntry
 from flask_specter.remote.parsing import ArticleInfo
 from flask_specter.shop import Customer, Order, OrderLine, Product, ShopAdapter
 from flask_specter.shop.adapter import StockTarget
 
 from ._push_fixtures import sandbox_articles, sandbox_customers, sandbox_orders
-from .conftest import _drop_queue
+from .conftest import close_shop, drain_outbox, unsent_rows
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -164,25 +163,9 @@ def shelf_shop(shop_config):
     with app.app_context():
         db.create_all()
     yield app
-    queue = app.extensions["specter"].queue
-    if not queue.embedded:
-        _drop_queue(queue)
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_shop(app)
 
 
-def _drain(app: Flask) -> dict[str, int]:
-    from flask_specter.outbound.resend import drain
-
-    with app.app_context():
-        return drain()
-
-
-def _pending(app: Flask) -> list[tuple[str, str, str]]:
-    with app.app_context():
-        rows = db.session.execute(select(OutboxEntry).where(OutboxEntry.state != "sent").order_by(OutboxEntry.id)).scalars()
-        return [(r.kind, r.op, r.ref) for r in rows]
 
 
 def test_a_custom_adapter_pushes_product_customer_and_order_and_takes_stock_and_articles(shelf_shop, sandbox):
@@ -202,10 +185,10 @@ def test_a_custom_adapter_pushes_product_customer_and_order_and_takes_stock_and_
         purchase = Purchase(ref="K-1001", buyer_id=buyer.id, pay="invoice", freight=Decimal("59"), items=[PurchaseItem(code="HYLLA-1", count=2, unit_price=Decimal("499.00"))])
         db.session.add(purchase)
         db.session.commit()
-    assert [(kind, op) for kind, op, _ref in _pending(app)] == [("product", "create"), ("customer", "update"), ("order", "create")]
+    assert [(kind, op) for kind, op, _ref in unsent_rows(app)] == [("product", "create"), ("customer", "update"), ("order", "create")]
 
-    assert _drain(app)["sent"] == 3
-    assert _pending(app) == []
+    assert drain_outbox(app)["sent"] == 3
+    assert unsent_rows(app) == []
     article = sandbox_articles(sandbox)["HYLLA-1"]
     assert (article["name"], article["priceExclVat"], article["inStock"]) == ("Hylla Ek Åre", "499.00", 5)
     [customer] = sandbox_customers(sandbox)
@@ -240,12 +223,12 @@ def test_a_custom_adapter_pushes_product_customer_and_order_and_takes_stock_and_
         db.session.remove()
         gadget = db.session.execute(select(Gadget).where(Gadget.code == "HYLLA-1")).scalar_one()
         assert (gadget.title, gadget.net_price) == ("Hylla Ek, ny", Decimal("549.00"))
-    assert _pending(app) == []
+    assert unsent_rows(app) == []
 
     # The shop's own edit of a watched attribute is sent.
     with app.app_context():
         db.session.execute(select(Gadget).where(Gadget.code == "HYLLA-1")).scalar_one().title = "Hylla Ek, blå"
         db.session.commit()
-    assert _pending(app) == [("product", "update", "HYLLA-1")]
-    assert _drain(app)["sent"] == 1
+    assert unsent_rows(app) == [("product", "update", "HYLLA-1")]
+    assert drain_outbox(app)["sent"] == 1
     assert sandbox_articles(sandbox)["HYLLA-1"]["name"] == "Hylla Ek, blå"
