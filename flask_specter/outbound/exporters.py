@@ -15,7 +15,7 @@ from sqlalchemy import delete
 
 from .. import signals
 from ..messages import ORDER_NOT_READY
-from ..models import Link, OutboxEntry, linked, upsert_link
+from ..models import Link, OutboxEntry, linked, upsert_link, utcnow
 from ..remote.errors import (
     ExplainedError,
     SpecterDuplicateOrderError,
@@ -145,7 +145,7 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
         return Outcome(note="Ordern finns inte längre i butiken; inget skickades.")
     record = adapter.order_record(order)
     if not adapter.order_ready(order) or not record.lines:
-        raise NotReady(ORDER_NOT_READY, _ready_recheck(state))
+        raise NotReady(ORDER_NOT_READY, _ready_recheck(state, entry))
     customer = adapter.get_customer(record.customer_ref) if record.customer_ref else None
     if customer is None:
         raise PushProblem("Ordern har ingen kund i butiken och kan inte skickas till Specter.")
@@ -170,7 +170,7 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
         order_no, note = exc.order_no, "Ordern fanns redan i Specter (svaret på ett tidigare försök gick förlorat)."
     except SpecterNoRowsError:
         # Specter saw no rows (lines not committed yet, or removed meanwhile): wait like a not-ready order.
-        raise NotReady(ORDER_NOT_READY, _ready_recheck(state)) from None
+        raise NotReady(ORDER_NOT_READY, _ready_recheck(state, entry)) from None
     order = adapter.get_order(entry.ref) or order
     adapter.set_order_transfer(order, specter_order_no=str(order_no), error=None)
     ref = entry.ref
@@ -189,9 +189,12 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
     )
 
 
-def _ready_recheck(state: SpecterState) -> float:
-    """When a not-ready order is looked at again without a change: the sweep's pace (at least a minute)."""
-    return max(60.0, float(state.config.get("SPECTER_SWEEP_INTERVAL") or 0))
+def _ready_recheck(state: SpecterState, entry: OutboxEntry) -> float:
+    """When a not-ready order is looked at again without a change of its own: after a minute at first,
+    then after half the time it has waited (an abandoned unpaid order costs a look an hour at most)."""
+    created = entry.created_at
+    waited = max(0.0, (utcnow() - created).total_seconds()) if created is not None else 0.0
+    return max(float(state.config.get("SPECTER_SWEEP_INTERVAL") or 0), min(3600.0, max(60.0, waited / 2)))
 
 
 def _refresh_stock(state: SpecterState, skus: list[str]) -> None:
