@@ -94,10 +94,10 @@ def test_jobs_on_redis_without_a_worker_are_loud_everywhere(redis_app, caplog, l
     assert "specter-no-worker" in page and "2 jobb väntar i Redis-kön och ingen worker kör dem" in page
     assert 'SPECTER_REDIS_URL = "embedded"' in page
     with app.app_context():
-        from flask_specter.checks import Outcome, check_worker
+        from flask_specter.checks import CheckOutcome, check_worker
 
         worker = check_worker()
-    assert worker.outcome is Outcome.FAIL and "2 jobb väntar" in worker.detail
+    assert worker.outcome is CheckOutcome.FAIL and "2 jobb väntar" in worker.detail
 
     # Throttled: one look per interval, so a busy shop logs the alarm once a minute, not per enqueue.
     queue.worker_watch_interval = 3600

@@ -155,10 +155,10 @@ def check_command() -> None:
 
     Exits 1 when a check fails (warnings do not).
     """
-    from ..checks import Outcome, run_checks
+    from ..checks import CheckOutcome, run_checks
     from ..i18n import _
 
-    marks = {Outcome.OK: (_("OK"), "green"), Outcome.WARN: (_("VARNING"), "yellow"), Outcome.FAIL: (_("FEL"), "red")}
+    marks = {CheckOutcome.OK: (_("OK"), "green"), CheckOutcome.WARN: (_("VARNING"), "yellow"), CheckOutcome.FAIL: (_("FEL"), "red")}
     results = run_checks()
     for result in results:
         mark, colour = marks[result.outcome]
@@ -168,7 +168,7 @@ def check_command() -> None:
             click.echo("    " + _("Trolig orsak: %(cause)s", cause=result.cause))
         if result.fix:
             click.echo("    " + _("Åtgärd: %(fix)s", fix=result.fix))
-    if any(r.outcome is Outcome.FAIL for r in results):
+    if any(r.outcome is CheckOutcome.FAIL for r in results):
         sys.exit(1)
 
 

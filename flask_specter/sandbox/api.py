@@ -1,7 +1,7 @@
 """The Specter actions: authentication, field checks and each action's answer (contract §2-§8).
 
 Each handler gets the sandbox, the merged parameters and whether the reply will be XML, and returns a
-``Reply`` or raises ``ApiError``. Checks run in the contract's order: action, account (11), key (10),
+``SandboxReply`` or raises ``ApiError``. Checks run in the contract's order: action, account (11), key (10),
 fields (20), then domain errors (21-24, 99).
 """
 
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from ..remote import protocol
 from . import articles, feeds, orders
-from .wire import ApiError, Params, Reply
+from .wire import ApiError, Params, SandboxReply
 
 if TYPE_CHECKING:  # pragma: no cover
     from .state import Sandbox
 
-Handler = Callable[["Sandbox", Params, bool], Reply]
+Handler = Callable[["Sandbox", Params, bool], SandboxReply]
 _ARTICLE_ROW = re.compile(r"^articleno_(\d+)$")
 MAX_ARTICLE_ROWS = 100
 
@@ -82,12 +82,12 @@ def authenticate(sb: Sandbox, action: str, params: Params) -> None:
 
 
 def _fetch(feed: str) -> Handler:
-    def handler(sb: Sandbox, params: Params, xml: bool) -> Reply:
+    def handler(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
         batch_no = params.text("batchNo")
         limit = int(sb.config["SANDBOX_RESPONSE_MAX_LIMIT"])
         payload, more = feeds.fetch(sb.store, feed, batch_no, limit)
         count = len(payload["items"])
-        reply = Reply(id=batch_no, message=f"{count} changes in batch")
+        reply = SandboxReply(id=batch_no, message=f"{count} changes in batch")
         if feed == "stock":
             if not xml:
                 reply.text = feeds.stock_text(payload, batch_no)
@@ -107,21 +107,21 @@ def _fetch(feed: str) -> Handler:
 
 
 def _confirm(feed: str) -> Handler:
-    def handler(sb: Sandbox, params: Params, xml: bool) -> Reply:
+    def handler(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
         batch_no = params.text("batchNo")
         feeds.confirm(sb.store, feed, batch_no)
-        return Reply(id=batch_no, message="Batch confirmed")
+        return SandboxReply(id=batch_no, message="Batch confirmed")
 
     return handler
 
 
-def clear_article_batch(sb: Sandbox, params: Params, xml: bool) -> Reply:
+def clear_article_batch(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
     batch_no = params.text("batchNo")
     queued = feeds.clear_stock(sb.store, batch_no)
-    return Reply(id=batch_no, message=f"Stock batch cleared, {queued} articles queued")
+    return SandboxReply(id=batch_no, message=f"Stock batch cleared, {queued} articles queued")
 
 
-def check_account_settings(sb: Sandbox, params: Params, xml: bool) -> Reply:
+def check_account_settings(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
     urls = {name: params.text(name) for name in protocol.CALLBACK_PARAMS}
     store = sb.store
     with store.tx() as c:
@@ -131,13 +131,13 @@ def check_account_settings(sb: Sandbox, params: Params, xml: bool) -> Reply:
             store.set_meta(c, "integration_started", time.time())
             feeds.queue_all(store, c, "articles")
     active = sum(1 for url in urls.values() if url)
-    return Reply(id="Callbacks set", message=f"{active} callback URLs registered")
+    return SandboxReply(id="Callbacks set", message=f"{active} callback URLs registered")
 
 
 # -- writes -----------------------------------------------------------------------------------------
 
 
-def new_customer(sb: Sandbox, params: Params, xml: bool) -> Reply:
+def new_customer(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
     form = (params.text("customerOrganizationalForm") or "P").upper()
     if form == "C":
         required(params, "name")
@@ -158,10 +158,10 @@ def new_customer(sb: Sandbox, params: Params, xml: bool) -> Reply:
         ignore_email=params.flag("ignoreControlEmail"),
         ignore_org=params.flag("ignoreControlOrgNo"),
     )
-    return Reply(id=str(customer_id), message="Customer matched" if matched else "Customer created")
+    return SandboxReply(id=str(customer_id), message="Customer matched" if matched else "Customer created")
 
 
-def new_article(sb: Sandbox, params: Params, xml: bool) -> Reply:
+def new_article(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
     indices = sorted(int(m.group(1)) for k in params if (m := _ARTICLE_ROW.match(k)))
     if not indices:
         raise field_error("articleNo_1 is required")
@@ -195,20 +195,20 @@ def new_article(sb: Sandbox, params: Params, xml: bool) -> Reply:
         feeds.mark_pending(sb.store, c, "stock", [no for no, _site, _qty in created])
         first = c.execute("SELECT id FROM articles WHERE article_no = ?", (records[0]["article_no"],)).fetchone()
     summary = ", ".join(f"{len(v)} {k}" for k, v in result.items())
-    return Reply(id=str(first["id"]), message=f"Articles saved ({summary})")
+    return SandboxReply(id=str(first["id"]), message=f"Articles saved ({summary})")
 
 
-def delete_article(sb: Sandbox, params: Params, xml: bool) -> Reply:
+def delete_article(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
     no = required(params, "articleNo")
     with sb.store.tx() as c:
         row = c.execute("SELECT id FROM articles WHERE article_no = ? AND deleted = 0", (no,)).fetchone()
         if row is None:  # never existed, or already deleted
             raise ApiError(protocol.ERR_UNKNOWN_ARTICLE, f"Article '{no}' does not exist")
         c.execute("UPDATE articles SET deleted = 1, updated_at = ? WHERE article_no = ?", (time.time(), no))
-    return Reply(id=str(row["id"]), message="Article deleted")
+    return SandboxReply(id=str(row["id"]), message="Article deleted")
 
 
-def new_order(sb: Sandbox, params: Params, xml: bool) -> Reply:
+def new_order(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
     header, rows = orders.split_rows(params.original_items())
     customer = required(params, "customerId")
     if not customer.isdigit():
@@ -244,16 +244,16 @@ def new_order(sb: Sandbox, params: Params, xml: bool) -> Reply:
             if found is None or found["deleted"]:
                 raise ApiError(protocol.ERR_UNKNOWN_ARTICLE, f"Article '{row['articleNo']}' does not exist")
         order_no = orders.create_order(c, sb.store, header, list(rows.values()), int(site_text))
-    return Reply(id=str(order_no), message="Order created")
+    return SandboxReply(id=str(order_no), message="Order created")
 
 
-def delete_order(sb: Sandbox, params: Params, xml: bool) -> Reply:
+def delete_order(sb: Sandbox, params: Params, xml: bool) -> SandboxReply:
     order_id = required(params, "orderId")
     try:
         removed = orders.delete_order(sb.store, order_id)
     except articles.NotFound:
         raise ApiError(protocol.ERR_UNKNOWN_ORDER, f"Order '{order_id}' does not exist") from None
-    return Reply(id=order_id, message="Order removed" if removed else "Order already removed")
+    return SandboxReply(id=order_id, message="Order removed" if removed else "Order already removed")
 
 
 ACTIONS: dict[str, Action] = {}

@@ -22,7 +22,7 @@ from .faults import ERROR_PAGE, Fault
 from .hooks import bp
 from .pages import bp as page_bp
 from .state import EXTENSION_KEY, Sandbox, get_sandbox
-from .wire import ApiError, Params, Reply, api_response, encode, merge_params
+from .wire import ApiError, Params, SandboxReply, api_response, encode, merge_params
 
 SCRIPTS = {"/getinfo.asp": "/getInfo.asp", "/putinfo.asp": "/putInfo.asp"}
 
@@ -82,7 +82,7 @@ def _script_view() -> Response:
         return _fault_response(fault)
     if fault is not None and fault.mode == "ack":  # "done", says Specter, and does nothing
         sb.store.log_call(ok=0, code=None, message="fault ack", **log)
-        return api_response(xml, reply=Reply(id=params.text("batchNo"), message="Batch confirmed"))
+        return api_response(xml, reply=SandboxReply(id=params.text("batchNo"), message="Batch confirmed"))
     if fault is not None and fault.mode == "slow":
         time.sleep(fault.seconds)
     response, ok, code, message = _run(sb, action, raw_action, params, xml)

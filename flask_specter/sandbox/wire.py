@@ -92,7 +92,7 @@ def attr(text: object) -> str:
 
 
 @dataclass
-class Reply:
+class SandboxReply:
     """What an action answers; rendered as text or XML depending on the request."""
 
     id: str = ""
@@ -130,7 +130,7 @@ def xml_response(inner: str, status: int = 200) -> Response:
     return Response(encode(f"{XML_DECL}<{ROOT}>{inner}</{ROOT}>"), status=status, content_type=XML_TYPE)
 
 
-def api_response(xml: bool, *, reply: Reply | None = None, error: ApiError | None = None) -> Response:
+def api_response(xml: bool, *, reply: SandboxReply | None = None, error: ApiError | None = None) -> Response:
     """Render a success or an error in the format the call asked for."""
     if error is not None:
         if xml:
