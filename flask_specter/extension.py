@@ -12,6 +12,7 @@ from . import config as _config
 from .admin import register_admin
 from .admin.export_page import register_export_routes
 from .cli import specter_cli
+from .i18n import init_babel
 from .inbound.callbacks import make_blueprint
 from .inbound.pulls import request_pull
 from .outbound.listeners import install_hooks
@@ -60,6 +61,8 @@ class Specter:
           - a hint in the log when a request fails because the extension's tables are missing;
           - on SQLite (``SPECTER_SQLITE_TUNING``), connection listeners on ``db.engine`` (WAL, busy timeout,
             ``BEGIN IMMEDIATE`` for writers);
+          - a Flask-Babel ``Babel`` speaking ``SPECTER_LOCALE`` when the host has none (``i18n.init_babel``;
+            Flask-Admin needs one once Flask-Babel is installed, and a host's own is kept);
           - the admin views on the host's Flask-Admin ``Admin`` when ``SPECTER_ADMIN`` is on.
 
         ``create_tables=True`` creates the missing tables with ``create_all`` (demo, tests, quick starts).
@@ -70,6 +73,7 @@ class Specter:
             raise RuntimeError(f"flask_specter is already registered on the app {app.name!r}; call init_app once per app")
         for key, default in _config.DEFAULTS.items():
             app.config.setdefault(key, default)
+        init_babel(app)
         redis_url = app.config.get("SPECTER_REDIS_URL") or app.config.get("REDIS_URL")
         state = SpecterState(
             app=app,

@@ -10,31 +10,80 @@ from dataclasses import dataclass
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
 
+from .i18n import lazy_gettext as L
 from .models import SettingRow
 
 
 @dataclass(frozen=True)
 class Toggle:
     key: str
-    label: str  # the Swedish label shop owners know from the seeds and the peer plugins
+    label: str  # the Swedish label shop owners know from the peer plugins (lazily translated for ``en``)
     default: bool
     help: str
     group: str
 
 
 TOGGLES: tuple[Toggle, ...] = (
-    Toggle("stock_sync", "Lagersynk från Specter", True, "Apply Specter's stock changes to the shop.", "Lager"),
-    Toggle("product_sync", "Produktsynk till Specter", True, "Send new and changed products to Specter in real time.", "Produkter"),
-    Toggle("import_products", "Importera produkter från Specter", False, "Apply article data (name, price, EAN, weight) from Specter to the shop; create products Specter has and the shop lacks.", "Produkter"),
-    Toggle("import_price_only", "Importera endast pris", False, "When importing, change only the price of existing products.", "Produkter"),
-    Toggle("article_group_creates_category", "Ska artikelgrupp skapa kategori", False, "Create a shop category per Specter article group; otherwise new products go to the top category.", "Produkter"),
-    Toggle("article_group_category_active", "Om artikelgruppskategori ska sättas som aktiv eller inaktiv", True, "True: categories made from article groups are visible in the shop; false: hidden (admin only).", "Produkter"),
-    Toggle("move_product_to_group_category", "Flytta produkten till artikelgruppskategorin vid uppdatering", False, "Move existing products to the category made from their article group.", "Produkter"),
-    Toggle("delete_in_specter", "Radera från Specter", True, "Deleting a product in the shop deletes it in Specter too; false deletes it only in the shop.", "Produkter"),
-    Toggle("delete_orders", "Radera order", False, "Deleting an order in the shop deletes it in Specter too.", "Ordrar"),
-    Toggle("send_order_mail", "Skicka orderbekräftelse från SBM", False, "Specter e-mails the order confirmation; the shop then sends none of its own.", "Ordrar"),
-    Toggle("ignore_org_no_check", "Ignorera kontroll av person-/orgnr", False, "Tell Specter not to match customers by personal or organisation number. Change only if you know what it means.", "Kunder"),
-    Toggle("ignore_email_check", "Ignorera kontroll av e-postadress", False, "Tell Specter not to match customers by e-mail address. Change only if you know what it means.", "Kunder"),
+    Toggle("stock_sync", L("Lagersynk från Specter"), True, L("Specters lagerändringar förs över till butiken."), L("Lager")),
+    Toggle("product_sync", L("Produktsynk till Specter"), True, L("Nya och ändrade produkter skickas till Specter direkt."), L("Produkter")),
+    Toggle(
+        "import_products",
+        L("Importera produkter från Specter"),
+        False,
+        L("Artikeldata från Specter (namn, pris, EAN, vikt) förs över till butiken; produkter som finns i Specter men saknas i butiken skapas."),
+        L("Produkter"),
+    ),
+    Toggle("import_price_only", L("Importera endast pris"), False, L("Vid import ändras bara priset på befintliga produkter."), L("Produkter")),
+    Toggle(
+        "article_group_creates_category",
+        L("Ska artikelgrupp skapa kategori"),
+        False,
+        L("En butikskategori skapas för varje artikelgrupp i Specter; annars hamnar nya produkter i toppkategorin."),
+        L("Produkter"),
+    ),
+    Toggle(
+        "article_group_category_active",
+        L("Om artikelgruppskategori ska sättas som aktiv eller inaktiv"),
+        True,
+        L("På: kategorier från artikelgrupper syns i butiken; Av: de är dolda (syns bara i admin)."),
+        L("Produkter"),
+    ),
+    Toggle(
+        "move_product_to_group_category",
+        L("Flytta produkten till artikelgruppskategorin vid uppdatering"),
+        False,
+        L("Befintliga produkter flyttas till kategorin som skapats från deras artikelgrupp."),
+        L("Produkter"),
+    ),
+    Toggle(
+        "delete_in_specter",
+        L("Radera från Specter"),
+        True,
+        L("En produkt som raderas i butiken raderas också i Specter; Av raderar den bara i butiken."),
+        L("Produkter"),
+    ),
+    Toggle("delete_orders", L("Radera order"), False, L("En order som raderas i butiken raderas också i Specter."), L("Ordrar")),
+    Toggle(
+        "send_order_mail",
+        L("Skicka orderbekräftelse från Specter"),
+        False,
+        L("Specter e-postar orderbekräftelsen; butiken skickar då ingen egen."),
+        L("Ordrar"),
+    ),
+    Toggle(
+        "ignore_org_no_check",
+        L("Ignorera kontroll av person-/orgnr"),
+        False,
+        L("Specter matchar inte kunder på person- eller organisationsnummer. Ändra bara om du vet vad det innebär."),
+        L("Kunder"),
+    ),
+    Toggle(
+        "ignore_email_check",
+        L("Ignorera kontroll av e-postadress"),
+        False,
+        L("Specter matchar inte kunder på e-postadress. Ändra bara om du vet vad det innebär."),
+        L("Kunder"),
+    ),
 )
 
 BY_KEY: dict[str, Toggle] = {t.key: t for t in TOGGLES}

@@ -251,7 +251,7 @@ def test_admin_sees_every_toggle_with_label_help_and_default_and_no_secret(admin
         assert secret not in html
     assert "token=***" in html
     assert "https://shop.example.se/specter/callback/stock?token=***" in html
-    for label in ("Activate Automatic Stock Synchronization", "Uppdatera lager", "Hämta produkter från Specter", "Exportera kunder"):
+    for label in ("Aktivera automatisk lagersynkronisering", "Uppdatera lager", "Hämta produkter från Specter", "Exportera kunder"):
         assert label in html
     assert 'action="/admin/specter/exports/start/customers"' in html  # the export page's own start button
     assert 'href="/admin/specter/exports/#export-products"' in html  # its card: progress and restart
@@ -422,7 +422,7 @@ def test_export_addresses_send_the_anonymous_to_the_hosts_login(tmp_path):
 def test_status_page_shows_feeds_rows_batches_and_unknown_skus(app, admin):
     seed_demo_data(app)
     html = admin.get("/admin/specter/status/").get_data(as_text=True)
-    assert "Lagersaldo" in html and "2024-05-02 10:30:00" in html
+    assert "Lagersaldo" in html and "2024-05-02 12:30:00" in html  # 10:30 UTC in Europe/Stockholm (summer time)
     assert "2 misslyckade i rad" in html and "getArticleInfoExternalNeedUpdate" in html
     assert "20240502103001" in html and "återhämtad (99)" in html
     assert "GHOST-9" in html

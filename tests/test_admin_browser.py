@@ -70,7 +70,7 @@ def test_admin_in_a_browser(live, page):
         assert db.session.execute(select(SettingRow.value).where(SettingRow.key == "send_order_mail")).scalar() == "true"
 
     # activation against a Specter nobody runs: a clear error, not a crash
-    page.get_by_role("button", name="Activate Automatic Stock Synchronization").click()
+    page.get_by_role("button", name="Aktivera automatisk lagersynkronisering").click()
     page.locator(".alert-danger", has_text="Specter gick inte att nå").wait_for()
     shot(page, "03_activate_unreachable")
 

@@ -20,6 +20,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import select
 
+from ..i18n import _, lazy_gettext, local_time
 from ..messages import ORDER, RECORD, describe
 from ..models import OutboxEntry
 from ..state import get_state
@@ -28,12 +29,14 @@ from .forms import ButtonForm, CsrfBaseForm
 from .messages import STATE_LABELS, explain
 
 STATE_BADGES = {"pending": "secondary", "sending": "info", "sent": "success", "failed": "danger"}
-KIND_LABELS = {"order": "Order", "customer": "Kund", "product": "Produkt"}
-OP_LABELS = {"create": "skapa", "update": "uppdatera", "delete": "radera"}
+KIND_LABELS = {"order": lazy_gettext("Order"), "customer": lazy_gettext("Kund"), "product": lazy_gettext("Produkt")}
+OP_LABELS = {"create": lazy_gettext("skapa"), "update": lazy_gettext("uppdatera"), "delete": lazy_gettext("radera")}
+NO_ACTION_IN_THIS_INSTALL = lazy_gettext("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).")
 
 
 def _dt(value: datetime.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+    """A stored time in the shop's time zone (``SPECTER_TIMEZONE``), to the second."""
+    return local_time(value, empty="")
 
 
 def _state_badge(view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
@@ -41,9 +44,11 @@ def _state_badge(view: Any, context: Any, model: OutboxEntry, name: str) -> Mark
     html = Markup('<span class="badge badge-{}">{}</span>').format(STATE_BADGES.get(model.state, "light"), label)
     if model.state != "sent":
         if model.permanent:
-            html += Markup(' <span class="badge badge-warning" title="Retrying will not help until something is fixed">kräver åtgärd</span>')
+            html += Markup(' <span class="badge badge-warning" title="{}">{}</span>').format(
+                _("Ett nytt försök hjälper inte förrän orsaken är åtgärdad"), _("kräver åtgärd")
+            )
         elif model.next_attempt_at:
-            html += Markup('<div class="small text-muted text-nowrap">nytt försök {}</div>').format(_dt(model.next_attempt_at))
+            html += Markup('<div class="small text-muted text-nowrap">{}</div>').format(_("nytt försök %(time)s", time=_dt(model.next_attempt_at)))
     return html
 
 
@@ -76,13 +81,13 @@ class TransferView(ReadOnlyModelView):
     list_template = "specter/transfer_list.html"
     column_list = ("ref", "state", "attempts", "last_error", "remote_id", "sent_at", "transfer")
     column_labels = {
-        "ref": "Order",
-        "state": "Status",
-        "attempts": "Försök",
-        "last_error": "Orsak",
-        "remote_id": "Specter-ordernr",
-        "created_at": "Skapad",
-        "sent_at": "Överförd",
+        "ref": lazy_gettext("Order"),
+        "state": lazy_gettext("Status"),
+        "attempts": lazy_gettext("Försök"),
+        "last_error": lazy_gettext("Orsak"),
+        "remote_id": lazy_gettext("Specter-ordernr"),
+        "created_at": lazy_gettext("Skapad"),
+        "sent_at": lazy_gettext("Överförd"),
         "transfer": "",
     }
     column_sortable_list = ("ref", "state", "attempts", "sent_at")
@@ -134,17 +139,17 @@ class TransferView(ReadOnlyModelView):
         try:
             from ..outbound.resend import resend_order
         except ImportError:
-            flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
+            flash(NO_ACTION_IN_THIS_INSTALL, "error")
             return redirect(back)
         try:
             result = resend_order(order_id)
         except Exception as exc:
-            flash(explain(exc, doing=f"Överföringen av order {order_id}"), "error")
+            flash(explain(exc, doing=_("Överföringen av order %(order)s", order=order_id)), "error")
         else:
             flash(describe(result, ORDER), result.category)
         return redirect(back)
 
-    @action("resend", "Överför order", "Skicka de markerade ordrarna till Specter igen?")  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    @action("resend", lazy_gettext("Överför order"), lazy_gettext("Skicka de markerade ordrarna till Specter igen?"))  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def action_resend(self, ids: list[str]) -> None:
         session = get_state().db.session
         refs = list(
@@ -154,12 +159,12 @@ class TransferView(ReadOnlyModelView):
         try:
             from ..outbound.resend import resend_orders
         except ImportError:
-            flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
+            flash(NO_ACTION_IN_THIS_INSTALL, "error")
             return
         try:
             results = resend_orders(refs)
         except Exception as exc:
-            flash(explain(exc, doing="Överföringen"), "error")
+            flash(explain(exc, doing=_("Överföringen")), "error")
             return
         for result in results:
             flash(f"{result.ref}: {describe(result, ORDER)}", result.category)
@@ -193,7 +198,7 @@ def post_button(action_url: str, label: str, *, form_class: str, next_url: str |
 def transfer_button(order_id: str, *, next_url: str | None = None, small: bool = False) -> Markup:
     """A POST form with a CSRF token that sends one order to Specter again."""
     action_url = url_for("specter_transfer.resend", order_id=order_id)
-    return post_button(action_url, "Överför order", form_class="specter-transfer-form", next_url=next_url, small=small)
+    return post_button(action_url, _("Överför order"), form_class="specter-transfer-form", next_url=next_url, small=small)
 
 
 class OutboxView(ReadOnlyModelView):
@@ -203,15 +208,16 @@ class OutboxView(ReadOnlyModelView):
     list_template = "specter/outbox_list.html"
     column_list = ("kind", "op", "ref", "state", "retry", "attempts", "last_error", "remote_id", "created_at", "sent_at")
     column_labels = {
-        "kind": "Typ",
-        "op": "Åtgärd",
-        "ref": "Referens",
-        "state": "Status",
-        "attempts": "Försök",
-        "last_error": "Senaste fel",
-        "remote_id": "Specter-id",
-        "created_at": "Skapad",
-        "sent_at": "Skickad",
+        "kind": lazy_gettext("Typ"),
+        "op": lazy_gettext("Åtgärd"),
+        "ref": lazy_gettext("Referens"),
+        "state": lazy_gettext("Status"),
+        "attempts": lazy_gettext("Försök"),
+        "last_error": lazy_gettext("Senaste fel"),
+        "remote_id": lazy_gettext("Specter-id"),
+        "created_at": lazy_gettext("Skapad"),
+        "sent_at": lazy_gettext("Skickad"),
+        "permanent": lazy_gettext("Kräver åtgärd"),
         "retry": "",
     }
     column_filters = ("kind", "state", "op", "permanent")
@@ -225,7 +231,7 @@ class OutboxView(ReadOnlyModelView):
         if model.state != "failed":
             return Markup("")
         url = self.get_url(".retry", entry_id=model.id)
-        return post_button(url, "Försök igen", form_class="specter-retry-form", next_url=request.full_path.rstrip("?"), small=True)
+        return post_button(url, _("Försök igen"), form_class="specter-retry-form", next_url=request.full_path.rstrip("?"), small=True)
 
     @property
     def column_formatters(self) -> dict[str, Callable[..., Any]]:  # bound methods need ``self``, so build the mapping per instance
@@ -249,7 +255,7 @@ class OutboxView(ReadOnlyModelView):
         self._flash_retries([entry_id])
         return redirect(back)
 
-    @action("retry", "Försök igen", "Skicka de markerade raderna till Specter igen?")  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    @action("retry", lazy_gettext("Försök igen"), lazy_gettext("Skicka de markerade raderna till Specter igen?"))  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def action_retry(self, ids: list[str]) -> None:
         self._flash_retries([int(i) for i in ids])
 
@@ -260,7 +266,7 @@ class OutboxView(ReadOnlyModelView):
             outcomes = retry_entries(ids)
         except Exception as exc:
             get_state().db.session.rollback()
-            flash(explain(exc, doing="Nytt försök"), "error")
+            flash(explain(exc, doing=_("Nytt försök")), "error")
             return
         for (_id, kind, op, ref), result in outcomes:
             context = ORDER if (kind, op) == ("order", "create") else RECORD

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 
+from ..i18n import lazy_gettext
 from ..models import CallbackLog, utcnow
 from ..redact import describe_exception
 
@@ -30,12 +31,12 @@ THROTTLE_SECONDS = 1.0
 UNKNOWN_ROUTE = "unknown"
 # route key -> label on the admin pages; the first three are the feeds' own callbacks.
 ROUTE_LABELS = {
-    "stock": "Lagersaldo",
-    "articles": "Artikeldata",
-    "orders": "Orderstatus",
-    "order-removed": "Borttagen order",
-    "invoice": "Ny faktura",
-    UNKNOWN_ROUTE: "Okänd adress",
+    "stock": lazy_gettext("Lagersaldo"),
+    "articles": lazy_gettext("Artikeldata"),
+    "orders": lazy_gettext("Orderstatus"),
+    "order-removed": lazy_gettext("Borttagen order"),
+    "invoice": lazy_gettext("Ny faktura"),
+    UNKNOWN_ROUTE: lazy_gettext("Okänd adress"),
 }
 # Refusals older than this are history, not a warning (a route that never gets an accepted call).
 WARN_FOR = dt.timedelta(days=7)
