@@ -40,7 +40,7 @@ translations: $(STAMP)
 	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k L -k _ --no-location --sort-output \
 	  --project Flask-Specter --copyright-holder Flask-Specter -o flask_specter/translations/flask_specter.pot .
 	$(VENV)/bin/pybabel update -i flask_specter/translations/flask_specter.pot -d flask_specter/translations \
-	  -D flask_specter --no-fuzzy-matching --width 120
+	  -D flask_specter --no-fuzzy-matching --ignore-obsolete --width 120
 	$(VENV)/bin/pybabel compile -d flask_specter/translations -D flask_specter --statistics
 
 clean:

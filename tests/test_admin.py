@@ -64,8 +64,10 @@ class Order(db.Model):
     transfer_error = db.Column(db.Text)
 
 
-def make_admin_app(tmp_path, *, with_admin: bool = True, **overrides) -> Flask:
-    """A tiny shop with Flask-Admin, the extension, and a test-only login that sets a session flag."""
+def make_admin_app(tmp_path, *, with_admin: bool = True, before_specter=None, **overrides) -> Flask:
+    """A tiny shop with Flask-Admin, the extension, and a test-only login that sets a session flag.
+
+    ``before_specter(app)`` runs just before ``Specter(app, ...)`` (a host's own Flask-Babel, say)."""
     app = Flask("admin_test_shop")
     app.config.update(
         TESTING=True,
@@ -89,6 +91,8 @@ def make_admin_app(tmp_path, *, with_admin: bool = True, **overrides) -> Flask:
         db.create_all()
     if with_admin:
         Admin(app, name="Testbutik", theme=Bootstrap4Theme())
+    if before_specter is not None:
+        before_specter(app)
     Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Product, order_model=Order), create_tables=True)
 
     @app.route("/_test/login")

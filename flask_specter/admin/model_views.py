@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import select
@@ -32,6 +33,11 @@ STATE_BADGES = {"pending": "secondary", "sending": "info", "sent": "success", "f
 KIND_LABELS = {"order": lazy_gettext("Order"), "customer": lazy_gettext("Kund"), "product": lazy_gettext("Produkt")}
 OP_LABELS = {"create": lazy_gettext("skapa"), "update": lazy_gettext("uppdatera"), "delete": lazy_gettext("radera")}
 NO_ACTION_IN_THIS_INSTALL = lazy_gettext("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).")
+
+
+def _choices(column: Any, name: str, labels: dict[str, str]) -> Any:
+    """A filter that offers the stored values by their Swedish (or English) labels instead of a text box."""
+    return FilterEqual(column, name, options=list(labels.items()))
 
 
 def _dt(value: datetime.datetime | None) -> str:
@@ -92,7 +98,7 @@ class TransferView(ReadOnlyModelView):
     }
     column_sortable_list = ("ref", "state", "attempts", "sent_at")
     column_searchable_list = ("ref", "remote_id")
-    column_filters = ("state",)
+    column_filters = (_choices(OutboxEntry.state, lazy_gettext("Status"), STATE_LABELS),)
 
     def __init__(self, db: Any, **kwargs: Any) -> None:
         super().__init__(OutboxEntry, db, **kwargs)
@@ -220,7 +226,12 @@ class OutboxView(ReadOnlyModelView):
         "permanent": lazy_gettext("Kräver åtgärd"),
         "retry": "",
     }
-    column_filters = ("kind", "state", "op", "permanent")
+    column_filters = (
+        _choices(OutboxEntry.kind, lazy_gettext("Typ"), KIND_LABELS),
+        _choices(OutboxEntry.state, lazy_gettext("Status"), STATE_LABELS),
+        _choices(OutboxEntry.op, lazy_gettext("Åtgärd"), OP_LABELS),
+        "permanent",
+    )
     column_searchable_list = ("ref", "remote_id")
     column_sortable_list = ("kind", "ref", "state", "attempts", "created_at", "sent_at")
 
