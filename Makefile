@@ -37,7 +37,7 @@ bench: $(STAMP)
 # templates, add new ones to the English catalogue (translate the empty msgstr in the .po), compile the .mo.
 # tests/test_i18n.py fails while a msgid has no English or the .mo is older than the .po.
 translations: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k L -k _ --no-location --sort-output \
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext -k N_ -k _ --no-location --sort-output \
 	  --project Flask-Specter --copyright-holder Flask-Specter -o flask_specter/translations/flask_specter.pot .
 	$(VENV)/bin/pybabel update -i flask_specter/translations/flask_specter.pot -d flask_specter/translations \
 	  -D flask_specter --no-fuzzy-matching --ignore-obsolete --width 120

@@ -55,6 +55,12 @@ def lazy_gettext(string: str, **variables: Any) -> str:
     return cast(str, LazyString(gettext, string, **variables))
 
 
+def N_(string: str) -> str:  # noqa: N802 - gettext's own name for it
+    """Mark ``string`` for the catalogue without translating it: data that stays a plain Swedish ``str``
+    (the toggles, the callback routes' labels) and is translated where it is shown, ``_(toggle.label)``."""
+    return string
+
+
 def on_off(value: object) -> str:
     """A stored boolean as the admin reads it: "På" / "Av"."""
     return gettext("På") if value else gettext("Av")
@@ -114,4 +120,4 @@ def template_helpers() -> dict[str, Any]:
     return {"_": gettext, "on_off": on_off, "when": local_time, "time_zone": str(shop_zone()), "specter_locale": current_locale()}
 
 
-__all__ = ["_", "gettext", "lazy_gettext", "on_off", "local_time", "shop_zone", "init_babel", "template_helpers", "current_locale"]
+__all__ = ["_", "N_", "gettext", "lazy_gettext", "on_off", "local_time", "shop_zone", "init_babel", "template_helpers", "current_locale"]

@@ -10,79 +10,79 @@ from dataclasses import dataclass
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
 
-from .i18n import lazy_gettext as L
+from .i18n import N_
 from .models import SettingRow
 
 
 @dataclass(frozen=True)
 class Toggle:
     key: str
-    label: str  # the Swedish label shop owners know from the peer plugins (lazily translated for ``en``)
+    label: str  # the Swedish label shop owners know from the peer plugins (a msgid: shown as ``_(label)``)
     default: bool
     help: str
     group: str
 
 
 TOGGLES: tuple[Toggle, ...] = (
-    Toggle("stock_sync", L("Lagersynk från Specter"), True, L("Specters lagerändringar förs över till butiken."), L("Lager")),
-    Toggle("product_sync", L("Produktsynk till Specter"), True, L("Nya och ändrade produkter skickas till Specter direkt."), L("Produkter")),
+    Toggle("stock_sync", N_("Lagersynk från Specter"), True, N_("Specters lagerändringar förs över till butiken."), N_("Lager")),
+    Toggle("product_sync", N_("Produktsynk till Specter"), True, N_("Nya och ändrade produkter skickas till Specter direkt."), N_("Produkter")),
     Toggle(
         "import_products",
-        L("Importera produkter från Specter"),
+        N_("Importera produkter från Specter"),
         False,
-        L("Artikeldata från Specter (namn, pris, EAN, vikt) förs över till butiken; produkter som finns i Specter men saknas i butiken skapas."),
-        L("Produkter"),
+        N_("Artikeldata från Specter (namn, pris, EAN, vikt) förs över till butiken; produkter som finns i Specter men saknas i butiken skapas."),
+        N_("Produkter"),
     ),
-    Toggle("import_price_only", L("Importera endast pris"), False, L("Vid import ändras bara priset på befintliga produkter."), L("Produkter")),
+    Toggle("import_price_only", N_("Importera endast pris"), False, N_("Vid import ändras bara priset på befintliga produkter."), N_("Produkter")),
     Toggle(
         "article_group_creates_category",
-        L("Ska artikelgrupp skapa kategori"),
+        N_("Ska artikelgrupp skapa kategori"),
         False,
-        L("En butikskategori skapas för varje artikelgrupp i Specter; annars hamnar nya produkter i toppkategorin."),
-        L("Produkter"),
+        N_("En butikskategori skapas för varje artikelgrupp i Specter; annars hamnar nya produkter i toppkategorin."),
+        N_("Produkter"),
     ),
     Toggle(
         "article_group_category_active",
-        L("Om artikelgruppskategori ska sättas som aktiv eller inaktiv"),
+        N_("Om artikelgruppskategori ska sättas som aktiv eller inaktiv"),
         True,
-        L("På: kategorier från artikelgrupper syns i butiken; Av: de är dolda (syns bara i admin)."),
-        L("Produkter"),
+        N_("På: kategorier från artikelgrupper syns i butiken; Av: de är dolda (syns bara i admin)."),
+        N_("Produkter"),
     ),
     Toggle(
         "move_product_to_group_category",
-        L("Flytta produkten till artikelgruppskategorin vid uppdatering"),
+        N_("Flytta produkten till artikelgruppskategorin vid uppdatering"),
         False,
-        L("Befintliga produkter flyttas till kategorin som skapats från deras artikelgrupp."),
-        L("Produkter"),
+        N_("Befintliga produkter flyttas till kategorin som skapats från deras artikelgrupp."),
+        N_("Produkter"),
     ),
     Toggle(
         "delete_in_specter",
-        L("Radera från Specter"),
+        N_("Radera från Specter"),
         True,
-        L("En produkt som raderas i butiken raderas också i Specter; Av raderar den bara i butiken."),
-        L("Produkter"),
+        N_("En produkt som raderas i butiken raderas också i Specter; Av raderar den bara i butiken."),
+        N_("Produkter"),
     ),
-    Toggle("delete_orders", L("Radera order"), False, L("En order som raderas i butiken raderas också i Specter."), L("Ordrar")),
+    Toggle("delete_orders", N_("Radera order"), False, N_("En order som raderas i butiken raderas också i Specter."), N_("Ordrar")),
     Toggle(
         "send_order_mail",
-        L("Skicka orderbekräftelse från Specter"),
+        N_("Skicka orderbekräftelse från Specter"),
         False,
-        L("Specter e-postar orderbekräftelsen; butiken skickar då ingen egen."),
-        L("Ordrar"),
+        N_("Specter e-postar orderbekräftelsen; butiken skickar då ingen egen."),
+        N_("Ordrar"),
     ),
     Toggle(
         "ignore_org_no_check",
-        L("Ignorera kontroll av person-/orgnr"),
+        N_("Ignorera kontroll av person-/orgnr"),
         False,
-        L("Specter matchar inte kunder på person- eller organisationsnummer. Ändra bara om du vet vad det innebär."),
-        L("Kunder"),
+        N_("Specter matchar inte kunder på person- eller organisationsnummer. Ändra bara om du vet vad det innebär."),
+        N_("Kunder"),
     ),
     Toggle(
         "ignore_email_check",
-        L("Ignorera kontroll av e-postadress"),
+        N_("Ignorera kontroll av e-postadress"),
         False,
-        L("Specter matchar inte kunder på e-postadress. Ändra bara om du vet vad det innebär."),
-        L("Kunder"),
+        N_("Specter matchar inte kunder på e-postadress. Ändra bara om du vet vad det innebär."),
+        N_("Kunder"),
     ),
 )
 

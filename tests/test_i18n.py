@@ -17,7 +17,7 @@ from tests.test_admin import close_app, make_admin_app, seed_demo_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATALOGUE = os.path.join(ROOT, "flask_specter", "translations", "en", "LC_MESSAGES", "flask_specter")
-KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "L": None}
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "N_": None}
 METHODS = [("flask_specter/**.py", "python"), ("flask_specter/admin/templates/**.html", "jinja2")]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -175,3 +175,18 @@ def test_outside_a_request_strings_stay_swedish_and_format_their_variables():
     assert i18n._("Försök hittills: %(attempts)s", attempts=3) == "Försök hittills: 3"
     assert str(i18n.lazy_gettext("Synkstatus")) == "Synkstatus"
     assert i18n.on_off(True) == "På" and i18n.on_off(False) == "Av"
+
+
+def test_the_example_shop_admin_is_swedish(make_shop):
+    app = make_shop(SHOP_ADMIN_USER="boss", SHOP_ADMIN_PASSWORD="hemligt-lösen-1")
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/admin/login").get_data(as_text=True)).group(1)
+    assert client.post("/admin/login", data={"csrf_token": token, "username": "boss", "password": "hemligt-lösen-1"}).status_code == 302
+    for url in ("/admin/", "/admin/product/", "/admin/specter/settings/", "/admin/specter/outbox/"):
+        resp = client.get(url)
+        assert resp.status_code == 200, url
+        text = visible(resp.get_data(as_text=True))
+        assert not english_words(text), (url, english_words(text))
+        assert "Exempelbutiken" in text
+    products = visible(client.get("/admin/product/").get_data(as_text=True))
+    assert "Skapa" in products and "Lägg till Filter" in products and "Sök" in products

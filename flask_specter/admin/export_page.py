@@ -96,7 +96,7 @@ class ExportView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_adm
         if kind not in LABELS:
             abort(404)
         if not csrf_ok():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         start_and_flash(kind)
         return redirect(page_url(kind), code=303)
@@ -122,7 +122,7 @@ def _entry_point(kind: str) -> ResponseReturnValue:
         abort(404, _("Exportsidan kräver Flask-Admin i appen; använd annars kommandot flask specter export."))
     if request.method == "POST":
         if not csrf_ok():
-            abort(400, CSRF_REFUSED)
+            abort(400, str(CSRF_REFUSED))
         start_and_flash(kind)
     return redirect(target, code=303 if request.method == "POST" else 302)
 

@@ -140,12 +140,12 @@ class TransferView(ReadOnlyModelView):
         """One order, from the row button here or from ``order_transfer_panel`` on the shop's order page."""
         back = safe_next(self.get_url(".index_view"))
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return redirect(back)
         try:
             from ..outbound.resend import resend_order
         except ImportError:
-            flash(NO_ACTION_IN_THIS_INSTALL, "error")
+            flash(str(NO_ACTION_IN_THIS_INSTALL), "error")
             return redirect(back)
         try:
             result = resend_order(order_id)
@@ -165,7 +165,7 @@ class TransferView(ReadOnlyModelView):
         try:
             from ..outbound.resend import resend_orders
         except ImportError:
-            flash(NO_ACTION_IN_THIS_INSTALL, "error")
+            flash(str(NO_ACTION_IN_THIS_INSTALL), "error")
             return
         try:
             results = resend_orders(refs)
@@ -261,7 +261,7 @@ class OutboxView(ReadOnlyModelView):
         """"Försök igen" on one row: send it now with a fresh count of attempts."""
         back = safe_next(self.get_url(".index_view"))
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return redirect(back)
         self._flash_retries([entry_id])
         return redirect(back)

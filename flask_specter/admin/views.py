@@ -73,7 +73,7 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
     def save(self) -> ResponseReturnValue:
         form = settings_form_class()()
         if not form.validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         get_state().settings.update({t.key: bool(form[t.key].data) for t in TOGGLES})
         flash(_("Inställningarna sparades."), "success")
@@ -82,7 +82,7 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
     @expose("/activate", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def activate(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         from ..inbound.activation import activate
 
@@ -99,7 +99,7 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
     @expose("/service-articles", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def create_service_articles(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         from ..service_articles import create_service_articles
 
@@ -117,7 +117,7 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
     @expose("/sync-stock", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def sync_stock(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         from ..inbound.activation import sync_stock
 
@@ -135,7 +135,7 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
     @expose("/pull-articles", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def pull_articles(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         from ..inbound.pulls import request_pull
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 
-from ..i18n import lazy_gettext
+from ..i18n import N_
 from ..models import CallbackLog, utcnow
 from ..redact import describe_exception
 
@@ -29,14 +29,14 @@ log = logging.getLogger("flask_specter.routes")
 
 THROTTLE_SECONDS = 1.0
 UNKNOWN_ROUTE = "unknown"
-# route key -> label on the admin pages; the first three are the feeds' own callbacks.
+# route key -> label on the admin pages (a msgid, translated there); the first three are the feeds' own callbacks.
 ROUTE_LABELS = {
-    "stock": lazy_gettext("Lagersaldo"),
-    "articles": lazy_gettext("Artikeldata"),
-    "orders": lazy_gettext("Orderstatus"),
-    "order-removed": lazy_gettext("Borttagen order"),
-    "invoice": lazy_gettext("Ny faktura"),
-    UNKNOWN_ROUTE: lazy_gettext("Okänd adress"),
+    "stock": N_("Lagersaldo"),
+    "articles": N_("Artikeldata"),
+    "orders": N_("Orderstatus"),
+    "order-removed": N_("Borttagen order"),
+    "invoice": N_("Ny faktura"),
+    UNKNOWN_ROUTE: N_("Okänd adress"),
 }
 # Refusals older than this are history, not a warning (a route that never gets an accepted call).
 WARN_FOR = dt.timedelta(days=7)
