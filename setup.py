@@ -12,13 +12,14 @@ setup(
     # Namespace discovery: the template and revision folders are data packages of their own.
     packages=find_namespace_packages(include=["flask_specter", "flask_specter.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
-    package_data={"flask_specter": ["py.typed", "admin/templates/**/*", "sandbox/templates/**/*", "migrations/versions/*.py"]},
+    package_data={"flask_specter": ["py.typed", "admin/templates/**/*", "sandbox/templates/**/*", "migrations/versions/*.py", "translations/*/LC_MESSAGES/*.po", "translations/*/LC_MESSAGES/*.mo", "translations/*.pot"]},
     python_requires=">=3.11",
     install_requires=[
         "flask>=3.0",
         "flask-sqlalchemy>=3.1",
         "flask-admin>=2.0",
         "flask-wtf>=1.2",
+        "flask-babel>=4.0",  # the admin in Swedish (or English): Flask-Admin's catalogue and the extension's
         "rq>=3.0,<4",  # the major version the suite runs on; RQ changes its internals between majors
         "redis>=5.0",
         "requests>=2.31",

@@ -156,7 +156,7 @@ class OrderView(SecureModelView):
 
 
 def init_admin(app) -> Admin:
-    admin = Admin(app, name="Example shop", theme=Bootstrap4Theme(base_template="shop/admin_base.html"), index_view=ShopIndexView(name="Översikt"))
+    admin = Admin(app, name="Exempelbutiken", theme=Bootstrap4Theme(base_template="shop/admin_base.html"), index_view=ShopIndexView(name="Översikt"))
     admin.add_view(CategoryView(Category, db, name="Kategorier", category=CATALOGUE))
     admin.add_view(ProductView(Product, db, name="Produkter", category=CATALOGUE))
     admin.add_view(CustomerView(Customer, db, name="Kunder", category=SALES))

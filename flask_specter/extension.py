@@ -12,6 +12,7 @@ from . import config as _config
 from .admin import register_admin
 from .admin.export_page import register_export_routes
 from .cli import specter_cli
+from .i18n import init_babel
 from .inbound.callbacks import make_blueprint
 from .inbound.pulls import request_pull
 from .outbound.listeners import install_hooks
@@ -61,6 +62,8 @@ class Specter:
           - a hint in the log when a request fails because the extension's tables are missing;
           - on SQLite (``SPECTER_SQLITE_TUNING``), connection listeners on ``db.engine`` (WAL, busy timeout,
             ``BEGIN IMMEDIATE`` for writers);
+          - a Flask-Babel ``Babel`` speaking ``SPECTER_LOCALE`` when the host has none (``i18n.init_babel``;
+            Flask-Admin needs one once Flask-Babel is installed, and a host's own is kept);
           - the admin views on the host's Flask-Admin ``Admin`` when ``SPECTER_ADMIN`` is on.
 
         Checks first: the adapter's ``validate()`` (for ``SQLAlchemyShopAdapter``: every field map, path and
@@ -77,6 +80,7 @@ class Specter:
             validate()  # a misspelled field or option stops the app here, before anything is registered
         for key, default in _config.DEFAULTS.items():
             app.config.setdefault(key, default)
+        init_babel(app)
         redis_url = _config.queue_url(app.config)
         state = SpecterState(
             app=app,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, scoped_session
 
+from .i18n import N_
 from .models import ArticleRow, Link, StockLevel, upsert_link
 from .state import get_state
 
@@ -24,7 +25,7 @@ class ServiceArticle:
     """An article that only exists for order rows (shipping, discount), never a product for sale."""
 
     article_no: str
-    label: str  # Swedish, for the admin
+    label: str  # Swedish, for the admin (a msgid: shown as ``_(label)``)
     name: str  # the name it gets in Specter when we create it
     known: bool = False  # seen in Specter's feeds or confirmed by our own submit
     evidence: str = ""
@@ -34,7 +35,7 @@ def service_article_nos() -> dict[str, str]:
     """articleNo -> Swedish label, from ``SPECTER_SHIPPING_ARTICLE_NO`` and ``SPECTER_DISCOUNT_ARTICLE_NO``."""
     config = get_state().config
     nos: dict[str, str] = {}
-    for key, label in (("SPECTER_SHIPPING_ARTICLE_NO", "Frakt"), ("SPECTER_DISCOUNT_ARTICLE_NO", "Rabatt")):
+    for key, label in (("SPECTER_SHIPPING_ARTICLE_NO", N_("Frakt")), ("SPECTER_DISCOUNT_ARTICLE_NO", N_("Rabatt"))):
         no = (config.get(key) or "").strip()
         if no:
             nos.setdefault(no, label)
@@ -57,14 +58,14 @@ def service_articles() -> list[ServiceArticle]:
 
 def _evidence(session: Session | scoped_session[Any], article_no: str) -> str:
     if session.execute(select(Link.id).where(Link.kind == SERVICE_LINK, Link.local_id == article_no)).first():
-        return "bekräftad av Specter"
+        return N_("bekräftad av Specter")
     if session.get(StockLevel, article_no) is not None:
-        return "finns i Specters lagerflöde"
+        return N_("finns i Specters lagerflöde")
     data = session.execute(
         select(ArticleRow.data).where(ArticleRow.sku == article_no).order_by(ArticleRow.id.desc()).limit(1)
     ).scalar_one_or_none()
     if data is not None and not data.get("deleted"):
-        return "finns i Specters artikelflöde"
+        return N_("finns i Specters artikelflöde")
     return ""
 
 

@@ -10,31 +10,80 @@ from dataclasses import dataclass
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import select
 
+from .i18n import N_
 from .models import SettingRow
 
 
 @dataclass(frozen=True)
 class Toggle:
     key: str
-    label: str  # the Swedish label shop owners know from the seeds and the peer plugins
+    label: str  # the Swedish label shop owners know from the peer plugins (a msgid: shown as ``_(label)``)
     default: bool
     help: str
     group: str
 
 
 TOGGLES: tuple[Toggle, ...] = (
-    Toggle("stock_sync", "Lagersynk från Specter", True, "Apply Specter's stock changes to the shop.", "Lager"),
-    Toggle("product_sync", "Produktsynk till Specter", True, "Send new and changed products to Specter in real time.", "Produkter"),
-    Toggle("import_products", "Importera produkter från Specter", False, "Apply article data (name, price, EAN, weight) from Specter to the shop; create products Specter has and the shop lacks.", "Produkter"),
-    Toggle("import_price_only", "Importera endast pris", False, "When importing, change only the price of existing products.", "Produkter"),
-    Toggle("article_group_creates_category", "Ska artikelgrupp skapa kategori", False, "Create a shop category per Specter article group; otherwise new products go to the top category.", "Produkter"),
-    Toggle("article_group_category_active", "Om artikelgruppskategori ska sättas som aktiv eller inaktiv", True, "True: categories made from article groups are visible in the shop; false: hidden (admin only).", "Produkter"),
-    Toggle("move_product_to_group_category", "Flytta produkten till artikelgruppskategorin vid uppdatering", False, "Move existing products to the category made from their article group.", "Produkter"),
-    Toggle("delete_in_specter", "Radera från Specter", True, "Deleting a product in the shop deletes it in Specter too; false deletes it only in the shop.", "Produkter"),
-    Toggle("delete_orders", "Radera order", False, "Deleting an order in the shop deletes it in Specter too.", "Ordrar"),
-    Toggle("send_order_mail", "Skicka orderbekräftelse från SBM", False, "Specter e-mails the order confirmation; the shop then sends none of its own.", "Ordrar"),
-    Toggle("ignore_org_no_check", "Ignorera kontroll av person-/orgnr", False, "Tell Specter not to match customers by personal or organisation number. Change only if you know what it means.", "Kunder"),
-    Toggle("ignore_email_check", "Ignorera kontroll av e-postadress", False, "Tell Specter not to match customers by e-mail address. Change only if you know what it means.", "Kunder"),
+    Toggle("stock_sync", N_("Lagersynk från Specter"), True, N_("Specters lagerändringar förs över till butiken."), N_("Lager")),
+    Toggle("product_sync", N_("Produktsynk till Specter"), True, N_("Nya och ändrade produkter skickas till Specter direkt."), N_("Produkter")),
+    Toggle(
+        "import_products",
+        N_("Importera produkter från Specter"),
+        False,
+        N_("Artikeldata från Specter (namn, pris, EAN, vikt) förs över till butiken; produkter som finns i Specter men saknas i butiken skapas."),
+        N_("Produkter"),
+    ),
+    Toggle("import_price_only", N_("Importera endast pris"), False, N_("Vid import ändras bara priset på befintliga produkter."), N_("Produkter")),
+    Toggle(
+        "article_group_creates_category",
+        N_("Ska artikelgrupp skapa kategori"),
+        False,
+        N_("En butikskategori skapas för varje artikelgrupp i Specter; annars hamnar nya produkter i toppkategorin."),
+        N_("Produkter"),
+    ),
+    Toggle(
+        "article_group_category_active",
+        N_("Om artikelgruppskategori ska sättas som aktiv eller inaktiv"),
+        True,
+        N_("På: kategorier från artikelgrupper syns i butiken; Av: de är dolda (syns bara i admin)."),
+        N_("Produkter"),
+    ),
+    Toggle(
+        "move_product_to_group_category",
+        N_("Flytta produkten till artikelgruppskategorin vid uppdatering"),
+        False,
+        N_("Befintliga produkter flyttas till kategorin som skapats från deras artikelgrupp."),
+        N_("Produkter"),
+    ),
+    Toggle(
+        "delete_in_specter",
+        N_("Radera från Specter"),
+        True,
+        N_("En produkt som raderas i butiken raderas också i Specter; Av raderar den bara i butiken."),
+        N_("Produkter"),
+    ),
+    Toggle("delete_orders", N_("Radera order"), False, N_("En order som raderas i butiken raderas också i Specter."), N_("Ordrar")),
+    Toggle(
+        "send_order_mail",
+        N_("Skicka orderbekräftelse från Specter"),
+        False,
+        N_("Specter e-postar orderbekräftelsen; butiken skickar då ingen egen."),
+        N_("Ordrar"),
+    ),
+    Toggle(
+        "ignore_org_no_check",
+        N_("Ignorera kontroll av person-/orgnr"),
+        False,
+        N_("Specter matchar inte kunder på person- eller organisationsnummer. Ändra bara om du vet vad det innebär."),
+        N_("Kunder"),
+    ),
+    Toggle(
+        "ignore_email_check",
+        N_("Ignorera kontroll av e-postadress"),
+        False,
+        N_("Specter matchar inte kunder på e-postadress. Ändra bara om du vet vad det innebär."),
+        N_("Kunder"),
+    ),
 )
 
 BY_KEY: dict[str, Toggle] = {t.key: t for t in TOGGLES}

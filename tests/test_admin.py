@@ -64,8 +64,10 @@ class Order(db.Model):
     transfer_error = db.Column(db.Text)
 
 
-def make_admin_app(tmp_path, *, with_admin: bool = True, **overrides) -> Flask:
-    """A tiny shop with Flask-Admin, the extension, and a test-only login that sets a session flag."""
+def make_admin_app(tmp_path, *, with_admin: bool = True, before_specter=None, **overrides) -> Flask:
+    """A tiny shop with Flask-Admin, the extension, and a test-only login that sets a session flag.
+
+    ``before_specter(app)`` runs just before ``Specter(app, ...)`` (a host's own Flask-Babel, say)."""
     app = Flask("admin_test_shop")
     app.config.update(
         TESTING=True,
@@ -89,6 +91,8 @@ def make_admin_app(tmp_path, *, with_admin: bool = True, **overrides) -> Flask:
         db.create_all()
     if with_admin:
         Admin(app, name="Testbutik", theme=Bootstrap4Theme())
+    if before_specter is not None:
+        before_specter(app)
     Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Product, order_model=Order), create_tables=True)
 
     @app.route("/_test/login")
@@ -251,7 +255,7 @@ def test_admin_sees_every_toggle_with_label_help_and_default_and_no_secret(admin
         assert secret not in html
     assert "token=***" in html
     assert "https://shop.example.se/specter/callback/stock?token=***" in html
-    for label in ("Activate Automatic Stock Synchronization", "Uppdatera lager", "Hämta produkter från Specter", "Exportera kunder"):
+    for label in ("Aktivera automatisk lagersynkronisering", "Uppdatera lager", "Hämta produkter från Specter", "Exportera kunder"):
         assert label in html
     assert 'action="/admin/specter/exports/start/customers"' in html  # the export page's own start button
     assert 'href="/admin/specter/exports/#export-products"' in html  # its card: progress and restart
@@ -422,7 +426,7 @@ def test_export_addresses_send_the_anonymous_to_the_hosts_login(tmp_path):
 def test_status_page_shows_feeds_rows_batches_and_unknown_skus(app, admin):
     seed_demo_data(app)
     html = admin.get("/admin/specter/status/").get_data(as_text=True)
-    assert "Lagersaldo" in html and "2024-05-02 10:30:00" in html
+    assert "Lagersaldo" in html and "2024-05-02 12:30:00" in html  # 10:30 UTC in Europe/Stockholm (summer time)
     assert "2 misslyckade i rad" in html and "getArticleInfoExternalNeedUpdate" in html
     assert "20240502103001" in html and "återhämtad (99)" in html
     assert "GHOST-9" in html

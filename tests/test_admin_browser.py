@@ -1,11 +1,12 @@
 """The Specter admin in a real browser (Chromium through Playwright) over real HTTP: log in, flip
-"Skicka orderbekräftelse från SBM", save, see the flash and the database change, then walk the status,
+"Skicka orderbekräftelse från Specter", save, see the flash and the database change, then walk the status,
 transfer, outbox and exports pages. Screenshots land in ``tests/screenshots/`` for a human to look at."""
 
 from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from flask_specter.messages import SendResult, SendState
 from flask_specter.models import SettingRow
 from tests.conftest import CHROMIUM, shot
 from tests.test_admin import close_app, db, make_admin_app, seed_demo_data
+from tests.test_i18n import english_words
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -21,11 +23,24 @@ pytestmark = [
 ]
 
 
+@contextmanager
+def serve(app):
+    """``app`` on a free loopback port; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def live(tmp_path, monkeypatch):
     """The test shop served on a free loopback port, with demo rows and a recorded "Överför order"."""
-    from werkzeug.serving import make_server
-
     import flask_specter.outbound.resend as outbox
 
     resent: list[str] = []
@@ -38,14 +53,10 @@ def live(tmp_path, monkeypatch):
     monkeypatch.setattr(outbox, "resend_orders", lambda ids: [resend_order(i) for i in ids])
     app = make_admin_app(tmp_path)
     seed_demo_data(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield app, f"http://127.0.0.1:{server.server_port}", resent
+        with serve(app) as url:
+            yield app, url, resent
     finally:
-        server.shutdown()
-        server.server_close()
         close_app(app)
 
 
@@ -70,7 +81,7 @@ def test_admin_in_a_browser(live, page):
         assert db.session.execute(select(SettingRow.value).where(SettingRow.key == "send_order_mail")).scalar() == "true"
 
     # activation against a Specter nobody runs: a clear error, not a crash
-    page.get_by_role("button", name="Activate Automatic Stock Synchronization").click()
+    page.get_by_role("button", name="Aktivera automatisk lagersynkronisering").click()
     page.locator(".alert-danger", has_text="Specter gick inte att nå").wait_for()
     shot(page, "03_activate_unreachable")
 
@@ -90,7 +101,7 @@ def test_admin_in_a_browser(live, page):
     page.locator("input.action-checkbox").first.check()
     page.locator("input.action-checkbox").nth(1).check()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="With selected").click()
+    page.get_by_role("button", name="Med utvalda").click()  # Flask-Admin's "With selected", from its sv catalogue
     page.locator(".dropdown-menu a", has_text="Överför order").click()
     page.locator(".alert-success", has_text="SO-1003").wait_for()
     assert sorted(resent[1:]) == ["1002", "1003"]
@@ -114,3 +125,61 @@ def test_admin_in_a_browser(live, page):
     page.get_by_role("button", name="Överför order").click()
     page.wait_for_url(f"{url}/_test/order/1001")
     assert resent[-1] == "1001"
+
+
+# every page in Swedish (and in English when the shop says so) -----------------------------------------
+
+PAGES = (
+    ("admin_index", "/admin/"),
+    ("settings", "/admin/specter/settings/"),
+    ("status", "/admin/specter/status/?sku=A1"),
+    ("transfer", "/admin/specter/transfer/"),
+    ("outbox", "/admin/specter/outbox/"),
+    ("exports", "/admin/specter/exports/"),
+    ("export_failures", "/admin/specter/exports/failures/1"),
+    ("order_panel", "/_test/order/1001"),
+)
+
+
+def page_text(page) -> str:
+    """What a reader sees: the rendered text, the open menus and filter lists, placeholders and tooltips."""
+    return "\n".join(
+        [page.inner_text("body")]
+        + page.eval_on_selector_all("[placeholder], [title]", "els => els.map(e => (e.placeholder || '') + ' ' + (e.title || ''))")
+        + page.eval_on_selector_all(".dropdown-menu a, option", "els => els.map(e => e.textContent.trim())")
+    )
+
+
+def walk(tmp_path, page, prefix: str, **overrides) -> dict[str, str]:
+    app = make_admin_app(tmp_path, **overrides)
+    seed_demo_data(app)
+    texts = {}
+    try:
+        with serve(app) as url:
+            page.goto(f"{url}/_test/login")
+            for name, path in PAGES:
+                page.goto(f"{url}{path}")
+                if name == "outbox":  # the "Lägg till Filter" list open: Flask-Admin's own words
+                    page.locator("a.dropdown-toggle", has_text="Filter").first.click()
+                texts[name] = page_text(page)
+                shot(page, f"{prefix}_{name}")
+    finally:
+        close_app(app)
+    return texts
+
+
+def test_every_specter_page_is_swedish_with_no_english_control_text(tmp_path, page):
+    texts = walk(tmp_path, page, "sv")
+    for name, text in texts.items():
+        assert not english_words(text), (name, english_words(text))
+    assert "Med utvalda" in texts["transfer"] and "Lägg till Filter" in texts["outbox"] and "Sök" in texts["outbox"]
+    assert "Aktivera automatisk lagersynkronisering" in texts["settings"] and "På" in texts["settings"]
+    assert "Väntar" in texts["outbox"] and "Misslyckades" in texts["outbox"]  # the filter's choices by their labels
+    assert "2024-05-02 12:30:00" in texts["status"]  # 10:30 UTC, in Europe/Stockholm
+
+
+def test_english_is_one_setting_away(tmp_path, page):
+    texts = walk(tmp_path, page, "en", SPECTER_LOCALE="en")
+    assert "Activate Automatic Stock Synchronization" in texts["settings"] and "Off" in texts["settings"]
+    assert "With selected" in texts["transfer"] and "Add Filter" in texts["outbox"] and "Failed" in texts["outbox"]
+    assert "Sync status" in texts["admin_index"] and "Transfer order" in texts["order_panel"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
+from ..i18n import lazy_gettext
 from .export_page import ExportView
 from .model_views import OutboxView, TransferView
 from .panel import order_transfer_panel
@@ -38,7 +39,7 @@ def add_views(admin: Any, state: Any) -> None:
     app.jinja_env.globals.setdefault("_", _)  # Flask-Babel's own ``_`` wins when the host sets it up
     db = state.db
     admin.add_view(SettingsView(name="Specter", category="Inställningar & Design", endpoint="specter_settings", url="specter/settings"))
-    admin.add_view(SyncStatusView(name="Synkstatus", category="Specter", endpoint="specter_status", url="specter/status"))
-    admin.add_view(TransferView(db, name="Specter-överföring", category="Kunder & Beställningar", endpoint="specter_transfer", url="specter/transfer"))
-    admin.add_view(OutboxView(db, name="Outbox", category="Specter", endpoint="specter_outbox", url="specter/outbox"))
-    admin.add_view(ExportView(name="Exporter", category="Specter", endpoint="specter_exports", url="specter/exports"))
+    admin.add_view(SyncStatusView(name=lazy_gettext("Synkstatus"), category="Specter", endpoint="specter_status", url="specter/status"))
+    admin.add_view(TransferView(db, name=lazy_gettext("Specter-överföring"), category="Kunder & Beställningar", endpoint="specter_transfer", url="specter/transfer"))
+    admin.add_view(OutboxView(db, name=lazy_gettext("Utkorg"), category="Specter", endpoint="specter_outbox", url="specter/outbox"))
+    admin.add_view(ExportView(name=lazy_gettext("Exporter"), category="Specter", endpoint="specter_exports", url="specter/exports"))

@@ -8,14 +8,15 @@ from urllib.parse import quote, urlsplit
 from flask import abort, current_app, redirect, request
 from flask.typing import ResponseReturnValue
 
+from ..i18n import lazy_gettext, template_helpers
 from .access import admin_allowed
 
-CSRF_REFUSED = "Formuläret saknade en giltig säkerhetstoken (CSRF) och sparades inte. Ladda om sidan och försök igen."
+CSRF_REFUSED = lazy_gettext("Formuläret saknade en giltig säkerhetstoken (CSRF) och sparades inte. Ladda om sidan och försök igen.")
 
 EXPORTS = (
-    ("products", "Exportera produkter", "Send every product to Specter (export_products)."),
-    ("products_stock", "Exportera produkter med lagersaldo", "Products and variants with their stock (export_products_stock)."),
-    ("customers", "Exportera kunder", "Send every customer to Specter (export_customers)."),
+    ("products", lazy_gettext("Exportera produkter"), lazy_gettext("Skickar alla produkter till Specter.")),
+    ("products_stock", lazy_gettext("Exportera produkter med lagersaldo"), lazy_gettext("Skickar produkter och varianter med sitt lagersaldo.")),
+    ("customers", lazy_gettext("Exportera kunder"), lazy_gettext("Skickar alla kunder till Specter.")),
 )
 
 class SpecterViewMixin:
@@ -23,12 +24,15 @@ class SpecterViewMixin:
 
     if TYPE_CHECKING:  # the methods of flask_admin's BaseView (untyped) that the views call
 
-        def render(self, template: str, **kwargs: Any) -> str: ...
-
         def get_url(self, endpoint: str, **kwargs: Any) -> str: ...
 
     def is_accessible(self) -> bool:
         return admin_allowed()
+
+    def render(self, template: str, **kwargs: Any) -> str:
+        """Flask-Admin's render, with the page's language helpers (``_`` of this package, ``on_off``, ``when``)."""
+        rendered: str = super().render(template, **template_helpers(), **kwargs)  # type: ignore[misc]  # BaseView (Any) is the next class
+        return rendered
 
     def inaccessible_callback(self, name: str, **kwargs: Any) -> ResponseReturnValue:
         return refuse_visitor()

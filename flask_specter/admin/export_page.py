@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from flask_admin import BaseView, expose
 from werkzeug.routing import BuildError
 
+from ..i18n import _, lazy_gettext
 from ..models import ExportRun
 from ..outbound.bulk_exports import KINDS, failure_rows, latest_run, progress, recent_runs, start_export
 from ..state import get_state
@@ -26,13 +27,15 @@ from .messages import explain
 
 ENDPOINT = "specter_exports"
 LABELS = {kind: label for kind, label, _help in EXPORTS}
-STATES = {"running": ("pågår", "info"), "done": ("klar", "success"), "failed": ("avbruten", "danger")}
+STATES = {"running": (lazy_gettext("pågår"), "info"), "done": (lazy_gettext("klar"), "success"), "failed": (lazy_gettext("avbruten"), "danger")}
 INLINE_FAILURES = 10
 DESCRIPTIONS = {
-    "products": "Alla butikens produkter skickas till Specter. Artiklar som redan finns där behåller sina uppgifter och sitt lagersaldo.",
-    "products_stock": "Produkter och varianter med butikens lagersaldo (för modulen lagerhantering avancerad). "
-    "Artiklar som redan finns i Specter behåller sitt saldo.",
-    "customers": "Alla kunder skickas till Specter; kundnumret Specter ger sparas i butiken.",
+    "products": lazy_gettext("Alla butikens produkter skickas till Specter. Artiklar som redan finns där behåller sina uppgifter och sitt lagersaldo."),
+    "products_stock": lazy_gettext(
+        "Produkter och varianter med butikens lagersaldo (för modulen lagerhantering avancerad). "
+        "Artiklar som redan finns i Specter behåller sitt saldo."
+    ),
+    "customers": lazy_gettext("Alla kunder skickas till Specter; kundnumret Specter ger sparas i butiken."),
 }
 
 
@@ -54,10 +57,15 @@ def start_and_flash(kind: str) -> None:
         run = start_export(kind, restart=restart)
     except Exception as exc:  # the queue or the database is down: a sentence for the admin
         get_state().db.session.rollback()
-        flash(explain(exc, doing=LABELS[kind]), "error")
+        flash(explain(exc, doing=str(LABELS[kind])), "error")
         return
-    how = "startad om från början" if restart else ("fortsätter där den slutade" if run.done else "startad")
-    flash(f"{LABELS[kind]}: {how}. Förloppet visas nedan och uppdateras av sig självt.", "success")
+    if restart:
+        how = _("startad om från början")
+    elif run.done:
+        how = _("fortsätter där den slutade")
+    else:
+        how = _("startad")
+    flash(_("%(export)s: %(how)s. Förloppet visas nedan och uppdateras av sig självt.", export=LABELS[kind], how=how), "success")
 
 
 class ExportView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_admin ships no types: BaseView is Any
@@ -88,7 +96,7 @@ class ExportView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_adm
         if kind not in LABELS:
             abort(404)
         if not csrf_ok():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         start_and_flash(kind)
         return redirect(page_url(kind), code=303)
@@ -111,10 +119,10 @@ def _entry_point(kind: str) -> ResponseReturnValue:
     try:
         target = page_url(kind)
     except BuildError:  # the app has no flask_admin.Admin, so no page to go to
-        abort(404, "Exportsidan kräver Flask-Admin i appen; använd annars kommandot flask specter export.")
+        abort(404, _("Exportsidan kräver Flask-Admin i appen; använd annars kommandot flask specter export."))
     if request.method == "POST":
         if not csrf_ok():
-            abort(400, CSRF_REFUSED)
+            abort(400, str(CSRF_REFUSED))
         start_and_flash(kind)
     return redirect(target, code=303 if request.method == "POST" else 302)
 

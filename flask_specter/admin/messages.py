@@ -6,23 +6,24 @@ import logging
 import traceback
 
 from .. import messages
+from ..i18n import lazy_gettext
 from ..redact import redact
 from ..remote.errors import SpecterError
 
 log = logging.getLogger("flask_specter.admin")
 
 STATE_LABELS = {
-    "pending": "Väntar",
-    "sending": "Skickas",
-    "sent": "Överförd",
-    "failed": "Misslyckades",
+    "pending": lazy_gettext("Väntar"),
+    "sending": lazy_gettext("Skickas"),
+    "sent": lazy_gettext("Överförd"),
+    "failed": lazy_gettext("Misslyckades"),
 }
 
 STOCK_STATE_LABELS = {
-    "pending": "Väntar",
-    "applied": "Uppdaterad",
-    "unknown": "Okänd artikel",
-    "superseded": "Ersatt av nyare",
+    "pending": lazy_gettext("Väntar"),
+    "applied": lazy_gettext("Uppdaterad"),
+    "unknown": lazy_gettext("Okänd artikel"),
+    "superseded": lazy_gettext("Ersatt av nyare"),
 }
 
 

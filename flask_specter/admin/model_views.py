@@ -16,25 +16,34 @@ from flask.typing import ResponseReturnValue
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import select
 
+from ..i18n import _, lazy_gettext, local_time
 from ..messages import ORDER, ORDER_NOT_READY, RECORD, describe
 from ..models import OutboxEntry
+from ..outbound import resend
 from ..state import get_state
 from .base import CSRF_REFUSED, SpecterViewMixin, safe_next
 from .forms import ButtonForm, CsrfBaseForm
 from .messages import STATE_LABELS, explain
 
 STATE_BADGES = {"pending": "secondary", "sending": "info", "sent": "success", "failed": "danger"}
-NOT_READY_LABEL = "väntar: ordern är inte klar"
-KIND_LABELS = {"order": "Order", "customer": "Kund", "product": "Produkt"}
-OP_LABELS = {"create": "skapa", "update": "uppdatera", "delete": "radera"}
+NOT_READY_LABEL = lazy_gettext("väntar: ordern är inte klar")
+KIND_LABELS = {"order": lazy_gettext("Order"), "customer": lazy_gettext("Kund"), "product": lazy_gettext("Produkt")}
+OP_LABELS = {"create": lazy_gettext("skapa"), "update": lazy_gettext("uppdatera"), "delete": lazy_gettext("radera")}
+
+
+def _choices(column: Any, name: str, labels: dict[str, str]) -> Any:
+    """A filter that offers the stored values by their Swedish (or English) labels instead of a text box."""
+    return FilterEqual(column, name, options=list(labels.items()))
 
 
 def _dt(value: datetime.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+    """A stored time in the shop's time zone (``SPECTER_TIMEZONE``), to the second."""
+    return local_time(value, empty="")
 
 
 def _state_badge(view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
@@ -46,9 +55,11 @@ def _state_badge(view: Any, context: Any, model: OutboxEntry, name: str) -> Mark
         )
     if model.state != "sent":
         if model.permanent:
-            html += Markup(' <span class="badge badge-warning" title="Retrying will not help until something is fixed">kräver åtgärd</span>')
+            html += Markup(' <span class="badge badge-warning" title="{}">{}</span>').format(
+                _("Ett nytt försök hjälper inte förrän orsaken är åtgärdad"), _("kräver åtgärd")
+            )
         elif model.next_attempt_at:
-            html += Markup('<div class="small text-muted text-nowrap">nytt försök {}</div>').format(_dt(model.next_attempt_at))
+            html += Markup('<div class="small text-muted text-nowrap">{}</div>').format(_("nytt försök %(time)s", time=_dt(model.next_attempt_at)))
     return html
 
 
@@ -81,18 +92,18 @@ class TransferView(ReadOnlyModelView):
     list_template = "specter/transfer_list.html"
     column_list = ("ref", "state", "attempts", "last_error", "remote_id", "sent_at", "transfer")
     column_labels = {
-        "ref": "Order",
-        "state": "Status",
-        "attempts": "Försök",
-        "last_error": "Orsak",
-        "remote_id": "Specter-ordernr",
-        "created_at": "Skapad",
-        "sent_at": "Överförd",
+        "ref": lazy_gettext("Order"),
+        "state": lazy_gettext("Status"),
+        "attempts": lazy_gettext("Försök"),
+        "last_error": lazy_gettext("Orsak"),
+        "remote_id": lazy_gettext("Specter-ordernr"),
+        "created_at": lazy_gettext("Skapad"),
+        "sent_at": lazy_gettext("Överförd"),
         "transfer": "",
     }
     column_sortable_list = ("ref", "state", "attempts", "sent_at")
     column_searchable_list = ("ref", "remote_id")
-    column_filters = ("state",)
+    column_filters = (_choices(OutboxEntry.state, lazy_gettext("Status"), STATE_LABELS),)
 
     def __init__(self, db: Any, **kwargs: Any) -> None:
         super().__init__(OutboxEntry, db, **kwargs)
@@ -134,22 +145,17 @@ class TransferView(ReadOnlyModelView):
         """One order, from the row button here or from ``order_transfer_panel`` on the shop's order page."""
         back = safe_next(self.get_url(".index_view"))
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return redirect(back)
         try:
-            from ..outbound.resend import resend_order
-        except ImportError:
-            flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
-            return redirect(back)
-        try:
-            result = resend_order(order_id)
+            result = resend.resend_order(order_id)
         except Exception as exc:
-            flash(explain(exc, doing=f"Överföringen av order {order_id}"), "error")
+            flash(explain(exc, doing=_("Överföringen av order %(order)s", order=order_id)), "error")
         else:
             flash(describe(result, ORDER), result.category)
         return redirect(back)
 
-    @action("resend", "Överför order", "Skicka de markerade ordrarna till Specter igen?")  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    @action("resend", lazy_gettext("Överför order"), lazy_gettext("Skicka de markerade ordrarna till Specter igen?"))  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def action_resend(self, ids: list[str]) -> None:
         session = get_state().db.session
         refs = list(
@@ -157,14 +163,9 @@ class TransferView(ReadOnlyModelView):
         )
         refs = list(dict.fromkeys(refs))
         try:
-            from ..outbound.resend import resend_orders
-        except ImportError:
-            flash("Överföring för hand finns inte i den här installationen (flask_specter.outbox saknas).", "error")
-            return
-        try:
-            results = resend_orders(refs)
+            results = resend.resend_orders(refs)
         except Exception as exc:
-            flash(explain(exc, doing="Överföringen"), "error")
+            flash(explain(exc, doing=_("Överföringen")), "error")
             return
         for result in results:
             flash(f"{result.ref}: {describe(result, ORDER)}", result.category)
@@ -196,7 +197,7 @@ def post_button(action_url: str, label: str, *, form_class: str, next_url: str |
 def transfer_button(order_id: str, *, next_url: str | None = None, small: bool = False) -> Markup:
     """A POST form with a CSRF token that sends one order to Specter again."""
     action_url = url_for("specter_transfer.resend", order_id=order_id)
-    return post_button(action_url, "Överför order", form_class="specter-transfer-form", next_url=next_url, small=small)
+    return post_button(action_url, _("Överför order"), form_class="specter-transfer-form", next_url=next_url, small=small)
 
 
 class OutboxView(ReadOnlyModelView):
@@ -206,18 +207,24 @@ class OutboxView(ReadOnlyModelView):
     list_template = "specter/outbox_list.html"
     column_list = ("kind", "op", "ref", "state", "retry", "attempts", "last_error", "remote_id", "created_at", "sent_at")
     column_labels = {
-        "kind": "Typ",
-        "op": "Åtgärd",
-        "ref": "Referens",
-        "state": "Status",
-        "attempts": "Försök",
-        "last_error": "Senaste fel",
-        "remote_id": "Specter-id",
-        "created_at": "Skapad",
-        "sent_at": "Skickad",
+        "kind": lazy_gettext("Typ"),
+        "op": lazy_gettext("Åtgärd"),
+        "ref": lazy_gettext("Referens"),
+        "state": lazy_gettext("Status"),
+        "attempts": lazy_gettext("Försök"),
+        "last_error": lazy_gettext("Senaste fel"),
+        "remote_id": lazy_gettext("Specter-id"),
+        "created_at": lazy_gettext("Skapad"),
+        "sent_at": lazy_gettext("Skickad"),
+        "permanent": lazy_gettext("Kräver åtgärd"),
         "retry": "",
     }
-    column_filters = ("kind", "state", "op", "permanent")
+    column_filters = (
+        _choices(OutboxEntry.kind, lazy_gettext("Typ"), KIND_LABELS),
+        _choices(OutboxEntry.state, lazy_gettext("Status"), STATE_LABELS),
+        _choices(OutboxEntry.op, lazy_gettext("Åtgärd"), OP_LABELS),
+        "permanent",
+    )
     column_searchable_list = ("ref", "remote_id")
     column_sortable_list = ("kind", "ref", "state", "attempts", "created_at", "sent_at")
 
@@ -228,7 +235,7 @@ class OutboxView(ReadOnlyModelView):
         if model.state != "failed":
             return Markup("")
         url = self.get_url(".retry", entry_id=model.id)
-        return post_button(url, "Försök igen", form_class="specter-retry-form", next_url=request.full_path.rstrip("?"), small=True)
+        return post_button(url, _("Försök igen"), form_class="specter-retry-form", next_url=request.full_path.rstrip("?"), small=True)
 
     @property
     def column_formatters(self) -> dict[str, Callable[..., Any]]:  # bound methods need ``self``, so build the mapping per instance
@@ -247,23 +254,21 @@ class OutboxView(ReadOnlyModelView):
         """"Försök igen" on one row: send it now with a fresh count of attempts."""
         back = safe_next(self.get_url(".index_view"))
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return redirect(back)
         self._flash_retries([entry_id])
         return redirect(back)
 
-    @action("retry", "Försök igen", "Skicka de markerade raderna till Specter igen?")  # type: ignore[untyped-decorator]  # flask_admin ships no types
+    @action("retry", lazy_gettext("Försök igen"), lazy_gettext("Skicka de markerade raderna till Specter igen?"))  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def action_retry(self, ids: list[str]) -> None:
         self._flash_retries([int(i) for i in ids])
 
     def _flash_retries(self, ids: list[int]) -> None:
-        from ..outbound.resend import retry_entries
-
         try:
-            outcomes = retry_entries(ids)
+            outcomes = resend.retry_entries(ids)
         except Exception as exc:
             get_state().db.session.rollback()
-            flash(explain(exc, doing="Nytt försök"), "error")
+            flash(explain(exc, doing=_("Nytt försök")), "error")
             return
         for (_id, kind, op, ref), result in outcomes:
             context = ORDER if (kind, op) == ("order", "create") else RECORD

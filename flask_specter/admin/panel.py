@@ -6,6 +6,7 @@ from flask import request
 from markupsafe import Markup
 from werkzeug.routing import BuildError
 
+from ..i18n import _
 from ..outbound.resend import order_transfer_status
 from .access import admin_allowed
 
@@ -34,22 +35,22 @@ def order_transfer_panel(order_id: str | int) -> Markup:
     if state in (None, "none", "sent") or status.get("specter_order_no"):
         return Markup("")
     if state == "failed":
-        head = "Ordern kunde inte överföras till Specter."
+        head = _("Ordern kunde inte överföras till Specter.")
     elif state == "sending":
-        head = "Ordern skickas till Specter just nu."
+        head = _("Ordern skickas till Specter just nu.")
     else:
-        head = "Ordern väntar på att överföras till Specter."
+        head = _("Ordern väntar på att överföras till Specter.")
     parts = [Markup('<div class="specter-transfer-panel alert alert-warning small mt-2" role="status" style="{}"><strong>{}</strong>').format(PANEL_STYLE, head)]
     if status.get("error"):
-        parts.append(Markup('<div class="specter-transfer-reason">Orsak: {}</div>').format(status["error"]))
+        parts.append(Markup('<div class="specter-transfer-reason">{}</div>').format(_("Orsak: %(reason)s", reason=status["error"])))
     if status.get("attempts"):
-        parts.append(Markup('<div class="text-muted">Försök hittills: {}</div>').format(status["attempts"]))
+        parts.append(Markup('<div class="text-muted">{}</div>').format(_("Försök hittills: %(attempts)s", attempts=status["attempts"])))
     if state != "sending":
         from .model_views import transfer_button
 
         try:
             parts.append(Markup('<div class="mt-2">{}</div>').format(transfer_button(str(order_id), next_url=request.full_path.rstrip("?"))))
         except BuildError:
-            parts.append(Markup('<div class="text-muted">Knappen "Överför order" kräver Specters adminvyer (Flask-Admin).</div>'))
+            parts.append(Markup('<div class="text-muted">{}</div>').format(_('Knappen "Överför order" kräver Specters adminvyer (Flask-Admin).')))
     parts.append(Markup("</div>"))
     return Markup("").join(parts)

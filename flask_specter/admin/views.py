@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_admin import BaseView, expose
 from sqlalchemy import func, select
 
+from ..i18n import _, lazy_gettext, on_off
 from ..models import Reservation, StockHistory, StockLevel, StockRow
 from ..settings import TOGGLES
 from ..state import get_state
@@ -22,12 +23,19 @@ from .base import CSRF_REFUSED, EXPORTS, SpecterViewMixin
 from .forms import ButtonForm, settings_form_class
 from .messages import STATE_LABELS, STOCK_STATE_LABELS, explain
 
-FEED_LABELS = {"stock": "Lagersaldo", "articles": "Artikeldata", "orders": "Orderstatus"}
+FEED_LABELS = {"stock": lazy_gettext("Lagersaldo"), "articles": lazy_gettext("Artikeldata"), "orders": lazy_gettext("Orderstatus")}
+BATCH_STATES = {"stored": (lazy_gettext("lagrad"), "info"), "confirmed": (lazy_gettext("bekräftad"), "success"), "failed": (lazy_gettext("misslyckad"), "danger")}
+HISTORY_SOURCES = {
+    "specter": (lazy_gettext("Specter"), "primary"),
+    "order": (lazy_gettext("order"), "info"),
+    "initial": (lazy_gettext("första saldo"), "secondary"),
+    "refused": (lazy_gettext("nekad"), "danger"),
+}
 
 SECRET_SETTINGS = (
-    ("SPECTER_USER_KEY", "Användarnyckel (user key)"),
-    ("SPECTER_INTEGRATION_KEY", "Integrationsnyckel"),
-    ("SPECTER_CALLBACK_TOKEN", "Callback-token"),
+    ("SPECTER_USER_KEY", lazy_gettext("Användarnyckel")),
+    ("SPECTER_INTEGRATION_KEY", lazy_gettext("Integrationsnyckel")),
+    ("SPECTER_CALLBACK_TOKEN", lazy_gettext("Callback-token")),
 )
 
 
@@ -44,7 +52,7 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
         form = form or settings_form_class()(formdata=None, data=values)
         groups: OrderedDict[str, list[tuple[Any, Any, bool]]] = OrderedDict()
         for toggle in TOGGLES:
-            groups.setdefault(toggle.group, []).append((toggle, form[toggle.key], values[toggle.key]))
+            groups.setdefault(str(toggle.group), []).append((toggle, form[toggle.key], values[toggle.key]))
         body = self.render(
             "specter/settings.html",
             form=form,
@@ -66,26 +74,26 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
     def save(self) -> ResponseReturnValue:
         form = settings_form_class()()
         if not form.validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         get_state().settings.update({t.key: bool(form[t.key].data) for t in TOGGLES})
-        flash("Inställningarna sparades.", "success")
+        flash(_("Inställningarna sparades."), "success")
         return redirect(self.get_url(".index"))
 
     @expose("/activate", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def activate(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         from ..inbound.activation import activate
 
         try:
             reply = activate()
         except Exception as exc:  # every failure becomes a message, never a 500
-            flash(explain(exc, doing="Aktiveringen av automatisk lagersynkronisering"), "error")
+            flash(explain(exc, doing=_("Aktiveringen av automatisk lagersynkronisering")), "error")
         else:
-            said = f" Specter svarade: {reply.message}" if reply.message else ""
-            flash(f"Automatisk lagersynkronisering är aktiverad: Specter anropar nu butiken vid varje ändring.{said}", "success")
+            said = " " + _("Specter svarade: %(message)s", message=reply.message) if reply.message else ""
+            flash(_("Automatisk lagersynkronisering är aktiverad: Specter anropar nu butiken vid varje ändring.") + said, "success")
             _warn_missing_service_articles()
         return redirect(self.get_url(".index"))
 
@@ -102,52 +110,57 @@ class SettingsView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_a
     @expose("/service-articles", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def create_service_articles(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         from ..service_articles import create_service_articles
 
         try:
             created = create_service_articles()
         except Exception as exc:
-            flash(explain(exc, doing="Skapa serviceartiklar i Specter"), "error")
+            flash(explain(exc, doing=_("Skapa serviceartiklar i Specter")), "error")
         else:
             if created:
-                flash(f"Serviceartiklarna {', '.join(created)} är skapade i Specter (en artikel som redan fanns lämnades orörd).", "success")
+                flash(_("Serviceartiklarna %(articles)s är skapade i Specter (en artikel som redan fanns lämnades orörd).", articles=", ".join(created)), "success")
             else:
-                flash("Serviceartiklarna finns redan i Specter.", "success")
+                flash(_("Serviceartiklarna finns redan i Specter."), "success")
         return redirect(self.get_url(".index"))
 
     @expose("/sync-stock", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def sync_stock(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         from ..inbound.activation import sync_stock
 
         try:
             queued = sync_stock()
         except Exception as exc:
-            flash(explain(exc, doing="Uppdatera lager"), "error")
+            flash(explain(exc, doing=_("Uppdatera lager")), "error")
         else:
-            more = "" if queued else " (en hämtning väntade redan och tar med allt)"
-            flash(f"Lageruppdatering begärd: Specter köar alla artiklars lagersaldo och butiken hämtar dem nu{more}.", "success")
+            if queued:
+                flash(_("Lageruppdatering begärd: Specter köar alla artiklars lagersaldo och butiken hämtar dem nu."), "success")
+            else:
+                flash(_("Lageruppdatering begärd: Specter köar alla artiklars lagersaldo och butiken hämtar dem nu (en hämtning väntade redan och tar med allt)."), "success")
         return redirect(self.get_url(".index"))
 
     @expose("/pull-articles", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def pull_articles(self) -> ResponseReturnValue:
         if not ButtonForm().validate_on_submit():
-            flash(CSRF_REFUSED, "error")
+            flash(str(CSRF_REFUSED), "error")
             return self._page(status=400)
         from ..inbound.pulls import request_pull
 
         try:
             request_pull("articles")
         except Exception as exc:
-            flash(explain(exc, doing="Hämta produkter från Specter"), "error")
+            flash(explain(exc, doing=_("Hämta produkter från Specter")), "error")
         else:
-            flash("Produkthämtning från Specter startad.", "success")
+            flash(_("Produkthämtning från Specter startad."), "success")
             if not get_state().settings.get("import_products"):
-                flash('"Importera produkter från Specter" är false: artiklarna hämtas men ändrar inga produkter i butiken.', "warning")
+                flash(
+                    _("\"%(setting)s\" är %(value)s: artiklarna hämtas men ändrar inga produkter i butiken.", setting=_("Importera produkter från Specter"), value=on_off(False)),
+                    "warning",
+                )
         return redirect(self.get_url(".index"))
 
 
@@ -200,12 +213,15 @@ class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask
             "specter/status.html",
             feeds=feeds,
             stock_states=[(key, label, rows.get(key, 0)) for key, label in STOCK_STATE_LABELS.items()],
+            feed_labels=FEED_LABELS,
+            batch_states=BATCH_STATES,
+            history_sources=HISTORY_SOURCES,
             applied=applied,
             remaining=remaining,
             progress=progress,
             outbox=[(STATE_LABELS.get(k, k), k, v) for k, v in sorted(st.outbox.items(), key=lambda kv: list(STATE_LABELS).index(kv[0]) if kv[0] in STATE_LABELS else 99)],
             batches=st.last_batches,
-            queue=st.queue,
+            queue=_("inbyggd i appens process") if state.queue.embedded else _("Redis-kön %(name)s", name=state.queue.name),
             status=st,
             unknown=unknown,
             unknown_total=unknown_total,
@@ -228,8 +244,11 @@ def _warn_missing_service_articles() -> None:
     missing = [a.article_no for a in _service_articles() if not a.known]
     if missing:
         flash(
-            f"Serviceartiklarna {', '.join(missing)} är inte bekräftade i Specter. Varje order med frakt eller rabatt "
-            "misslyckas om de saknas där: skapa dem med knappen under Serviceartiklar.",
+            _(
+                "Serviceartiklarna %(articles)s är inte bekräftade i Specter. Varje order med frakt eller rabatt "
+                "misslyckas om de saknas där: skapa dem med knappen under Serviceartiklar.",
+                articles=", ".join(missing),
+            ),
             "warning",
         )
 
@@ -288,14 +307,15 @@ def _callback_warnings() -> list[Any]:
 def _connection_rows() -> list[tuple[str, str, bool]]:
     """(label, value, ok) for the connection settings; secrets only as set/missing, never their value."""
     config = get_state().config
+    missing = _("saknas")
     rows = [
-        ("SBM-id", config.get("SPECTER_SBM_ID") or "saknas", bool(config.get("SPECTER_SBM_ID"))),
-        ("API-användare", config.get("SPECTER_API_USER_ID") or "saknas", bool(config.get("SPECTER_API_USER_ID"))),
-        ("API-adress", config.get("SPECTER_API_URL") or "saknas", bool(config.get("SPECTER_API_URL"))),
-        ("Butikens publika adress", config.get("SPECTER_PUBLIC_URL") or "saknas", bool(config.get("SPECTER_PUBLIC_URL"))),
+        (_("Kontonummer hos Specter (SBM-id)"), config.get("SPECTER_SBM_ID") or missing, bool(config.get("SPECTER_SBM_ID"))),
+        (_("API-användare"), config.get("SPECTER_API_USER_ID") or missing, bool(config.get("SPECTER_API_USER_ID"))),
+        (_("API-adress"), config.get("SPECTER_API_URL") or missing, bool(config.get("SPECTER_API_URL"))),
+        (_("Butikens publika adress"), config.get("SPECTER_PUBLIC_URL") or missing, bool(config.get("SPECTER_PUBLIC_URL"))),
     ]
     for key, label in SECRET_SETTINGS:
-        rows.append((label, "inställd" if config.get(key) else "saknas", bool(config.get(key))))
+        rows.append((str(label), _("inställd") if config.get(key) else missing, bool(config.get(key))))
     return rows
 
 
@@ -313,7 +333,7 @@ def _callback_rows() -> dict[str, Any]:
 
 def export_page_urls() -> dict[str, str | None]:
     """Each export's card on the admin's export page (where its progress and restart button are)."""
-    return {kind: _url_or_anchor(kind) for kind, _, _ in EXPORTS}
+    return {kind: _url_or_anchor(kind) for kind, _label, _help in EXPORTS}
 
 
 def _url_or_anchor(kind: str) -> str | None:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 
+from ..i18n import N_
 from ..models import CallbackCount, CallbackLog, utcnow
 from ..redact import describe_exception
 
@@ -29,14 +30,14 @@ log = logging.getLogger("flask_specter.routes")
 
 THROTTLE_SECONDS = 1.0
 UNKNOWN_ROUTE = "unknown"
-# route key -> label on the admin pages; the first three are the feeds' own callbacks.
+# route key -> label on the admin pages (a msgid, translated there); the first three are the feeds' own callbacks.
 ROUTE_LABELS = {
-    "stock": "Lagersaldo",
-    "articles": "Artikeldata",
-    "orders": "Orderstatus",
-    "order-removed": "Borttagen order",
-    "invoice": "Ny faktura",
-    UNKNOWN_ROUTE: "Okänd adress",
+    "stock": N_("Lagersaldo"),
+    "articles": N_("Artikeldata"),
+    "orders": N_("Orderstatus"),
+    "order-removed": N_("Borttagen order"),
+    "invoice": N_("Ny faktura"),
+    UNKNOWN_ROUTE: N_("Okänd adress"),
 }
 # Refusals older than this are history, not a warning (a route that never gets an accepted call).
 WARN_FOR = dt.timedelta(days=7)
