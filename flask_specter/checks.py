@@ -136,7 +136,7 @@ def check_callback_urls() -> CheckResult:
             cause=_("Utan dem kan butiken inte tala om för Specter vart anropen ska gå, och varje anrop nekas."),
             fix=(_("Sätt SPECTER_CALLBACK_TOKEN till en lång slumpmässig hemlighet") if token
                  else _("Sätt SPECTER_PUBLIC_URL till butikens publika adress, t.ex. https://butik.example.se"))
-            + _(", och tryck sedan på Activate Automatic Stock Synchronization."),
+            + _(", och tryck sedan på Aktivera automatisk lagersynkronisering."),
         )
     config = get_state().config
     base = f"{(config.get('SPECTER_PUBLIC_URL') or '').rstrip('/')}{str(config.get('SPECTER_URL_PREFIX') or '').rstrip('/')}/"
@@ -148,7 +148,7 @@ def check_callback_urls() -> CheckResult:
             "callbacks", title, CheckOutcome.WARN,
             _("Butiken har ingen uppgift om att adresserna registrerats härifrån. Butiken skulle registrera: %(urls)s", urls=shown) + " " + note,
             cause=_("Automatisk lagersynkronisering har inte aktiverats från den här installationen (eller aktiverades före den här versionen)."),
-            fix=_("Tryck på Activate Automatic Stock Synchronization (eller kör flask specter activate)."),
+            fix=_("Tryck på Aktivera automatisk lagersynkronisering (eller kör flask specter activate)."),
         )
     when = f"{row.updated_at:%Y-%m-%d %H:%M} UTC" if row.updated_at else "?"
     if row.value != fingerprint(urls):
@@ -156,7 +156,7 @@ def check_callback_urls() -> CheckResult:
             "callbacks", title, CheckOutcome.FAIL,
             _("Adresserna har ändrats sedan de registrerades %(when)s. Butiken skulle nu registrera: %(urls)s", when=when, urls=shown) + " " + note,
             cause=_("SPECTER_PUBLIC_URL, SPECTER_URL_PREFIX eller callback-token har ändrats utan ny aktivering: Specter anropar de gamla adresserna och nekas (403 eller 404)."),
-            fix=_("Tryck på Activate Automatic Stock Synchronization igen så att Specter får de nya adresserna."),
+            fix=_("Tryck på Aktivera automatisk lagersynkronisering igen så att Specter får de nya adresserna."),
         )
     return CheckResult("callbacks", title, CheckOutcome.OK, _("Registrerade %(when)s och oförändrade sedan dess: %(urls)s", when=when, urls=shown) + " " + note)
 
@@ -313,10 +313,10 @@ def check_last_callbacks() -> CheckResult:
         reason = worst.reason or ""
         if "token" in reason:
             cause = _("Specter anropar med en annan token än butikens: token har bytts utan ny aktivering.")
-            fix = _("Tryck på Activate Automatic Stock Synchronization så att Specter får adresserna med den nuvarande token.")
+            fix = _("Tryck på Aktivera automatisk lagersynkronisering så att Specter får adresserna med den nuvarande token.")
         elif worst.route == UNKNOWN_ROUTE:
             cause = _("Specter anropar en adress som inte finns i butiken: gamla adresser eller ett ändrat SPECTER_URL_PREFIX.")
-            fix = _("Tryck på Activate Automatic Stock Synchronization så att Specter får de nuvarande adresserna.")
+            fix = _("Tryck på Aktivera automatisk lagersynkronisering så att Specter får de nuvarande adresserna.")
         elif "Redis" in reason:
             cause = _("Jobbkön (Redis) svarade inte när Specter anropade.")
             fix = _("Kontrollera att Redis körs; Specter anropar igen vid nästa ändring.")

@@ -127,7 +127,7 @@ def test_callback_urls_changed_since_activation(make_shop, sandbox, serve):
     app = make_shop()
     with app.app_context():
         result = check_callback_urls()
-    assert result.outcome is CheckOutcome.WARN and "Activate" in result.fix
+    assert result.outcome is CheckOutcome.WARN and "Aktivera automatisk lagersynkronisering" in result.fix
     activate_served(app, serve)
     with app.app_context():
         assert check_callback_urls().ok
@@ -158,7 +158,7 @@ def test_a_refused_call_from_specter_names_the_token(make_shop):
             return check_last_callbacks()
 
     wait_until(lambda: result().outcome is CheckOutcome.FAIL, timeout=10, message="the refusal to be recorded")
-    assert "fel token" in result().detail and "token har bytts" in result().cause and "Activate" in result().fix
+    assert "fel token" in result().detail and "token har bytts" in result().cause and "Aktivera automatisk lagersynkronisering" in result().fix
 
 
 def test_flask_specter_check_exits_1_on_a_failure_and_words_it(make_shop, sandbox):
