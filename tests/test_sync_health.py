@@ -99,7 +99,8 @@ def test_the_chart_is_inline_svg_with_swedish_labels_and_a_value_per_bar(make_sh
                   "Skickat till Specter", "Misslyckat till Specter", "Fördröjning till uppdaterat lager"):
         assert label in svg
     assert "tis 10/3" in svg and "ons 4/3" in svg  # midnights labelled with Swedish weekdays
-    assert "2026-03-10 12:00–13:00 UTC: 3" in svg  # the bar's tooltip
+    assert "2026-03-10 13:00–14:00: 3" in svg  # the bar's tooltip, in the shop's time zone (12 UTC is 13 in Stockholm in March)
+    assert "Tid (Europe/Stockholm)" in svg
     assert re.search(r'data-key="stock_applied" data-total="4"', svg)
     assert fmt_seconds(9.5) == "9,5 s" and fmt_seconds(185) == "3 min 5 s" and fmt_seconds(7800) == "2 h 10 min"
 

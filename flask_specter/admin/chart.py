@@ -7,10 +7,12 @@ value in its ``<title>`` (the browser's tooltip).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from markupsafe import Markup, escape
 
 from ..health import Health, Series
-from ..i18n import _
+from ..i18n import _, shop_zone
 
 WIDTH = 1000
 LABEL_W = 250
@@ -61,20 +63,24 @@ def render_chart(health: Health) -> Markup:
     slot = plot_w / health.hours
     bar_w = max(1.0, slot * 0.8)
     height = TOP + ROW_H * len(health.series) + AXIS_H
+    zone = shop_zone()
+    title = _("Synkhälsa de senaste %(days)s dygnen", days=health.hours // 24)
+    desc = _("En stapel per timme; varje rad har sin egen skala.")
+    axis_note = _("Tid (%(zone)s), en stapel per timme", zone=str(zone))
     out: list[str] = [
         f'<svg class="specter-health-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'width="100%" role="img" aria-labelledby="specter-health-title specter-health-desc" '
         f'font-family="-apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif">',
-        f'<title id="specter-health-title">{escape(_("Synkhälsa de senaste %(days)s dygnen", days=health.hours // 24))}</title>',
-        f'<desc id="specter-health-desc">{escape(_("En stapel per timme (UTC); varje rad har sin egen skala."))}</desc>',
+        f'<title id="specter-health-title">{escape(title)}</title>',
+        f'<desc id="specter-health-desc">{escape(desc)}</desc>',
     ]
     for row in range(len(health.series)):  # row backgrounds first: the grid lines go over them
         out.append(f'<rect x="0" y="{TOP + row * ROW_H}" width="{WIDTH}" height="{ROW_H - 4}" fill="{"#f8f9fa" if row % 2 == 0 else "#ffffff"}"/>')
     # midnight grid lines and day labels
     axis_y = TOP + ROW_H * len(health.series)
     for i in range(health.hours + 1):
-        at = health.hour(i)
-        if at.hour != 0:
+        at = _local(health.hour(i), zone)
+        if at.hour != 0:  # the shop's midnights
             continue
         x = LABEL_W + i * slot
         out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{axis_y + 4}" stroke="#d0d5da" stroke-width="1"/>')
@@ -83,15 +89,20 @@ def render_chart(health: Health) -> Markup:
             out.append(f'<text x="{x + 12 * slot:.1f}" y="{axis_y + 18}" font-size="12" fill="#444" text-anchor="middle">{escape(label)}</text>')
     out.append(f'<line x1="{LABEL_W}" y1="{axis_y}" x2="{LABEL_W + plot_w}" y2="{axis_y}" stroke="#888" stroke-width="1"/>')
     out.append(
-        f'<text x="{LABEL_W + plot_w}" y="{axis_y + 31}" font-size="11" fill="#666" text-anchor="end">{escape(_("Tid (UTC), en stapel per timme"))}</text>'
+        f'<text x="{LABEL_W + plot_w}" y="{axis_y + 31}" font-size="11" fill="#666" text-anchor="end">{escape(axis_note)}</text>'
     )
     for row, series in enumerate(health.series):
-        out.extend(_strip(series, health, row, slot, bar_w, plot_w))
+        out.extend(_strip(series, health, row, slot, bar_w, plot_w, zone))
     out.append("</svg>")
     return Markup("".join(out))
 
 
-def _strip(series: Series, health: Health, row: int, slot: float, bar_w: float, plot_w: float) -> list[str]:
+def _local(hour: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """A bucket's hour (naive UTC, as the tables keep it) in the shop's time zone."""
+    return hour.replace(tzinfo=dt.UTC).astimezone(zone)
+
+
+def _strip(series: Series, health: Health, row: int, slot: float, bar_w: float, plot_w: float, zone: dt.tzinfo) -> list[str]:
     y0 = TOP + row * ROW_H
     base = y0 + BAR_H
     top = _nice_top(series.peak)
@@ -115,8 +126,8 @@ def _strip(series: Series, health: Health, row: int, slot: float, bar_w: float, 
             continue
         h = max(1.5, BAR_H * value / top)
         x = LABEL_W + i * slot + (slot - bar_w) / 2
-        at = health.hour(i)
-        tip = f"{at:%Y-%m-%d %H}:00–{(at.hour + 1) % 24:02d}:00 UTC: {_fmt(series, value)}"
+        at = _local(health.hour(i), zone)
+        tip = f"{at:%Y-%m-%d %H}:00–{(at.hour + 1) % 24:02d}:00: {_fmt(series, value)}"
         out.append(
             f'<rect x="{x:.2f}" y="{base - h:.2f}" width="{bar_w:.2f}" height="{h:.2f}" fill="{colour}"><title>{escape(tip)}</title></rect>'
         )
