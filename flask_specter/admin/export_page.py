@@ -3,7 +3,7 @@
 The page shows each export's latest run (progress, the interruption, the rows Specter refused) with
 buttons that start, resume or restart it. Every button is a POST with Flask-WTF's CSRF token; a GET
 never starts anything (link prefetchers and e-mail scanners follow GETs). The sending itself lives in
-``flask_specter.exports``.
+``flask_specter.outbound.bulk_exports``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Read-only lists of the outbox and the exports, and the "Överför order" page with its resend buttons.
 
 The rows are the extension's own bookkeeping, so nobody edits them by hand: the only state change is
-"send again", done by ``flask_specter.outbox`` (which refuses a row already being sent, so a double
+"send again", done by ``flask_specter.outbound.resend`` (which refuses a row already being sent, so a double
 click cannot make two orders in Specter).
 """
 
