@@ -150,7 +150,7 @@ def test_admin_export_page_starts_with_csrf_shows_progress_and_failures(push_sho
 
     html = wait_until(finished_page, timeout=30, message="export done on the admin page")
     card = html[html.index('id="export-products_stock"') : html.index('id="export-customers"')]
-    assert "P-0050" in card and "ISO-8859-1" in card and "varav <strong>1</strong> misslyckades" in card
+    assert "P-0050" in card and "ISO-8859-1" in card and "varav 1 misslyckades." in card
     assert "Exportera igen" in card and '<meta http-equiv="refresh"' not in html
     assert len(sandbox_articles(sandbox)) == 119
     # a script may still POST to the fixed address, with the admin session's token
