@@ -1,11 +1,15 @@
-"""Benchmark (not a test): latency of the stock callback route under 200 concurrent connections, next to
-a bare route on the same server in the same run.
+"""Benchmark (not a test): a storm of Specter's stock callbacks under wrk, next to a bare route on the same
+gunicorn server in the same run, at 16 and at 200 connections.
 
-    python bench/callback_latency.py [--seconds 5] [--connections 200]
+    python bench/callback_latency.py [--seconds 5] [--rounds 3] [--databases sqlite,postgresql] [--quick]
+    BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/other BENCH_REDIS_URL=redis://127.0.0.1:6379/9 python bench/callback_latency.py
 
-Uses ``wrk`` when installed (Debian package), else a thread pool of ``requests`` sessions. The server runs
-in its own process: gunicorn with 4 sync workers when installed, else waitress. Each callback does one
-Redis SET NX (and at most one enqueue per pull), no database work.
+The shop runs in its own process: gunicorn with 4 sync workers (waitress when gunicorn is missing), all
+workers on one database and one queue, as in production; no RQ worker runs, so the storm's pull stays
+queued. Load: ``wrk`` when installed (Debian package), else a thread pool of ``requests`` sessions.
+Bare and callback alternate, ``--rounds`` times per load; each figure is the median over the rounds
+(the machine is shared: alternating keeps both routes under the same noise). Printed per load: p50, p99,
+req/s and the p99 ratio callback / bare, and afterwards how many pull jobs the whole storm queued.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+TOKEN = "bench-token-0123456789"
+# BENCH_DATABASE_URL / BENCH_REDIS_URL: another PostgreSQL database or Redis db than the defaults (its schema is dropped).
+PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
+
 
 def reachable(port: int) -> bool:
     try:
@@ -38,18 +47,19 @@ def reachable(port: int) -> bool:
 
 
 def build_app():
+    """The shop as every server process builds it: database and queue name from the environment the
+    parent set (``BENCH_CB_DB``, ``BENCH_CB_QUEUE``), so all workers share them."""
     from example_shop import create_app
 
-    redis_url = "redis://127.0.0.1:6379/14" if reachable(6379) else None
-    tmp = tempfile.mkdtemp(prefix="bench-cb-")
+    redis_url = REDIS_URL if reachable(6379) else None
     app = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/shop.sqlite3",
+            "SQLALCHEMY_DATABASE_URI": os.environ["BENCH_CB_DB"],
             "SECRET_KEY": "bench",
             "SPECTER_API_URL": "http://127.0.0.1:9/",
             "SPECTER_SBM_ID": "1", "SPECTER_API_USER_ID": "1", "SPECTER_USER_KEY": "k", "SPECTER_INTEGRATION_KEY": "i",
-            "SPECTER_CALLBACK_TOKEN": "bench-token-0123456789",
-            "SPECTER_QUEUE_NAME": f"bench-{uuid.uuid4().hex[:8]}",
+            "SPECTER_CALLBACK_TOKEN": TOKEN,
+            "SPECTER_QUEUE_NAME": os.environ["BENCH_CB_QUEUE"],
             "SPECTER_EMBEDDED_WORKER": False,
             "REDIS_URL": redis_url,
             "SPECTER_REDIS_URL": redis_url,
@@ -60,13 +70,13 @@ def build_app():
     def ping():
         return "OK"
 
-    return app, redis_url
+    return app
 
 
 def serve_forever(port: int) -> None:
-    """The server process: the app under waitress (werkzeug's threaded server without it)."""
+    """The server process without gunicorn: the app under waitress (werkzeug's threaded server without it)."""
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    app, _ = build_app()
+    app = build_app()
     try:
         from waitress import serve
 
@@ -79,7 +89,7 @@ def serve_forever(port: int) -> None:
 
 def wsgi_app():
     """For gunicorn: ``gunicorn 'callback_latency:wsgi_app()'``."""
-    return build_app()[0]
+    return build_app()
 
 
 def start_server() -> tuple[subprocess.Popen, str, str]:
@@ -97,7 +107,7 @@ def start_server() -> tuple[subprocess.Popen, str, str]:
         kind = "waitress, 16 threads"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(200):
         try:
             requests.get(f"{url}/bench-ping", timeout=1)
             return proc, url, kind
@@ -137,30 +147,96 @@ def with_threads(url: str, seconds: int, connections: int) -> tuple[float, float
     return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1], len(latencies) / seconds
 
 
+def prepare_database(kind: str, tmp: str) -> str:
+    """A fresh database with the shop's tables (made once here, not by four workers at once)."""
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp}/shop.sqlite3"
+    else:
+        from sqlalchemy import create_engine, text
+
+        url = PG_URL
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    os.environ["BENCH_CB_DB"] = url
+    app = build_app()
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+    return url
+
+
+def pull_jobs() -> int | None:
+    """How many pull jobs wait in the bench's queue (None on the embedded queue: each process has its own)."""
+    if not reachable(6379):
+        return None
+    from redis import Redis
+    from rq import Queue
+
+    queue = Queue(os.environ["BENCH_CB_QUEUE"], connection=Redis.from_url(REDIS_URL))
+    return sum(job.func_name.endswith("pulls.run_pull") for job in queue.get_jobs())
+
+
+def drop_queue() -> None:
+    if reachable(6379):
+        from redis import Redis
+
+        conn = Redis.from_url(REDIS_URL)
+        for key in conn.scan_iter(f"*{os.environ['BENCH_CB_QUEUE']}*"):
+            conn.delete(key)
+
+
+def run(database: str, seconds: int, rounds: int, loads: list[int]) -> None:
+    tmp = tempfile.mkdtemp(prefix="bench-cb-")
+    os.environ["BENCH_CB_QUEUE"] = f"bench-cb-{uuid.uuid4().hex[:8]}"
+    prepare_database(database, tmp)
+    proc, base, kind = start_server()
+    callback = f"{base}/specter/callback/stock?token={TOKEN}"
+    measure = with_wrk if shutil.which("wrk") else with_threads
+    tool = "wrk -t2" if measure is with_wrk else "python threads"
+    try:
+        print(f"\n{database}: {kind} in its own process; queue: {'Redis' if reachable(6379) else 'embedded'}; "
+              f"{tool}, {seconds} s per run, median of {rounds} alternating rounds")
+        print(f"{'connections':<13}{'route':<10}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p99 / bare':>12}")
+        for connections in loads:
+            figures: dict[str, list[tuple[float, float, float]]] = {"bare": [], "callback": []}
+            for _ in range(rounds):
+                for name, url in (("bare", f"{base}/bench-ping"), ("callback", callback)):
+                    figures[name].append(measure(url, seconds, connections))
+            medians = {name: [statistics.median(col) for col in zip(*runs, strict=True)] for name, runs in figures.items()}
+            for name, (p50, p99, rps) in medians.items():
+                ratio = f"{p99 / medians['bare'][1]:.2f}x" if name == "callback" else ""
+                print(f"{connections:<13}{name:<10}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}{ratio:>12}")
+        jobs = pull_jobs()
+        if jobs is not None:
+            print(f"pull jobs the whole storm queued (no worker runs): {jobs}")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        drop_queue()
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", default="16,200", help="the loads, comma-separated")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, SQLite only")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve_forever(args.serve)
         return
-    proc, base, kind = start_server()
-    try:
-        callback = f"{base}/specter/callback/stock?token=bench-token-0123456789"
-        print(f"server: {kind} in its own process; queue: {'Redis' if reachable(6379) else 'embedded'}")
-        measure = with_wrk if shutil.which("wrk") else with_threads
-        tool = "wrk -t2" if measure is with_wrk else "python threads"
-        print(f"{'load':<30}{'route':<12}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
-        for connections in sorted({16, args.connections}):
-            for name, url in (("bare", f"{base}/bench-ping"), ("callback", callback)):
-                p50, p99, rps = measure(url, args.seconds, connections)
-                print(f"{f'{tool} -c{connections} {args.seconds}s':<30}{name:<12}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    if args.quick:
+        args.seconds, args.rounds, args.databases = 2, 1, "sqlite"
+    loads = [int(c) for c in args.connections.split(",")]
+    for database in args.databases.split(","):
+        if database == "postgresql" and not reachable(5432):
+            print("\npostgresql: skipped (nothing answers on 127.0.0.1:5432)")
+            continue
+        run(database, args.seconds, args.rounds, loads)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """What Specter's calls got: the last accepted and the last refused call per route, for the admin.
 
-The callback is a hot path (one Redis ``SET NX``, no database work), so recording must stay off it:
-each process writes at most once per second per route and outcome, and only after the response has
-been sent (``Response.call_on_close``), on its own connection, never through the request's session.
-A storm of callbacks thus costs one small UPDATE per second per process, and Specter never waits for it.
+The callback is a hot path (no Redis round trip in a storm, no database work), so recording stays off
+it: the request only notes the call in memory (the latest time and reason per route and outcome, and a
+count per route, hour and outcome); a timer thread of the process writes what was noted, on its own
+connection, at most once per second. A storm of callbacks thus costs one small UPDATE per second per
+process and outcome, plus the counts; Specter never waits for it, nor does the server's worker (under
+gunicorn's sync workers a write after the answer would still hold the worker, and SQLite's lock with it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -42,75 +45,72 @@ ROUTE_LABELS = {
 # Refusals older than this are history, not a warning (a route that never gets an accepted call).
 WARN_FOR = dt.timedelta(days=7)
 
+Latest = dict[tuple[str, bool], tuple[dt.datetime, str | None]]
+
 
 class CallbackRecorder:
-    """Per app and process: remembers when each (route, outcome) was last written, to throttle, and
-    counts the calls per (route, hour, outcome) until they are added to ``specter_callback_counts``."""
+    """Per app and process: the calls noted since the last write (latest time and reason per route and
+    outcome, counts per route, hour and outcome), and the one timer that writes them."""
 
     def __init__(self) -> None:
-        self._written: dict[tuple[str, bool], float] = {}
         self._lock = threading.Lock()
+        self._latest: Latest = {}
         self._counts: Counter[tuple[str, dt.datetime, bool]] = Counter()
         self._timer: threading.Timer | None = None
+        self._written_at = -THROTTLE_SECONDS  # time.monotonic() of the last write
+        self.pid = os.getpid()  # a forked process starts with a recorder of its own (its timer is not copied)
 
-    def count(self, route: str, accepted: bool, at: dt.datetime) -> None:
+    def note(self, route: str, accepted: bool, at: dt.datetime, reason: str | None) -> bool:
+        """Note one call; True when no write is planned yet (the caller then plans one)."""
         with self._lock:
+            self._latest[(route, accepted)] = (at, reason)
             self._counts[(route, hour_of(at), accepted)] += 1
+            return self._timer is None
 
-    def take_counts(self) -> Counter[tuple[str, dt.datetime, bool]]:
-        with self._lock:
-            taken, self._counts = self._counts, Counter()
-            return taken
-
-    def give_back(self, counts: Counter[tuple[str, dt.datetime, bool]]) -> None:
-        """Counts a failed write could not store: kept for the next write (a few keys per hour at most)."""
-        with self._lock:
-            self._counts.update(counts)
-
-    def flush_later(self, engine: Engine) -> None:
-        """Calls counted inside the throttle window are written by one timer a second later."""
+    def flush_soon(self, engine: Engine) -> None:
+        """Plan the write: at once when the last one is a second old, else when it will be."""
         with self._lock:
             if self._timer is not None:
                 return
-            timer = self._timer = threading.Timer(THROTTLE_SECONDS, self._flush_by_timer, args=(engine,))
+            delay = max(0.0, self._written_at + THROTTLE_SECONDS - time.monotonic())
+            timer = self._timer = threading.Timer(delay, self._flush, args=(engine,))
             timer.daemon = True
         timer.start()
 
-    def _flush_by_timer(self, engine: Engine) -> None:
+    def take(self) -> tuple[Latest, Counter[tuple[str, dt.datetime, bool]]]:
         with self._lock:
-            self._timer = None
-        _write_counts(engine, self)
+            latest, self._latest = self._latest, {}
+            counts, self._counts = self._counts, Counter()
+            return latest, counts
 
-    def due(self, route: str, accepted: bool) -> bool:
-        """True (and claims the slot) when this (route, outcome) was not written in the last second."""
-        now = time.monotonic()
-        key = (route, accepted)
+    def give_back(self, latest: Latest, counts: Counter[tuple[str, dt.datetime, bool]]) -> None:
+        """What a failed write could not store: kept for the next write (a few keys per hour at most)."""
         with self._lock:
-            if now - self._written.get(key, -THROTTLE_SECONDS) < THROTTLE_SECONDS:
-                return False
-            self._written[key] = now
-            return True
+            for key, value in latest.items():
+                self._latest.setdefault(key, value)  # a call noted meanwhile is newer
+            self._counts.update(counts)
+
+    def _flush(self, engine: Engine) -> None:
+        with self._lock:
+            self._timer = None  # calls noted from now on plan the next write
+            self._written_at = time.monotonic()
+        _write(engine, self)
 
 
 def _recorder(app: Flask) -> CallbackRecorder:
     recorder: CallbackRecorder | None = app.extensions.get("specter_callback_recorder")
-    if recorder is None:
-        recorder = app.extensions.setdefault("specter_callback_recorder", CallbackRecorder())
+    if recorder is None or recorder.pid != os.getpid():
+        recorder = app.extensions["specter_callback_recorder"] = CallbackRecorder()
     return recorder
 
 
 def record_after(response: Response, route: str, *, accepted: bool, reason: str | None = None) -> Response:
-    """Have ``response`` record this call once it has been sent (throttled); returns ``response``."""
+    """Note this call for the admin (written by the recorder's timer, at most once a second); returns ``response``."""
     # current_app is typed as the Flask it proxies, so the proxy's own method is unknown to mypy
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     recorder = _recorder(app)
-    at = utcnow()
-    recorder.count(route, accepted, at)
-    engine = app.extensions["specter"].db.engine
-    if not recorder.due(route, accepted):
-        recorder.flush_later(engine)
-        return response
-    response.call_on_close(lambda: _write(engine, route, accepted, at, reason, recorder))
+    if recorder.note(route, accepted, utcnow(), reason):
+        recorder.flush_soon(app.extensions["specter"].db.engine)
     return response
 
 
@@ -118,31 +118,23 @@ def hour_of(at: dt.datetime) -> dt.datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
-def _write(engine: Engine, route: str, accepted: bool, at: dt.datetime, reason: str | None, recorder: CallbackRecorder | None = None) -> None:
-    """One UPDATE (an INSERT the first time) on its own connection; a failure is only logged."""
-    values = {"last_accepted_at": at} if accepted else {"last_refused_at": at, "last_refused_reason": (reason or "")[:255]}
-    try:
-        with engine.begin() as conn:
-            _upsert(conn, CallbackLog, {"route": route}, values)
-    except Exception as exc:  # the admin's view of callbacks must never break a callback
-        log.warning("could not record the callback on %s: %s", route, describe_exception(exc))
-    if recorder is not None:
-        _write_counts(engine, recorder)
-
-
-def _write_counts(engine: Engine, recorder: CallbackRecorder) -> None:
-    """Add the calls counted so far to their hours; on failure they are kept for the next write."""
-    counts = recorder.take_counts()
-    if not counts:
+def _write(engine: Engine, recorder: CallbackRecorder) -> None:
+    """The noted calls in one transaction on the recorder's own connection; a failure is only logged, and
+    what was noted is kept for the next write."""
+    latest, counts = recorder.take()
+    if not latest and not counts:
         return
     try:
         with engine.begin() as conn:
+            for (route, accepted), (at, reason) in sorted(latest.items()):
+                last: dict[str, Any] = {"last_accepted_at": at} if accepted else {"last_refused_at": at, "last_refused_reason": (reason or "")[:255]}
+                _upsert(conn, CallbackLog, {"route": route}, last)
             for (route, hour, accepted), n in sorted(counts.items()):
-                values = {"accepted": n if accepted else 0, "refused": 0 if accepted else n}
-                _upsert(conn, CallbackCount, {"hour": hour, "route": route}, values, add="accepted" if accepted else "refused")
-    except Exception as exc:
-        recorder.give_back(counts)
-        log.warning("could not count the callbacks: %s", describe_exception(exc))
+                added = {"accepted": n if accepted else 0, "refused": 0 if accepted else n}
+                _upsert(conn, CallbackCount, {"hour": hour, "route": route}, added, add="accepted" if accepted else "refused")
+    except Exception as exc:  # the admin's view of callbacks must never break a callback
+        recorder.give_back(latest, counts)
+        log.warning("could not record Specter's calls: %s", describe_exception(exc))
 
 
 def _upsert(conn: Connection, model: type[CallbackLog] | type[CallbackCount], key: dict[str, Any], values: dict[str, Any], *, add: str | None = None) -> None:

@@ -3,7 +3,8 @@
 Every callback URL carries ``token=<SPECTER_CALLBACK_TOKEN>``, compared in constant time; a wrong or
 missing token (or no token configured) gets 403 and starts nothing. Callbacks are signals only, and
 their parameters are checked before ``1;Done`` (a job that cannot store them would lose the call).
-Every call's outcome is recorded for the admin (``callback_log``), after the answer is sent.
+Every call's outcome is recorded for the admin (``callback_log``), after the answer is sent. A storm of
+calls costs one Redis round trip per feed and short window (``pull_requests``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..redact import redact
 from ..state import get_state
 from .callback_log import UNKNOWN_ROUTE, record_after
 from .order_events import cancel_order_from_specter, record_invoice
+from .pull_requests import ask_for_pull
 
 log = logging.getLogger("flask_specter.routes")
 
@@ -78,9 +80,8 @@ def _enqueue(route: str, fn: Callable[..., object], *args: Any) -> Response:
 
 
 def _pull(route: str, feed: str) -> Response:
-    from .pulls import request_pull
-
-    return _enqueue(route, request_pull, feed)
+    # A storm of calls asks Redis once per feed and short window; the repeats are answered from memory.
+    return _enqueue(route, ask_for_pull, feed)
 
 
 def order_field_limit(field: str) -> int:
