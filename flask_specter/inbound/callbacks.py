@@ -30,18 +30,22 @@ DEFAULT_PARAM_LIMIT = 64  # the extension's own order-number columns
 INVOICE_SOURCE_LIMIT = 64
 
 
+TEXT = "text/plain; charset=utf-8"
+
+
 def _done(route: str) -> Response:
-    return record_after(Response("1;Done", mimetype="text/plain"), route, accepted=True)
+    return record_after(Response("1;Done", content_type=TEXT), route, accepted=True)
 
 
 def _refused(route: str, reason: str, *, status: int, body: str) -> Response:
-    return record_after(Response(body, status=status, mimetype="text/plain"), route, accepted=False, reason=reason)
+    return record_after(Response(body, status=status, content_type=TEXT), route, accepted=False, reason=reason)
 
 
 def token_problem() -> str | None:
     """Why the call's token is not accepted (Swedish, for the admin), or None when it is right."""
     expected = current_app.config.get("SPECTER_CALLBACK_TOKEN") or ""
-    given = request.values.get("token", "")
+    # The query string first (Specter's calls are GETs); a form body is parsed only for a POST.
+    given = request.args.get("token") or (request.form.get("token", "") if request.method == "POST" else "")
     if not expected:
         return "SPECTER_CALLBACK_TOKEN är inte inställd i butiken"
     if not given:
