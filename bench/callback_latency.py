@@ -9,7 +9,8 @@ workers on one database and one queue, as in production; no RQ worker runs, so t
 queued. Load: ``wrk`` when installed (Debian package), else a thread pool of ``requests`` sessions.
 Bare and callback alternate, ``--rounds`` times per load; each figure is the median over the rounds
 (the machine is shared: alternating keeps both routes under the same noise). Printed per load: p50, p99,
-req/s and the p99 ratio callback / bare, and afterwards how many pull jobs the whole storm queued.
+req/s, the p99 ratio callback / bare, and the server's CPU time per request (µs, from /proc: what the
+route costs, whatever else the machine runs), and afterwards how many pull jobs the whole storm queued.
 """
 
 from __future__ import annotations
@@ -147,6 +148,23 @@ def with_threads(url: str, seconds: int, connections: int) -> tuple[float, float
     return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1], len(latencies) / seconds
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by the server: its master and every worker (Linux /proc; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / tick
+
+
 def prepare_database(kind: str, tmp: str) -> str:
     """A fresh database with the shop's tables (made once here, not by four workers at once)."""
     if kind == "sqlite":
@@ -198,16 +216,18 @@ def run(database: str, seconds: int, rounds: int, loads: list[int]) -> None:
     try:
         print(f"\n{database}: {kind} in its own process; queue: {'Redis' if reachable(6379) else 'embedded'}; "
               f"{tool}, {seconds} s per run, median of {rounds} alternating rounds")
-        print(f"{'connections':<13}{'route':<10}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p99 / bare':>12}")
+        print(f"{'connections':<13}{'route':<10}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p99 / bare':>12}{'server CPU':>11}")
         for connections in loads:
-            figures: dict[str, list[tuple[float, float, float]]] = {"bare": [], "callback": []}
+            figures: dict[str, list[tuple[float, ...]]] = {"bare": [], "callback": []}
             for _ in range(rounds):
                 for name, url in (("bare", f"{base}/bench-ping"), ("callback", callback)):
-                    figures[name].append(measure(url, seconds, connections))
+                    cpu = server_cpu(proc.pid)
+                    p50, p99, rps = measure(url, seconds, connections)
+                    figures[name].append((p50, p99, rps, (server_cpu(proc.pid) - cpu) / (rps * seconds) * 1e6))
             medians = {name: [statistics.median(col) for col in zip(*runs, strict=True)] for name, runs in figures.items()}
-            for name, (p50, p99, rps) in medians.items():
+            for name, (p50, p99, rps, cpu_us) in medians.items():
                 ratio = f"{p99 / medians['bare'][1]:.2f}x" if name == "callback" else ""
-                print(f"{connections:<13}{name:<10}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}{ratio:>12}")
+                print(f"{connections:<13}{name:<10}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}{ratio:>12}{cpu_us:>11.0f}")
         jobs = pull_jobs()
         if jobs is not None:
             print(f"pull jobs the whole storm queued (no worker runs): {jobs}")

@@ -50,10 +50,12 @@ def any_queue_shop(request, make_shop):
 
 def test_a_storm_of_callbacks_queues_one_pull_and_asks_redis_at_most_twice(any_queue_shop):
     app = any_queue_shop
-    memory = _memory(app, window=2.0)
+    memory = _memory(app, window=4.0)
     token = app.config["SPECTER_CALLBACK_TOKEN"]
+    started = time.monotonic()
     with app.test_client() as c:
         answers = [c.get(f"/specter/callback/stock?token={token}") for _ in range(300)]
+    assert time.monotonic() - started < memory.window, "the machine was too slow for this test's window"
     assert {(r.status_code, r.data) for r in answers} == {(200, b"1;Done")}
     assert memory.real == 1  # the first call asked Redis; the other 299 were answered from memory
     assert _pull_jobs(app) == 1
@@ -66,7 +68,7 @@ def test_a_storm_of_callbacks_queues_one_pull_and_asks_redis_at_most_twice(any_q
 def test_the_last_call_of_a_storm_after_the_pull_started_gets_a_pull_of_its_own(make_shop, sandbox):
     app = make_shop()
     seed(sandbox, app, 3, stock=10)
-    memory = _memory(app, window=3.0)
+    memory = _memory(app, window=5.0)
     started = time.monotonic()
     assert callback(app).data == b"1;Done"
     run_queued_jobs(app)  # the pull runs (and clears its flag), the rows are applied
@@ -77,7 +79,7 @@ def test_the_last_call_of_a_storm_after_the_pull_started_gets_a_pull_of_its_own(
     assert time.monotonic() - started < memory.window, "the machine was too slow for this test's window"
     assert memory.real == 1 and _pull_jobs(app) == 0
 
-    wait_until(lambda: _pull_jobs(app) == 1, timeout=10, message="the pull owed to the last call")
+    wait_until(lambda: _pull_jobs(app) == 1, timeout=15, message="the pull owed to the last call")
     run_queued_jobs(app)
     assert shop_stock(app)["SKU-00001"] == specter_available(sandbox)["SKU-00001"] == 11 - 4  # seeded with 10 + 1
 
@@ -104,7 +106,7 @@ def test_an_owed_request_that_fails_is_made_again_and_specter_hears_503_meanwhil
     from flask_specter.inbound import pulls
 
     app = make_shop(REDIS_URL=None, SPECTER_REDIS_URL=None)
-    memory = _memory(app, window=0.3)
+    memory = _memory(app, window=1.0)
     real_request = pulls.request_pull
     assert callback(app).data == b"1;Done"  # a pull is queued; the window opens
 
@@ -121,7 +123,7 @@ def test_an_owed_request_that_fails_is_made_again_and_specter_hears_503_meanwhil
         run_queued_jobs(app)  # the first pull runs (and clears the flag), so the owed one is a new pull
     assert _pull_jobs(app) == 0
     monkeypatch.setattr(pulls, "request_pull", real_request)  # Redis is back
-    wait_until(lambda: not memory.pending(), timeout=10, message="the owed request to be made again")
+    wait_until(lambda: not memory.pending(), timeout=20, message="the owed request to be made again")
     assert _pull_jobs(app) == 1
 
 
