@@ -127,6 +127,17 @@ def test_an_owed_request_that_fails_is_made_again_and_specter_hears_503_meanwhil
     assert _pull_jobs(app) == 1
 
 
+def test_a_process_that_exits_makes_its_owed_requests_first(make_shop, sandbox):
+    app = make_shop()
+    memory = _memory(app, window=60.0)
+    for _ in range(3):
+        assert callback(app).data == b"1;Done"
+    run_queued_jobs(app)  # the pull started (and ran) after the first call; the other two are owed a pull
+    assert memory.pending() and _pull_jobs(app) == 0
+    memory.settle()  # what the process's exit runs (atexit), long before the window would end
+    assert not memory.pending() and memory.real == 2 and _pull_jobs(app) == 1
+
+
 def test_a_forked_process_starts_with_an_empty_memory(make_shop, monkeypatch):
     app = make_shop()
     with app.app_context():
@@ -154,3 +165,46 @@ def test_the_latest_call_of_a_storm_is_the_one_the_admin_sees(make_shop):
             return row and row.last_accepted_at
 
     wait_until(lambda: (recorded() or dt.datetime.min) >= last_sent - dt.timedelta(milliseconds=50), timeout=10, message="the latest call's time")
+
+
+EXITING_PROCESS = """
+import sys
+from example_shop import create_app
+from flask_specter.inbound.pull_requests import pull_requests
+app = create_app(dict(TESTING=True, SECRET_KEY="x", SQLALCHEMY_DATABASE_URI=sys.argv[1], REDIS_URL=sys.argv[2], SPECTER_REDIS_URL=sys.argv[2],
+                      SPECTER_QUEUE_NAME=sys.argv[3], SPECTER_CALLBACK_TOKEN="t0ken-t0ken-t0ken", SPECTER_EMBEDDED_WORKER=False))
+with app.app_context():
+    pull_requests(app).window = 600.0
+    queue = app.extensions["specter"].queue
+with app.test_client() as c:
+    assert c.get("/specter/callback/stock?token=t0ken-t0ken-t0ken").data == b"1;Done"
+    queue.queue.empty()
+    queue.clear_flag("pull-queued:stock")  # as the pull job does when it starts
+    for _ in range(2):
+        assert c.get("/specter/callback/stock?token=t0ken-t0ken-t0ken").data == b"1;Done"
+assert queue.queue.count == 0 and pull_requests(app).pending()
+"""  # ...and the process exits normally, ten minutes before its window ends
+
+
+def test_a_real_process_exiting_mid_storm_queues_the_owed_pull(tmp_path, make_shop):
+    import subprocess
+    import sys
+    import uuid
+
+    from redis import Redis
+    from rq import Queue
+
+    redis_url = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+    if not redis_url:
+        pytest.skip("needs TEST_REDIS_URL (the embedded queue dies with its process)")
+    name = f"t-exit-{uuid.uuid4().hex[:8]}"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", EXITING_PROCESS, f"sqlite:///{tmp_path / 'exit.sqlite3'}", redis_url, name],
+                          cwd=root, env={**os.environ, "PYTHONPATH": root}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    connection = Redis.from_url(redis_url)
+    try:
+        assert [job.func_name for job in Queue(name, connection=connection).get_jobs()] == [PULL]
+    finally:
+        for key in connection.scan_iter(f"*{name}*"):
+            connection.delete(key)

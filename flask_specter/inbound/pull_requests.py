@@ -10,15 +10,18 @@ that request reads Specter's flags after the call was sent. A timer's request th
 is kept owed and tried again with back-off; the process then forgets its last request, so Specter's
 next call goes to Redis and gets the 503 that asks it to call again.
 
-Per app and process: a forked process (gunicorn ``--preload``) starts with an empty memory.
+Per app and process: a forked process (gunicorn ``--preload``) starts with an empty memory, and a process
+that exits (a gunicorn worker recycled) makes its owed requests before it goes.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
+import weakref
 
 from flask import Flask
 
@@ -102,6 +105,21 @@ class PullRequests:
         with self._lock:
             self._retry.pop(feed, None)
 
+    def settle(self) -> None:
+        """Make every owed request now: at exit (a gunicorn worker recycled mid-storm), where the timers'
+        daemon threads would die with their requests unmade. One try each; a failure is only logged."""
+        with self._lock:
+            owed, self._owed = self._owed, {}
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+        for feed, owed_at in owed.items():
+            try:
+                with self.app.app_context():
+                    self._request(feed, owed_at)
+            except Exception as exc:
+                log.warning("could not queue the pull of %s owed to Specter's callbacks at exit: %s", feed, describe_exception(exc))
+
     def pending(self) -> dict[str, float]:
         """Feeds owed a request, with the epoch of the first call waiting for it."""
         with self._lock:
@@ -120,7 +138,14 @@ def pull_requests(app: Flask | None = None) -> PullRequests:
             memory = app.extensions.get("specter_pull_requests")
             if memory is None or memory.pid != os.getpid():
                 memory = app.extensions["specter_pull_requests"] = PullRequests(app)
+                atexit.register(_settle, weakref.ref(memory))
     return memory
+
+
+def _settle(ref: weakref.ref[PullRequests]) -> None:
+    memory = ref()
+    if memory is not None and memory.pid == os.getpid():
+        memory.settle()
 
 
 def ask_for_pull(feed: str) -> bool:
