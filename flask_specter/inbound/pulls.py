@@ -41,7 +41,7 @@ from .stock_apply import ensure_apply_chain
 log = logging.getLogger("flask_specter.pulls")
 
 QUEUED_FLAG_TTL = 300.0
-INSERT_PAGE = 5000
+INSERT_PAGE = 2000  # rows a statement: what a pull holds at once, besides the set of numbers seen
 
 
 def _flag(feed: str) -> str:

@@ -19,7 +19,7 @@ from defusedxml.ElementTree import ParseError
 from .errors import SpecterProtocolError
 from .parsing import FeedBatch, FeedMeta
 
-SPOOL_IN_MEMORY = 1 << 20  # an answer larger than this waits on disk, not in the worker's memory
+SPOOL_IN_MEMORY = 1 << 18  # an answer larger than this (256 kB) waits on disk, not in the worker's memory
 READ_CHUNK = 1 << 16
 HEAD_BYTES = 4096  # what the checks look at: the XML declaration, an HTML page, a ``0;`` error
 

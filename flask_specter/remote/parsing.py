@@ -163,7 +163,7 @@ def walk_xml(
     events: Iterable[tuple[str, Any]], record: tuple[str, ...], meta: FeedMeta, on_response: Callable[[Element], None]
 ) -> Iterator[tuple[Element, list[Element]]]:
     """Yield every element at ``record`` (a path below the root) with its ancestors, then drop it from the
-    tree, so the tree never holds more than the record being read. ``events`` are iterparse's
+    tree, so the tree never holds more than the record being read (and the empty containers above it). ``events`` are iterparse's
     ``start``/``end``; the root's ``APIresponse`` goes to ``on_response`` (which raises for an error
     answer), ``responseMaxLimit`` and ``moreInfoToFetch`` to ``meta``."""
     stack: list[Element] = []
@@ -178,15 +178,14 @@ def walk_xml(
         stack.pop()
         if not stack:
             continue  # the root
-        parent = stack[-1]
         if in_record and len(stack) == depth:
             in_record = False
             yield elem, stack
-        elif in_record:
-            continue  # a field of the record: kept until the record is read
         elif len(stack) == 1:
             _root_child(elem, meta, on_response)
-        parent.remove(elem)
+        else:
+            continue  # a field of a record, or of the root's child: kept until that one is read
+        stack[-1].remove(elem)
 
 
 def _tags(elements: list[Element]) -> tuple[str, ...]:
