@@ -22,7 +22,7 @@ from typing import Any
 from rq import Retry
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session, aliased, scoped_session
 
 from .. import signals
 from ..backoff import backoff_delay, rq_retry
@@ -170,6 +170,8 @@ def _drain(feed: str, lock: FeedLock, summary: dict[str, Any], asked: dt.datetim
                 return
             batch_row, stored, refused = _store(feed, fetched, recovered, requested_at, asked=asked)
         _confirm(feed, batch_row)
+        if feed == "stock":
+            ensure_apply_chain()  # now, not after the trailing fetch: another worker can start applying
         summary["batches"] += 1
         summary["rows"] += stored
         summary["refused"] += len(refused)
@@ -282,14 +284,17 @@ def _remove_duplicates(session: Session | scoped_session[Any], feed: str, batch_
 
 
 def _supersede_older(session: Session | scoped_session[Any], batch_id: int) -> None:
-    """Older pending rows of a SKU this batch holds are never applied: the newer figure wins."""
-    newer_skus = select(StockRow.sku).where(StockRow.batch_id == batch_id)
-    session.execute(
-        update(StockRow)
-        .where(StockRow.state == "pending", StockRow.batch_id < batch_id, StockRow.sku.in_(newer_skus))
-        .values(state="superseded")
-        .execution_options(synchronize_session=False)
-    )
+    """Older pending rows of a SKU this batch holds are never applied: the newer figure wins.
+
+    Only pending rows are looked at (the state index), each one's SKU matched by the SKU index: the
+    cost follows the backlog, not the table of every row ever stored; with no backlog it is one probe.
+    """
+    older = (StockRow.state == "pending", StockRow.batch_id < batch_id)
+    if session.execute(select(StockRow.id).where(*older).limit(1)).first() is None:
+        return
+    newer = aliased(StockRow)
+    same_sku_newer = select(newer.id).where(newer.sku == StockRow.sku, newer.batch_id == batch_id).exists()
+    session.execute(update(StockRow).where(*older, same_sku_newer).values(state="superseded").execution_options(synchronize_session=False))
 
 
 def _stock_values(batch_id: int, r: Any) -> dict[str, Any]:
