@@ -8,9 +8,10 @@ next to the same worker's RSS when idle, measured in the same run.
 
 The worker is ``flask specter worker`` in its own process, as production runs it: forking a work horse
 per job (RQ's default) or ``--no-fork``. Its process tree (worker, scheduler, horses) is read from /proc
-every 20 ms. *Idle* is the worker's RSS once it has started and settled; *job peak* is the highest peak
-RSS (VmHWM) of the one process that ran a job (the horse, or the worker itself with --no-fork); *above
-idle* is the difference, what the pull and the applies cost. The sandbox answers the whole batch in one
+every 20 ms. *Idle* is the worker's RSS once it has started and settled. *Above idle* is what the pull
+and the applies cost: with --no-fork the worker's peak RSS (VmHWM, reset when the run starts) minus its
+idle RSS; forking, the highest private memory (Private_Clean + Private_Dirty) of a work horse, what it
+held beyond the pages it shares with the worker. *Job peak* is idle + above idle. The sandbox answers the whole batch in one
 page (responseMaxLimit = N): the hardest case for the pull's memory.
 """
 
@@ -95,10 +96,11 @@ def run_one(db_name: str, n: int, fork: bool, code: str) -> dict[str, Any]:
                 assert shop == specter, "shop and Specter differ after the run"
                 state.db.session.remove()
                 state.db.engine.dispose()
+        above_kb = watch.horse_private_kb if fork else watch.hwm_kb.get(proc.pid, idle_one_kb) - idle_one_kb
         return {
             "db": db_name, "n": n, "mode": "fork" if fork else "no-fork", "seconds": elapsed,
             "idle_mb": idle_one_kb / 1024, "idle_tree_mb": idle_kb / 1024,
-            "peak_mb": watch.peak_of_one_kb() / 1024, "tree_peak_mb": watch.tree_peak_kb / 1024,
+            "peak_mb": (idle_one_kb + above_kb) / 1024, "tree_peak_mb": watch.tree_peak_kb / 1024,
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -155,14 +155,31 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def private_kb(pid: int) -> int:
+    """Memory only ``pid`` holds (Private_Clean + Private_Dirty): for a forked work horse, what it added to
+    the pages it shares with the worker it was forked from."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except OSError:
+        pass
+    return total
+
+
 class TreeWatch:
-    """Polls a process tree: the peak of its summed RSS and each process's own peak (VmHWM)."""
+    """Polls a process tree: the peak of its summed RSS, each process's own peak (VmHWM), and the peak
+    private memory of the processes started after the watch began (the work horses)."""
 
     def __init__(self, root: int):
         self.root = root
         self.tree_peak_kb = 0
         self.hwm_kb: dict[int, int] = {}
-        for pid in descendants(root):  # forget the start-up's peak: from now on VmHWM is this run's
+        self.horse_private_kb = 0
+        self._known = set(descendants(root))
+        for pid in self._known:  # forget the start-up's peak: from now on VmHWM is this run's
             try:
                 with open(f"/proc/{pid}/clear_refs", "w") as f:
                     f.write("5")
@@ -179,8 +196,6 @@ class TreeWatch:
             total += status.get("VmRSS", 0)
             if "VmHWM" in status:
                 self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), status["VmHWM"])
+            if pid not in self._known:
+                self.horse_private_kb = max(self.horse_private_kb, private_kb(pid))
         self.tree_peak_kb = max(self.tree_peak_kb, total)
-
-    def peak_of_one_kb(self) -> int:
-        """The highest peak RSS of any one process of the tree (the worker, or the horse that ran the pull)."""
-        return max(self.hwm_kb.values(), default=0)
