@@ -15,8 +15,8 @@ import datetime as dt
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, SmallInteger, func, insert, select
@@ -49,12 +49,65 @@ class Refusal:
     reason: str
 
 
-@dataclass
-class Screened:
-    """A batch after the checks: the rows to store, and the ones refused."""
+class Screening:
+    """A batch being screened as it is read: ``pages`` yields the rows to store, refusing invalid ones on
+    the way; a number sent twice is only known later, so every occurrence is stored and the caller removes
+    ``duplicates`` once the batch is read (``refuse_duplicates`` records them). ``refused`` is complete then.
 
-    items: list[Any] = field(default_factory=list)
-    refused: list[Refusal] = field(default_factory=list)
+    Only the numbers seen are kept (a set: about 10 MB at 100,000 rows), never the rows.
+    """
+
+    def __init__(self, feed: str, fetched: Any) -> None:
+        self.feed = feed
+        self.fetched = fetched
+        self.refused: list[Refusal] = []
+        self.stored = 0
+        self._seen: set[str] = set()
+        self._twice: set[str] = set()
+        self._invalid: Counter[str] = Counter()  # numbers of invalid rows: a second, valid row of one is a duplicate too
+
+    def pages(self, size: int) -> Iterator[list[Any]]:
+        limits = _limits(self.feed)
+        problem_of = _PROBLEM[self.feed]
+        dedupe = self.feed != "orders"  # orders may carry one order twice (two changes); article numbers may not
+        page: list[Any] = []
+        for item in self.fetched:
+            key = _key(self.feed, item)
+            problem = problem_of(item, limits)
+            if problem:
+                self.refused.append(Refusal(printable(key), "invalid", printable(problem, REASON_MAX) + ". Raden lagrades inte."))
+                if dedupe and isinstance(key, str):
+                    self._invalid[key] += 1
+                    if key in self._seen:
+                        self._twice.add(key)
+                continue
+            if dedupe:
+                if key in self._seen or key in self._invalid:
+                    self._twice.add(key)
+                self._seen.add(key)
+            page.append(item)
+            if len(page) >= size:
+                self.stored += len(page)
+                yield page
+                page = []
+        if page:
+            self.stored += len(page)
+            yield page
+
+    @property
+    def duplicates(self) -> set[str]:
+        """Numbers stored more than once, or summed from one stock site sent twice (stock XML)."""
+        doubled = set(getattr(self.fetched, "duplicates", ()) or ()) & self._seen
+        return self._twice | doubled
+
+    def refuse_duplicates(self, figures: dict[str, list[Any]]) -> None:
+        """Refuse every stored occurrence of a duplicated number (``figures``: its stored rows' figures)."""
+        for key, occurrences in figures.items():
+            total = len(occurrences) + self._invalid[key]
+            count = total if total > 1 else 0
+            for figure in occurrences:
+                self.refused.append(Refusal(printable(key), "duplicate", _duplicate_reason(self.feed, figure, count)))
+            self.stored -= len(occurrences)
 
 
 def printable(text: object, limit: int = REF_MAX) -> str:
@@ -161,9 +214,9 @@ def _key(feed: str, item: Any) -> str:
     return key
 
 
-def _duplicate_reason(feed: str, item: Any, count: int) -> str:
+def _duplicate_reason(feed: str, available: Any, count: int) -> str:
     if feed == "stock":
-        figure = f"disponibelt {item.available}" if count else "summerat över lagerställen"
+        figure = f"disponibelt {available}" if count else "summerat över lagerställen"
         return (
             f"Artikelnumret kom {count or 'flera'} gånger i samma batch ({figure}); inget av värdena används. "
             "Lagersaldot läses om från Specter."
@@ -171,29 +224,13 @@ def _duplicate_reason(feed: str, item: Any, count: int) -> str:
     return f"Artikelnumret kom {count} gånger i samma batch; ingen av raderna används. Ändra artikeln i Specter så skickas den igen."
 
 
-def screen(feed: str, fetched: Any) -> Screened:
-    """Split a fetched batch into rows that can be stored and refused rows (with their reasons).
+def screen(feed: str, fetched: Any) -> Screening:
+    """Screen a fetched batch (a ``FeedStream`` or anything iterable with the batch's items) as it is read.
 
     Orders may legitimately carry one order twice (two changes); article numbers may not: which of two
     figures is Specter's? Neither is used.
     """
-    limits = _limits(feed)
-    problem_of = _PROBLEM[feed]
-    counts = Counter(_key(feed, item) for item in fetched.items) if feed != "orders" else Counter()
-    doubled = set(getattr(fetched, "duplicates", ()) or ())
-    out = Screened()
-    for item in fetched.items:
-        key = _key(feed, item)
-        if counts.get(key, 0) > 1 or key in doubled:
-            count = counts[key] if counts.get(key, 0) > 1 else 0
-            out.refused.append(Refusal(printable(key), "duplicate", _duplicate_reason(feed, item, count)))
-            continue
-        problem = problem_of(item, limits)
-        if problem:
-            out.refused.append(Refusal(printable(key), "invalid", printable(problem, REASON_MAX) + ". Raden lagrades inte."))
-        else:
-            out.items.append(item)
-    return out
+    return Screening(feed, fetched)
 
 
 def record_refusals(session: Session | scoped_session[Any], feed: str, batch_no: str, refused: list[Refusal]) -> None:

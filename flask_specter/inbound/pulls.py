@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from rq import Retry
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session, aliased, scoped_session
 
 from .. import signals
 from ..backoff import backoff_delay, rq_retry
@@ -32,6 +32,7 @@ from ..queue import job
 from ..redact import describe_exception
 from ..remote import protocol
 from ..remote.errors import ExplainedError, SpecterError, SpecterOpenBatchError
+from ..remote.feed_stream import FeedStream
 from ..state import get_state
 from .articles import apply_articles
 from .order_events import apply_order_events_job
@@ -40,7 +41,7 @@ from .stock_apply import ensure_apply_chain
 log = logging.getLogger("flask_specter.pulls")
 
 QUEUED_FLAG_TTL = 300.0
-INSERT_PAGE = 5000
+INSERT_PAGE = 2000  # rows a statement: what a pull holds at once, besides the set of numbers seen
 
 
 def _flag(feed: str) -> str:
@@ -152,24 +153,27 @@ def _drain(feed: str, lock: FeedLock, summary: dict[str, Any], asked: dt.datetim
         lock.renew()
         fetched, recovered, requested_at = _fetch(feed)
         began = began or requested_at
-        if recovered and _was_confirmed(feed, fetched.batch_no):
-            kept_open += 1  # Specter answered our confirm but still holds the batch open
-            if kept_open > 1:
-                raise PullHalted(
-                    f"Specter bekräftade batch {fetched.batch_no} men håller den fortfarande öppen; "
-                    "hämtningen avbröts och görs om senare."
-                )
-        if not fetched.items:
-            # An empty fetch opens no batch, but confirm anyway: harmless, and closes a recovered one.
-            if recovered:
-                state.client.confirm(feed, fetched.batch_no)
-            if feed == "stock" and _stock_drained(began):
-                continue  # Specter queued every article again (a SKU came twice): fetch them
-            return
-        batch_row, refused = _store(feed, fetched, recovered, requested_at, asked=asked)
+        with fetched:  # the spooled answer is dropped whatever happens
+            if recovered and _was_confirmed(feed, fetched.batch_no):
+                kept_open += 1  # Specter answered our confirm but still holds the batch open
+                if kept_open > 1:
+                    raise PullHalted(
+                        f"Specter bekräftade batch {fetched.batch_no} men håller den fortfarande öppen; "
+                        "hämtningen avbröts och görs om senare."
+                    )
+            if fetched.empty:
+                # An empty fetch opens no batch, but confirm anyway: harmless, and closes a recovered one.
+                if recovered:
+                    state.client.confirm(feed, fetched.batch_no)
+                if feed == "stock" and _stock_drained(began):
+                    continue  # Specter queued every article again (a SKU came twice): fetch them
+                return
+            batch_row, stored, refused = _store(feed, fetched, recovered, requested_at, asked=asked)
         _confirm(feed, batch_row)
+        if feed == "stock":
+            ensure_apply_chain()  # now, not after the trailing fetch: another worker can start applying
         summary["batches"] += 1
-        summary["rows"] += len(fetched.items) - len(refused)
+        summary["rows"] += stored
         summary["refused"] += len(refused)
     raise PullHalted(
         f"Hämtningen stoppades efter {limit} batcher (SPECTER_MAX_BATCHES_PER_PULL) och fortsätter i en ny hämtning."
@@ -203,8 +207,8 @@ def _switched_off(feed: str) -> str | None:
     return None
 
 
-def _fetch(feed: str) -> tuple[Any, bool, dt.datetime]:
-    """One fetch: (batch, recovered through error 99, when the request was sent)."""
+def _fetch(feed: str) -> tuple[FeedStream, bool, dt.datetime]:
+    """One fetch: (batch, read as it is stored; recovered through error 99; when the request was sent)."""
     state = get_state()
     kwargs: dict[str, Any] = {}
     if feed == "stock":
@@ -214,20 +218,22 @@ def _fetch(feed: str) -> tuple[Any, bool, dt.datetime]:
     batch_no = protocol.new_batch_no()
     requested_at = utcnow()  # Specter froze the batch after this moment (7.5: reservations)
     try:
-        return state.client.fetch(feed, batch_no, **kwargs), False, requested_at
+        return state.client.open_feed(feed, batch_no, **kwargs), False, requested_at
     except SpecterOpenBatchError as exc:
         if not exc.batch_no:
             raise
         log.warning("%s feed: batch %s was left open; recovering it", feed, exc.batch_no)
-        return state.client.fetch(feed, exc.batch_no, **kwargs), True, requested_at
+        return state.client.open_feed(feed, exc.batch_no, **kwargs), True, requested_at
 
 
 def _store(
-    feed: str, fetched: Any, recovered: bool, requested_at: dt.datetime | None = None, *, asked: dt.datetime | None = None
-) -> tuple[Batch, list[Any]]:
-    """Store a batch's rows in one transaction; a batch stored before (refetched) is not stored twice.
+    feed: str, fetched: FeedStream, recovered: bool, requested_at: dt.datetime | None = None, *, asked: dt.datetime | None = None
+) -> tuple[Batch, int, list[Any]]:
+    """Store a batch's rows in one transaction as they are read, INSERT_PAGE rows a statement; a batch
+    stored before (refetched) is not stored twice. Returns the batch, the rows stored and those refused.
 
-    Rows that cannot be stored are refused (recorded with their reason) and the rest goes on.
+    Rows that cannot be stored are refused (recorded with their reason) and the rest goes on; a number
+    sent twice is removed once the batch is read. An error while reading rolls everything back.
     ``fetched_at`` is when the request was sent: the batch holds Specter's figures of a later moment;
     ``asked`` is when the pull was asked for (``Batch.requested_at``).
     """
@@ -236,56 +242,80 @@ def _store(
     session = get_state().db.session
     existing = session.execute(select(Batch).where(Batch.feed == feed, Batch.batch_no == fetched.batch_no)).scalar_one_or_none()
     if existing is not None:
-        return existing, []
-    screened = screen(feed, fetched)
+        return existing, existing.rows, []
     batch = Batch(
-        feed=feed, batch_no=fetched.batch_no, rows=len(screened.items), recovered=recovered, state="stored",
-        fetched_at=requested_at or utcnow(), requested_at=asked or requested_at, error=summary_text(screened.refused),
+        feed=feed, batch_no=fetched.batch_no, rows=0, recovered=recovered, state="stored",
+        fetched_at=requested_at or utcnow(), requested_at=asked or requested_at,
     )
     session.add(batch)
     session.flush()
-    record_refusals(session, feed, fetched.batch_no, screened.refused)
-    if screened.items:
-        STORE_ROWS[feed](session, batch, screened.items)
-    session.commit()
-    return batch, screened.refused
+    model = ROW_MODEL[feed]
+    try:
+        screened = screen(feed, fetched)
+        for page in screened.pages(INSERT_PAGE):
+            session.execute(insert(model), [ROW_VALUES[feed](batch.id, item) for item in page])
+        duplicates = screened.duplicates
+        if duplicates:
+            screened.refuse_duplicates(_remove_duplicates(session, feed, batch.id, duplicates))
+        if feed == "stock" and screened.stored:
+            _supersede_older(session, batch.id)
+        batch.rows = screened.stored
+        batch.error = summary_text(screened.refused)
+        record_refusals(session, feed, fetched.batch_no, screened.refused)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return batch, screened.stored, screened.refused
 
 
-def _store_stock(session: Session | scoped_session[Any], batch: Batch, items: list[Any]) -> None:
-    rows = [{"batch_id": batch.id, "sku": r.article_no, "available": r.available, "in_stock": r.in_stock, "state": "pending"} for r in items]
-    for i in range(0, len(rows), INSERT_PAGE):
-        session.execute(insert(StockRow), rows[i : i + INSERT_PAGE])
-    newer_skus = select(StockRow.sku).where(StockRow.batch_id == batch.id)
-    session.execute(
-        update(StockRow)
-        .where(StockRow.state == "pending", StockRow.batch_id < batch.id, StockRow.sku.in_(newer_skus))
-        .values(state="superseded")
-        .execution_options(synchronize_session=False)
-    )
+def _remove_duplicates(session: Session | scoped_session[Any], feed: str, batch_id: int, keys: set[str]) -> dict[str, list[Any]]:
+    """Delete the stored rows of numbers sent twice; returns each one's stored figures (stock: available)."""
+    model: Any = ROW_MODEL[feed]
+    figure = model.available if feed == "stock" else model.id
+    found: dict[str, list[Any]] = {}
+    listed = sorted(keys)
+    for i in range(0, len(listed), 500):
+        part = listed[i : i + 500]
+        for sku, value in session.execute(select(model.sku, figure).where(model.batch_id == batch_id, model.sku.in_(part)).order_by(model.id)):
+            found.setdefault(sku, []).append(value)
+        session.execute(delete(model).where(model.batch_id == batch_id, model.sku.in_(part)).execution_options(synchronize_session=False))
+    return found
 
 
-def _store_articles(session: Session | scoped_session[Any], batch: Batch, items: list[Any]) -> None:
-    session.execute(insert(ArticleRow), [{"batch_id": batch.id, "sku": a.article_no, "data": _article_json(a)} for a in items])
+def _supersede_older(session: Session | scoped_session[Any], batch_id: int) -> None:
+    """Older pending rows of a SKU this batch holds are never applied: the newer figure wins.
+
+    Only pending rows are looked at (the state index), each one's SKU matched by the SKU index: the
+    cost follows the backlog, not the table of every row ever stored; with no backlog it is one probe.
+    """
+    older = (StockRow.state == "pending", StockRow.batch_id < batch_id)
+    if session.execute(select(StockRow.id).where(*older).limit(1)).first() is None:
+        return
+    newer = aliased(StockRow)
+    same_sku_newer = select(newer.id).where(newer.sku == StockRow.sku, newer.batch_id == batch_id).exists()
+    session.execute(update(StockRow).where(*older, same_sku_newer).values(state="superseded").execution_options(synchronize_session=False))
 
 
-def _store_orders(session: Session | scoped_session[Any], batch: Batch, items: list[Any]) -> None:
-    session.execute(
-        insert(OrderEvent),
-        [
-            {
-                "batch_id": batch.id,
-                "order_no": o.order_no,
-                "external_order_no": o.external_order_no,
-                "data": {"status_id": o.status_id, "delivery_status": o.delivery_status, "tracking_nos": list(o.tracking_nos)},
-            }
-            for o in items
-        ],
-    )
+def _stock_values(batch_id: int, r: Any) -> dict[str, Any]:
+    return {"batch_id": batch_id, "sku": r.article_no, "available": r.available, "in_stock": r.in_stock, "state": "pending"}
 
 
-STORE_ROWS = {"stock": _store_stock, "articles": _store_articles, "orders": _store_orders}
+def _article_values(batch_id: int, a: Any) -> dict[str, Any]:
+    return {"batch_id": batch_id, "sku": a.article_no, "data": _article_json(a)}
 
 
+def _order_values(batch_id: int, o: Any) -> dict[str, Any]:
+    return {
+        "batch_id": batch_id,
+        "order_no": o.order_no,
+        "external_order_no": o.external_order_no,
+        "data": {"status_id": o.status_id, "delivery_status": o.delivery_status, "tracking_nos": list(o.tracking_nos)},
+    }
+
+
+ROW_MODEL: dict[str, Any] = {"stock": StockRow, "articles": ArticleRow, "orders": OrderEvent}
+ROW_VALUES = {"stock": _stock_values, "articles": _article_values, "orders": _order_values}
 def _article_json(a: Any) -> dict[str, Any]:
     return {
         "name": a.name,

@@ -10,7 +10,7 @@ import datetime as _dt
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote_plus, urljoin
 from xml.etree.ElementTree import Element
@@ -19,11 +19,13 @@ import requests
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import fromstring as _safe_fromstring
+from defusedxml.ElementTree import iterparse as _safe_iterparse
 
 from . import protocol
 from .deadline import Deadline, DeadlineAdapter
 from .errors import SpecterConfigError, SpecterEncodingError, SpecterProtocolError, SpecterTimeout, SpecterUnavailable, api_error
-from .parsing import FeedBatch, Reply, more_pending, parse_articles_xml, parse_orders_xml, parse_stock_text, parse_stock_xml
+from .feed_stream import READ_CHUNK, Body, FeedStream
+from .parsing import RECORD_PATH, FeedBatch, FeedMeta, Reply, iter_articles_xml, iter_orders_xml, iter_stock_text, iter_stock_xml, walk_xml
 
 log = logging.getLogger("flask_specter.client")
 
@@ -122,6 +124,10 @@ class SpecterClient:
         ``params`` go in the query string for getInfo.asp and in the form body for putInfo.asp;
         ``query`` always goes in the query string (flags such as ``forceCustomerUpdate``).
         """
+        return self._call(action, params, query=query, stream=False)
+
+    def _call(self, action: str, params: Mapping[str, Any] | None, *, query: Mapping[str, Any] | None = None, stream: bool) -> tuple[str, Any]:
+        """``call``; with ``stream`` a feed's answer comes back unparsed as ``("text"|"xml", Body)``."""
         params = dict(params or {})
         script = protocol.ACTION_SCRIPT[action]
         head: dict[str, Any] = {"action": action, "sbmId": self.sbm_id, "apiUserId": self.api_user_id}
@@ -135,7 +141,7 @@ class SpecterClient:
         deadline = Deadline(self.timeout)  # SPECTER_TIMEOUT bounds the whole answer, not each read
         try:
             with deadline:
-                raw, response = self._exchange(action, script, url, head, params, key)
+                body, response = self._exchange(action, script, url, head, params, key)
         except Exception as exc:
             if deadline.expired:
                 log.warning("specter %s: no whole answer within %.1fs", action, time.monotonic() - started)
@@ -150,12 +156,18 @@ class SpecterClient:
                 raise SpecterUnavailable(f"Specter call {action} failed: {type(exc).__name__}", action=action) from exc
             raise
         elapsed = time.monotonic() - started
-        kind, payload = self._parse(action, response, raw, params.get("batchNo"))
+        try:
+            kind, payload = self._parse(action, response, body, params.get("batchNo"), stream=stream)
+        except BaseException:
+            body.close()
+            raise
+        if not stream:
+            body.close()
         log.info("specter %s ok in %.0f ms", action, elapsed * 1000)
         return kind, payload
 
-    def _exchange(self, action: str, script: str, url: str, head: dict[str, Any], params: dict[str, Any], key: str) -> tuple[bytes, requests.Response]:
-        """Send the request and read the whole body (streamed, capped)."""
+    def _exchange(self, action: str, script: str, url: str, head: dict[str, Any], params: dict[str, Any], key: str) -> tuple[Body, requests.Response]:
+        """Send the request and read the whole body (streamed into a spool, capped)."""
         if script == protocol.GET_SCRIPT:
             qs = encode_params({**head, **params, "key": key}, action=action)
             response = self.session.get(f"{url}?{qs}", timeout=self.timeout, verify=self.verify_tls, stream=True, allow_redirects=False)
@@ -173,24 +185,27 @@ class SpecterClient:
             )
         return self._read_capped(response, action), response
 
-    def _read_capped(self, response: requests.Response, action: str) -> bytes:
-        chunks, size = [], 0
+    def _read_capped(self, response: requests.Response, action: str) -> Body:
+        body = Body()
         try:
-            for chunk in response.iter_content(65536):
-                size += len(chunk)
-                if size > self.max_response_bytes:
+            for chunk in response.iter_content(READ_CHUNK):
+                if body.size + len(chunk) > self.max_response_bytes:
                     raise SpecterProtocolError(
                         f"Specter's answer to {action} is larger than {self.max_response_bytes} bytes; refused unread",
                         action=action,
                     )
-                chunks.append(chunk)
+                body.write(chunk)
+            body.finish()
+        except BaseException:
+            body.close()
+            raise
         finally:
             response.close()
-        return b"".join(chunks)
+        return body
 
-    def _parse(self, action: str, response: requests.Response, raw: bytes, sent_batch: str | None) -> tuple[str, Any]:
+    def _parse(self, action: str, response: requests.Response, body: Body, sent_batch: str | None, *, stream: bool = False) -> tuple[str, Any]:
         ctype = response.headers.get("Content-Type", "").lower()
-        head = raw[:200].lstrip().lower()
+        head = body.head.lstrip().lower()
         looks_html = "text/html" in ctype or head.startswith(b"<!doctype html") or head.startswith(b"<html")
         if response.status_code >= 500 or (response.status_code != 200 and looks_html):
             raise SpecterUnavailable(f"Specter answered {action} with HTTP {response.status_code}", action=action)
@@ -198,33 +213,32 @@ class SpecterClient:
             raise SpecterProtocolError(f"Specter answered {action} with HTTP {response.status_code}", action=action)
         if looks_html:
             raise SpecterUnavailable(f"Specter answered {action} with an HTML page instead of an API answer", action=action)
-        self._check_encoding(action, ctype, raw)
-        text = raw.decode(protocol.WIRE_ENCODING)
-        stripped = text.lstrip()
-        if stripped.startswith("<"):
-            root = self._parse_xml(action, raw)
+        self._check_encoding(action, ctype, body)
+        if head.startswith(b"<"):
+            if stream:
+                return "xml", body
+            root = self._parse_xml(action, body.read())
             self._raise_for_xml(action, root, sent_batch)
             return "xml", root
-        if stripped.startswith("0;"):
-            parts = stripped.split(";", 2)
+        if head.startswith(b"0;"):
+            text = body.read().decode(protocol.WIRE_ENCODING).lstrip()
+            parts = text.split(";", 2)
             code = int(parts[1]) if len(parts) > 1 and parts[1].strip().isdigit() else 0
             raise api_error(code, parts[2].strip() if len(parts) > 2 else "", action=action, sent_batch=sent_batch)
-        return "text", text
+        if stream:
+            return "text", body
+        return "text", body.read().decode(protocol.WIRE_ENCODING)
 
-    def _check_encoding(self, action: str, ctype: str, raw: bytes) -> None:
+    def _check_encoding(self, action: str, ctype: str, body: Body) -> None:
         charset = ""
         if "charset=" in ctype:
             charset = ctype.split("charset=", 1)[1].split(";")[0].strip().strip('"')
-        declared = _XML_ENCODING.match(raw[:200].lstrip())
+        declared = _XML_ENCODING.match(body.head.lstrip())
         if declared:
             charset = declared.group(1).decode("ascii")
         if charset and charset.lower() not in _LATIN1_NAMES:
             raise SpecterEncodingError(f"Specter answered {action} in {charset}, not ISO-8859-1", action=action)
-        if any(b >= 0x80 for b in raw):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return
+        if not body.ascii and body.utf8:
             raise SpecterEncodingError(f"Specter's answer to {action} is UTF-8, not ISO-8859-1; refused so no text is garbled", action=action)
 
     def _parse_xml(self, action: str, raw: bytes) -> Element:
@@ -238,8 +252,11 @@ class SpecterClient:
     @staticmethod
     def _raise_for_xml(action: str, root: Element, sent_batch: str | None) -> None:
         resp = root.find("APIresponse")
-        if resp is None:
-            return
+        if resp is not None:
+            SpecterClient._raise_for_response(action, resp, sent_batch)
+
+    @staticmethod
+    def _raise_for_response(action: str, resp: Element, sent_batch: str | None) -> None:
         result = (resp.findtext("result") or "").strip()
         code_text = (resp.findtext("code") or "").strip()
         code = int(code_text) if code_text.isdigit() else 0
@@ -269,32 +286,46 @@ class SpecterClient:
 
     # -- feeds -----------------------------------------------------------------------------------
 
+    def open_feed(self, feed: str, batch_no: str, *, sites: Iterable[str] | None = None, use_xml: bool = False) -> FeedStream:
+        """Fetch a batch of ``feed`` and parse it as it is iterated (a pull stores it page by page).
+
+        The stock feed comes as text, or (with ``sites`` or ``use_xml``) as the multi-stock-site XML,
+        summed over the wanted sites. An error answer (an open batch: 99) is raised here, before any row.
+        """
+        action = protocol.FEEDS[feed].fetch_action
+        params: dict[str, Any] = {"batchNo": batch_no, "useXML": 2}
+        site_set = {str(s) for s in sites} if sites else None
+        if feed == "stock":
+            params = {"batchNo": batch_no, **({"useXML": 2, "getMultipleStocksites": 1} if site_set or use_xml else {})}
+        kind, body = self._call(action, params, stream=True)
+        meta = FeedMeta()
+        items: Iterator[Any]
+        if kind == "text":
+            if feed != "stock":
+                body.close()
+                raise SpecterProtocolError(f"Specter answered the {'article' if feed == 'articles' else 'orders'} feed with text, expected XML")
+            items = iter_stock_text(body.text_chunks(protocol.WIRE_ENCODING))
+        else:
+            events = _safe_iterparse(body.file, events=("start", "end"), forbid_dtd=True, forbid_entities=True, forbid_external=True)
+            records = walk_xml(events, RECORD_PATH[feed], meta, lambda resp: self._raise_for_response(action, resp, batch_no))
+            if feed == "stock":
+                items = iter_stock_xml(records, site_set, meta)
+            else:
+                items = iter_articles_xml(records) if feed == "articles" else iter_orders_xml(records)
+        return FeedStream(feed, batch_no, items, meta, body, action)
+
     def fetch_stock(self, batch_no: str, *, sites: Iterable[str] | None = None, use_xml: bool = False) -> FeedBatch:
         """Fetch the stock feed; with ``sites`` (or ``use_xml``) the multi-stock-site XML is summed."""
-        site_set = {str(s) for s in sites} if sites else None
-        params: dict[str, Any] = {"batchNo": batch_no}
-        if site_set or use_xml:
-            params.update(useXML=2, getMultipleStocksites=1)
-        kind, payload = self.call(protocol.STOCK.fetch_action, params)
-        if kind == "xml":
-            rows, limit, doubled = parse_stock_xml(payload, site_set)
-            return FeedBatch("stock", batch_no, rows, more_pending(payload, len(rows)), limit, doubled)
-        rows = parse_stock_text(payload, batch_no)
-        return FeedBatch("stock", batch_no, rows, False, None)
+        with self.open_feed("stock", batch_no, sites=sites, use_xml=use_xml) as stream:
+            return stream.collect()
 
     def fetch_articles(self, batch_no: str) -> FeedBatch:
-        kind, root = self.call(protocol.ARTICLES.fetch_action, {"batchNo": batch_no, "useXML": 2})
-        if kind != "xml":
-            raise SpecterProtocolError("Specter answered the article feed with text, expected XML")
-        items = parse_articles_xml(root)
-        return FeedBatch("articles", batch_no, items, more_pending(root, len(items)), None)
+        with self.open_feed("articles", batch_no) as stream:
+            return stream.collect()
 
     def fetch_orders(self, batch_no: str) -> FeedBatch:
-        kind, root = self.call(protocol.ORDERS.fetch_action, {"batchNo": batch_no, "useXML": 2})
-        if kind != "xml":
-            raise SpecterProtocolError("Specter answered the orders feed with text, expected XML")
-        items = parse_orders_xml(root)
-        return FeedBatch("orders", batch_no, items, more_pending(root, len(items)), None)
+        with self.open_feed("orders", batch_no) as stream:
+            return stream.collect()
 
     def fetch(self, feed: str, batch_no: str, **kwargs: Any) -> FeedBatch:
         return {"stock": self.fetch_stock, "articles": self.fetch_articles, "orders": self.fetch_orders}[feed](batch_no, **kwargs)

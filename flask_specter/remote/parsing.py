@@ -1,7 +1,12 @@
-"""Typed results of Specter calls, and the parsers that build them from text and XML answers."""
+"""Typed results of Specter calls, and the parsers that build them from text and XML answers.
+
+The feed parsers read an answer as a stream (text chunks, or XML events): a batch of 100,000 rows is
+never held whole, as text, as a tree or as a list, so a pull's memory does not grow with the batch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -99,61 +104,143 @@ def _qty(value: str | None, name: str) -> int:
         raise SpecterProtocolError(f"Specter sent an unreadable stock figure: {exc}") from exc
 
 
+def _stock_line(line: str) -> StockLine | None:
+    if not line.strip():
+        return None
+    parts = line.split(";")
+    if len(parts) < 3:
+        raise SpecterProtocolError(f"Specter sent a stock row that is not 'id;articleNo;available': {line[:80]!r}")
+    article_no = parts[1].strip()
+    if not article_no:
+        return None
+    return StockLine(article_no=article_no, available=_qty(parts[2], article_no), article_id=parts[0].strip() or None)
+
+
+def iter_stock_text(chunks: Iterable[str]) -> Iterator[StockLine]:
+    """CR-separated ``specterArticleId;articleNo;available;batchNo`` rows, read chunk by chunk (a row may
+    span two chunks); empty articleNos are skipped."""
+    carry = ""
+    for chunk in chunks:
+        lines = (carry + chunk.replace("\n", "\r")).split("\r")
+        carry = lines.pop()
+        for line in lines:
+            row = _stock_line(line)
+            if row is not None:
+                yield row
+    row = _stock_line(carry)
+    if row is not None:
+        yield row
+
+
 def parse_stock_text(body: str, batch_no: str) -> list[StockLine]:
-    """CR-separated ``specterArticleId;articleNo;available;batchNo`` rows; empty articleNos are skipped."""
-    rows = []
-    for line in body.replace("\n", "\r").split("\r"):
-        if not line.strip():
-            continue
-        parts = line.split(";")
-        if len(parts) < 3:
-            raise SpecterProtocolError(f"Specter sent a stock row that is not 'id;articleNo;available': {line[:80]!r}")
-        article_no = parts[1].strip()
-        if not article_no:
-            continue
-        rows.append(StockLine(article_no=article_no, available=_qty(parts[2], article_no), article_id=parts[0].strip() or None))
-    return rows
+    """The whole text stock answer at once (``iter_stock_text`` over one chunk)."""
+    return list(iter_stock_text([body]))
 
 
-def parse_stock_xml(root: Element, sites: set[str] | None) -> tuple[list[StockLine], int | None, frozenset[str]]:
+@dataclass
+class FeedMeta:
+    """What an answer says besides its items, complete once every item has been read."""
+
+    count: int = 0
+    limit: int | None = None
+    more_flag: bool = False
+    duplicates: frozenset[str] = frozenset()
+
+    @property
+    def more(self) -> bool:
+        """Paging: a full page (``responseMaxLimit`` reached) or ``moreInfoToFetch`` means fetch again."""
+        return self.more_flag or (self.limit is not None and self.limit != 0 and self.count >= self.limit)
+
+
+RECORD_PATH = {
+    "stock": ("stockChanges", "stock", "articles", "article"),
+    "articles": ("articles", "article"),
+    "orders": ("orders", "order"),
+}
+
+
+def walk_xml(
+    events: Iterable[tuple[str, Any]], record: tuple[str, ...], meta: FeedMeta, on_response: Callable[[Element], None]
+) -> Iterator[tuple[Element, list[Element]]]:
+    """Yield every element at ``record`` (a path below the root) with its ancestors, then drop it from the
+    tree, so the tree never holds more than the record being read (and the empty containers above it). ``events`` are iterparse's
+    ``start``/``end``; the root's ``APIresponse`` goes to ``on_response`` (which raises for an error
+    answer), ``responseMaxLimit`` and ``moreInfoToFetch`` to ``meta``."""
+    stack: list[Element] = []
+    depth = len(record)
+    in_record = False
+    for event, elem in events:
+        if event == "start":
+            if not in_record and len(stack) == depth and elem.tag == record[-1] and _tags(stack[1:]) == record[:-1]:
+                in_record = True
+            stack.append(elem)
+            continue
+        stack.pop()
+        if not stack:
+            continue  # the root
+        if in_record and len(stack) == depth:
+            in_record = False
+            yield elem, stack
+        elif len(stack) == 1:
+            _root_child(elem, meta, on_response)
+        else:
+            continue  # a field of a record, or of the root's child: kept until that one is read
+        stack[-1].remove(elem)
+
+
+def _tags(elements: list[Element]) -> tuple[str, ...]:
+    return tuple(e.tag for e in elements)
+
+
+def _root_child(elem: Element, meta: FeedMeta, on_response: Callable[[Element], None]) -> None:
+    text = (elem.text or "").strip()
+    if elem.tag == "APIresponse":
+        on_response(elem)
+    elif elem.tag == "responseMaxLimit":
+        meta.limit = int(text) if text.isdigit() else None
+    elif elem.tag == "moreInfoToFetch":
+        meta.more_flag = text == "1"
+
+
+def iter_stock_xml(records: Iterable[tuple[Element, list[Element]]], sites: set[str] | None, meta: FeedMeta) -> Iterator[StockLine]:
     """``stockChanges/stock/articles/article``, summing available over the wanted stock sites.
 
-    Also returns the article numbers that occur twice under one stock site: their sum would be wrong.
+    The sums need every site's section, so the totals (two figures per article) are kept until the end;
+    the article numbers that occur twice under one stock site go to ``meta.duplicates``: their sum would
+    be wrong.
     """
     totals: dict[str, list[int]] = {}
     seen: set[tuple[str | None, str]] = set()
     doubled: set[str] = set()
-    changes = root.find("stockChanges")
-    if changes is None:
-        return [], _limit(root), frozenset()
-    for stock in changes.findall("stock"):
-        site = stock.get("stockSiteId")
+    for article, ancestors in records:
+        site = ancestors[2].get("stockSiteId")
         if sites and site is not None and site not in sites:
             continue
-        for article in stock.findall("articles/article"):
-            article_no = _text(article, "articleNo")
-            if not article_no:
-                continue
-            if (site, article_no) in seen:
-                doubled.add(article_no)
-            seen.add((site, article_no))
-            available = _qty(_text(article, "noItemsAv"), article_no)
-            in_stock_text = _text(article, "noItemsInStock")
-            in_stock = _qty(in_stock_text, article_no) if in_stock_text is not None else 0
-            acc = totals.setdefault(article_no, [0, 0])
-            acc[0] += available
-            acc[1] += in_stock
-    rows = [StockLine(article_no=no, available=a, in_stock=s) for no, (a, s) in totals.items()]
-    return rows, _limit(root), frozenset(doubled)
-
-
-def parse_articles_xml(root: Element) -> list[ArticleInfo]:
-    items = []
-    for article in root.findall("articles/article"):
         article_no = _text(article, "articleNo")
         if not article_no:
             continue
-        items.append(
+        if (site, article_no) in seen:
+            doubled.add(article_no)
+        seen.add((site, article_no))
+        available = _qty(_text(article, "noItemsAv"), article_no)
+        in_stock_text = _text(article, "noItemsInStock")
+        in_stock = _qty(in_stock_text, article_no) if in_stock_text is not None else 0
+        acc = totals.setdefault(article_no, [0, 0])
+        acc[0] += available
+        acc[1] += in_stock
+    del seen
+    meta.duplicates = frozenset(doubled)
+    for no in list(totals):
+        available, in_stock = totals.pop(no)
+        yield StockLine(article_no=no, available=available, in_stock=in_stock)
+
+
+def iter_articles_xml(records: Iterable[tuple[Element, list[Element]]]) -> Iterator[ArticleInfo]:
+    for article, _ancestors in records:
+        article_no = _text(article, "articleNo")
+        if not article_no:
+            continue
+        yield (
             ArticleInfo(
                 article_no=article_no,
                 name=_text(article, "name"),
@@ -167,19 +254,17 @@ def parse_articles_xml(root: Element) -> list[ArticleInfo]:
                 deleted=article.get("deleted") == "1",
             )
         )
-    return items
 
 
-def parse_orders_xml(root: Element) -> list[OrderChange]:
-    items = []
-    for order in root.findall("orders/order"):
+def iter_orders_xml(records: Iterable[tuple[Element, list[Element]]]) -> Iterator[OrderChange]:
+    for order, _ancestors in records:
         order_no = order.get("orderNo")
         if not order_no:
             continue
         status = order.find("orderstatus")
         deliveries = order.find("deliveries")
         status_id = status.get("statusId") if status is not None else None
-        items.append(
+        yield (
             OrderChange(
                 order_no=order_no,
                 external_order_no=order.get("externalOrderNo"),
@@ -191,17 +276,3 @@ def parse_orders_xml(root: Element) -> list[OrderChange]:
                 deliveries_updated=deliveries is not None and deliveries.get("updated") == "1",
             )
         )
-    return items
-
-
-def _limit(root: Element) -> int | None:
-    text = _text(root, "responseMaxLimit")
-    return int(text) if text and text.isdigit() else None
-
-
-def more_pending(root: Element, count: int) -> bool:
-    """Paging: a full page (``responseMaxLimit`` reached) or ``moreInfoToFetch`` means fetch again."""
-    if _text(root, "moreInfoToFetch") == "1":
-        return True
-    limit = _limit(root)
-    return limit is not None and limit != 0 and count >= limit
