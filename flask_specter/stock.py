@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import delete, event, exists, func, insert, inspect, or_, select, update
+from sqlalchemy import bindparam, delete, event, exists, func, insert, inspect, or_, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, utcnow
@@ -175,6 +175,13 @@ def release_for_figures(figures: dict[str, tuple[int, dt.datetime | None]]) -> i
     return released
 
 
+_HELD = (  # built once: the apply runs it every chunk
+    select(Reservation.id, Reservation.sku, Reservation.qty, Reservation.order_ref, ReservationAck.acknowledged_at, ReservationAck.covered_batch_id)
+    .outerjoin(ReservationAck, ReservationAck.order_ref == Reservation.order_ref)
+    .where(Reservation.sku.in_(bindparam("skus", expanding=True)))
+)
+
+
 def settle_reservations(figures: dict[str, tuple[int, dt.datetime | None]]) -> dict[str, int]:
     """``release_for_figures`` then ``reserved_quantities`` for the SKUs of ``figures``, in one read.
 
@@ -185,11 +192,7 @@ def settle_reservations(figures: dict[str, tuple[int, dt.datetime | None]]) -> d
     if not figures:
         return {}
     session = get_state().db.session
-    rows = session.execute(
-        select(Reservation.id, Reservation.sku, Reservation.qty, Reservation.order_ref, ReservationAck.acknowledged_at, ReservationAck.covered_batch_id)
-        .outerjoin(ReservationAck, ReservationAck.order_ref == Reservation.order_ref)
-        .where(Reservation.sku.in_(list(figures)))
-    ).all()
+    rows = session.execute(_HELD, {"skus": list(figures)}).all()
     reserved: dict[str, int] = {}
     released: list[int] = []
     orders: set[str] = set()
