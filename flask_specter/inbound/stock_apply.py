@@ -64,7 +64,7 @@ def apply_chunk(rows: list[AnyRow]) -> dict[str, int]:
 
 @job
 def run_apply_chunk() -> dict[str, Any]:
-    """The apply job: chunks back to back while the delay is 0 (see ``_apply_chunks``), else one chunk
+    """The apply job: chunks back to back while the delay is 0 (see ``_apply_next_chunk``), else one chunk
     and the next job scheduled after the delay.
 
     A chunk that fails (the database restarted, its connection was cut) wrote nothing: its transaction
@@ -76,7 +76,7 @@ def run_apply_chunk() -> dict[str, Any]:
     state.queue.clear_flag(CHAIN_FLAG)  # rows stored from now on queue one more job: this one may have looked already
     try:
         with redoable_writes():  # SQLite: no fsync per chunk; a chunk a power cut undoes is pending again
-            result = _apply_chunks(state)
+            result = _apply_next_chunk(state)
     except Exception:
         _resume_after_failure(state)
         raise
@@ -97,8 +97,9 @@ def _resume_after_failure(state: Any) -> None:
         log.warning("stock chunk failed and could not be rescheduled (%s); the sweep resumes it", type(exc).__name__)
 
 
-def _apply_chunks(state: Any) -> dict[str, Any]:
-    """Apply chunks until no row waits; hand over to a new job when the delay is set or the budget spent.
+def _apply_next_chunk(state: Any) -> dict[str, Any]:
+    """Apply the next chunk, and the ones after it until no row waits; hand over to a new job when the
+    delay is set or the budget is spent.
 
     Each chunk is its own transaction; stock sync switched off between two chunks stops the chain.
     Returns the job's totals and whether rows remain.
@@ -112,7 +113,7 @@ def _apply_chunks(state: Any) -> dict[str, Any]:
         if not state.settings.get("stock_sync"):
             state.db.session.commit()
             return {**totals, "skipped": "stock sync is off"}
-        chunk = _apply_one_chunk(state, size, writer)
+        chunk = _one_chunk(state, size, writer)
         totals["chunks"] += 1
         for key in ("rows", "changed", "unknown"):
             totals[key] += chunk[key]
@@ -129,7 +130,7 @@ def _apply_chunks(state: Any) -> dict[str, Any]:
             return totals
 
 
-def _apply_one_chunk(state: Any, size: int, writer: ChunkWriter) -> dict[str, Any]:
+def _one_chunk(state: Any, size: int, writer: ChunkWriter) -> dict[str, Any]:
     """Claim and apply one chunk (its own transaction); ``signals.stock_chunk_applied`` when it had rows."""
     rows = writer.claim(size)
     pause = float(state.config.get("SPECTER_DEBUG_PAUSE_IN_CHUNK") or 0)
