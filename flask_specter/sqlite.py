@@ -44,6 +44,13 @@ _READING = ThreadFlag()
 # only reads (a report, a monitoring poll) and must not queue behind a writer for the write lock.
 reading_only = _READING.on
 
+_REDOABLE = ThreadFlag()
+# ``with redoable_writes(): ...`` commits this thread's transactions with ``synchronous = NORMAL``: no fsync
+# per commit in WAL mode. A power cut (not a killed process) may then undo the last of them, so only for
+# work that is done again from rows committed durably before (the stock apply's chunks); off again after.
+redoable_writes = _REDOABLE.on
+SYNC_SAVED = "specter_synchronous"  # connection info: the level to restore once redoable writes end
+
 
 def tune_sqlite(engine: Engine) -> bool:
     """Install the listeners on ``engine`` if it is SQLite (pysqlite) and not done yet; True when tuned."""
@@ -92,4 +99,19 @@ def _begin(conn: Connection) -> None:
     assert dbapi_connection is not None  # a connection that begins a transaction is not detached
     if dbapi_connection.isolation_level is not None:  # opened before the listeners were added
         _prepare(dbapi_connection)
+    _set_durability(conn, relaxed=bool(_REDOABLE))
     conn.exec_driver_sql("BEGIN" if _reads_only() else "BEGIN IMMEDIATE")
+
+
+def _set_durability(conn: Connection, *, relaxed: bool) -> None:
+    """Between transactions (SQLite refuses it inside one): NORMAL for redoable writes, else as it was."""
+    info = conn.connection.info
+    if relaxed and SYNC_SAVED not in info:
+        level = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        if isinstance(level, int) and level > 1:
+            conn.exec_driver_sql("PRAGMA synchronous = NORMAL")
+        info[SYNC_SAVED] = level
+    elif not relaxed and SYNC_SAVED in info:
+        level = info.pop(SYNC_SAVED)
+        if isinstance(level, int) and level > 1:
+            conn.exec_driver_sql(f"PRAGMA synchronous = {level}")

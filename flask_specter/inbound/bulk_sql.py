@@ -1,0 +1,108 @@
+"""Many rows in one statement, built once per job and run for every chunk.
+
+The stock apply writes ~100 rows per table per chunk, a thousand chunks for a large catalogue. Building
+a statement costs more than running it at this size, so these are built once (their values are bound
+parameters) and run as they are. On PostgreSQL each takes the rows as arrays (``unnest``): one statement
+and one round trip per table, and the same SQL every time, so psycopg prepares it (a multi-row
+``VALUES`` list is compiled anew each time; psycopg's executemany sends one INSERT per row). SQLite runs
+in process, where the driver's executemany of one prepared statement is the cheap way; the statement
+is compiled once and the rows go to the driver as tuples (``Executemany``: SQLAlchemy's per-row
+parameter handling cost more than SQLite's writing them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.sql.expression import Executable
+
+AnySession = Session | scoped_session[Any]
+# Turns the INSERT into an upsert: the dialect's insert -> the statement to run (PostgreSQL's and
+# SQLite's inserts share ``on_conflict_do_update``).
+OnConflict = Callable[[Any], Executable]
+
+
+class Executemany:
+    """``statement`` compiled once for a dialect with positional parameters (SQLite's ``?``), run with the
+    driver's executemany; the columns' bind processors (SQLite stores a datetime as text) are applied here."""
+
+    def __init__(self, statement: Any, keys: list[str], types: dict[str, Any], session: AnySession):
+        dialect = session.get_bind().dialect
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
+        self.sql = str(compiled)
+        self.order: list[str] = list(compiled.positiontup or [])
+        self.processors = {key: proc for key in self.order if key in types and (proc := types[key].bind_processor(dialect)) is not None}
+
+    def run(self, session: AnySession, values: list[dict[str, Any]]) -> None:
+        procs = self.processors
+        rows = [tuple(procs[key](v[key]) if key in procs else v[key] for key in self.order) for v in values]
+        session.connection().exec_driver_sql(self.sql, rows)
+
+
+class BulkInsert:
+    """``INSERT INTO table (keys) …`` for a list of dicts with these keys."""
+
+    def __init__(self, dialect: str, table: Table, keys: list[str], on_conflict: OnConflict | None = None):
+        self.keys = keys
+        self.arrays = dialect == "postgresql"
+        stmt: Any
+        if self.arrays:
+            rows = _unnest({key: table.c[key].type for key in keys})
+            stmt = postgresql.insert(table).from_select(keys, select(*(rows.c[key] for key in keys)))
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(table)
+        elif on_conflict is None:  # pragma: no cover - other databases
+            stmt = insert(table)
+        else:  # pragma: no cover - callers handle an upsert on other databases themselves
+            raise NotImplementedError(dialect)
+        self.statement: Executable = on_conflict(stmt) if on_conflict else stmt
+        self.types = {key: table.c[key].type for key in keys}
+        self.driver: Executemany | None = None
+
+    def run(self, session: AnySession, values: list[dict[str, Any]]) -> None:
+        if not values:
+            return
+        if self.arrays:
+            session.execute(self.statement, {f"{key}_array": [v[key] for v in values] for key in self.keys})
+            return
+        if self.driver is None:
+            self.driver = Executemany(self.statement, self.keys, self.types, session)
+        self.driver.run(session, values)
+
+
+class BulkUpdate:
+    """``UPDATE table SET value_col = new[key] WHERE key_col = key`` for every key of a mapping.
+
+    PostgreSQL joins the arrays of keys and values (``UPDATE … FROM unnest``): one statement. Elsewhere
+    one prepared UPDATE per key (in process on SQLite: no round trips).
+    """
+
+    def __init__(self, dialect: str, table: Any, key_col: Any, value_col: Any):
+        self.arrays = dialect == "postgresql"
+        if self.arrays:
+            rows = _unnest({"k": key_col.type, "v": value_col.type})
+            self.statement = update(table).where(key_col == rows.c.k).values({value_col.key: rows.c.v})
+        else:
+            self.statement = update(table).where(key_col == bindparam("_key", type_=key_col.type)).values({value_col.key: bindparam("_value", type_=value_col.type)})
+        self.types = {"_key": key_col.type, "_value": value_col.type}
+        self.driver: Executemany | None = None
+
+    def run(self, session: AnySession, new: Mapping[Any, Any]) -> None:
+        if not new:
+            return
+        if self.arrays:
+            session.execute(self.statement, {"k_array": list(new), "v_array": list(new.values())}, execution_options={"synchronize_session": False})
+            return
+        if self.driver is None:
+            self.driver = Executemany(self.statement, ["_key", "_value"], self.types, session)
+        self.driver.run(session, [{"_key": key, "_value": value} for key, value in new.items()])
+
+
+def _unnest(columns: dict[str, Any]) -> Any:
+    """``unnest(:a_array, :b_array, …) AS rows(a, b, …)``: one array parameter per column, zipped into rows."""
+    arrays: list[ColumnElement[Any]] = [bindparam(f"{key}_array", type_=postgresql.ARRAY(type_)) for key, type_ in columns.items()]
+    return func.unnest(*arrays).table_valued(*columns).render_derived()
