@@ -239,7 +239,7 @@ def _write_inserts(session: Session) -> None:
             rows.append({"kind": "order", "op": "create", "ref": str(adapter.order_ref(obj))})
     rows.sort(key=lambda row: row["kind"] != "customer")  # a new customer's row before its order's
     if rows:  # new records: no pending row can exist for them yet; written in this flush's transaction
-        session.connection().execute(insert(OutboxEntry.__table__), [{**row, "state": "pending", "attempts": 0} for row in rows])
+        session.connection().execute(insert(OutboxEntry), [{**row, "state": "pending", "attempts": 0} for row in rows])
         session.info[NUDGE] = True
 
 

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rq import Worker
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from .. import signals
 from ..backoff import backoff_delay
@@ -103,34 +104,48 @@ def claim(entry_id: int, *, force: bool = False) -> str | None:
     return token if result.rowcount == 1 else None
 
 
-def claim_next() -> tuple[int, str] | None:
-    """Claim the oldest due row in one statement: (id, token), or None when nothing is due.
+def _first_in_line() -> ColumnElement[bool]:
+    """No older change of the same record is unsent: a delete never overtakes its create."""
+    older = aliased(OutboxEntry)
+    return ~exists().where(
+        older.kind == OutboxEntry.kind, older.ref == OutboxEntry.ref, older.id < OutboxEntry.id, older.state.in_(("pending", "sending"))
+    )
+
+
+def claim_next(*, commit: bool = True) -> tuple[OutboxEntry, str] | None:
+    """Claim the oldest due row that is first in line for its record, in one statement; the row (detached,
+    as claimed) and its token, or None when nothing is due.
 
     On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP LOCKED``), so
     parallel drains do not queue behind each other; SQLite's single writer serialises them anyway. The
-    outer condition repeats the due test, so a row is only ever claimed while claimable.
+    outer condition repeats the due test, so a row is only ever claimed while claimable. ``commit=False``
+    leaves the commit to the caller (the drain commits a row's outcome and the next claim at once).
     """
     state = get_state()
     session = state.db.session
     token = uuid.uuid4().hex
     due = and_(OutboxEntry.state.in_(("pending", "sending")), _claimable(force=False))
-    pick = select(OutboxEntry.id).where(due).order_by(OutboxEntry.id).limit(1).with_for_update(skip_locked=True).scalar_subquery()
-    entry_id = session.execute(
+    pick = select(OutboxEntry.id).where(due, _first_in_line()).order_by(OutboxEntry.id).limit(1).with_for_update(skip_locked=True)
+    row = session.execute(
         update(OutboxEntry)
-        .where(OutboxEntry.id == pick, due)
+        .where(OutboxEntry.id == pick.scalar_subquery(), due)
         .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
-        .returning(OutboxEntry.id)
+        .returning(*OutboxEntry.__table__.columns)
         .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    session.commit()
-    return (int(entry_id), token) if entry_id is not None else None
+    ).first()
+    if commit:
+        session.commit()
+    return (OutboxEntry(**row._asdict()), token) if row is not None else None
 
 
 def _next_due_in() -> float | None:
-    """Seconds until the next pending row is due (0 if one is due now), None when none is pending."""
+    """Seconds until the next pending row that is first in line is due (0: one is due now), None when none is pending."""
     session = get_state().db.session
     first = session.execute(
-        select(OutboxEntry.next_attempt_at).where(OutboxEntry.state == "pending").order_by(OutboxEntry.next_attempt_at.is_not(None), OutboxEntry.next_attempt_at).limit(1)
+        select(OutboxEntry.next_attempt_at)
+        .where(OutboxEntry.state == "pending", _first_in_line())
+        .order_by(OutboxEntry.next_attempt_at.is_not(None), OutboxEntry.next_attempt_at)
+        .limit(1)
     ).first()
     session.commit()
     if first is None:
@@ -188,24 +203,36 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
 
     ``force`` ignores the back-off wait (drain, "Överför order"); a row someone else is sending is
     never taken. Returns a small summary; never raises for a Specter failure (RQ keeps no traceback
-    with personal data in it).
+    with personal data in it). A newer change of the same record waits for this one (``claim_next``):
+    after a send, a drain is nudged for it.
     """
     state = get_state()
+    session = state.db.session
     state.queue.clear_flag(_flag(entry_id))
     token = claim(entry_id, force=force)
     if token is None:
         return {"entry": entry_id, "skipped": "not pending, or being sent elsewhere"}
-    return _push_claimed(state, entry_id, token)
+    entry = session.get(OutboxEntry, entry_id)
+    wait = _wait_for_older(entry)
+    if wait is not None:
+        summary = {"entry": entry_id, "kind": entry.kind, "op": entry.op, "ref": entry.ref}
+        return {**summary, **_defer(entry_id, token, wait, "an older change of the same record is not sent yet")}
+    summary, after = _push_claimed(state, entry, token)
+    _run_after(entry_id, after)
+    if summary.get("state") == "sent":
+        nudge_drain(state)
+    return summary
 
 
 @job
 def drain_outbox(role: str = "main") -> dict[str, int]:
     """Send due rows in turn, oldest first, until none is due: the job a commit nudges.
 
-    The "main" job owns the drain flag: when nothing is due it clears the flag, waits ``NUDGE_MEMORY``
-    and looks once more, so the last row of a burst is never left behind. It also asks idle workers to
-    help ("helper" jobs) when more rows are due than it would send at once. After ``DRAIN_BUDGET``
-    seconds a job hands over to a fresh one of its kind.
+    Each row's outcome is committed together with the claim of the next row (one commit per row). The
+    "main" job owns the drain flag: when nothing is due it clears the flag, waits ``NUDGE_MEMORY`` and
+    looks once more, so the last row of a burst is never left behind. It also asks idle workers to help
+    ("helper" jobs) when more rows are due than it sends at once. After ``DRAIN_BUDGET`` seconds a job
+    hands over to a fresh one of its kind.
     """
     state = get_state()
     started = time.monotonic()
@@ -213,27 +240,35 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     if role == "main":
         _ask_for_help(state)
     last_look = False
+    claimed = claim_next()
     while True:
-        if time.monotonic() - started > DRAIN_BUDGET:
-            if _next_due_in() == 0.0:
-                _hand_over(state, role)
-                break
-        claimed = claim_next()
         if claimed is not None:
-            result = _push_claimed(state, *claimed, in_drain=True)
-            key = str(result.get("state", "skipped"))
+            entry, token = claimed
+            summary, after = _push_claimed(state, entry, token, in_drain=True)
+            key = str(summary.get("state", "skipped"))
             counts[key] = counts.get(key, 0) + 1
             last_look = False
-            continue
+            over = time.monotonic() - started > DRAIN_BUDGET
+            claimed = None if over else claim_next(commit=False)
+            state.db.session.commit()  # the outcome of this row and the claim of the next, at once
+            _run_after(entry.id, after)
+            if claimed is not None:
+                continue
+            if over:
+                if _next_due_in() == 0.0:
+                    _hand_over(state, role)
+                break
         wait = _next_due_in()
         if wait is not None and wait <= DRAIN_HORIZON:
             time.sleep(max(0.01, wait))
+            claimed = claim_next()
             continue
         if role != "main" or last_look:
             break
         state.queue.clear_flag(DRAIN_FLAG)
         time.sleep(NUDGE_MEMORY)  # a process that saw the flag before it was cleared may still commit without a nudge
         last_look = True
+        claimed = claim_next()
     if counts:
         log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return counts
@@ -266,14 +301,24 @@ def _hand_over(state: SpecterState, role: str) -> None:
             state.queue.clear_flag(DRAIN_FLAG)  # a later commit or the sweep queues the next drain
 
 
-def _push_claimed(state: SpecterState, entry_id: int, token: str, *, in_drain: bool = False) -> dict[str, Any]:
-    """Send the row claimed with ``token`` and record the outcome (the body of both jobs)."""
+def _run_after(entry_id: int, after: list[Callable[[], Any]]) -> None:
+    """A successful push's follow-ups, once its outcome is committed."""
+    for follow_up in after:
+        try:
+            follow_up()
+        except Exception:  # a signal receiver or a stock pull must not undo a successful push
+            log.warning("outbox %s: follow-up after a successful push failed", entry_id, exc_info=True)
+
+
+def _push_claimed(state: SpecterState, entry: OutboxEntry, token: str, *, in_drain: bool = False) -> tuple[dict[str, Any], list[Callable[[], Any]]]:
+    """Send the row claimed with ``token`` and record the outcome: (summary, follow-ups to run after commit).
+
+    A success is recorded but not committed (the caller commits, then runs the follow-ups); a deferral
+    or a failure is committed here.
+    """
     session = state.db.session
-    entry = session.get(OutboxEntry, entry_id)
+    entry_id = entry.id
     summary = {"entry": entry_id, "kind": entry.kind, "op": entry.op, "ref": entry.ref}
-    wait = _wait_for_older(entry)
-    if wait is not None:
-        return {**summary, **_defer(entry_id, token, wait, "an older change of the same record is not sent yet", in_drain=in_drain)}
     pusher = PUSHERS.get(entry.kind)
     try:
         if pusher is None:
@@ -281,13 +326,13 @@ def _push_claimed(state: SpecterState, entry_id: int, token: str, *, in_drain: b
         outcome = pusher(state, entry)
     except NotReady as exc:
         session.rollback()
-        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), reason=exc.reason), "not_ready": True}
+        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), reason=exc.reason), "not_ready": True}, []
     except Deferred as exc:
         session.rollback()
-        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), in_drain=in_drain)}
+        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), in_drain=in_drain)}, []
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
         session.rollback()
-        return {**summary, **_failed(entry_id, token, exc)}
+        return {**summary, **_failed(entry_id, token, exc)}, []
     _finish(
         entry_id,
         token,
@@ -299,14 +344,10 @@ def _push_claimed(state: SpecterState, entry_id: int, token: str, *, in_drain: b
         permanent=False,
         next_attempt_at=None,
     )
-    session.commit()
+    if not in_drain:
+        session.commit()
     log.info("outbox %s: %s %s %s sent%s", entry_id, summary["kind"], summary["op"], summary["ref"], f" ({outcome.note})" if outcome.note else "")
-    for after in outcome.after:
-        try:
-            after()
-        except Exception:  # a signal receiver or a stock pull must not undo a successful push
-            log.warning("outbox %s: follow-up after a successful push failed", entry_id, exc_info=True)
-    return {**summary, "state": "sent", "remote_id": outcome.remote_id, "note": outcome.note}
+    return {**summary, "state": "sent", "remote_id": outcome.remote_id, "note": outcome.note}, outcome.after
 
 
 def _defer(entry_id: int, token: str, delay: float, why: str, *, reason: str | None = None, in_drain: bool = False) -> dict[str, Any]:
