@@ -452,6 +452,10 @@ def ensure_customer(state: SpecterState, customer: Any) -> str:
         existing = customer_specter_no(state, customer) if customer is not None else None
         if existing:
             return existing
+    else:  # its row may have been sent by another worker between the first look and this one
+        existing = customer_specter_no(state, customer)
+        if existing:
+            return existing
     customer_no = send_customer(state, customer)
     state.db.session.commit()  # keep the number even if the order itself fails next
     return customer_no
