@@ -40,6 +40,7 @@ log = logging.getLogger("flask_specter.outbox")
 DRAIN_FLAG = "outbox:drain"  # set while a drain job is queued or running and will look again before it ends
 DRAIN_BUDGET = 30.0  # seconds one drain job sends before it hands over to a fresh job (RQ's job timeout is 180 s)
 DRAIN_HORIZON = 1.0  # a row due within this many seconds is waited for by the running drain, not by a new job
+DRAIN_BATCH = 20  # rows a drain claims at once (picking the oldest looks at every pending row)
 NUDGE_MEMORY = 0.2  # seconds a process trusts a drain flag it saw; a finishing drain waits as long before its last look
 _flag_seen: dict[str, float] = {}  # queue name -> monotonic time a drain flag was last seen set (by this process)
 
@@ -112,30 +113,49 @@ def _first_in_line() -> ColumnElement[bool]:
     )
 
 
-def claim_next(*, commit: bool = True) -> tuple[OutboxEntry, str] | None:
-    """Claim the oldest due row that is first in line for its record, in one statement; the row (detached,
-    as claimed) and its token, or None when nothing is due.
+def claim_batch(limit: int = 20, *, commit: bool = True) -> tuple[list[OutboxEntry], str]:
+    """Claim up to ``limit`` of the oldest due rows that are first in line for their record, in one
+    statement: the rows (detached, as claimed, oldest first) and the batch's token.
 
-    On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP LOCKED``), so
-    parallel drains do not queue behind each other; SQLite's single writer serialises them anyway. The
-    outer condition repeats the due test, so a row is only ever claimed while claimable. ``commit=False``
-    leaves the commit to the caller (the drain commits a row's outcome and the next claim at once).
+    Picking the oldest rows costs a look over every pending row, so a drain claims a few at a time
+    rather than one. On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP
+    LOCKED``), so parallel drains take disjoint batches; SQLite's single writer serialises them anyway.
+    The outer condition repeats the due test, so a row is only ever claimed while claimable.
+    ``commit=False`` leaves the commit to the caller (the drain commits a row's outcome and the next
+    claim at once).
     """
     state = get_state()
     session = state.db.session
     token = uuid.uuid4().hex
     due = and_(OutboxEntry.state.in_(("pending", "sending")), _claimable(force=False))
-    pick = select(OutboxEntry.id).where(due, _first_in_line()).order_by(OutboxEntry.id).limit(1).with_for_update(skip_locked=True)
-    row = session.execute(
+    pick = select(OutboxEntry.id).where(due, _first_in_line()).order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)
+    rows = session.execute(
         update(OutboxEntry)
-        .where(OutboxEntry.id == pick.scalar_subquery(), due)
+        .where(OutboxEntry.id.in_(pick), due)
         .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
         .returning(*OutboxEntry.__table__.columns)
         .execution_options(synchronize_session=False)
-    ).first()
+    ).all()
     if commit:
         session.commit()
-    return (OutboxEntry(**row._asdict()), token) if row is not None else None
+    return sorted((OutboxEntry(**row._asdict()) for row in rows), key=lambda entry: entry.id), token
+
+
+def claim_next(*, commit: bool = True) -> tuple[OutboxEntry, str] | None:
+    """The oldest due row that is first in line, claimed (``claim_batch`` of one), or None."""
+    entries, token = claim_batch(1, commit=commit)
+    return (entries[0], token) if entries else None
+
+
+def _release(entries: list[OutboxEntry], token: str) -> None:
+    """Claimed rows this drain will not send after all: pending again, for whoever comes next (not committed)."""
+    if entries:
+        get_state().db.session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_([e.id for e in entries]), OutboxEntry.claim_token == token)
+            .values(state="pending", claim_token=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _next_due_in() -> float | None:
@@ -228,47 +248,64 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
 def drain_outbox(role: str = "main") -> dict[str, int]:
     """Send due rows in turn, oldest first, until none is due: the job a commit nudges.
 
-    Each row's outcome is committed together with the claim of the next row (one commit per row). The
-    "main" job owns the drain flag: when nothing is due it clears the flag, waits ``NUDGE_MEMORY`` and
-    looks once more, so the last row of a burst is never left behind. It also asks idle workers to help
-    ("helper" jobs) when more rows are due than it sends at once. After ``DRAIN_BUDGET`` seconds a job
-    hands over to a fresh one of its kind.
+    Rows are claimed ``DRAIN_BATCH`` at a time and sent one by one; each row's outcome is committed on
+    its own (with the claim of the next batch, when one is due), so a killed worker leaves at most the
+    row it was sending to be sent again (Specter refuses a second copy of an order, code 23) and its
+    unsent claims to be taken over when their lease ends. Claims older than half the lease are given
+    back rather than sent late. The "main" job owns the drain flag: when nothing is due it clears the
+    flag, waits ``NUDGE_MEMORY`` and looks once more, so the last row of a burst is never left behind.
+    It also asks idle workers to help ("helper" jobs) when more rows are due than it sends at once.
+    After ``DRAIN_BUDGET`` seconds a job hands over to a fresh one of its kind.
     """
     state = get_state()
+    session = state.db.session
+    half_lease = float(state.config["SPECTER_LEASE_SECONDS"]) / 2
     started = time.monotonic()
     counts: dict[str, int] = {}
     if role == "main":
         _ask_for_help(state)
     last_look = False
-    claimed = claim_next()
-    while True:
-        if claimed is not None:
-            entry, token = claimed
-            summary, after = _push_claimed(state, entry, token, in_drain=True)
-            key = str(summary.get("state", "skipped"))
-            counts[key] = counts.get(key, 0) + 1
-            last_look = False
-            over = time.monotonic() - started > DRAIN_BUDGET
-            claimed = None if over else claim_next(commit=False)
-            state.db.session.commit()  # the outcome of this row and the claim of the next, at once
-            _run_after(entry.id, after)
-            if claimed is not None:
-                continue
-            if over:
-                if _next_due_in() == 0.0:
-                    _hand_over(state, role)
+    batch, token = claim_batch(DRAIN_BATCH)
+    claimed_at = time.monotonic()
+    try:
+        while True:
+            if batch:
+                entry = batch.pop(0)
+                summary, after = _push_claimed(state, entry, token, in_drain=True)
+                key = str(summary.get("state", "skipped"))
+                counts[key] = counts.get(key, 0) + 1
+                last_look = False
+                over = time.monotonic() - started > DRAIN_BUDGET
+                if batch and (over or time.monotonic() - claimed_at > half_lease):
+                    _release(batch, token)
+                    batch = []
+                if not batch and not over:
+                    batch, token = claim_batch(DRAIN_BATCH, commit=False)
+                    claimed_at = time.monotonic()
+                session.commit()  # this row's outcome, with the next claim when there is one
+                _run_after(entry.id, after)
+                if batch:
+                    continue
+                if over:
+                    if _next_due_in() == 0.0:
+                        _hand_over(state, role)
+                    break
+            wait = _next_due_in()
+            if wait is not None and wait <= DRAIN_HORIZON:
+                time.sleep(max(0.01, wait))
+            elif role != "main" or last_look:
                 break
-        wait = _next_due_in()
-        if wait is not None and wait <= DRAIN_HORIZON:
-            time.sleep(max(0.01, wait))
-            claimed = claim_next()
-            continue
-        if role != "main" or last_look:
-            break
-        state.queue.clear_flag(DRAIN_FLAG)
-        time.sleep(NUDGE_MEMORY)  # a process that saw the flag before it was cleared may still commit without a nudge
-        last_look = True
-        claimed = claim_next()
+            else:
+                state.queue.clear_flag(DRAIN_FLAG)
+                time.sleep(NUDGE_MEMORY)  # a process that saw the flag before it was cleared may still commit without a nudge
+                last_look = True
+            batch, token = claim_batch(DRAIN_BATCH)
+            claimed_at = time.monotonic()
+    finally:
+        if batch:  # an unexpected error: give the unsent claims back at once rather than after their lease
+            session.rollback()
+            _release(batch, token)
+            session.commit()
     if counts:
         log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return counts
