@@ -117,7 +117,7 @@ def test_two_worker_processes_drain_in_parallel_and_send_each_row_once(make_shop
 
 @pytest.mark.usefixtures("real_redis")
 def test_a_worker_killed_mid_drain_loses_nothing_and_sends_no_order_twice(make_shop, sandbox, real_redis):  # noqa: F811
-    app = _shop(make_shop, sandbox, SPECTER_LEASE_SECONDS=3)
+    app = _shop(make_shop, sandbox, SPECTER_LEASE_SECONDS=3, SPECTER_SWEEP_INTERVAL=1)  # the dead claims come back with the sweep
     placed = [_checkout_new_customer(app, i) for i in range(20)]
     sandbox.hooks.fault("newOrderSubmit", "slow", count=1, seconds=20)  # the first order call hangs: the worker is killed inside it
     first = _start_worker(app)
