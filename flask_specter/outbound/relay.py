@@ -291,6 +291,9 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
                         _hand_over(state, role)
                     break
             wait = _next_due_in()
+            if wait is not None and wait <= DRAIN_HORIZON and time.monotonic() - started > DRAIN_BUDGET:
+                _hand_over(state, role)
+                break
             if wait is not None and wait <= DRAIN_HORIZON:
                 time.sleep(max(0.01, wait))
             elif role != "main" or last_look:
