@@ -128,10 +128,15 @@ def claim_batch(limit: int = 20, *, commit: bool = True) -> tuple[list[OutboxEnt
     session = state.db.session
     token = uuid.uuid4().hex
     due = and_(OutboxEntry.state.in_(("pending", "sending")), _claimable(force=False))
-    pick = select(OutboxEntry.id).where(due, _first_in_line()).order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)
+    # A materialised CTE: as ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` PostgreSQL may run the
+    # pick again per row and claim the whole backlog at once (one drain then leaves its helpers nothing).
+    pick = (
+        select(OutboxEntry.id).where(due, _first_in_line()).order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)
+        .cte("picked").prefix_with("MATERIALIZED")
+    )
     rows = session.execute(
         update(OutboxEntry)
-        .where(OutboxEntry.id.in_(pick), due)
+        .where(OutboxEntry.id.in_(select(pick.c.id)), due)
         .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
         .returning(*OutboxEntry.__table__.columns)
         .execution_options(synchronize_session=False)
