@@ -1,11 +1,20 @@
-"""Benchmark (not a test): 1,000 orders through checkout, the outbox and RQ workers, next to the same
-1,000 ``newOrderSubmit`` calls in a bare loop, in the same run against the same sandbox.
+"""Benchmark (not a test): the outbox drain on its own, next to a bare loop of the same Specter calls.
 
-    python bench/orders_push.py [--orders 1000] [--workers 2] [--database sqlite|postgresql]
+    python bench/orders_push.py [--orders 1000] [--workers 1,2,4] [--modes fork,no-fork]
+                                [--databases sqlite,postgresql] [--quick]
 
-The outbox figure runs from the first checkout to the last order acknowledged by Specter (its number
-stored on the shop's order); checkouts happen while the workers push, as in a shop. Workers are real
-``flask specter worker --no-fork`` processes on real Redis (127.0.0.1:6379 unless REDIS_URL is set).
+Each run: a fresh database and sandbox; ``--orders`` checkouts, each by a new customer (so the outbox
+holds a customer row and an order row per checkout), placed while no worker takes jobs (RQ suspended).
+Then N ``flask specter worker`` processes (real separate processes, RQ's default forking worker or
+``--no-fork``) are started, registered, and let go; the clock runs from then to the last order
+acknowledged (Specter's number stored on the shop's order); it starts at the first row claimed, since a
+suspended RQ worker notices its release only within a second. Next to it, in the same run against the
+same sandbox, a bare loop of the same calls: ``newCustomerSubmit`` + ``newOrderSubmit`` per order, with
+the same fields, prepared before the clock starts, over one kept-alive session. Every run must end with
+exactly ``--orders`` distinct orders of the shop in Specter.
+
+BENCH_DATABASE_URL / BENCH_REDIS_URL: another PostgreSQL database or Redis db than the defaults (its
+schema is dropped; the Redis db is suspended and resumed by the bench: give it one of its own).
 """
 
 from __future__ import annotations
@@ -17,124 +26,179 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import Any
 
+from redis import Redis
+from rq import Worker
+from rq.suspension import resume, suspend
 from sqlalchemy import create_engine, func, select, text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from flask_specter.models import OutboxEntry  # noqa: E402
+from flask_specter.outbound import wire  # noqa: E402
 from flask_specter.remote.client import SpecterClient  # noqa: E402
 from flask_specter.sandbox.testing import SandboxServer  # noqa: E402
+from flask_specter.sqlite import reading_only  # noqa: E402
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
 SKU = "BENCH-1"
 
 
 def database_url(kind: str, tmp: str) -> str:
     if kind == "sqlite":
-        return f"sqlite:///{os.path.join(tmp, 'shop.sqlite3')}"
+        return f"sqlite:///{os.path.join(tmp, f'shop-{uuid.uuid4().hex[:6]}.sqlite3')}"
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     return PG_URL
 
 
-def bare_loop(sandbox: SandboxServer, customer_no: str, n: int) -> float:
+def prepared_calls(app: Any, n: int) -> list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], bool]]:
+    """The fields the outbox sent for each order (customer, header, rows), with the bare loop's own order numbers."""
+    from example_shop.models import Order
+
+    calls = []
+    with app.app_context():
+        state = app.extensions["specter"]
+        adapter = state.adapter
+        send_mail = bool(state.settings.get("send_order_mail"))
+        for order in state.db.session.execute(select(Order).order_by(Order.id).limit(n)).scalars():
+            record = adapter.order_record(order)
+            customer = adapter.customer_record(adapter.get_customer(record.customer_ref))
+            header = wire.order_header(record, state.config, adapter.pay_types, customer_no="", send_order_mail=send_mail)
+            header["externalOrderNo"] = f"BARE-{header['externalOrderNo']}"
+            calls.append((wire.customer_fields(customer), header, wire.order_rows(record, state.config), state.settings.get("ignore_email_check")))
+        state.db.session.remove()
+    return calls
+
+
+def bare_loop(sandbox: SandboxServer, calls: list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], bool]]) -> float:
     client = SpecterClient.from_config({**sandbox.credentials, "SPECTER_TIMEOUT": 30.0})
-    rows = [{"articleNo": SKU, "articleName": "Bänk", "priceExclVAT": "100.000", "noOfItems": 1, "vatPercent": 25}]
-    run = uuid.uuid4().hex[:6]
     started = time.perf_counter()
-    for i in range(n):
-        client.submit_order({"customerId": customer_no, "externalOrderNo": f"BARE-{run}-{i}", "currency": "SEK", "sendOrderMail": 0}, rows)
+    for fields, header, rows, ignore_email in calls:
+        customer_no = client.submit_customer(fields, force_update=True, ignore_email=bool(ignore_email)).id
+        client.submit_order({**header, "customerId": customer_no}, rows)
     elapsed = time.perf_counter() - started
     client.close()
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
-    args = parser.parse_args()
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+def one_run(kind: str, mode: str, workers: int, orders: int) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="bench-orders-")
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-
+    queue_name = f"bench-{uuid.uuid4().hex[:8]}"
+    redis = Redis.from_url(REDIS_URL)
     with SandboxServer(db_path=os.path.join(tmp, "sandbox.sqlite3")) as sandbox:
-        db_url = database_url(args.database, tmp)
+        db_url = database_url(kind, tmp)
         config = {
             "SQLALCHEMY_DATABASE_URI": db_url,
             "SECRET_KEY": "bench",
             "SPECTER_CALLBACK_TOKEN": "bench-token-0123456789",
             "SPECTER_PUBLIC_URL": "http://127.0.0.1:1",
-            "SPECTER_QUEUE_NAME": queue,
+            "SPECTER_QUEUE_NAME": queue_name,
             "SPECTER_EMBEDDED_WORKER": False,
             "SPECTER_SWEEP_INTERVAL": 0,
-            "REDIS_URL": redis_url,
-            "SPECTER_REDIS_URL": redis_url,
+            "REDIS_URL": REDIS_URL,
+            "SPECTER_REDIS_URL": REDIS_URL,
             **sandbox.credentials,
         }
         from example_shop import create_app
         from example_shop.models import Customer, Order, Product, db
         from example_shop.orders import LineRequest, place_order
-        from flask_specter.outbound.resend import drain
 
         app = create_app(config)
-        sandbox.hooks.create_articles([{"articleNo": SKU, "name": "Bänk", "inStock": 10 * args.orders + 10}])
-        with app.app_context():
-            app.extensions["specter"].settings.set("product_sync", False)
-            db.session.add(Product(sku=SKU, name="Bänk", stock=10 * args.orders + 10, price_excl_vat=100, vat_percent=25))
-            db.session.add(Customer(email="bench@example.se", first_name="Bänk", last_name="Märk"))
-            db.session.commit()
-            drain()  # the customer gets its Specter number before the clock starts
-            customer = db.session.execute(select(Customer)).scalar_one()
-            customer_id, customer_no = customer.id, customer.specter_customer_no
-            app.extensions["specter"].queue.queue.empty()
-
-        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "PYTHONPATH": ROOT, "SECRET_KEY": "bench"}
-        env.update({k: str(v) for k, v in config.items() if k.startswith("SPECTER_")})
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "example_shop", "specter", "worker", "--no-fork"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            for _ in range(args.workers)
-        ]
+        sandbox.hooks.create_articles([{"articleNo": SKU, "name": "Bänk", "inStock": 10 * orders + 10}])
+        suspend(redis)  # no worker takes a job until the clock starts
         try:
-            time.sleep(2.0)  # let the workers start (not timed)
-            started = time.perf_counter()
             with app.app_context():
-                for _ in range(args.orders):
-                    place_order(db.session.get(Customer, customer_id), [LineRequest(SKU, 1)])
+                app.extensions["specter"].settings.set("product_sync", False)
+                db.session.add(Product(sku=SKU, name="Bänk", stock=10 * orders + 10, price_excl_vat=100, vat_percent=25))
+                db.session.commit()
+                run = uuid.uuid4().hex[:6]
+                checkout_started = time.perf_counter()
+                for i in range(orders):
+                    customer = Customer(email=f"k{i}-{run}@example.se", first_name="Kund", last_name=f"Nummer {i}", zip="123 45", city="Västerås")
+                    place_order(customer, [LineRequest(SKU, 1)])
                     db.session.remove()
-            checkout = time.perf_counter() - started
-            with app.app_context():
-                while True:
-                    acked = db.session.execute(select(func.count()).select_from(Order).where(Order.specter_order_no.is_not(None))).scalar_one()
+                checkout = time.perf_counter() - checkout_started
+            env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": REDIS_URL, "PYTHONPATH": ROOT, "SECRET_KEY": "bench"}
+            env.update({k: str(v) for k, v in config.items() if k.startswith("SPECTER_")})
+            args = [sys.executable, "-m", "flask", "--app", "example_shop", "specter", "worker"] + (["--no-fork"] if mode == "no-fork" else [])
+            log = open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "ab")  # noqa: SIM115 - closed with the processes
+            procs = [subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT) for _ in range(workers)]
+            try:
+                deadline = time.monotonic() + 60
+                queue = app.extensions["specter"].queue.queue
+                while Worker.count(queue=queue) < workers and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(1.0)  # their start-up sweeps are queued too (not timed)
+                resume(redis)
+                with app.app_context(), reading_only():  # the watch must not take SQLite's write lock
+                    # The clock starts at the first claim: a suspended RQ worker looks for its release once a second.
+                    while not db.session.execute(select(func.count()).select_from(OutboxEntry).where(OutboxEntry.state != "pending")).scalar_one():
+                        db.session.remove()
+                        time.sleep(0.002)
+                    started = time.perf_counter()
+                    while True:
+                        acked = db.session.execute(select(func.count()).select_from(Order).where(Order.specter_order_no.is_not(None))).scalar_one()
+                        db.session.remove()
+                        if acked >= orders or time.perf_counter() - started > 600:
+                            break
+                        time.sleep(0.01)
+                drained = time.perf_counter() - started
+                with app.app_context():
+                    states = dict(db.session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
                     db.session.remove()
-                    if acked >= args.orders:
-                        break
-                    time.sleep(0.02)
-            outbox = time.perf_counter() - started
-            with app.app_context():
-                states = dict(db.session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
+            finally:
+                for p in procs:
+                    p.terminate()
+                for p in procs:
+                    p.wait(20)
         finally:
-            for w in workers:
-                w.terminate()
-            for w in workers:
-                w.wait(10)
-        in_specter = len({o["externalOrderNo"] for o in sandbox.hooks.state(articles=False)["orders"] if o["externalOrderNo"].startswith("WEB-")})
-        bare = bare_loop(sandbox, customer_no, args.orders)
+            resume(redis)
+        in_specter = [o["externalOrderNo"] for o in sandbox.hooks.state(articles=False)["orders"] if o["externalOrderNo"].startswith("WEB-")]
+        calls = prepared_calls(app, orders)
+        bare = bare_loop(sandbox, calls)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        for key in redis.scan_iter(f"*{queue_name}*"):
+            redis.delete(key)
+    distinct = len(set(in_specter))
+    assert distinct == orders and len(in_specter) == orders, f"{distinct} distinct of {len(in_specter)} orders in Specter, expected {orders}"
+    return {"checkout": checkout, "drained": drained, "bare": bare, "states": states}
 
-    print(f"database {args.database}, {args.workers} worker process(es), Redis {redis_url}")
-    print(f"checkout of {args.orders} orders (outbox row + enqueue each):   {checkout:7.2f} s ({args.orders / checkout:6.0f} orders/s)")
-    print(f"outbox + workers, first checkout to last acknowledged: {outbox:7.2f} s ({args.orders / outbox:6.0f} orders/s)")
-    print(f"bare loop of {args.orders} newOrderSubmit calls:              {bare:7.2f} s ({args.orders / bare:6.0f} orders/s)")
-    print(f"ratio outbox / bare loop: {outbox / bare:.2f}x   (outbox rows {states}; distinct orders in Specter: {in_specter})")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--modes", default="fork,no-fork")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--quick", action="store_true", help="200 orders, 1 and 2 workers, no-fork only")
+    args = parser.parse_args()
+    orders, counts, modes = args.orders, [int(w) for w in args.workers.split(",")], args.modes.split(",")
+    if args.quick:
+        orders, counts, modes = 200, [1, 2], ["no-fork"]
+    print(f"Redis {REDIS_URL}; {orders} orders, each by a new customer (customer + order rows), placed while no worker runs")
+    print("| db | worker | workers | drained s | rows/s | orders/s | bare loop s | drained / bare |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind in args.databases.split(","):
+        name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(kind, kind)
+        for mode in modes:
+            for n in counts:
+                r = one_run(kind, mode, n, orders)
+                rows = sum(r["states"].values())
+                print(
+                    f"| {name} | {mode} | {n} | {r['drained']:.2f} | {rows / r['drained']:,.0f} | {orders / r['drained']:,.0f} | "
+                    f"{r['bare']:.2f} | **{r['drained'] / r['bare']:.2f}x** |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

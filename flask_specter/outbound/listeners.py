@@ -2,9 +2,13 @@
 
 The listeners are module-level functions on the host's session; they find the app's state through
 ``current_app`` and do nothing without an app context or for objects that are not the adapter's
-models. Rows are written inside the shop's own transaction (a rollback takes them away too); jobs are
-enqueued only after commit, and an enqueue that fails (Redis down) is logged and left to the sweep,
+models. Rows are written inside the shop's own transaction (a rollback takes them away too); a drain
+is nudged only after commit, and a nudge that fails (Redis down) is logged and left to the sweep,
 so checkout never waits on the queue.
+
+The checkout is the hot path: the row of a new order or customer is one plain INSERT in the flush
+that inserted it (no second ORM flush, no look for a pending twin: the record is new), and the commit
+costs at most one Redis ``SET NX`` (see ``relay.nudge_drain``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from ..messages import ORDER_NOT_READY
@@ -32,7 +36,7 @@ from ..state import SpecterState, get_state
 
 log = logging.getLogger("flask_specter.outbox")
 
-NEW_IDS = "specter_outbox_ids"  # session.info key: outbox ids flushed in this transaction
+NUDGE = "specter_outbox_nudge"  # session.info key: this transaction wrote or woke outbox rows
 
 def install_hooks(state: SpecterState) -> None:
     """Listen on the host's session; safe to call for several apps sharing one ``db``."""
@@ -207,10 +211,9 @@ def _order_specter_no(session: Session, adapter: ShopAdapter, order: Any, ref: s
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:  # noqa: ARG001
-    """Customer and order inserts (their ids exist only now), and collect ids of flushed outbox rows."""
-    ids = [obj.id for obj in session.new if isinstance(obj, OutboxEntry) and obj.id is not None]
-    if ids:
-        session.info.setdefault(NEW_IDS, []).extend(ids)
+    """Customer and order inserts (their ids exist only now); note that the commit must nudge a drain."""
+    if any(isinstance(obj, OutboxEntry) for obj in session.new):
+        session.info[NUDGE] = True
     try:
         _write_inserts(session)
         _wake_waiting_orders(session)
@@ -226,17 +229,18 @@ def _write_inserts(session: Session) -> None:
     cmodel, omodel = adapter.customer_model, adapter.order_model
     if cmodel is None and omodel is None:
         return
-    writer = None
+    rows: list[dict[str, Any]] = []
     for obj in list(session.new):
         if from_specter(obj):
             continue
         if cmodel is not None and isinstance(obj, cmodel):
-            writer = writer or _Writer(session, state)
-            writer.add("customer", "update", adapter.customer_ref(obj))
+            rows.append({"kind": "customer", "op": "update", "ref": str(adapter.customer_ref(obj))})
         elif omodel is not None and isinstance(obj, omodel):
-            writer = writer or _Writer(session, state)
-            writer.add("order", "create", adapter.order_ref(obj))
-    # Rows added here are flushed by the next flush of the same commit (commit flushes until clean).
+            rows.append({"kind": "order", "op": "create", "ref": str(adapter.order_ref(obj))})
+    rows.sort(key=lambda row: row["kind"] != "customer")  # a new customer's row before its order's
+    if rows:  # new records: no pending row can exist for them yet; written in this flush's transaction
+        session.connection().execute(insert(OutboxEntry), [{**row, "state": "pending", "attempts": 0} for row in rows])
+        session.info[NUDGE] = True
 
 
 def _wake_waiting_orders(session: Session) -> None:
@@ -276,25 +280,22 @@ def _wake_waiting_orders(session: Session) -> None:
                 update(OutboxEntry).where(OutboxEntry.id.in_(ids)).values(next_attempt_at=None).execution_options(synchronize_session=False)
             )
     if ids:
-        session.info.setdefault(NEW_IDS, []).extend(ids)
+        session.info[NUDGE] = True
 
 
 def _after_commit(session: Session) -> None:
-    """Wake a worker for each committed row; the row is the truth, the job only a nudge."""
-    ids = session.info.pop(NEW_IDS, None)
-    if not ids:
+    """Nudge a drain for the committed rows; the rows are the truth, the job only a nudge."""
+    if not session.info.pop(NUDGE, None):
         return
     state = _state_for(session)
     if state is None:
         return
-    from .relay import enqueue_entry
+    from .relay import nudge_drain
 
-    for entry_id in dict.fromkeys(ids):
-        if not enqueue_entry(entry_id, state=state):
-            log.warning("outbox: %d row(s) stay pending until the queue is back (sweep or `flask specter drain`)", len(ids))
-            break
+    if not nudge_drain(state):
+        log.warning("outbox: new row(s) stay pending until the queue is back (sweep or `flask specter drain`)")
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop(NEW_IDS, None)
+    session.info.pop(NUDGE, None)
     forget_marks(list(session.identity_map.values()))

@@ -4,6 +4,11 @@ The database row is the truth and Redis only a nudge: a row is claimed with one 
 (pending -> sending, with a lease), so any number of workers, sweeps and admins pressing "Överför order"
 push it once. Delivery is at-least-once; Specter's refusal of a duplicate ``externalOrderNo`` (code 23)
 makes orders exactly-once, and the other pushes are idempotent by nature.
+
+A commit nudges one ``drain_outbox`` job rather than queueing a job per row: the job claims the next
+due row, pushes it over the app's kept-alive client session, and goes on until none is due (a job per
+row cost an RQ round trip, and with the forking worker a fork, per order). Retries keep a job of their
+own (``push_entry``, due at their back-off time).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from rq import Worker
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
 from .. import signals
 from ..backoff import backoff_delay
@@ -29,6 +36,13 @@ from ..state import SpecterState, get_state
 from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 
 log = logging.getLogger("flask_specter.outbox")
+
+DRAIN_FLAG = "outbox:drain"  # set while a drain job is queued or running and will look again before it ends
+DRAIN_BUDGET = 30.0  # seconds one drain job sends before it hands over to a fresh job (RQ's job timeout is 180 s)
+DRAIN_HORIZON = 1.0  # a row due within this many seconds is waited for by the running drain, not by a new job
+DRAIN_BATCH = 20  # rows a drain claims at once (picking the oldest looks at every pending row)
+NUDGE_MEMORY = 0.2  # seconds a process trusts a drain flag it saw; a finishing drain waits as long before its last look
+_flag_seen: dict[str, float] = {}  # queue name -> monotonic time a drain flag was last seen set (by this process)
 
 def _flag(entry_id: int) -> str:
     return f"outbox:{entry_id}"
@@ -44,6 +58,28 @@ def enqueue_entry(entry_id: int, *, delay: float = 0.0, state: SpecterState | No
     except Exception as exc:
         log.warning("outbox row %s not queued (%s); it stays pending for the sweep", entry_id, type(exc).__name__)
         return False
+
+
+def nudge_drain(state: SpecterState | None = None) -> bool:
+    """After a commit that wrote outbox rows: make sure a drain job will look at them; False if the queue is down.
+
+    One Redis ``SET NX`` while a drain is queued or running, and nothing at all for ``NUDGE_MEMORY``
+    seconds after this process saw the flag set: the drain clears the flag, waits that long and looks
+    once more before it ends, so a row committed meanwhile is still its to send.
+    """
+    state = state or get_state()
+    name = state.queue.name
+    now = time.monotonic()
+    if now - _flag_seen.get(name, -NUDGE_MEMORY) < NUDGE_MEMORY:
+        return True
+    ttl = DRAIN_BUDGET + 2 * float(state.config["SPECTER_TIMEOUT"]) + 10.0  # a killed drain's flag lapses
+    try:
+        drain_outbox.enqueue_once(DRAIN_FLAG, ttl=ttl, queue=state.queue)
+    except Exception as exc:
+        log.warning("outbox drain not queued (%s); the rows stay pending for the sweep", type(exc).__name__)
+        return False
+    _flag_seen[name] = now  # set by this call or already there: either way a drain will look after ``now``
+    return True
 
 
 def _claimable(*, force: bool) -> ColumnElement[bool]:
@@ -67,6 +103,81 @@ def claim(entry_id: int, *, force: bool = False) -> str | None:
     )
     session.commit()
     return token if result.rowcount == 1 else None
+
+
+def _first_in_line() -> ColumnElement[bool]:
+    """No older change of the same record is unsent: a delete never overtakes its create."""
+    older = aliased(OutboxEntry)
+    return ~exists().where(
+        older.kind == OutboxEntry.kind, older.ref == OutboxEntry.ref, older.id < OutboxEntry.id, older.state.in_(("pending", "sending"))
+    )
+
+
+def claim_batch(limit: int = 20, *, commit: bool = True) -> tuple[list[OutboxEntry], str]:
+    """Claim up to ``limit`` of the oldest due rows that are first in line for their record, in one
+    statement: the rows (detached, as claimed, oldest first) and the batch's token.
+
+    Picking the oldest rows costs a look over every pending row, so a drain claims a few at a time
+    rather than one. On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP
+    LOCKED``), so parallel drains take disjoint batches; SQLite's single writer serialises them anyway.
+    The outer condition repeats the due test, so a row is only ever claimed while claimable.
+    ``commit=False`` leaves the commit to the caller (the drain commits a row's outcome and the next
+    claim at once).
+    """
+    state = get_state()
+    session = state.db.session
+    token = uuid.uuid4().hex
+    due = and_(OutboxEntry.state.in_(("pending", "sending")), _claimable(force=False))
+    # A materialised CTE: as ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` PostgreSQL may run the
+    # pick again per row and claim the whole backlog at once (one drain then leaves its helpers nothing).
+    pick = (
+        select(OutboxEntry.id).where(due, _first_in_line()).order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)
+        .cte("picked").prefix_with("MATERIALIZED")
+    )
+    rows = session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id.in_(select(pick.c.id)), due)
+        .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
+        .returning(*OutboxEntry.__table__.columns)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if commit:
+        session.commit()
+    return sorted((OutboxEntry(**row._asdict()) for row in rows), key=lambda entry: entry.id), token
+
+
+def claim_next(*, commit: bool = True) -> tuple[OutboxEntry, str] | None:
+    """The oldest due row that is first in line, claimed (``claim_batch`` of one), or None."""
+    entries, token = claim_batch(1, commit=commit)
+    return (entries[0], token) if entries else None
+
+
+def _release(entries: list[OutboxEntry], token: str) -> None:
+    """Claimed rows this drain will not send after all: pending again, for whoever comes next (not committed)."""
+    if entries:
+        get_state().db.session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_([e.id for e in entries]), OutboxEntry.claim_token == token)
+            .values(state="pending", claim_token=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _next_due_in() -> float | None:
+    """Seconds until the next pending row that is first in line is due (0: one is due now), None when none is pending."""
+    session = get_state().db.session
+    first = session.execute(
+        select(OutboxEntry.next_attempt_at)
+        .where(OutboxEntry.state == "pending", _first_in_line())
+        .order_by(OutboxEntry.next_attempt_at.is_not(None), OutboxEntry.next_attempt_at)
+        .limit(1)
+    ).first()
+    session.commit()
+    if first is None:
+        return None
+    if first[0] is None:
+        return 0.0
+    return max(0.0, float((first[0] - utcnow()).total_seconds()))
 
 
 def _finish(entry_id: int, token: str, **values: Any) -> bool:
@@ -112,11 +223,13 @@ def _wait_for_older(entry: OutboxEntry) -> float | None:
 
 @job
 def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
-    """The push job: claim ``entry_id``, send it from current shop data, record what happened.
+    """The push job of one row (retries, "Försök igen", "Överför order"): claim ``entry_id``, send it
+    from current shop data, record what happened.
 
     ``force`` ignores the back-off wait (drain, "Överför order"); a row someone else is sending is
     never taken. Returns a small summary; never raises for a Specter failure (RQ keeps no traceback
-    with personal data in it).
+    with personal data in it). A newer change of the same record waits for this one (``claim_next``):
+    after a send, a drain is nudged for it.
     """
     state = get_state()
     session = state.db.session
@@ -125,10 +238,132 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
     if token is None:
         return {"entry": entry_id, "skipped": "not pending, or being sent elsewhere"}
     entry = session.get(OutboxEntry, entry_id)
-    summary = {"entry": entry_id, "kind": entry.kind, "op": entry.op, "ref": entry.ref}
     wait = _wait_for_older(entry)
     if wait is not None:
+        summary = {"entry": entry_id, "kind": entry.kind, "op": entry.op, "ref": entry.ref}
         return {**summary, **_defer(entry_id, token, wait, "an older change of the same record is not sent yet")}
+    summary, after = _push_claimed(state, entry, token)
+    _run_after(entry_id, after)
+    if summary.get("state") == "sent":
+        nudge_drain(state)
+    return summary
+
+
+@job
+def drain_outbox(role: str = "main") -> dict[str, int]:
+    """Send due rows in turn, oldest first, until none is due: the job a commit nudges.
+
+    Rows are claimed ``DRAIN_BATCH`` at a time and sent one by one; each row's outcome is committed on
+    its own (with the claim of the next batch, when one is due), so a killed worker leaves at most the
+    row it was sending to be sent again (Specter refuses a second copy of an order, code 23) and its
+    unsent claims to be taken over when their lease ends. Claims older than half the lease are given
+    back rather than sent late. The "main" job owns the drain flag: when nothing is due it clears the
+    flag, waits ``NUDGE_MEMORY`` and looks once more, so the last row of a burst is never left behind.
+    It also asks idle workers to help ("helper" jobs) when more rows are due than it sends at once.
+    After ``DRAIN_BUDGET`` seconds a job hands over to a fresh one of its kind.
+    """
+    state = get_state()
+    session = state.db.session
+    half_lease = float(state.config["SPECTER_LEASE_SECONDS"]) / 2
+    started = time.monotonic()
+    counts: dict[str, int] = {}
+    if role == "main":
+        _ask_for_help(state)
+    last_look = False
+    batch, token = claim_batch(DRAIN_BATCH)
+    claimed_at = time.monotonic()
+    try:
+        while True:
+            if batch:
+                entry = batch.pop(0)
+                summary, after = _push_claimed(state, entry, token, in_drain=True)
+                key = str(summary.get("state", "skipped"))
+                counts[key] = counts.get(key, 0) + 1
+                last_look = False
+                over = time.monotonic() - started > DRAIN_BUDGET
+                if batch and (over or time.monotonic() - claimed_at > half_lease):
+                    _release(batch, token)
+                    batch = []
+                if not batch and not over:
+                    batch, token = claim_batch(DRAIN_BATCH, commit=False)
+                    claimed_at = time.monotonic()
+                session.commit()  # this row's outcome, with the next claim when there is one
+                _run_after(entry.id, after)
+                if batch:
+                    continue
+                if over:
+                    if _next_due_in() == 0.0:
+                        _hand_over(state, role)
+                    break
+            wait = _next_due_in()
+            if wait is not None and wait <= DRAIN_HORIZON and time.monotonic() - started > DRAIN_BUDGET:
+                _hand_over(state, role)
+                break
+            if wait is not None and wait <= DRAIN_HORIZON:
+                time.sleep(max(0.01, wait))
+            elif role != "main" or last_look:
+                break
+            else:
+                state.queue.clear_flag(DRAIN_FLAG)
+                time.sleep(NUDGE_MEMORY)  # a process that saw the flag before it was cleared may still commit without a nudge
+                last_look = True
+            batch, token = claim_batch(DRAIN_BATCH)
+            claimed_at = time.monotonic()
+    finally:
+        if batch:  # an unexpected error: give the unsent claims back at once rather than after their lease
+            session.rollback()
+            _release(batch, token)
+            session.commit()
+    if counts:
+        log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return counts
+
+
+def _ask_for_help(state: SpecterState) -> None:
+    """One helper job per other live worker, as long as more rows are due than this job sends first."""
+    try:
+        others = Worker.count(queue=state.queue.queue) - 1
+    except Exception:
+        return
+    if others <= 0:
+        return
+    session = state.db.session
+    due = len(session.execute(select(OutboxEntry.id).where(_claimable(force=False)).limit(others + 1)).all())
+    session.commit()
+    for _ in range(min(others, due - 1)):
+        try:
+            drain_outbox.enqueue("helper", queue=state.queue)
+        except Exception:
+            return
+
+
+def _hand_over(state: SpecterState, role: str) -> None:
+    """The budget is spent and rows are still due: a fresh job of the same role goes on."""
+    try:
+        drain_outbox.enqueue(role, queue=state.queue)
+    except Exception:
+        if role == "main":
+            state.queue.clear_flag(DRAIN_FLAG)  # a later commit or the sweep queues the next drain
+
+
+def _run_after(entry_id: int, after: list[Callable[[], Any]]) -> None:
+    """A successful push's follow-ups, once its outcome is committed."""
+    for follow_up in after:
+        try:
+            follow_up()
+        except Exception:  # a signal receiver or a stock pull must not undo a successful push
+            log.warning("outbox %s: follow-up after a successful push failed", entry_id, exc_info=True)
+
+
+def _push_claimed(state: SpecterState, entry: OutboxEntry, token: str, *, in_drain: bool = False) -> tuple[dict[str, Any], list[Callable[[], Any]]]:
+    """Send the row claimed with ``token`` and record the outcome: (summary, follow-ups to run after commit).
+
+    A success is recorded but not committed (the caller commits, then runs the follow-ups); a deferral
+    or a failure is committed here.
+    """
+    session = state.db.session
+    entry_id = entry.id
+    summary = {"entry": entry_id, "kind": entry.kind, "op": entry.op, "ref": entry.ref}
     pusher = PUSHERS.get(entry.kind)
     try:
         if pusher is None:
@@ -136,13 +371,13 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
         outcome = pusher(state, entry)
     except NotReady as exc:
         session.rollback()
-        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), reason=exc.reason), "not_ready": True}
+        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), reason=exc.reason), "not_ready": True}, []
     except Deferred as exc:
         session.rollback()
-        return {**summary, **_defer(entry_id, token, exc.delay, str(exc))}
+        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), in_drain=in_drain)}, []
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
         session.rollback()
-        return {**summary, **_failed(entry_id, token, exc)}
+        return {**summary, **_failed(entry_id, token, exc)}, []
     _finish(
         entry_id,
         token,
@@ -154,24 +389,22 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
         permanent=False,
         next_attempt_at=None,
     )
-    session.commit()
+    if not in_drain:
+        session.commit()
     log.info("outbox %s: %s %s %s sent%s", entry_id, summary["kind"], summary["op"], summary["ref"], f" ({outcome.note})" if outcome.note else "")
-    for after in outcome.after:
-        try:
-            after()
-        except Exception:  # a signal receiver or a stock pull must not undo a successful push
-            log.warning("outbox %s: follow-up after a successful push failed", entry_id, exc_info=True)
-    return {**summary, "state": "sent", "remote_id": outcome.remote_id, "note": outcome.note}
+    return {**summary, "state": "sent", "remote_id": outcome.remote_id, "note": outcome.note}, outcome.after
 
 
-def _defer(entry_id: int, token: str, delay: float, why: str, *, reason: str | None = None) -> dict[str, Any]:
-    """Back to pending, due after ``delay``; ``reason`` (shown in the admin) is kept on the row."""
+def _defer(entry_id: int, token: str, delay: float, why: str, *, reason: str | None = None, in_drain: bool = False) -> dict[str, Any]:
+    """Back to pending, due after ``delay``; ``reason`` (shown in the admin) is kept on the row. A drain
+    waits itself for a row due within ``DRAIN_HORIZON``; otherwise a job is queued for its due time."""
     session = get_state().db.session
     extra = {"last_error": reason} if reason is not None else {}
     _finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay), **extra)
     session.commit()
     log.info("outbox %s deferred %.1fs: %s", entry_id, delay, why)
-    enqueue_entry(entry_id, delay=delay)
+    if not (in_drain and delay <= DRAIN_HORIZON):
+        enqueue_entry(entry_id, delay=delay)
     return {"state": "pending", "deferred": why}
 
 
@@ -225,17 +458,20 @@ def unsent_ids(*, due_only: bool) -> list[int]:
 
 
 def sweep_outbox() -> int:
-    """Queue every pending row whose time has come and every row whose sender died; returns the count."""
+    """Queue a drain for the pending rows whose time has come and the rows whose sender died; returns
+    their count (0 if the queue is down). The drain is queued whatever the flag says: the flag of a
+    drain killed with its worker must not hold the rows back until it lapses."""
     state = get_state()
     ids = unsent_ids(due_only=True)
-    queued = 0
-    for entry_id in ids:
-        if not enqueue_entry(entry_id, state=state):
-            break
-        queued += 1
-    if ids:
-        log.info("outbox sweep: %d of %d unsent row(s) queued", queued, len(ids))
-    return queued
+    if not ids:
+        return 0
+    try:
+        drain_outbox.enqueue(queue=state.queue)
+    except Exception as exc:
+        log.warning("outbox sweep: drain not queued (%s); %d row(s) stay pending", type(exc).__name__, len(ids))
+        return 0
+    log.info("outbox sweep: a drain queued for %d unsent row(s)", len(ids))
+    return len(ids)
 
 
 # -- the exporter for each kind of outbox row ---------------------------------------------------------
@@ -252,13 +488,17 @@ def ensure_customer(state: SpecterState, customer: Any) -> str:
         return existing
     ref = state.adapter.customer_ref(customer)
     entry_id, busy = unsent_entry("customer", ref)
-    if busy:
-        raise Deferred(f"customer {ref} is being sent right now")
+    if busy:  # sent by another worker this instant: look again in a moment
+        raise Deferred(f"customer {ref} is being sent right now", delay=0.2)
     if entry_id is not None:
         if push_entry(entry_id, force=True).get("skipped"):
-            raise Deferred(f"customer {ref} is being sent right now")
+            raise Deferred(f"customer {ref} is being sent right now", delay=0.2)
         customer = state.adapter.get_customer(ref)
         existing = customer_specter_no(state, customer) if customer is not None else None
+        if existing:
+            return existing
+    else:  # its row may have been sent by another worker between the first look and this one
+        existing = customer_specter_no(state, customer)
         if existing:
             return existing
     customer_no = send_customer(state, customer)
