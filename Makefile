@@ -37,9 +37,16 @@ docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs build/docs
 	@echo "open build/docs/index.html"
 
+# Every benchmark, each printing its figures next to a baseline measured in the same run (README, Benchmarks).
+# Needs PostgreSQL and Redis on 127.0.0.1 and a quiet machine; `wrk` (Debian package) for the callback storm.
 bench: $(STAMP)
 	$(PY) bench/stock_sync.py
+	$(PY) bench/memory.py
+	$(PY) bench/latency.py
+	$(PY) bench/orders_push.py
+	$(PY) bench/checkout_cost.py
 	$(PY) bench/callback_latency.py
+	$(PY) bench/shop_listing.py
 
 # The extension's own strings (Swedish msgids, domain flask_specter): collect them from the code and the
 # templates, add new ones to the English catalogue (translate the empty msgstr in the .po), compile the .mo.
