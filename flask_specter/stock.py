@@ -6,8 +6,7 @@ the same units out again until a figure from Specter includes the order. A shop 
 its own code passes the stock guard when the decrement is order-driven (an order or an order line changes in
 the same transaction: ``_stock_guard``), or inside ``shop_stock_change()``. Specter's acknowledgement alone
 does not release it: a figure fetched before the acknowledgement but applied after it does not hold the
-order yet (``acknowledge_reservations``, ``release_for_figures``, ``settle_reservations``,
-``cover_acknowledged``).
+order yet (``acknowledge_reservations``, ``settle_reservations``, ``cover_acknowledged``).
 """
 
 from __future__ import annotations
@@ -15,11 +14,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, exists, func, insert, inspect, or_, select, update
+from sqlalchemy import bindparam, delete, event, exists, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, utcnow
@@ -142,39 +140,6 @@ def acknowledge_reservations(order_ref: str) -> None:
         session.add(ReservationAck(order_ref=order_ref, acknowledged_at=utcnow()))
 
 
-def release_for_figures(figures: dict[str, tuple[int, dt.datetime | None]]) -> int:
-    """Drop the acknowledged reservations that Specter's figures being applied include.
-
-    ``figures`` maps a SKU to (batch id, when that batch was requested; None when unknown, as for a
-    batch recovered through error 99). A figure includes an order acknowledged before its batch was
-    requested, or one a complete pull covered (``cover_acknowledged``). Returns the rows released.
-    """
-    session = get_state().db.session
-    if not figures or session.execute(select(ReservationAck.order_ref).limit(1)).first() is None:
-        return 0
-    groups: dict[tuple[int, dt.datetime | None], list[str]] = defaultdict(list)
-    for sku, key in figures.items():
-        groups[key].append(sku)
-    released, orders = 0, set()
-    for (batch_id, fetched_at), skus in groups.items():
-        includes = ReservationAck.covered_batch_id >= batch_id
-        if fetched_at is not None:
-            includes = or_(ReservationAck.acknowledged_at < fetched_at, includes)
-        acked = select(ReservationAck.order_ref).where(includes)
-        refs = set(session.execute(select(Reservation.order_ref).where(Reservation.sku.in_(skus), Reservation.order_ref.in_(acked))).scalars())
-        if not refs:
-            continue
-        result = session.execute(
-            delete(Reservation).where(Reservation.sku.in_(skus), Reservation.order_ref.in_(refs)).execution_options(synchronize_session=False)
-        )
-        released += result.rowcount or 0
-        orders |= refs
-    if orders:  # an order with nothing held back any more needs no acknowledgement row
-        spent = ~exists(select(Reservation.id).where(Reservation.order_ref == ReservationAck.order_ref))
-        session.execute(delete(ReservationAck).where(ReservationAck.order_ref.in_(orders), spent).execution_options(synchronize_session=False))
-    return released
-
-
 _HELD = (  # built once: the apply runs it every chunk
     select(Reservation.id, Reservation.sku, Reservation.qty, Reservation.order_ref, ReservationAck.acknowledged_at, ReservationAck.covered_batch_id)
     .outerjoin(ReservationAck, ReservationAck.order_ref == Reservation.order_ref)
@@ -183,7 +148,11 @@ _HELD = (  # built once: the apply runs it every chunk
 
 
 def settle_reservations(figures: dict[str, tuple[int, dt.datetime | None]]) -> dict[str, int]:
-    """``release_for_figures`` then ``reserved_quantities`` for the SKUs of ``figures``, in one read.
+    """Release the acknowledged reservations that Specter's figures include; return what stays held back.
+
+    ``figures`` maps a SKU to (batch id, when that batch was requested; None when unknown, as for a
+    batch recovered through error 99). A figure includes an order acknowledged before its batch was
+    requested, or one a complete pull covered (``cover_acknowledged``).
 
     The stock apply calls this once per chunk: the reservations of its SKUs are read once, joined to
     their acknowledgements, and the released ones are deleted only when there are any (a shop with no
@@ -241,18 +210,6 @@ def cover_acknowledged(pull_started_at: dt.datetime) -> int:
         )
     session.commit()
     return len(refs)
-
-
-def reserved_quantities(skus: Iterable[str]) -> dict[str, int]:
-    """Quantities of shop orders that Specter's applied figures do not include yet, per SKU."""
-    skus = list(skus)
-    if not skus:
-        return {}
-    session = get_state().db.session
-    rows = session.execute(
-        select(Reservation.sku, func.sum(Reservation.qty)).where(Reservation.sku.in_(skus)).group_by(Reservation.sku)
-    )
-    return {sku: int(total) for sku, total in rows}
 
 
 def _stock_guard(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001

@@ -57,13 +57,8 @@ def ensure_apply_chain(*, delay: float = 0) -> bool:
 
 
 def claim_chunk(size: int) -> list[AnyRow]:
-    """Claim the next ``size`` pending rows inside the current transaction (committed by ``apply_chunk``)."""
+    """Claim the next ``size`` pending rows inside the current transaction (``ChunkWriter.claim``; the caller commits)."""
     return ChunkWriter().claim(size)
-
-
-def apply_chunk(rows: list[AnyRow]) -> dict[str, int]:
-    """Write one chunk in one transaction; returns counts. Older batches never overwrite newer ones."""
-    return ChunkWriter().apply(rows)
 
 
 @job
