@@ -316,6 +316,8 @@ def _order_values(batch_id: int, o: Any) -> dict[str, Any]:
 
 ROW_MODEL: dict[str, Any] = {"stock": StockRow, "articles": ArticleRow, "orders": OrderEvent}
 ROW_VALUES = {"stock": _stock_values, "articles": _article_values, "orders": _order_values}
+
+
 def _article_json(a: Any) -> dict[str, Any]:
     return {
         "name": a.name,
