@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import shutil
 import statistics
@@ -89,6 +90,7 @@ def run(db_name: str, fork: bool, changes: int) -> dict[str, Any]:
                     answered.append(time.time())
                 return response
 
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access line per callback in the figures
             server = make_server("127.0.0.1", 0, app, threaded=True)
             threading.Thread(target=server.serve_forever, daemon=True).start()
             app.config["SPECTER_PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"
