@@ -30,21 +30,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import REDIS_URL, database_url, reachable
 
 TOKEN = "bench-token-0123456789"
-# BENCH_DATABASE_URL / BENCH_REDIS_URL: another PostgreSQL database or Redis db than the defaults (its schema is dropped).
-PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
-
-
-def reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
 
 
 def build_app():
@@ -167,17 +155,7 @@ def server_cpu(pid: int) -> float:
 
 def prepare_database(kind: str, tmp: str) -> str:
     """A fresh database with the shop's tables (made once here, not by four workers at once)."""
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp}/shop.sqlite3"
-    else:
-        from sqlalchemy import create_engine, text
-
-        url = PG_URL
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+    url = database_url(kind, tmp)
     os.environ["BENCH_CB_DB"] = url
     app = build_app()
     with app.app_context():

@@ -19,7 +19,6 @@ import cProfile
 import os
 import pstats
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -27,27 +26,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine, event, select, text
+from common import REDIS_URL, database_url
+from sqlalchemy import event, select
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
 SKU = "BENCH-1"
 BLOCK = 50  # checkouts per block; blocks alternate with and without the outbox
-
-
-def database_url(kind: str, tmp: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{os.path.join(tmp, 'shop.sqlite3')}"
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return PG_URL
 
 
 def _hooks() -> list[tuple[str, Callable[..., Any]]]:

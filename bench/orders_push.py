@@ -28,13 +28,11 @@ import time
 import uuid
 from typing import Any
 
+from common import REDIS_URL, ROOT, database_url
 from redis import Redis
 from rq import Worker
 from rq.suspension import resume, suspend
-from sqlalchemy import create_engine, func, select, text
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from sqlalchemy import func, select
 
 from flask_specter.models import OutboxEntry  # noqa: E402
 from flask_specter.outbound import wire  # noqa: E402
@@ -42,21 +40,7 @@ from flask_specter.remote.client import SpecterClient  # noqa: E402
 from flask_specter.sandbox.testing import SandboxServer  # noqa: E402
 from flask_specter.sqlite import reading_only  # noqa: E402
 
-PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
 SKU = "BENCH-1"
-
-
-def database_url(kind: str, tmp: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{os.path.join(tmp, f'shop-{uuid.uuid4().hex[:6]}.sqlite3')}"
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return PG_URL
 
 
 def prepared_calls(app: Any, n: int) -> list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], bool]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,12 +24,9 @@ import time
 import uuid
 
 import requests
-from sqlalchemy import bindparam, create_engine, insert, select, text, update
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
+from common import PG_URL, REDIS_URL, ROOT, reachable, reset_pg
 from rq import Worker  # noqa: E402
+from sqlalchemy import bindparam, insert, select, update
 
 from flask_specter.models import Batch, StockRow  # noqa: E402
 from flask_specter.remote import protocol  # noqa: E402
@@ -38,25 +34,6 @@ from flask_specter.remote.client import encode_params  # noqa: E402
 from flask_specter.remote.parsing import parse_stock_text  # noqa: E402
 from flask_specter.sandbox.testing import SandboxServer  # noqa: E402
 from flask_specter.sqlite import reading_only  # noqa: E402
-
-# BENCH_DATABASE_URL / BENCH_REDIS_URL: another PostgreSQL database or Redis db than the defaults (its schema is dropped).
-PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
-
-
-def reset_pg() -> None:
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def bench_config(db_url: str, sandbox: SandboxServer, redis_url: str | None) -> dict:
@@ -233,7 +210,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes only (1000,5000)")
     args = parser.parse_args()
     sizes = "1000,5000" if args.quick else args.sizes
-    redis_url = (os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14") if reachable(6379) else None
+    redis_url = REDIS_URL if reachable(6379) else None
     print(f"queue: {'Redis ' + redis_url if redis_url else 'embedded (fakeredis)'}; chunk 100, delay 0")
     print(
         f"{'db':<11}{'worker':<9}{'SKUs':>8}{'floor s':>10}{'confirmed s':>13}{'confirmed/floor':>17}{'applied s':>11}{'jobs':>7}{'applied/floor':>15}"

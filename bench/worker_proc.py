@@ -9,44 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from common import PG_URL, REDIS_URL, ROOT, database_url, reachable, reset_pg  # noqa: F401  (the benches read them through this module)
+from sqlalchemy import insert
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-PG_URL = os.environ.get("BENCH_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
 TOKEN = "bench-token-0123456789"
-
-
-def reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
-
-
-def reset_pg() -> None:
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
-def database_url(db_name: str, tmp: str) -> str:
-    if db_name == "postgresql":
-        reset_pg()
-        return PG_URL
-    return f"sqlite:///{tmp}/shop.sqlite3"
 
 
 def shop_config(db_url: str, sandbox: Any, **extra: Any) -> dict[str, Any]:
