@@ -157,7 +157,7 @@ def _ware(app, sku="KORG-1"):
 
 
 def test_an_order_committed_before_its_lines_waits_and_is_sent_once_with_them(any_shop, sandbox):
-    from flask_specter.outbound.relay import unsent_ids
+    from flask_specter.outbound.claims import unsent_ids
     from flask_specter.outbound.resend import order_transfer_status, resend_order
 
     app = any_shop()

@@ -82,7 +82,7 @@ def test_rows_committed_while_a_drain_runs_are_all_sent_without_a_sweep(make_sho
 
 
 def test_a_newer_change_waits_for_the_older_one_of_the_same_record(make_shop, sandbox):
-    from flask_specter.outbound.relay import claim, claim_next
+    from flask_specter.outbound.claims import claim, claim_next
 
     app = _shop(make_shop, sandbox, REDIS_URL=None, SPECTER_REDIS_URL=None)
     oid, _number = _checkout_new_customer(app, 1)

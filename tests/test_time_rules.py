@@ -72,7 +72,8 @@ def test_an_outbox_row_is_not_due_before_its_next_attempt_and_is_due_from_then_o
 
 
 def test_an_outbox_claim_holds_for_its_lease_then_another_worker_may_take_the_row(shop):
-    from flask_specter.outbound.relay import _finish, claim, sweep_outbox, unsent_entry
+    from flask_specter.outbound.claims import claim, finish, unsent_entry
+    from flask_specter.outbound.relay import sweep_outbox
 
     with frozen() as clock, ctx(shop):
         entry_id = _row(shop)
@@ -86,7 +87,7 @@ def test_an_outbox_claim_holds_for_its_lease_then_another_worker_may_take_the_ro
         assert sweep_outbox() == 1
         second = claim(entry_id)
         assert second is not None and second != first
-        assert not _finish(entry_id, first, state="sent")  # the first sender, back from the dead, records nothing
+        assert not finish(entry_id, first, state="sent")  # the first sender, back from the dead, records nothing
         db(shop).session.commit()
         row = db(shop).session.get(OutboxEntry, entry_id)
         db(shop).session.refresh(row)

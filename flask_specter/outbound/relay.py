@@ -1,6 +1,6 @@
 """The outbox relay: claim a row, push it, record the outcome; retries, sweep, drain and "Överför order".
 
-The database row is the truth and Redis only a nudge: a row is claimed with one conditional UPDATE
+The database row is the truth and Redis only a nudge: a row is claimed (``claims.py``) with one conditional UPDATE
 (pending -> sending, with a lease), so any number of workers, sweeps and admins pressing "Överför order"
 push it once. Delivery is at-least-once; Specter's refusal of a duplicate ``externalOrderNo`` (code 23)
 makes orders exactly-once, and the other pushes are idempotent by nature.
@@ -17,13 +17,11 @@ import datetime as dt
 import logging
 import time
 import traceback
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from rq import Worker
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import select
 
 from .. import signals
 from ..backoff import backoff_delay
@@ -33,6 +31,7 @@ from ..queue import job
 from ..redact import redact
 from ..remote.errors import SpecterError
 from ..state import SpecterState, get_state
+from .claims import claim, claim_batch, claimable, finish, next_due_in, release, unsent_entry, unsent_ids, wait_for_older
 from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 
 log = logging.getLogger("flask_specter.outbox")
@@ -82,145 +81,6 @@ def nudge_drain(state: SpecterState | None = None) -> bool:
     return True
 
 
-def _claimable(*, force: bool) -> ColumnElement[bool]:
-    now = utcnow()
-    due = OutboxEntry.state == "pending"
-    if not force:
-        due = and_(due, or_(OutboxEntry.next_attempt_at.is_(None), OutboxEntry.next_attempt_at <= now))
-    return or_(due, and_(OutboxEntry.state == "sending", OutboxEntry.claimed_until < time.time()))
-
-
-def claim(entry_id: int, *, force: bool = False) -> str | None:
-    """pending -> sending with a lease, in one conditional UPDATE; the token, or None when not ours."""
-    state = get_state()
-    session = state.db.session
-    token = uuid.uuid4().hex
-    result = session.execute(
-        update(OutboxEntry)
-        .where(OutboxEntry.id == entry_id, _claimable(force=force))
-        .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return token if result.rowcount == 1 else None
-
-
-def _first_in_line() -> ColumnElement[bool]:
-    """No older change of the same record is unsent: a delete never overtakes its create."""
-    older = aliased(OutboxEntry)
-    return ~exists().where(
-        older.kind == OutboxEntry.kind, older.ref == OutboxEntry.ref, older.id < OutboxEntry.id, older.state.in_(("pending", "sending"))
-    )
-
-
-def claim_batch(limit: int = 20, *, commit: bool = True) -> tuple[list[OutboxEntry], str]:
-    """Claim up to ``limit`` of the oldest due rows that are first in line for their record, in one
-    statement: the rows (detached, as claimed, oldest first) and the batch's token.
-
-    Picking the oldest rows costs a look over every pending row, so a drain claims a few at a time
-    rather than one. On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP
-    LOCKED``), so parallel drains take disjoint batches; SQLite's single writer serialises them anyway.
-    The outer condition repeats the due test, so a row is only ever claimed while claimable.
-    ``commit=False`` leaves the commit to the caller (the drain commits a row's outcome and the next
-    claim at once).
-    """
-    state = get_state()
-    session = state.db.session
-    token = uuid.uuid4().hex
-    due = and_(OutboxEntry.state.in_(("pending", "sending")), _claimable(force=False))
-    # A materialised CTE: as ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` PostgreSQL may run the
-    # pick again per row and claim the whole backlog at once (one drain then leaves its helpers nothing).
-    pick = (
-        select(OutboxEntry.id).where(due, _first_in_line()).order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)
-        .cte("picked").prefix_with("MATERIALIZED")
-    )
-    rows = session.execute(
-        update(OutboxEntry)
-        .where(OutboxEntry.id.in_(select(pick.c.id)), due)
-        .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
-        .returning(*OutboxEntry.__table__.columns)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if commit:
-        session.commit()
-    return sorted((OutboxEntry(**row._asdict()) for row in rows), key=lambda entry: entry.id), token
-
-
-def claim_next(*, commit: bool = True) -> tuple[OutboxEntry, str] | None:
-    """The oldest due row that is first in line, claimed (``claim_batch`` of one), or None."""
-    entries, token = claim_batch(1, commit=commit)
-    return (entries[0], token) if entries else None
-
-
-def _release(entries: list[OutboxEntry], token: str) -> None:
-    """Claimed rows this drain will not send after all: pending again, for whoever comes next (not committed)."""
-    if entries:
-        get_state().db.session.execute(
-            update(OutboxEntry)
-            .where(OutboxEntry.id.in_([e.id for e in entries]), OutboxEntry.claim_token == token)
-            .values(state="pending", claim_token=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def _next_due_in() -> float | None:
-    """Seconds until the next pending row that is first in line is due (0: one is due now), None when none is pending."""
-    session = get_state().db.session
-    first = session.execute(
-        select(OutboxEntry.next_attempt_at)
-        .where(OutboxEntry.state == "pending", _first_in_line())
-        .order_by(OutboxEntry.next_attempt_at.is_not(None), OutboxEntry.next_attempt_at)
-        .limit(1)
-    ).first()
-    session.commit()
-    if first is None:
-        return None
-    if first[0] is None:
-        return 0.0
-    return max(0.0, float((first[0] - utcnow()).total_seconds()))
-
-
-def _finish(entry_id: int, token: str, **values: Any) -> bool:
-    session = get_state().db.session
-    result = session.execute(
-        update(OutboxEntry)
-        .where(OutboxEntry.id == entry_id, OutboxEntry.claim_token == token)
-        .values(claim_token=None, claimed_until=None, **values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)
-
-
-def unsent_entry(kind: str, ref: str) -> tuple[int | None, bool]:
-    """(id of the oldest pending row for this record, whether another worker is sending one now)."""
-    session = get_state().db.session
-    rows = session.execute(
-        select(OutboxEntry.id, OutboxEntry.state, OutboxEntry.claimed_until)
-        .where(OutboxEntry.kind == kind, OutboxEntry.ref == ref, OutboxEntry.state.in_(("pending", "sending")))
-        .order_by(OutboxEntry.id)
-    ).all()
-    busy = any(s == "sending" and (until or 0) >= time.time() for _id, s, until in rows)
-    pending = [i for i, s, _u in rows if s == "pending"]
-    return (pending[0] if pending else None), busy
-
-
-def _wait_for_older(entry: OutboxEntry) -> float | None:
-    """Seconds to wait while an older row for the same record is unsent (a delete never overtakes its create)."""
-    session = get_state().db.session
-    older = session.execute(
-        select(OutboxEntry.state, OutboxEntry.next_attempt_at)
-        .where(OutboxEntry.kind == entry.kind, OutboxEntry.ref == entry.ref, OutboxEntry.id < entry.id)
-        .where(OutboxEntry.state.in_(("pending", "sending")))
-        .order_by(OutboxEntry.id)
-        .limit(1)
-    ).first()
-    if older is None:
-        return None
-    if older.state == "pending" and older.next_attempt_at is not None:
-        return max(1.0, float((older.next_attempt_at - utcnow()).total_seconds()) + 0.5)
-    return 1.0
-
-
 @job
 def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
     """The push job of one row (retries, "Försök igen", "Överför order"): claim ``entry_id``, send it
@@ -238,7 +98,7 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
     if token is None:
         return {"entry": entry_id, "skipped": "not pending, or being sent elsewhere"}
     entry = session.get(OutboxEntry, entry_id)
-    wait = _wait_for_older(entry)
+    wait = wait_for_older(entry)
     if wait is not None:
         summary = {"entry": entry_id, "kind": entry.kind, "op": entry.op, "ref": entry.ref}
         return {**summary, **_defer(entry_id, token, wait, "an older change of the same record is not sent yet")}
@@ -282,7 +142,7 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
                 last_look = False
                 over = time.monotonic() - started > DRAIN_BUDGET
                 if batch and (over or time.monotonic() - claimed_at > half_lease):
-                    _release(batch, token)
+                    release(batch, token)
                     batch = []
                 if not batch and not over:
                     batch, token = claim_batch(DRAIN_BATCH, commit=False)
@@ -292,10 +152,10 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
                 if batch:
                     continue
                 if over:
-                    if _next_due_in() == 0.0:
+                    if next_due_in() == 0.0:
                         _hand_over(state, role)
                     break
-            wait = _next_due_in()
+            wait = next_due_in()
             if wait is not None and wait <= DRAIN_HORIZON and time.monotonic() - started > DRAIN_BUDGET:
                 _hand_over(state, role)
                 break
@@ -312,7 +172,7 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     finally:
         if batch:  # an unexpected error: give the unsent claims back at once rather than after their lease
             session.rollback()
-            _release(batch, token)
+            release(batch, token)
             session.commit()
     if counts:
         log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
@@ -328,7 +188,7 @@ def _ask_for_help(state: SpecterState) -> None:
     if others <= 0:
         return
     session = state.db.session
-    due = len(session.execute(select(OutboxEntry.id).where(_claimable(force=False)).limit(others + 1)).all())
+    due = len(session.execute(select(OutboxEntry.id).where(claimable(force=False)).limit(others + 1)).all())
     session.commit()
     for _ in range(min(others, due - 1)):
         try:
@@ -378,7 +238,7 @@ def _push_claimed(state: SpecterState, entry: OutboxEntry, token: str, *, in_dra
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
         session.rollback()
         return {**summary, **_failed(entry_id, token, exc)}, []
-    _finish(
+    finish(
         entry_id,
         token,
         state="sent",
@@ -400,7 +260,7 @@ def _defer(entry_id: int, token: str, delay: float, why: str, *, reason: str | N
     waits itself for a row due within ``DRAIN_HORIZON``; otherwise a job is queued for its due time."""
     session = get_state().db.session
     extra = {"last_error": reason} if reason is not None else {}
-    _finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay), **extra)
+    finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay), **extra)
     session.commit()
     log.info("outbox %s deferred %.1fs: %s", entry_id, delay, why)
     if not (in_drain and delay <= DRAIN_HORIZON):
@@ -431,7 +291,7 @@ def _failed(entry_id: int, token: str, exc: Exception) -> dict[str, Any]:
         values = {"state": "failed", "permanent": False, "failed_at": utcnow()}
     else:
         values = {"state": "failed", "permanent": True, "failed_at": utcnow()}
-    _finish(entry_id, token, attempts=attempts, last_error=text, **values)
+    finish(entry_id, token, attempts=attempts, last_error=text, **values)
     if is_order:
         order = state.adapter.get_order(entry.ref)
         if order is not None:
@@ -450,11 +310,6 @@ def _failed(entry_id: int, token: str, exc: Exception) -> dict[str, Any]:
 
 
 # -- safety nets ------------------------------------------------------------------------------------
-
-
-def unsent_ids(*, due_only: bool) -> list[int]:
-    session = get_state().db.session
-    return list(session.execute(select(OutboxEntry.id).where(_claimable(force=not due_only)).order_by(OutboxEntry.id)).scalars())
 
 
 def sweep_outbox() -> int:

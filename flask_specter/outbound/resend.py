@@ -15,7 +15,8 @@ from ..messages import SendResult, SendState
 from ..models import OutboxEntry, linked
 from ..redact import redact
 from ..state import get_state
-from .relay import push_entry, unsent_ids
+from .claims import unsent_ids
+from .relay import push_entry
 
 # -- "Försök igen" and "Överför order" ---------------------------------------------------------------
 

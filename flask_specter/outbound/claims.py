@@ -1,0 +1,163 @@
+"""Outbox rows claimed, released and finished: the conditional UPDATEs that make a row sent once.
+
+A row is claimed pending -> sending with a token and a lease, in one statement, so any number of
+workers, sweeps and admins pressing "Överför order" take it once; a claim whose lease ended can be taken
+over (its sender died). A row waits while an older change of the same record is unsent, so a delete
+never overtakes its create. The relay (``relay.py``) sends what is claimed here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
+
+from ..models import OutboxEntry, utcnow
+from ..state import get_state
+
+
+def claimable(*, force: bool) -> ColumnElement[bool]:
+    now = utcnow()
+    due = OutboxEntry.state == "pending"
+    if not force:
+        due = and_(due, or_(OutboxEntry.next_attempt_at.is_(None), OutboxEntry.next_attempt_at <= now))
+    return or_(due, and_(OutboxEntry.state == "sending", OutboxEntry.claimed_until < time.time()))
+
+
+def claim(entry_id: int, *, force: bool = False) -> str | None:
+    """pending -> sending with a lease, in one conditional UPDATE; the token, or None when not ours."""
+    state = get_state()
+    session = state.db.session
+    token = uuid.uuid4().hex
+    result = session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id == entry_id, claimable(force=force))
+        .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return token if result.rowcount == 1 else None
+
+
+def first_in_line() -> ColumnElement[bool]:
+    """No older change of the same record is unsent: a delete never overtakes its create."""
+    older = aliased(OutboxEntry)
+    return ~exists().where(
+        older.kind == OutboxEntry.kind, older.ref == OutboxEntry.ref, older.id < OutboxEntry.id, older.state.in_(("pending", "sending"))
+    )
+
+
+def claim_batch(limit: int = 20, *, commit: bool = True) -> tuple[list[OutboxEntry], str]:
+    """Claim up to ``limit`` of the oldest due rows that are first in line for their record, in one
+    statement: the rows (detached, as claimed, oldest first) and the batch's token.
+
+    Picking the oldest rows costs a look over every pending row, so a drain claims a few at a time
+    rather than one. On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP
+    LOCKED``), so parallel drains take disjoint batches; SQLite's single writer serialises them anyway.
+    The outer condition repeats the due test, so a row is only ever claimed while claimable.
+    ``commit=False`` leaves the commit to the caller (the drain commits a row's outcome and the next
+    claim at once).
+    """
+    state = get_state()
+    session = state.db.session
+    token = uuid.uuid4().hex
+    due = and_(OutboxEntry.state.in_(("pending", "sending")), claimable(force=False))
+    # A materialised CTE: as ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` PostgreSQL may run the
+    # pick again per row and claim the whole backlog at once (one drain then leaves its helpers nothing).
+    pick = (
+        select(OutboxEntry.id).where(due, first_in_line()).order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)
+        .cte("picked").prefix_with("MATERIALIZED")
+    )
+    rows = session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id.in_(select(pick.c.id)), due)
+        .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
+        .returning(*OutboxEntry.__table__.columns)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if commit:
+        session.commit()
+    return sorted((OutboxEntry(**row._asdict()) for row in rows), key=lambda entry: entry.id), token
+
+
+def claim_next(*, commit: bool = True) -> tuple[OutboxEntry, str] | None:
+    """The oldest due row that is first in line, claimed (``claim_batch`` of one), or None."""
+    entries, token = claim_batch(1, commit=commit)
+    return (entries[0], token) if entries else None
+
+
+def release(entries: list[OutboxEntry], token: str) -> None:
+    """Claimed rows this drain will not send after all: pending again, for whoever comes next (not committed)."""
+    if entries:
+        get_state().db.session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_([e.id for e in entries]), OutboxEntry.claim_token == token)
+            .values(state="pending", claim_token=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def next_due_in() -> float | None:
+    """Seconds until the next pending row that is first in line is due (0: one is due now), None when none is pending."""
+    session = get_state().db.session
+    first = session.execute(
+        select(OutboxEntry.next_attempt_at)
+        .where(OutboxEntry.state == "pending", first_in_line())
+        .order_by(OutboxEntry.next_attempt_at.is_not(None), OutboxEntry.next_attempt_at)
+        .limit(1)
+    ).first()
+    session.commit()
+    if first is None:
+        return None
+    if first[0] is None:
+        return 0.0
+    return max(0.0, float((first[0] - utcnow()).total_seconds()))
+
+
+def finish(entry_id: int, token: str, **values: Any) -> bool:
+    session = get_state().db.session
+    result = session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id == entry_id, OutboxEntry.claim_token == token)
+        .values(claim_token=None, claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)
+
+
+def unsent_entry(kind: str, ref: str) -> tuple[int | None, bool]:
+    """(id of the oldest pending row for this record, whether another worker is sending one now)."""
+    session = get_state().db.session
+    rows = session.execute(
+        select(OutboxEntry.id, OutboxEntry.state, OutboxEntry.claimed_until)
+        .where(OutboxEntry.kind == kind, OutboxEntry.ref == ref, OutboxEntry.state.in_(("pending", "sending")))
+        .order_by(OutboxEntry.id)
+    ).all()
+    busy = any(s == "sending" and (until or 0) >= time.time() for _id, s, until in rows)
+    pending = [i for i, s, _u in rows if s == "pending"]
+    return (pending[0] if pending else None), busy
+
+
+def wait_for_older(entry: OutboxEntry) -> float | None:
+    """Seconds to wait while an older row for the same record is unsent (a delete never overtakes its create)."""
+    session = get_state().db.session
+    older = session.execute(
+        select(OutboxEntry.state, OutboxEntry.next_attempt_at)
+        .where(OutboxEntry.kind == entry.kind, OutboxEntry.ref == entry.ref, OutboxEntry.id < entry.id)
+        .where(OutboxEntry.state.in_(("pending", "sending")))
+        .order_by(OutboxEntry.id)
+        .limit(1)
+    ).first()
+    if older is None:
+        return None
+    if older.state == "pending" and older.next_attempt_at is not None:
+        return max(1.0, float((older.next_attempt_at - utcnow()).total_seconds()) + 0.5)
+    return 1.0
+
+
+def unsent_ids(*, due_only: bool) -> list[int]:
+    session = get_state().db.session
+    return list(session.execute(select(OutboxEntry.id).where(claimable(force=not due_only)).order_by(OutboxEntry.id)).scalars())
