@@ -93,6 +93,14 @@ def _to_bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def stored_toggle(key: str, stored: str | None) -> bool:
+    """A toggle's value from its stored text (None: never set, the default)."""
+    toggle = BY_KEY.get(key)
+    if toggle is None:
+        raise KeyError(f"unknown Specter setting {key!r}")
+    return toggle.default if stored is None else _to_bool(stored)
+
+
 class SettingsStore:
     """Reads and writes the toggles through the host's session; unknown keys are an error, not a silent miss."""
 
@@ -107,11 +115,8 @@ class SettingsStore:
         return values
 
     def get(self, key: str) -> bool:
-        toggle = BY_KEY.get(key)
-        if toggle is None:
-            raise KeyError(f"unknown Specter setting {key!r}")
-        row = self._db.session.get(SettingRow, key)
-        return toggle.default if row is None else _to_bool(row.value)
+        row = self._db.session.get(SettingRow, key) if key in BY_KEY else None
+        return stored_toggle(key, None if row is None else row.value)
 
     def set(self, key: str, value: bool, *, commit: bool = True) -> None:
         if key not in BY_KEY:

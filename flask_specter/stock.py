@@ -140,11 +140,21 @@ def acknowledge_reservations(order_ref: str) -> None:
         session.add(ReservationAck(order_ref=order_ref, acknowledged_at=utcnow()))
 
 
-_HELD = (  # built once: the apply runs it every chunk
-    select(Reservation.id, Reservation.sku, Reservation.qty, Reservation.order_ref, ReservationAck.acknowledged_at, ReservationAck.covered_batch_id)
-    .outerjoin(ReservationAck, ReservationAck.order_ref == Reservation.order_ref)
-    .where(Reservation.sku.in_(bindparam("skus", expanding=True)))
-)
+HELD_COLUMNS = (Reservation.id, Reservation.sku, Reservation.qty, Reservation.order_ref, ReservationAck.acknowledged_at, ReservationAck.covered_batch_id)
+
+
+def held_reservations(sku_match: Any) -> Any:
+    """The reservations of the SKUs ``sku_match`` selects, with their acknowledgements (``settle_reservations`` reads these)."""
+    return select(*HELD_COLUMNS).outerjoin(ReservationAck, ReservationAck.order_ref == Reservation.order_ref).where(sku_match)
+
+
+def release_statements(ids_match: Any, orders_match: Any) -> tuple[Any, Any]:
+    """Delete the released reservations, then the acknowledgements left without one."""
+    spent = ~exists(select(Reservation.id).where(Reservation.order_ref == ReservationAck.order_ref))
+    return delete(Reservation).where(ids_match), delete(ReservationAck).where(orders_match, spent)
+
+
+_HELD = held_reservations(Reservation.sku.in_(bindparam("skus", expanding=True)))  # built once: the apply runs it every chunk
 
 
 def settle_reservations(figures: dict[str, tuple[int, dt.datetime | None]]) -> dict[str, int]:
@@ -161,7 +171,16 @@ def settle_reservations(figures: dict[str, tuple[int, dt.datetime | None]]) -> d
     if not figures:
         return {}
     session = get_state().db.session
-    rows = session.execute(_HELD, {"skus": list(figures)}).all()
+    reserved, released, orders = divide_reservations(session.execute(_HELD, {"skus": list(figures)}).all(), figures)
+    if released:
+        for stmt in release_statements(Reservation.id.in_(released), ReservationAck.order_ref.in_(orders)):
+            session.execute(stmt.execution_options(synchronize_session=False))
+    return reserved
+
+
+def divide_reservations(rows: Iterable[Any], figures: dict[str, tuple[int, dt.datetime | None]]) -> tuple[dict[str, int], list[int], set[str]]:
+    """Split held reservations (``HELD_COLUMNS`` rows) into what stays held back per SKU and what
+    Specter's figures include: (held back per SKU, reservation ids to release, their orders)."""
     reserved: dict[str, int] = {}
     released: list[int] = []
     orders: set[str] = set()
@@ -174,11 +193,7 @@ def settle_reservations(figures: dict[str, tuple[int, dt.datetime | None]]) -> d
             orders.add(row.order_ref)
         else:
             reserved[row.sku] = reserved.get(row.sku, 0) + int(row.qty)
-    if released:
-        session.execute(delete(Reservation).where(Reservation.id.in_(released)).execution_options(synchronize_session=False))
-        spent = ~exists(select(Reservation.id).where(Reservation.order_ref == ReservationAck.order_ref))
-        session.execute(delete(ReservationAck).where(ReservationAck.order_ref.in_(orders), spent).execution_options(synchronize_session=False))
-    return reserved
+    return reserved, released, orders
 
 
 def cover_acknowledged(pull_started_at: dt.datetime) -> int:

@@ -20,31 +20,19 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import select
-
 from .. import signals
 from ..backoff import backoff_delay
 from ..queue import job
 from ..sqlite import redoable_writes
 from ..state import get_state
-from .stock_chunk import PENDING, ROWS, AnyRow, ChunkWriter
+from .stock_chunk import AnyRow, ChunkWriter, has_pending
 
 log = logging.getLogger("flask_specter.stock")
 
 CHAIN_FLAG = "apply-chain"
 FAILURES_KEY = "apply-chain-failures"  # chunks failed in a row: the back-off before the next try
 CHAIN_BUDGET = 20.0  # seconds one job applies chunks back to back before a fresh job takes over (RQ's timeout: 180 s)
-# Back to back, chunks would take SQLite's one write lock again within microseconds of a commit, and a
-# checkout waiting for it (SQLite's busy handler looks again after 1, 2, 5 … 100 ms) could wait for the
-# whole chain; a millisecond between chunks lets it in (about 10 % on the apply, paid only on SQLite).
-SQLITE_WRITER_GAP = 0.001
 LOCKED_PAUSE = 1.0  # seconds before looking again when every waiting row is in another worker's open chunk
-_ANY_PENDING = select(ROWS.c.id).where(PENDING).limit(1)
-
-
-def has_pending() -> bool:
-    """Is any row waiting? An index lookup, never a count."""
-    return get_state().db.session.execute(_ANY_PENDING).first() is not None
 
 
 def ensure_apply_chain(*, delay: float = 0) -> bool:
@@ -106,45 +94,58 @@ def _apply_next_chunk(state: Any) -> dict[str, Any]:
     delay = float(state.config["SPECTER_STOCK_BATCH_DELAY"])
     size = max(1, int(state.config["SPECTER_STOCK_BATCH_SIZE"]))
     ends_at = time.monotonic() + CHAIN_BUDGET
-    writer = ChunkWriter()  # the chunk statements, built once for the whole job
+    writer = open_writer()  # the chunk statements, built once for the whole job
     totals: dict[str, Any] = {"rows": 0, "changed": 0, "unknown": 0, "chunks": 0}
-    while True:
-        if not state.settings.get("stock_sync"):
-            state.db.session.commit()
-            return {**totals, "skipped": "stock sync is off"}
-        chunk = _one_chunk(state, size, writer)
-        totals["chunks"] += 1
-        for key in ("rows", "changed", "unknown"):
-            totals[key] += chunk[key]
-        totals["remaining"] = chunk["remaining"]
-        if not chunk["remaining"]:
-            if chunk["rows"]:
-                signals.stock_batch_applied.send(state.app)
-            return totals
-        if not chunk["rows"]:  # every waiting row is in another worker's open chunk: look again shortly
-            ensure_apply_chain(delay=max(delay, LOCKED_PAUSE))
-            return totals
-        if delay > 0 or time.monotonic() >= ends_at:
-            ensure_apply_chain(delay=delay)
-            return totals
+    try:
+        while True:
+            chunk = _one_chunk(state, size, writer)
+            if chunk is None:
+                return {**totals, "skipped": "stock sync is off"}
+            totals["chunks"] += 1 if chunk["rows"] else 0
+            for key in ("rows", "changed", "unknown"):
+                totals[key] += chunk[key]
+            totals["remaining"] = chunk["remaining"]
+            if not chunk["remaining"]:
+                if totals["rows"]:  # this job applied the last of the waiting rows
+                    signals.stock_batch_applied.send(state.app)
+                return totals
+            if not chunk["rows"]:  # every waiting row is in another worker's open chunk: look again shortly
+                ensure_apply_chain(delay=max(delay, LOCKED_PAUSE))
+                return totals
+            if delay > 0 or time.monotonic() >= ends_at:
+                ensure_apply_chain(delay=delay)
+                return totals
+    finally:
+        writer.close()
 
 
-def _one_chunk(state: Any, size: int, writer: ChunkWriter) -> dict[str, Any]:
-    """Claim and apply one chunk (its own transaction); ``signals.stock_chunk_applied`` when it had rows."""
-    rows = writer.claim(size)
+def open_writer() -> ChunkWriter:
+    """The job's chunk writer: on PostgreSQL (psycopg) its statements pipelined over a connection of its own."""
+    if get_state().db.session.get_bind().dialect.driver == "psycopg":
+        from .stock_pipeline import PipelinedChunks  # psycopg is installed only with PostgreSQL
+
+        return PipelinedChunks()
+    return ChunkWriter()
+
+
+def _one_chunk(state: Any, size: int, writer: ChunkWriter) -> dict[str, Any] | None:
+    """Claim and apply one chunk (its own transaction); None when stock sync is off.
+    ``signals.stock_chunk_applied`` when it had rows."""
+    on, rows = writer.take(size)
+    if not on:
+        writer.release()
+        return None
     pause = float(state.config.get("SPECTER_DEBUG_PAUSE_IN_CHUNK") or 0)
     if rows and pause:  # fault tests: hold a chunk open, say so, so a worker can be killed inside it
         state.queue.set_flag("debug-in-chunk", pause)
         time.sleep(pause)
-    result: dict[str, Any]
     if rows:
-        result = writer.apply(rows)
+        counts = writer.write(rows)
     else:
-        state.db.session.commit()
-        result = {"rows": 0, "changed": 0, "unknown": 0}
-    if writer.dialect == "sqlite":  # the write lock is free now: leave the shop's checkouts a moment to take it
-        time.sleep(SQLITE_WRITER_GAP)
-    result["remaining"] = has_pending()
+        writer.release()
+        counts = {"rows": 0, "changed": 0, "unknown": 0}
+    # A full chunk: the next claim will tell whether more wait (a look per chunk cost a round trip).
+    result: dict[str, Any] = {**counts, "remaining": len(rows) >= size or has_pending()}
     if rows:
         signals.stock_chunk_applied.send(state.app, **result)
     return result
