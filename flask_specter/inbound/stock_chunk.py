@@ -17,10 +17,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Row, Table, bindparam, delete, literal, select, text, update
+from sqlalchemy import Integer, Row, Table, bindparam, delete, exists, select, update
 
 from .. import signals
-from ..models import Batch, StockHistory, StockLevel, StockRow, utcnow
+from ..models import Batch, Reservation, SettingRow, StockHistory, StockLevel, StockRow, utcnow
+from ..settings import stored_toggle
 from ..state import get_state
 from ..stock import settle_reservations
 from .bulk_sql import BulkInsert, BulkUpdate
@@ -35,7 +36,6 @@ HISTORY: Table = StockHistory.__table__  # type: ignore[assignment]
 CLAIMED = (ROWS.c.id, ROWS.c.batch_id, ROWS.c.sku, ROWS.c.available, ROWS.c.in_stock)
 PENDING = ROWS.c.state == "pending"
 HISTORY_KEYS = ["sku", "old", "new", "source", "batch_no", "detail", "created_at"]
-SET_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 LEVEL_KEYS = ["sku", "available", "in_stock", "batch_id", "updated_at"]
 _ANY_PENDING = select(ROWS.c.id).where(PENDING).limit(1)
 # Back to back, chunks would take SQLite's one write lock again within microseconds of a commit, and a
@@ -65,11 +65,19 @@ class ChunkWriter:
         marks = {"state": "applied", "applied_at": bindparam("now"), "claim_token": bindparam("token")}
         self.first_ids = first
         picked = first.cte("specter_claimable").prefix_with("MATERIALIZED")  # the LIMIT runs once, whatever the plan
-        self.claim_stmt = update(ROWS).where(ROWS.c.id == picked.c.id, PENDING).values(marks).returning(*CLAIMED)
         self.claim_by_id = update(ROWS).where(ROWS.c.id.in_(bindparam("ids", expanding=True)), PENDING).values(marks)
-        skus: Any = bindparam("skus", expanding=True)
-        levels = select(LEVELS.c.sku, literal(1).label("is_level"), LEVELS.c.batch_id.label("figure")).where(LEVELS.c.sku.in_(skus))
-        self.read_stmt = levels.union_all(select(sku_col, literal(0), stock_col).where(sku_col.in_(skus)))
+        # After the claim, its rows are read by their token with each SKU's stored level, the shop's stock,
+        # whether a reservation holds it, and the stock-sync toggle. Subqueries, looked up by index per
+        # row: as joins, PostgreSQL's planner, trusting statistics taken before the levels were written,
+        # hashed the whole levels table for every chunk (a scan that grows with the catalogue; 3-4 ms a
+        # chunk at 100k). Not in the claim's RETURNING: SQLite computes such a subquery there once for all rows.
+        level = select(LEVELS.c.batch_id).where(LEVELS.c.sku == ROWS.c.sku).scalar_subquery()
+        shop = select(stock_col).where(sku_col == ROWS.c.sku).limit(1).scalar_subquery()  # a SKU twice in the shop: one of them
+        held = exists(select(Reservation.id).where(Reservation.sku == ROWS.c.sku))
+        toggle = select(SettingRow.value).where(SettingRow.key == "stock_sync").scalar_subquery()
+        self.details = (level.label("level_batch"), shop.label("shop_stock"), held.label("held"), toggle.label("stock_sync"))
+        self.claim_stmt = update(ROWS).where(ROWS.c.id == picked.c.id, PENDING).values(marks).returning(*CLAIMED)
+        self.read_claimed = select(*CLAIMED, *self.details).where(ROWS.c.claim_token == bindparam("token")).order_by(ROWS.c.id)
         self.batch_stmt = select(Batch.id, Batch.batch_no, Batch.fetched_at, Batch.recovered).where(Batch.id.in_(bindparam("ids", expanding=True)))
         self.unknown_stmt = update(ROWS).where(ROWS.c.id.in_(bindparam("ids", expanding=True))).values(state="unknown")
         self.set_stock = BulkUpdate(dialect, table, sku_col, stock_col)
@@ -77,69 +85,64 @@ class ChunkWriter:
         self.put_levels = BulkInsert(dialect, LEVELS, LEVEL_KEYS, on_conflict=_newer_level if self.upsert else None)
 
     def take(self, size: int) -> tuple[bool, list[AnyRow]]:
-        """Begin a chunk: (stock sync still on, the rows claimed in the open transaction)."""
-        if not self.state.settings.get("stock_sync"):
-            return False, []
-        return True, self.claim(size)
+        """Begin a chunk: (stock sync still on, the rows claimed in the open transaction, each with its
+        SKU's level, shop stock and hold). Nothing claimed: (True, [])."""
+        token = uuid.uuid4().hex
+        if not self.claim(size, token):
+            return True, []
+        rows = list(self.session.execute(self.read_claimed, {"token": token}))
+        return sync_on(rows[0]), rows
 
     def write(self, rows: list[AnyRow]) -> dict[str, int]:
-        """Write and commit the claimed chunk; returns its counts."""
-        counts = self.apply(rows)
-        if self.dialect == "sqlite":  # the write lock is free now: leave the shop's checkouts a moment to take it
-            time.sleep(SQLITE_WRITER_GAP)
-        return counts
-
-    def release(self) -> None:
-        """End a chunk without writing (stock sync is off, or nothing was claimed)."""
-        self.session.commit()
-
-    def close(self) -> None:
-        """The job is done with the writer."""
-
-    def claim(self, size: int) -> list[AnyRow]:
-        """Claim the next ``size`` pending rows in the current transaction (committed by ``apply``).
-
-        Marked applied at once: the same transaction writes the stock, so it commits all or nothing.
-        """
-        params = {"size": size, "now": utcnow(), "token": uuid.uuid4().hex}
-        if not self.upsert:  # pragma: no cover - read the ids, then claim by id
-            ids = self.session.execute(self.first_ids, params).scalars().all()
-            self.session.execute(self.claim_by_id, {**params, "ids": ids})
-            return list(self.session.execute(select(*CLAIMED).where(ROWS.c.claim_token == params["token"]).order_by(ROWS.c.id)))
-        return sorted(self.session.execute(self.claim_stmt, params), key=lambda row: row.id)  # RETURNING keeps no order
-
-    def apply(self, rows: list[AnyRow]) -> dict[str, int]:
-        """Write one chunk in one transaction; returns counts. Older batches never overwrite newer ones."""
+        """Write and commit the claimed chunk (rows from ``take``); returns its counts."""
         session = self.session
-        if self.dialect == "postgresql":
-            # psycopg prepares a statement after five runs, and PostgreSQL then keeps a generic plan made
-            # while the levels table was still empty: a sequential scan that grew to 11 ms a chunk at 100k
-            # SKUs (measured). Plans made for each chunk's own SKUs use the indexes (the claim, run before
-            # this, keeps its generic index plan).
-            session.execute(SET_CUSTOM_PLANS)
-        newest = newest_per_sku(rows)
-        level_batch: dict[str, int] = {}
-        shop_stock: dict[str, int] = {}
-        for sku, is_level, figure in session.execute(self.read_stmt, {"skus": list(newest)}):
-            (level_batch if is_level else shop_stock)[sku] = figure
-        fresh, current = fresh_figures(newest, level_batch, shop_stock)
-        self.read_batches({r.batch_id for r in fresh.values()})
-        reserved = settle_reservations({sku: self.figure_time(fresh[sku]) for sku in current})
-        plan = self.plan(rows, fresh, current, reserved)
+        plan = self.plan(rows)
         if plan.changed:
             self.set_stock.run(session, plan.changed)
             self.add_history.run(session, plan.history)
         if not self.upsert and plan.levels:  # pragma: no cover - other databases: delete then insert
-            session.execute(delete(LEVELS).where(LEVELS.c.sku.in_(list(fresh))))
+            session.execute(delete(LEVELS).where(LEVELS.c.sku.in_([level["sku"] for level in plan.levels])))
         self.put_levels.run(session, plan.levels)
         if plan.unknown_ids:
             session.execute(self.unknown_stmt, {"ids": plan.unknown_ids})
         session.commit()
         self.announce(plan)
+        if self.dialect == "sqlite":  # the write lock is free now: leave the shop's checkouts a moment to take it
+            time.sleep(SQLITE_WRITER_GAP)
         return plan.counts()
 
-    def plan(self, rows: list[AnyRow], fresh: dict[str, AnyRow], current: dict[str, int], reserved: dict[str, int]) -> ChunkPlan:
-        """What the chunk writes: the shop's new stock, its history, the levels and the unknown SKUs' rows."""
+    def settle(self, figures: dict[str, tuple[int, dt.datetime | None]]) -> dict[str, int]:
+        """``stock.settle_reservations`` for the held SKUs, in the chunk's transaction."""
+        return settle_reservations(figures)
+
+    def release(self) -> None:
+        """End a chunk without writing (stock sync is off, or nothing was claimed): its rows wait again."""
+        self.session.rollback()
+
+    def close(self) -> None:
+        """The job is done with the writer."""
+
+    def claim(self, size: int, token: str | None = None) -> list[AnyRow]:
+        """Claim the next ``size`` pending rows in the current transaction (committed by ``write``).
+
+        Marked applied at once: the same transaction writes the stock, so it commits all or nothing.
+        """
+        params = {"size": size, "now": utcnow(), "token": token or uuid.uuid4().hex}
+        if not self.upsert:  # pragma: no cover - read the ids, then claim by id
+            ids = self.session.execute(self.first_ids, params).scalars().all()
+            self.session.execute(self.claim_by_id, {**params, "ids": ids})
+            return list(self.session.execute(self.read_claimed, params))
+        return sorted(self.session.execute(self.claim_stmt, params), key=lambda row: row.id)  # RETURNING keeps no order
+
+    def plan(self, rows: list[AnyRow]) -> ChunkPlan:
+        """What the chunk writes (rows from ``take``): the shop's new stock, its history, the levels and
+        the unknown SKUs' rows. Older batches never overwrite newer ones."""
+        newest = newest_per_sku(rows)
+        fresh = {sku: row for sku, row in newest.items() if row.level_batch is None or row.level_batch <= row.batch_id}
+        current = {sku: row.shop_stock for sku, row in fresh.items() if row.shop_stock is not None}
+        self.read_batches({r.batch_id for r in fresh.values()})
+        held = [sku for sku, row in fresh.items() if row.held and sku in current]
+        reserved = self.settle({sku: self.figure_time(fresh[sku]) for sku in held}) if held else {}
         targets = {sku: max(0, fresh[sku].available - reserved.get(sku, 0)) for sku in current}
         changed = {sku: qty for sku, qty in targets.items() if current[sku] != qty}
         now = utcnow()
@@ -194,6 +197,11 @@ class ChunkPlan:
         return {"rows": self.rows, "changed": len(self.changed), "unknown": len(self.unknown_skus)}
 
 
+def sync_on(row: AnyRow) -> bool:
+    """The stock-sync toggle as a claimed row brought it (``stock_sync``: the stored text, or None)."""
+    return stored_toggle("stock_sync", row.stock_sync)
+
+
 def newest_per_sku(rows: list[AnyRow]) -> dict[str, AnyRow]:
     """Each SKU's row of the newest batch (a chunk may hold one SKU from several batches)."""
     newest: dict[str, AnyRow] = {}
@@ -201,12 +209,6 @@ def newest_per_sku(rows: list[AnyRow]) -> dict[str, AnyRow]:
         if row.sku not in newest or (row.batch_id, row.id) > (newest[row.sku].batch_id, newest[row.sku].id):
             newest[row.sku] = row
     return newest
-
-
-def fresh_figures(newest: dict[str, AnyRow], level_batch: dict[str, int], shop_stock: dict[str, int]) -> tuple[dict[str, AnyRow], dict[str, int]]:
-    """The figures no newer batch has overtaken, and the shop's current stock of those SKUs it has."""
-    fresh = {sku: row for sku, row in newest.items() if sku not in level_batch or level_batch[sku] <= row.batch_id}
-    return fresh, {sku: stock for sku, stock in shop_stock.items() if sku in fresh}
 
 
 def _detail(row: AnyRow, reserved: int) -> str:

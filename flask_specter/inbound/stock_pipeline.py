@@ -20,13 +20,12 @@ import uuid
 from typing import Any
 
 from psycopg.rows import namedtuple_row
-from sqlalchemy import BigInteger, Integer, String, any_, bindparam, exists, select, update
+from sqlalchemy import BigInteger, Integer, String, any_, bindparam, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from ..models import Reservation, ReservationAck, SettingRow, utcnow
-from ..settings import stored_toggle
+from ..models import Reservation, ReservationAck, utcnow
 from ..stock import divide_reservations, held_reservations, release_statements
-from .stock_chunk import CLAIMED, LEVELS, ROWS, AnyRow, ChunkPlan, ChunkWriter, fresh_figures, newest_per_sku
+from .stock_chunk import ROWS, AnyRow, ChunkPlan, ChunkWriter, sync_on
 
 # Custom plans for each chunk's own SKUs (see ``ChunkWriter.apply``), and no wait for the WAL flush at
 # COMMIT: a chunk a database crash undoes had its rows marked applied in the same transaction, so they
@@ -55,24 +54,12 @@ class PipelinedChunks(ChunkWriter):
         table, sku_col, stock_col = self.state.adapter.stock_target()
         # The claim runs before the chunk's SET LOCAL: its prepared generic plan walks the (state, id)
         # index, where a custom plan trusted stale statistics (a bitmap scan and a sort of every pending
-        # row: 10 ms a chunk, measured). The read after it finds the claimed rows by their token.
-        # Each SKU's level, shop stock and hold are subqueries, looked up by index per claimed row: as joins
-        # the planner, trusting statistics taken before the levels were written, hashed the whole levels
-        # table for every chunk (a scan that grows with the catalogue; measured 3-4 ms at 100k).
-        level = select(LEVELS.c.batch_id).where(LEVELS.c.sku == ROWS.c.sku).scalar_subquery()
-        shop = select(stock_col).where(sku_col == ROWS.c.sku).limit(1).scalar_subquery()  # a SKU twice in the shop: one of them, as before
-        held = exists(select(Reservation.id).where(Reservation.sku == ROWS.c.sku))
-        read = (
-            select(*CLAIMED, level.label("level_batch"), shop.label("shop_stock"), held.label("held"))
-            .where(ROWS.c.claim_token == bindparam("token"))
-            .order_by(ROWS.c.id)
-        )
+        # row: 10 ms a chunk, measured).
         ids = bindparam("ids", type_=ARRAY(BigInteger))
         orders = bindparam("orders", type_=ARRAY(String))
         self.sql = {
             "claim": Compiled(self.claim_stmt, dialect),
-            "read": Compiled(read, dialect),
-            "setting": Compiled(select(SettingRow.value).where(SettingRow.key == "stock_sync"), dialect),
+            "read": Compiled(self.read_claimed, dialect),
             "unknown": Compiled(update(ROWS).where(ROWS.c.id == any_(ids)).values(state="unknown"), dialect),
             "held": Compiled(held_reservations(Reservation.sku == any_(bindparam("skus", type_=ARRAY(String)))), dialect),
             "stock": Compiled(self.set_stock.statement, dialect),
@@ -86,34 +73,20 @@ class PipelinedChunks(ChunkWriter):
         self.open = False  # a transaction (a claimed chunk) is open on the connection
 
     def take(self, size: int) -> tuple[bool, list[AnyRow]]:
-        """Begin a chunk: (stock sync still on, the claimed rows with their level, shop stock and hold)."""
-        token = uuid.uuid4().hex
-        sql = self.sql
-        _, setting, *_, read = self._send(
-            [
-                ("BEGIN", None),
-                (sql["setting"].sql, sql["setting"].params()),
-                (sql["claim"].sql, sql["claim"].params(size=size, now=utcnow(), token=token)),
-                *CHUNK_SETTINGS,
-                (sql["read"].sql, sql["read"].params(token=token)),
-            ],
+        """``ChunkWriter.take`` in one round trip, the chunk's settings sent with it."""
+        claim, read, token = self.sql["claim"], self.sql["read"], uuid.uuid4().hex
+        *_, rows = self._send(
+            [("BEGIN", None), (claim.sql, claim.params(size=size, now=utcnow(), token=token)), *CHUNK_SETTINGS, (read.sql, read.params(token=token))],
             open_after=True,
         )
-        stored = setting.fetchone()
-        return stored_toggle("stock_sync", None if stored is None else stored[0]), read.fetchall()
+        claimed = rows.fetchall()
+        return not claimed or sync_on(claimed[0]), claimed
 
     def write(self, rows: list[AnyRow]) -> dict[str, int]:
         """Write and commit the claimed chunk; returns its counts."""
-        newest = newest_per_sku(rows)
-        level_batch = {row.sku: row.level_batch for row in rows if row.level_batch is not None}
-        shop_stock = {row.sku: row.shop_stock for row in rows if row.shop_stock is not None}
-        fresh, current = fresh_figures(newest, level_batch, shop_stock)
-        self.read_batches({r.batch_id for r in fresh.values()})
-        statements: list[tuple[str, dict[str, Any] | None]] = []
-        held = {row.sku for row in rows if row.held and row.sku in current}
-        reserved = self._settle({sku: self.figure_time(fresh[sku]) for sku in held}, statements)
-        plan = self.plan(rows, fresh, current, reserved)
-        self._send([*statements, *self._writes(plan), ("COMMIT", None)], open_after=False)
+        self.releases: list[tuple[str, dict[str, Any] | None]] = []  # filled by ``settle``
+        plan = self.plan(rows)
+        self._send([*self.releases, *self._writes(plan), ("COMMIT", None)], open_after=False)
         self.announce(plan)
         return plan.counts()
 
@@ -135,15 +108,13 @@ class PipelinedChunks(ChunkWriter):
         finally:
             self.connection.close()
 
-    def _settle(self, figures: dict[str, tuple[int, Any]], statements: list[tuple[str, dict[str, Any] | None]]) -> dict[str, int]:
+    def settle(self, figures: dict[str, tuple[int, Any]]) -> dict[str, int]:
         """``stock.settle_reservations`` inside the chunk's transaction: the read now, the deletes with the writes."""
-        if not figures:
-            return {}
         with self.pg.cursor(row_factory=namedtuple_row) as cur:
             cur.execute(self.sql["held"].sql, self.sql["held"].params(skus=list(figures)))
             reserved, released, orders = divide_reservations(cur.fetchall(), figures)
         if released:
-            statements += [(c.sql, c.params(ids=released, orders=sorted(orders))) for c in self.release_sql]
+            self.releases = [(c.sql, c.params(ids=released, orders=sorted(orders))) for c in self.release_sql]
         return reserved
 
     def _writes(self, plan: ChunkPlan) -> list[tuple[str, dict[str, Any] | None]]:
