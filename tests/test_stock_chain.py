@@ -162,3 +162,33 @@ def test_sqlite_chunks_commit_without_fsync_and_put_the_setting_back(make_shop):
             session.commit()
         assert session.execute(text("PRAGMA synchronous")).scalar() == before
         session.commit()
+
+
+def test_a_row_waiting_again_behind_the_jobs_claims_is_still_applied_by_it(make_shop, sandbox):
+    """A job claims on from its last row (not over the rows it applied); a row before that point that
+    waits again (a chunk another worker gave back) is claimed once nothing is left after it."""
+    app = make_shop(SPECTER_STOCK_BATCH_SIZE=50, SPECTER_STOCK_BATCH_DELAY=0)
+    _stored(app, sandbox, 120)
+    with app.app_context():
+        session = app.extensions["specter"].db.session
+        first_id = session.execute(select(func.min(StockRow.id))).scalar()
+        session.remove()
+
+    def give_back_the_first_row(sender, **kw):
+        if kw["rows"] == 50 and not given_back:
+            with app.app_context():
+                session = app.extensions["specter"].db.session
+                session.execute(StockRow.__table__.update().where(StockRow.id == first_id).values(state="pending"))
+                session.commit()
+            given_back.append(first_id)
+
+    given_back: list[int] = []
+    signals.stock_chunk_applied.connect(give_back_the_first_row, app)
+    try:
+        chunks: list[int] = []
+        result = _run_job(app, chunks)
+    finally:
+        signals.stock_chunk_applied.disconnect(give_back_the_first_row, app)
+    assert given_back == [first_id]
+    assert chunks == [50, 50, 20, 1] and result["remaining"] is False
+    assert stock_rows(app) == {"applied": 120}

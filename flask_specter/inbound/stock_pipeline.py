@@ -16,6 +16,7 @@ to the pool when the job ends.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..models import Reservation, ReservationAck, utcnow
 from ..stock import divide_reservations, held_reservations, release_statements
-from .stock_chunk import ROWS, AnyRow, ChunkPlan, ChunkWriter, sync_on
+from .stock_chunk import ROWS, AnyRow, ChunkPlan, ChunkWriter
 
 # Custom plans for each chunk's own SKUs (see ``ChunkWriter.apply``), and no wait for the WAL flush at
 # COMMIT: a chunk a database crash undoes had its rows marked applied in the same transaction, so they
@@ -34,11 +35,15 @@ CHUNK_SETTINGS = [("SET LOCAL plan_cache_mode = force_custom_plan", None), ("SET
 
 
 class Compiled:
-    """A Core statement compiled once to psycopg's SQL, with the literal values it binds."""
+    """A Core statement compiled once to psycopg's SQL, with the literal values it binds.
+
+    Its parameters travel in binary: psycopg writes a list as a text array with a regular expression per
+    element (0.9 ms for a chunk's arrays, measured), as a binary array in a quarter of that.
+    """
 
     def __init__(self, statement: Any, dialect: Any):
         compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
+        self.sql = re.sub(r"%\((\w+)\)s", r"%(\1)b", str(compiled))
         self.defaults = {compiled.bind_names[bind]: bind.effective_value for bind in compiled.binds.values() if not bind.required}
 
     def params(self, **values: Any) -> dict[str, Any]:
@@ -58,7 +63,7 @@ class PipelinedChunks(ChunkWriter):
         ids = bindparam("ids", type_=ARRAY(BigInteger))
         orders = bindparam("orders", type_=ARRAY(String))
         self.sql = {
-            "claim": Compiled(self.claim_stmt, dialect),
+            "claim": Compiled(self.mark_claimed, dialect),
             "read": Compiled(self.read_claimed, dialect),
             "unknown": Compiled(update(ROWS).where(ROWS.c.id == any_(ids)).values(state="unknown"), dialect),
             "held": Compiled(held_reservations(Reservation.sku == any_(bindparam("skus", type_=ARRAY(String)))), dialect),
@@ -72,15 +77,12 @@ class PipelinedChunks(ChunkWriter):
         self.pg: Any = self.connection.connection.driver_connection
         self.open = False  # a transaction (a claimed chunk) is open on the connection
 
-    def take(self, size: int) -> tuple[bool, list[AnyRow]]:
-        """``ChunkWriter.take`` in one round trip, the chunk's settings sent with it."""
+    def claim_and_read(self, size: int, *, begun: bool) -> list[AnyRow]:
+        """``ChunkWriter.claim_and_read`` in one round trip; a chunk's first also begins its transaction."""
         claim, read, token = self.sql["claim"], self.sql["read"], uuid.uuid4().hex
-        *_, rows = self._send(
-            [("BEGIN", None), (claim.sql, claim.params(size=size, now=utcnow(), token=token)), *CHUNK_SETTINGS, (read.sql, read.params(token=token))],
-            open_after=True,
-        )
-        claimed = rows.fetchall()
-        return not claimed or sync_on(claimed[0]), claimed
+        statements = [(claim.sql, claim.params(size=size, now=utcnow(), token=token, after=self.after)), *CHUNK_SETTINGS, (read.sql, read.params(token=token))]
+        *_, rows = self._send(statements if begun else [("BEGIN", None), *statements], open_after=True)
+        return list(rows.fetchall())
 
     def write(self, rows: list[AnyRow]) -> dict[str, int]:
         """Write and commit the claimed chunk; returns its counts."""
