@@ -24,7 +24,7 @@ from ..models import Batch, Reservation, SettingRow, StockHistory, StockLevel, S
 from ..settings import stored_toggle
 from ..state import get_state
 from ..stock import settle_reservations
-from .bulk_sql import BulkInsert, BulkUpdate
+from .bulk_sql import BulkInsert, BulkUpdate, DriverStatement
 
 log = logging.getLogger("flask_specter.stock")
 
@@ -85,6 +85,7 @@ class ChunkWriter:
         self.mark_claimed = update(ROWS).where(ROWS.c.id == picked.c.id, PENDING).values(marks)
         self.claim_stmt = self.mark_claimed.returning(*CLAIMED)
         self.read_claimed = select(*CLAIMED, *self.details).where(ROWS.c.claim_token == bindparam("token")).order_by(ROWS.c.id)
+        self.driver: tuple[DriverStatement, DriverStatement] | None = None  # SQLite: the claim and the read, run through the driver
         self.batch_stmt = select(Batch.id, Batch.batch_no, Batch.fetched_at, Batch.recovered).where(Batch.id.in_(bindparam("ids", expanding=True)))
         self.unknown_stmt = update(ROWS).where(ROWS.c.id.in_(bindparam("ids", expanding=True))).values(state="unknown")
         self.set_stock = BulkUpdate(dialect, table, sku_col, stock_col)
@@ -105,6 +106,12 @@ class ChunkWriter:
     def claim_and_read(self, size: int, *, begun: bool) -> list[AnyRow]:
         """Claim up to ``size`` rows after ``self.after`` and read them (``read_claimed``), sorted by id."""
         token = uuid.uuid4().hex
+        if self.dialect == "sqlite":
+            if self.driver is None:
+                self.driver = DriverStatement(self.mark_claimed, self.session), DriverStatement(self.read_claimed, self.session)
+            mark, read = self.driver
+            mark.run(self.session, size=size, now=utcnow(), token=token, after=self.after)
+            return list(read.run(self.session, token=token))
         if self.upsert:  # the claim's own rows are not needed: the read brings them, with more
             self.session.execute(self.mark_claimed, {"size": size, "now": utcnow(), "token": token, "after": self.after})
         else:  # pragma: no cover - other databases
