@@ -192,3 +192,28 @@ def test_a_row_waiting_again_behind_the_jobs_claims_is_still_applied_by_it(make_
     assert given_back == [first_id]
     assert chunks == [50, 50, 20, 1] and result["remaining"] is False
     assert stock_rows(app) == {"applied": 120}
+
+
+def test_two_jobs_at_once_apply_every_row_once(make_shop, sandbox):
+    """Two apply jobs running together (two workers) share the rows by SKIP LOCKED: each row applied once."""
+    app = make_shop(SPECTER_STOCK_BATCH_SIZE=25, SPECTER_STOCK_BATCH_DELAY=0)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: the jobs take turns")
+    _stored(app, sandbox, 600)
+    results: list[dict] = []
+
+    def job() -> None:
+        with app.app_context():
+            results.append(stock_apply.run_apply_chunk())
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(r["rows"] for r in results) == 600
+    assert stock_rows(app) == {"applied": 600}
+    assert shop_stock(app) == specter_available(sandbox)
+    with app.app_context():
+        session = app.extensions["specter"].db.session
+        assert session.execute(select(func.count()).select_from(StockHistory).where(StockHistory.source == "specter")).scalar() == 600

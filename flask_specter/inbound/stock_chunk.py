@@ -1,11 +1,13 @@
 """One chunk of stored stock rows written to the shop: the statements, built once per job.
 
-A chunk is one transaction of few statements: claim up to N pending rows (one ``UPDATE … RETURNING``
-whose materialized CTE picks them, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single writer
-lock does the same), read the stored levels and the shop's stock together, the reservations in one read
+A chunk is one transaction of few statements: claim up to N pending rows (one ``UPDATE`` whose
+materialized CTE picks them, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single writer lock
+does the same), read them back by their claim token with each SKU's stored level, the shop's stock,
+whether a reservation holds it and the stock-sync toggle, read the reservations of held SKUs only
 (``stock.settle_reservations``), write the shop's stock in one UPDATE, history and levels as multi-row
 INSERTs (``bulk_sql``), commit. ``ChunkWriter`` builds these statements once and runs them for every
-chunk of a job: at 100 rows a chunk, building them cost more than running them.
+chunk of a job: at 100 rows a chunk, building them cost more than running them. On PostgreSQL,
+``stock_pipeline.PipelinedChunks`` sends the same statements in two round trips a chunk.
 """
 
 from __future__ import annotations
