@@ -145,7 +145,7 @@ def _one_chunk(state: Any, size: int, writer: ChunkWriter) -> dict[str, Any] | N
         writer.release()
         counts = {"rows": 0, "changed": 0, "unknown": 0}
     # A full chunk: the next claim will tell whether more wait (a look per chunk cost a round trip).
-    result: dict[str, Any] = {**counts, "remaining": len(rows) >= size or has_pending()}
+    result: dict[str, Any] = {**counts, "remaining": len(rows) >= size or writer.more_waiting()}
     if rows:
         signals.stock_chunk_applied.send(state.app, **result)
     return result

@@ -39,7 +39,7 @@ CLAIMED = (ROWS.c.id, ROWS.c.batch_id, ROWS.c.sku, ROWS.c.available, ROWS.c.in_s
 PENDING = ROWS.c.state == "pending"
 HISTORY_KEYS = ["sku", "old", "new", "source", "batch_no", "detail", "created_at"]
 LEVEL_KEYS = ["sku", "available", "in_stock", "batch_id", "updated_at"]
-_ANY_PENDING = select(ROWS.c.id).where(PENDING).limit(1)
+ANY_PENDING = select(ROWS.c.id).where(PENDING).limit(1)
 # Back to back, chunks would take SQLite's one write lock again within microseconds of a commit, and a
 # checkout waiting for it (SQLite's busy handler looks again after 1, 2, 5 … 100 ms) could wait for the
 # whole chain; a millisecond between chunks lets it in (about 10 % on the apply, paid only on SQLite).
@@ -48,7 +48,7 @@ SQLITE_WRITER_GAP = 0.001
 
 def has_pending() -> bool:
     """Is any row waiting? An index lookup, never a count."""
-    return get_state().db.session.execute(_ANY_PENDING).first() is not None
+    return get_state().db.session.execute(ANY_PENDING).first() is not None
 
 
 class ChunkWriter:
@@ -148,6 +148,10 @@ class ChunkWriter:
 
     def close(self) -> None:
         """The job is done with the writer."""
+
+    def more_waiting(self) -> bool:
+        """Does any row wait (after a chunk that was not full)?"""
+        return has_pending()
 
     def claim(self, size: int, token: str | None = None) -> list[AnyRow]:
         """Claim the next ``size`` pending rows in the current transaction (committed by ``write``).

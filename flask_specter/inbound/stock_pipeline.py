@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..models import Reservation, ReservationAck, utcnow
 from ..stock import divide_reservations, held_reservations, release_statements
-from .stock_chunk import ROWS, AnyRow, ChunkPlan, ChunkWriter
+from .stock_chunk import ANY_PENDING, ROWS, AnyRow, ChunkPlan, ChunkWriter
 
 # Custom plans for each chunk's own SKUs (see ``ChunkWriter.apply``), and no wait for the WAL flush at
 # COMMIT: a chunk a database crash undoes had its rows marked applied in the same transaction, so they
@@ -65,6 +65,7 @@ class PipelinedChunks(ChunkWriter):
         self.sql = {
             "claim": Compiled(self.mark_claimed, dialect),
             "read": Compiled(self.read_claimed, dialect),
+            "pending": Compiled(ANY_PENDING, dialect),
             "unknown": Compiled(update(ROWS).where(ROWS.c.id == any_(ids)).values(state="unknown"), dialect),
             "held": Compiled(held_reservations(Reservation.sku == any_(bindparam("skus", type_=ARRAY(String)))), dialect),
             "stock": Compiled(self.set_stock.statement, dialect),
@@ -103,6 +104,10 @@ class PipelinedChunks(ChunkWriter):
         """Give back a claimed chunk unapplied (stock sync switched off, nothing claimed, the job stops)."""
         if self.open:
             self._send([("ROLLBACK", None)], open_after=False)
+
+    def more_waiting(self) -> bool:
+        """``has_pending`` on the job's connection, outside a transaction: the session's would stay open."""
+        return bool(self._send([(self.sql["pending"].sql, self.sql["pending"].params())], open_after=False)[0].fetchone())
 
     def close(self) -> None:
         try:
