@@ -58,7 +58,7 @@ class DriverStatement:
         compiled = statement.compile(dialect=session.get_bind().dialect)
         self.sql = str(compiled)
         self.order: list[str] = list(compiled.positiontup or [])
-        self.defaults = {compiled.bind_names[bind]: bind.effective_value for bind in compiled.binds.values() if not bind.required}
+        self.defaults = bound_values(compiled)
 
     def run(self, session: AnySession, **values: Any) -> Any:
         params = {**self.defaults, **values}
@@ -122,6 +122,11 @@ class BulkUpdate:
         if self.driver is None:
             self.driver = Executemany(self.statement, ["_key", "_value"], self.types, session)
         self.driver.run(session, [{"_key": key, "_value": value} for key, value in new.items()])
+
+
+def bound_values(compiled: Any) -> dict[str, Any]:
+    """The values a compiled statement binds itself (its literals, as ``'pending'``), by parameter name."""
+    return {compiled.bind_names[bind]: bind.effective_value for bind in compiled.binds.values() if not bind.required}
 
 
 def _unnest(columns: dict[str, Any]) -> Any:
