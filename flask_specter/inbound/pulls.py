@@ -35,6 +35,7 @@ from ..remote.errors import ExplainedError, SpecterError, SpecterOpenBatchError
 from ..remote.feed_stream import FeedStream
 from ..state import get_state
 from .articles import apply_articles
+from .bulk_sql import BulkInsert
 from .order_events import apply_order_events_job
 from .stock_apply import ensure_apply_chain
 
@@ -252,8 +253,13 @@ def _store(
     model = ROW_MODEL[feed]
     try:
         screened = screen(feed, fetched)
+        store = _stock_insert(session) if feed == "stock" else None
         for page in screened.pages(INSERT_PAGE):
-            session.execute(insert(model), [ROW_VALUES[feed](batch.id, item) for item in page])
+            values = [ROW_VALUES[feed](batch.id, item) for item in page]
+            if store is not None:
+                store.run(session, values)
+            else:
+                session.execute(insert(model), values)
         duplicates = screened.duplicates
         if duplicates:
             screened.refuse_duplicates(_remove_duplicates(session, feed, batch.id, duplicates))
@@ -295,6 +301,16 @@ def _supersede_older(session: Session | scoped_session[Any], batch_id: int) -> N
     newer = aliased(StockRow)
     same_sku_newer = select(newer.id).where(newer.sku == StockRow.sku, newer.batch_id == batch_id).exists()
     session.execute(update(StockRow).where(*older, same_sku_newer).values(state="superseded").execution_options(synchronize_session=False))
+
+
+STOCK_KEYS = ["batch_id", "sku", "available", "in_stock", "state"]
+
+
+def _stock_insert(session: Session | scoped_session[Any]) -> BulkInsert:
+    """A page of stock rows in one statement (``bulk_sql``: ``unnest`` on PostgreSQL, the driver's
+    executemany on SQLite): through the ORM each row cost its own parameter handling, and on PostgreSQL
+    its own INSERT (about 1 s of a 100k pull, measured)."""
+    return BulkInsert(session.get_bind().dialect.name, StockRow.__table__, STOCK_KEYS)  # type: ignore[arg-type]
 
 
 def _stock_values(batch_id: int, r: Any) -> dict[str, Any]:
