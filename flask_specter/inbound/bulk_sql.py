@@ -12,6 +12,7 @@ parameter handling cost more than SQLite's writing them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
@@ -65,6 +66,23 @@ class DriverStatement:
         return session.connection().exec_driver_sql(self.sql, tuple(params[name] for name in self.order))
 
 
+class BinaryStatement:
+    """``statement`` compiled once for psycopg with its parameters in binary: psycopg writes a list as
+    a text array with a regular expression per element (0.9 ms for a stock chunk's arrays, measured), as a
+    binary array in a quarter of that."""
+
+    def __init__(self, statement: Any, dialect: Any):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = re.sub(r"%\((\w+)\)s", r"%(\1)b", str(compiled))
+        self.defaults = bound_values(compiled)
+
+    def params(self, **values: Any) -> dict[str, Any]:
+        return {**self.defaults, **values}
+
+    def run(self, session: AnySession, **values: Any) -> Any:
+        return session.connection().exec_driver_sql(self.sql, self.params(**values))
+
+
 class BulkInsert:
     """``INSERT INTO table (keys) …`` for a list of dicts with these keys."""
 
@@ -84,12 +102,20 @@ class BulkInsert:
         self.statement: Executable = on_conflict(stmt) if on_conflict else stmt
         self.types = {key: table.c[key].type for key in keys}
         self.driver: Executemany | None = None
+        self.binary: BinaryStatement | None = None
 
     def run(self, session: AnySession, values: list[dict[str, Any]]) -> None:
         if not values:
             return
         if self.arrays:
-            session.execute(self.statement, {f"{key}_array": [v[key] for v in values] for key in self.keys})
+            arrays = {f"{key}_array": [v[key] for v in values] for key in self.keys}
+            dialect = session.get_bind().dialect
+            if dialect.driver != "psycopg":  # pragma: no cover - binary placeholders are psycopg's (3)
+                session.execute(self.statement, arrays)
+                return
+            if self.binary is None:
+                self.binary = BinaryStatement(self.statement, dialect)
+            self.binary.run(session, **arrays)
             return
         if self.driver is None:
             self.driver = Executemany(self.statement, self.keys, self.types, session)
