@@ -120,9 +120,18 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     back rather than sent late. The "main" job owns the drain flag: when nothing is due it clears the
     flag, waits ``NUDGE_MEMORY`` and looks once more, so the last row of a burst is never left behind.
     It also asks idle workers to help ("helper" jobs) when more rows are due than it sends at once.
-    After ``DRAIN_BUDGET`` seconds a job hands over to a fresh one of its kind.
+    After ``DRAIN_BUDGET`` seconds a job hands over to a fresh one of its kind. The admin's toggles are
+    read once a second rather than per row (``SettingsStore.snapshot``).
     """
     state = get_state()
+    with state.settings.snapshot():
+        counts = _drain(state, role)
+    if counts:
+        log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return counts
+
+
+def _drain(state: SpecterState, role: str) -> dict[str, int]:
     session = state.db.session
     half_lease = float(state.config["SPECTER_LEASE_SECONDS"]) / 2
     started = time.monotonic()
@@ -174,8 +183,6 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
             session.rollback()
             release(batch, token)
             session.commit()
-    if counts:
-        log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return counts
 
 
