@@ -56,3 +56,14 @@ def test_a_drain_of_one_batch_starts_no_thread(make_shop, sandbox):
     app = _shop(make_shop, sandbox, REDIS_URL=None, SPECTER_REDIS_URL=None)
     names = _senders(app, relay.DRAIN_BATCH // 2 - 1, sandbox)
     assert names and "outbox-drain" not in names
+
+
+def test_the_jobs_counts_include_the_rows_its_thread_sent(make_shop, sandbox):
+    app = _shop(make_shop, sandbox, REDIS_URL=None, SPECTER_REDIS_URL=None)
+    n = 2 * relay.DRAIN_BATCH
+    for i in range(n):
+        _checkout_new_customer(app, i)
+    with app.app_context():
+        counts = relay.drain_outbox("helper")
+    assert counts == {"sent": 2 * n}  # a customer row and an order row per checkout, whichever thread sent them
+    assert all_sent(app)

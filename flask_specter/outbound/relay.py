@@ -133,10 +133,11 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     """
     state = get_state()
     threads: list[threading.Thread] = []
+    theirs: list[dict[str, int]] = []  # each thread's counts, when it has ended
 
     def backlog() -> None:  # a second batch is due: more senders
         if not threads and _threads_help(state):
-            threads.extend(_start_thread(state) for _ in range(DRAIN_THREADS - 1))
+            threads.extend(_start_thread(state, theirs) for _ in range(DRAIN_THREADS - 1))
 
     try:
         with state.settings.snapshot():
@@ -144,6 +145,9 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     finally:
         for thread in threads:  # never end the job (a forked work horse exits) with a row in a thread's hands
             thread.join()
+    for other in theirs:
+        for key, n in other.items():
+            counts[key] = counts.get(key, 0) + n
     if counts:
         log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return counts
@@ -155,7 +159,7 @@ def _threads_help(state: SpecterState) -> bool:
     return DRAIN_THREADS > 1 and state.db.engine.dialect.name != "sqlite"
 
 
-def _start_thread(state: SpecterState) -> threading.Thread:
+def _start_thread(state: SpecterState, results: list[dict[str, int]]) -> threading.Thread:
     """A second sender inside this job: the same drain loop (role "thread") in its own app context, so its
     own session and transaction; the claims keep the two from sending a row twice, as between workers.
     It hands over to no job when its budget is spent (the job's main loop does) and ends when none is due."""
@@ -166,7 +170,7 @@ def _start_thread(state: SpecterState) -> threading.Thread:
             inner = get_state()
             try:
                 with inner.settings.snapshot():
-                    _drain(inner, "thread")
+                    results.append(_drain(inner, "thread"))
             except Exception:
                 log.exception("outbox drain thread failed")
             finally:
