@@ -299,8 +299,33 @@ class ReservationAck(Base):
 # -- links: what our records are called in Specter ---------------------------------------------------
 
 
+def conflict_insert(session: Session | scoped_session[Session], model: type[Base]) -> Any | None:
+    """An INSERT into ``model``'s table that knows ``ON CONFLICT`` (PostgreSQL, SQLite), or None elsewhere."""
+    dialect = session.get_bind(mapper=model.__mapper__).dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(model)
+    return None
+
+
 def upsert_link(session: Session | scoped_session[Session], kind: str, local_id: str, remote_id: str) -> None:
-    """Remember that our ``kind``/``local_id`` is ``remote_id`` in Specter (one row per local id)."""
+    """Remember that our ``kind``/``local_id`` is ``remote_id`` in Specter (one row per local id).
+
+    On PostgreSQL and SQLite one ``INSERT … ON CONFLICT DO UPDATE`` (the drain writes a link per row
+    sent); elsewhere a SELECT and an INSERT or UPDATE. Links are never loaded as objects elsewhere, so
+    the statement leaves no stale object in the session.
+    """
+    insert_ = conflict_insert(session, Link)
+    if insert_ is not None:
+        now = utcnow()
+        stmt = insert_.values(kind=kind, local_id=local_id, remote_id=str(remote_id), updated_at=now)
+        session.execute(stmt.on_conflict_do_update(index_elements=["kind", "local_id"], set_={"remote_id": str(remote_id), "updated_at": now}))
+        return
     link = session.execute(select(Link).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
     if link is None:
         session.add(Link(kind=kind, local_id=local_id, remote_id=str(remote_id)))

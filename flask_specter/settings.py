@@ -5,6 +5,10 @@ Read them through the extension: ``specter.settings.get("delete_in_specter")`` o
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask_sqlalchemy import SQLAlchemy
@@ -88,6 +92,8 @@ TOGGLES: tuple[Toggle, ...] = (
 
 BY_KEY: dict[str, Toggle] = {t.key: t for t in TOGGLES}
 
+SNAPSHOT_SECONDS = 1.0  # how old the toggles a drain reads may be (``SettingsStore.snapshot``)
+
 
 def _to_bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
@@ -106,6 +112,37 @@ class SettingsStore:
 
     def __init__(self, db: SQLAlchemy) -> None:
         self._db = db
+        self._local = threading.local()  # this thread's snapshot: max_age, and (generation, read at, values)
+        self._generation = 0  # bumped by every ``set`` in this process: its snapshots are read again
+
+    @contextmanager
+    def snapshot(self, max_age: float = SNAPSHOT_SECONDS) -> Iterator[None]:
+        """Within it, this thread's ``get`` answers from one read of every toggle, read again once it is
+        older than ``max_age`` seconds: for a loop that asks for a few toggles per row (the outbox drain
+        sent one SELECT per toggle per row).
+
+        The bound: a change made by another process (the admin, ``flask specter settings``) is seen by
+        the rows begun at most ``max_age`` seconds after its commit; a ``set`` in this process is seen at
+        once. Nested snapshots keep the smaller ``max_age``; outside one, ``get`` reads the database.
+        """
+        local = self._local
+        outer: float | None = getattr(local, "max_age", None)
+        local.max_age = max_age if outer is None else min(outer, max_age)
+        try:
+            yield
+        finally:
+            local.max_age = outer
+            if outer is None:
+                local.cached = None
+
+    def _snapshot_value(self, key: str, max_age: float) -> bool:
+        now = time.monotonic()
+        cached: tuple[int, float, dict[str, bool]] | None = getattr(self._local, "cached", None)
+        if cached is None or cached[0] != self._generation or now - cached[1] > max_age:
+            generation = self._generation
+            cached = (generation, now, self.all())
+            self._local.cached = cached
+        return cached[2][key]
 
     def all(self) -> dict[str, bool]:
         values = {t.key: t.default for t in TOGGLES}
@@ -115,7 +152,12 @@ class SettingsStore:
         return values
 
     def get(self, key: str) -> bool:
-        row = self._db.session.get(SettingRow, key) if key in BY_KEY else None
+        if key not in BY_KEY:
+            raise KeyError(f"unknown Specter setting {key!r}")
+        max_age: float | None = getattr(self._local, "max_age", None)
+        if max_age is not None:
+            return self._snapshot_value(key, max_age)
+        row = self._db.session.get(SettingRow, key)
         return stored_toggle(key, None if row is None else row.value)
 
     def set(self, key: str, value: bool, *, commit: bool = True) -> None:
@@ -128,8 +170,10 @@ class SettingsStore:
             row.value = "true" if value else "false"
         if commit:
             self._db.session.commit()
+        self._generation += 1  # after the commit: a snapshot read before it is read again
 
     def update(self, values: dict[str, bool]) -> None:
         for key, value in values.items():
             self.set(key, value, commit=False)
         self._db.session.commit()
+        self._generation += 1

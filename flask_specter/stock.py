@@ -17,10 +17,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, exists, func, insert, inspect, select, update
+from sqlalchemy import DateTime, String, bindparam, delete, event, exists, func, insert, inspect, literal, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
-from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, utcnow
+from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, conflict_insert, utcnow
 from .state import get_state
 from .threadflag import ThreadFlag
 
@@ -134,6 +134,15 @@ def acknowledge_reservations(order_ref: str) -> None:
     """Specter acknowledged the order (in the caller's transaction): its quantities stay held back until
     a figure that includes the order is applied; only the first acknowledgement counts."""
     session = get_state().db.session
+    insert_ = conflict_insert(session, ReservationAck)
+    if insert_ is not None:  # one statement (the drain acknowledges an order per row sent)
+        now = literal(utcnow(), DateTime())
+        held = exists().where(Reservation.order_ref == order_ref)
+        session.execute(
+            insert_.from_select(["order_ref", "acknowledged_at"], select(literal(order_ref, String()), now).where(held))
+            .on_conflict_do_nothing(index_elements=["order_ref"])
+        )
+        return
     if session.execute(select(Reservation.id).where(Reservation.order_ref == order_ref).limit(1)).first() is None:
         return
     if session.get(ReservationAck, order_ref) is None:

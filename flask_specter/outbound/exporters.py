@@ -27,6 +27,7 @@ from ..remote.errors import (
 )
 from ..state import SpecterState
 from . import wire
+from .listeners import TRANSFER_ONLY
 
 
 @dataclass
@@ -174,6 +175,7 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
     order = adapter.get_order(entry.ref) or order
     adapter.set_order_transfer(order, specter_order_no=str(order_no), error=None)
     ref = entry.ref
+    session.info.setdefault(TRANSFER_ONLY, set()).add(ref)  # the row being sent is this order's: nothing to wake
     upsert_link(session, "order", ref, str(order_no))
     from ..stock import acknowledge_reservations
 

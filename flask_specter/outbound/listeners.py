@@ -37,6 +37,9 @@ from ..state import SpecterState, get_state
 log = logging.getLogger("flask_specter.outbox")
 
 NUDGE = "specter_outbox_nudge"  # session.info key: this transaction wrote or woke outbox rows
+# session.info key: refs of orders whose change in the next flush is only the transfer outcome a push
+# recorded (Specter's number): that wakes no row waiting for the order to be ready (``_wake_waiting_orders``)
+TRANSFER_ONLY = "specter_transfer_only"
 
 def install_hooks(state: SpecterState) -> None:
     """Listen on the host's session; safe to call for several apps sharing one ``db``."""
@@ -247,6 +250,7 @@ def _wake_waiting_orders(session: Session) -> None:
     """An order, or a line of it (``line_model``), changed after the order was inserted: its row that
     waits for ``order_ready`` is due now and is queued after commit (the lines have arrived, the order
     was paid, ...). Runs after the flush, when a new line's foreign key is set."""
+    own: set[str] = session.info.pop(TRANSFER_ONLY, None) or set()
     state = _state_for(session)
     if state is None:
         return
@@ -269,6 +273,7 @@ def _wake_waiting_orders(session: Session) -> None:
             if ref is not None:
                 refs.add(ref)
     refs -= {adapter.order_ref(obj) for obj in session.new if isinstance(obj, omodel)}
+    refs -= own
     if not refs:
         return
     waiting = (OutboxEntry.kind == "order", OutboxEntry.op == "create", OutboxEntry.state == "pending",
@@ -285,6 +290,7 @@ def _wake_waiting_orders(session: Session) -> None:
 
 def _after_commit(session: Session) -> None:
     """Nudge a drain for the committed rows; the rows are the truth, the job only a nudge."""
+    session.info.pop(TRANSFER_ONLY, None)
     if not session.info.pop(NUDGE, None):
         return
     state = _state_for(session)
@@ -298,4 +304,5 @@ def _after_commit(session: Session) -> None:
 
 def _after_rollback(session: Session) -> None:
     session.info.pop(NUDGE, None)
+    session.info.pop(TRANSFER_ONLY, None)
     forget_marks(list(session.identity_map.values()))

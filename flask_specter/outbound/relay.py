@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -40,6 +41,7 @@ DRAIN_FLAG = "outbox:drain"  # set while a drain job is queued or running and wi
 DRAIN_BUDGET = 30.0  # seconds one drain job sends before it hands over to a fresh job (RQ's job timeout is 180 s)
 DRAIN_HORIZON = 1.0  # a row due within this many seconds is waited for by the running drain, not by a new job
 DRAIN_BATCH = 20  # rows a drain claims at once (picking the oldest looks at every pending row)
+DRAIN_THREADS = 2  # senders in one drain job (not on SQLite): a thread's DB work runs while the other waits for Specter
 NUDGE_MEMORY = 0.2  # seconds a process trusts a drain flag it saw; a finishing drain waits as long before its last look
 _flag_seen: dict[str, float] = {}  # queue name -> monotonic time a drain flag was last seen set (by this process)
 
@@ -120,16 +122,73 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     back rather than sent late. The "main" job owns the drain flag: when nothing is due it clears the
     flag, waits ``NUDGE_MEMORY`` and looks once more, so the last row of a burst is never left behind.
     It also asks idle workers to help ("helper" jobs) when more rows are due than it sends at once.
-    After ``DRAIN_BUDGET`` seconds a job hands over to a fresh one of its kind.
+    After ``DRAIN_BUDGET`` seconds a job hands over to a fresh one of its kind. The admin's toggles are
+    read once a second rather than per row (``SettingsStore.snapshot``).
+
+    Except on SQLite, once a batch is sent and another is due, the job sends with ``DRAIN_THREADS``
+    threads, each claiming batches of its own (``_start_thread``): while one waits for Specter's answer
+    the other does its database work (a drain of a few rows starts no thread). The job
+    ends when its threads have ended, so a worker killed mid-drain leaves at most one row per thread to
+    be sent again (Specter refuses the second copy of an order, code 23; customers are idempotent).
     """
     state = get_state()
+    threads: list[threading.Thread] = []
+    theirs: list[dict[str, int]] = []  # each thread's counts, when it has ended
+
+    def backlog() -> None:  # a second batch is due: more senders
+        if not threads and _threads_help(state):
+            threads.extend(_start_thread(state, theirs) for _ in range(DRAIN_THREADS - 1))
+
+    try:
+        with state.settings.snapshot():
+            counts = _drain(state, role, on_backlog=backlog)
+    finally:
+        for thread in threads:  # never end the job (a forked work horse exits) with a row in a thread's hands
+            thread.join()
+    for other in theirs:
+        for key, n in other.items():
+            counts[key] = counts.get(key, 0) + n
+    if counts:
+        log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return counts
+
+
+def _threads_help(state: SpecterState) -> bool:
+    """More than one sender per job, except on SQLite: its writer holds the one write lock from a row's
+    first read to its commit, across the call to Specter, so a second thread would only wait for it."""
+    return DRAIN_THREADS > 1 and state.db.engine.dialect.name != "sqlite"
+
+
+def _start_thread(state: SpecterState, results: list[dict[str, int]]) -> threading.Thread:
+    """A second sender inside this job: the same drain loop (role "thread") in its own app context, so its
+    own session and transaction; the claims keep the two from sending a row twice, as between workers.
+    It hands over to no job when its budget is spent (the job's main loop does) and ends when none is due."""
+    app = state.app
+
+    def run() -> None:
+        with app.app_context():
+            inner = get_state()
+            try:
+                with inner.settings.snapshot():
+                    results.append(_drain(inner, "thread"))
+            except Exception:
+                log.exception("outbox drain thread failed")
+            finally:
+                inner.db.session.remove()
+
+    thread = threading.Thread(target=run, name="outbox-drain", daemon=True)
+    thread.start()
+    return thread
+
+
+def _drain(state: SpecterState, role: str, *, on_backlog: Callable[[], None] | None = None) -> dict[str, int]:
     session = state.db.session
     half_lease = float(state.config["SPECTER_LEASE_SECONDS"]) / 2
     started = time.monotonic()
     counts: dict[str, int] = {}
     if role == "main":
         _ask_for_help(state)
-    last_look = False
+    last_look = backlog = False
     batch, token = claim_batch(DRAIN_BATCH)
     claimed_at = time.monotonic()
     try:
@@ -147,8 +206,12 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
                 if not batch and not over:
                     batch, token = claim_batch(DRAIN_BATCH, commit=False)
                     claimed_at = time.monotonic()
+                    backlog = bool(batch)
                 session.commit()  # this row's outcome, with the next claim when there is one
                 _run_after(entry.id, after)
+                if backlog and on_backlog is not None:
+                    on_backlog()
+                    backlog = False
                 if batch:
                     continue
                 if over:
@@ -174,8 +237,6 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
             session.rollback()
             release(batch, token)
             session.commit()
-    if counts:
-        log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return counts
 
 
@@ -199,6 +260,8 @@ def _ask_for_help(state: SpecterState) -> None:
 
 def _hand_over(state: SpecterState, role: str) -> None:
     """The budget is spent and rows are still due: a fresh job of the same role goes on."""
+    if role == "thread":
+        return
     try:
         drain_outbox.enqueue(role, queue=state.queue)
     except Exception:
