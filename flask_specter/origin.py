@@ -23,6 +23,9 @@ from .threadflag import ThreadFlag
 _FROM_SPECTER = ThreadFlag()
 SPECTER_VALUES = "specter_values"  # InstanceState.info key: {attribute: value written from Specter}
 SPECTER_OBJECT = "specter_object"  # InstanceState.info key: added or deleted on Specter's behalf
+# Session.info key: refs of orders whose change in the next flush is only the transfer outcome a push
+# recorded (Specter's number): that wakes no outbox row waiting for the order to be ready.
+TRANSFER_ONLY = "specter_transfer_only"
 
 
 @contextlib.contextmanager
@@ -42,6 +45,11 @@ def suppress_outbox() -> Iterator[None]:
         if session is not None:
             for obj in set(session.deleted) - deleted_before:
                 inspect(obj).info[SPECTER_OBJECT] = True
+
+
+def mark_transfer_only(session: Session, order_ref: str) -> None:
+    """The order's change in the next flush is the outcome of its own push (``TRANSFER_ONLY``)."""
+    session.info.setdefault(TRANSFER_ONLY, set()).add(order_ref)
 
 
 def _current_session() -> Session | None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, aliased, scoped_session
 from .. import signals
 from ..backoff import backoff_delay, rq_retry
 from ..messages import PULL, explain
-from ..models import ArticleRow, Batch, FeedState, OrderEvent, StockRow, utcnow
+from ..models import Batch, FeedState, StockRow, utcnow
 from ..queue import job
 from ..redact import describe_exception
 from ..remote import protocol
@@ -35,8 +35,8 @@ from ..remote.errors import ExplainedError, SpecterError, SpecterOpenBatchError
 from ..remote.feed_stream import FeedStream
 from ..state import get_state
 from .articles import apply_articles
-from .bulk_sql import BulkInsert
 from .order_events import apply_order_events_job
+from .row_values import ROW_MODEL, ROW_VALUES, stock_insert
 from .stock_apply import ensure_apply_chain
 
 log = logging.getLogger("flask_specter.pulls")
@@ -253,7 +253,7 @@ def _store(
     model = ROW_MODEL[feed]
     try:
         screened = screen(feed, fetched)
-        store = _stock_insert(session) if feed == "stock" else None
+        store = stock_insert(session) if feed == "stock" else None
         for page in screened.pages(INSERT_PAGE):
             values = [ROW_VALUES[feed](batch.id, item) for item in page]
             if store is not None:
@@ -301,51 +301,6 @@ def _supersede_older(session: Session | scoped_session[Any], batch_id: int) -> N
     newer = aliased(StockRow)
     same_sku_newer = select(newer.id).where(newer.sku == StockRow.sku, newer.batch_id == batch_id).exists()
     session.execute(update(StockRow).where(*older, same_sku_newer).values(state="superseded").execution_options(synchronize_session=False))
-
-
-STOCK_KEYS = ["batch_id", "sku", "available", "in_stock", "state"]
-
-
-def _stock_insert(session: Session | scoped_session[Any]) -> BulkInsert:
-    """A page of stock rows in one statement (``bulk_sql``: ``unnest`` on PostgreSQL, the driver's
-    executemany on SQLite): through the ORM each row cost its own parameter handling, and on PostgreSQL
-    its own INSERT (about 1 s of a 100k pull, measured)."""
-    return BulkInsert(session.get_bind().dialect.name, StockRow.__table__, STOCK_KEYS)  # type: ignore[arg-type]
-
-
-def _stock_values(batch_id: int, r: Any) -> dict[str, Any]:
-    return {"batch_id": batch_id, "sku": r.article_no, "available": r.available, "in_stock": r.in_stock, "state": "pending"}
-
-
-def _article_values(batch_id: int, a: Any) -> dict[str, Any]:
-    return {"batch_id": batch_id, "sku": a.article_no, "data": _article_json(a)}
-
-
-def _order_values(batch_id: int, o: Any) -> dict[str, Any]:
-    return {
-        "batch_id": batch_id,
-        "order_no": o.order_no,
-        "external_order_no": o.external_order_no,
-        "data": {"status_id": o.status_id, "delivery_status": o.delivery_status, "tracking_nos": list(o.tracking_nos)},
-    }
-
-
-ROW_MODEL: dict[str, Any] = {"stock": StockRow, "articles": ArticleRow, "orders": OrderEvent}
-ROW_VALUES = {"stock": _stock_values, "articles": _article_values, "orders": _order_values}
-
-
-def _article_json(a: Any) -> dict[str, Any]:
-    return {
-        "name": a.name,
-        "price_excl_vat": None if a.price_excl_vat is None else str(a.price_excl_vat),
-        "buy_price": None if a.buy_price is None else str(a.buy_price),
-        "bar_code": a.bar_code,
-        "weight": None if a.weight is None else str(a.weight),
-        "vat_percent": None if a.vat_percent is None else str(a.vat_percent),
-        "group_no": a.group_no,
-        "group_name": a.group_name,
-        "deleted": a.deleted,
-    }
 
 
 def _confirm(feed: str, batch: Batch) -> None:

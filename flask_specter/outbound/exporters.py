@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from .. import signals
 from ..messages import ORDER_NOT_READY
 from ..models import Link, OutboxEntry, linked, upsert_link, utcnow
+from ..origin import mark_transfer_only
 from ..remote.errors import (
     ExplainedError,
     SpecterDuplicateOrderError,
@@ -27,7 +28,6 @@ from ..remote.errors import (
 )
 from ..state import SpecterState
 from . import wire
-from .listeners import TRANSFER_ONLY
 
 
 @dataclass
@@ -175,7 +175,7 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
     order = adapter.get_order(entry.ref) or order
     adapter.set_order_transfer(order, specter_order_no=str(order_no), error=None)
     ref = entry.ref
-    session.info.setdefault(TRANSFER_ONLY, set()).add(ref)  # the row being sent is this order's: nothing to wake
+    mark_transfer_only(session, ref)  # the row being sent is this order's: nothing to wake
     upsert_link(session, "order", ref, str(order_no))
     from ..stock import acknowledge_reservations
 

@@ -23,6 +23,7 @@ from ..messages import ORDER_NOT_READY
 from ..models import Link, OutboxEntry
 from ..origin import (
     SPECTER_VALUES,
+    TRANSFER_ONLY,
     forget_marks,
     from_specter,
     install_value_marks,
@@ -37,9 +38,6 @@ from ..state import SpecterState, get_state
 log = logging.getLogger("flask_specter.outbox")
 
 NUDGE = "specter_outbox_nudge"  # session.info key: this transaction wrote or woke outbox rows
-# session.info key: refs of orders whose change in the next flush is only the transfer outcome a push
-# recorded (Specter's number): that wakes no row waiting for the order to be ready (``_wake_waiting_orders``)
-TRANSFER_ONLY = "specter_transfer_only"
 
 def install_hooks(state: SpecterState) -> None:
     """Listen on the host's session; safe to call for several apps sharing one ``db``."""

@@ -33,6 +33,7 @@ from ..redact import redact
 from ..remote.errors import SpecterError
 from ..state import SpecterState, get_state
 from .claims import claim, claim_batch, claimable, finish, next_due_in, release, unsent_entry, unsent_ids, wait_for_older
+from .drain_threads import start_senders, threads_help
 from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 
 log = logging.getLogger("flask_specter.outbox")
@@ -41,7 +42,6 @@ DRAIN_FLAG = "outbox:drain"  # set while a drain job is queued or running and wi
 DRAIN_BUDGET = 30.0  # seconds one drain job sends before it hands over to a fresh job (RQ's job timeout is 180 s)
 DRAIN_HORIZON = 1.0  # a row due within this many seconds is waited for by the running drain, not by a new job
 DRAIN_BATCH = 20  # rows a drain claims at once (picking the oldest looks at every pending row)
-DRAIN_THREADS = 2  # senders in one drain job (not on SQLite): a thread's DB work runs while the other waits for Specter
 NUDGE_MEMORY = 0.2  # seconds a process trusts a drain flag it saw; a finishing drain waits as long before its last look
 _flag_seen: dict[str, float] = {}  # queue name -> monotonic time a drain flag was last seen set (by this process)
 
@@ -125,19 +125,16 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     After ``DRAIN_BUDGET`` seconds a job hands over to a fresh one of its kind. The admin's toggles are
     read once a second rather than per row (``SettingsStore.snapshot``).
 
-    Except on SQLite, once a batch is sent and another is due, the job sends with ``DRAIN_THREADS``
-    threads, each claiming batches of its own (``_start_thread``): while one waits for Specter's answer
-    the other does its database work (a drain of a few rows starts no thread). The job
-    ends when its threads have ended, so a worker killed mid-drain leaves at most one row per thread to
-    be sent again (Specter refuses the second copy of an order, code 23; customers are idempotent).
+    Except on SQLite, a second batch due starts a second sender thread (``drain_threads``); the job
+    joins it before it ends, so a killed worker leaves at most one row per thread to be sent again.
     """
     state = get_state()
     threads: list[threading.Thread] = []
     theirs: list[dict[str, int]] = []  # each thread's counts, when it has ended
 
     def backlog() -> None:  # a second batch is due: more senders
-        if not threads and _threads_help(state):
-            threads.extend(_start_thread(state, theirs) for _ in range(DRAIN_THREADS - 1))
+        if not threads and threads_help(state):
+            threads.extend(start_senders(state, _drain, theirs))
 
     try:
         with state.settings.snapshot():
@@ -151,34 +148,6 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     if counts:
         log.info("outbox drain (%s): %s", role, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     return counts
-
-
-def _threads_help(state: SpecterState) -> bool:
-    """More than one sender per job, except on SQLite: its writer holds the one write lock from a row's
-    first read to its commit, across the call to Specter, so a second thread would only wait for it."""
-    return DRAIN_THREADS > 1 and state.db.engine.dialect.name != "sqlite"
-
-
-def _start_thread(state: SpecterState, results: list[dict[str, int]]) -> threading.Thread:
-    """A second sender inside this job: the same drain loop (role "thread") in its own app context, so its
-    own session and transaction; the claims keep the two from sending a row twice, as between workers.
-    It hands over to no job when its budget is spent (the job's main loop does) and ends when none is due."""
-    app = state.app
-
-    def run() -> None:
-        with app.app_context():
-            inner = get_state()
-            try:
-                with inner.settings.snapshot():
-                    results.append(_drain(inner, "thread"))
-            except Exception:
-                log.exception("outbox drain thread failed")
-            finally:
-                inner.db.session.remove()
-
-    thread = threading.Thread(target=run, name="outbox-drain", daemon=True)
-    thread.start()
-    return thread
 
 
 def _drain(state: SpecterState, role: str, *, on_backlog: Callable[[], None] | None = None) -> dict[str, int]:
