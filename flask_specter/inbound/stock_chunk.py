@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,10 +111,11 @@ class ChunkWriter:
         token = uuid.uuid4().hex
         if self.dialect == "sqlite":
             if self.driver is None:
-                self.driver = DriverStatement(self.mark_claimed, self.session), DriverStatement(self.read_claimed, self.session)
+                fields = namedtuple("Claimed", [column.name for column in self.read_claimed.selected_columns])  # type: ignore[misc]
+                self.driver = DriverStatement(self.mark_claimed, self.session), DriverStatement(self.read_claimed, self.session, fields._make)
             mark, read = self.driver
             mark.run(self.session, size=size, now=utcnow(), token=token, after=self.after)
-            return list(read.run(self.session, token=token))
+            return read.run(self.session, token=token)
         if self.upsert:  # the claim's own rows are not needed: the read brings them, with more
             self.session.execute(self.mark_claimed, {"size": size, "now": utcnow(), "token": token, "after": self.after})
         else:  # pragma: no cover - other databases
@@ -167,31 +169,38 @@ class ChunkWriter:
 
     def plan(self, rows: list[AnyRow]) -> ChunkPlan:
         """What the chunk writes (rows from ``take``): the shop's new stock, its history, the levels and
-        the unknown SKUs' rows. Older batches never overwrite newer ones."""
-        newest = newest_per_sku(rows)
-        fresh = {sku: row for sku, row in newest.items() if row.level_batch is None or row.level_batch <= row.batch_id}
-        current = {sku: row.shop_stock for sku, row in fresh.items() if row.shop_stock is not None}
+        the unknown SKUs' rows. Older batches never overwrite newer ones. (One pass per step, each row's
+        fields read once: at 100 rows a chunk this Python was a sixth of a SQLite chunk.)"""
+        fresh: dict[str, AnyRow] = {}
+        current: dict[str, int] = {}
+        held: list[str] = []
+        for sku, row in newest_per_sku(rows).items():
+            level = row.level_batch
+            if level is not None and level > row.batch_id:
+                continue
+            fresh[sku] = row
+            if row.shop_stock is not None:
+                current[sku] = row.shop_stock
+                if row.held:
+                    held.append(sku)
         self.read_batches({r.batch_id for r in fresh.values()})
-        held = [sku for sku, row in fresh.items() if row.held and sku in current]
         reserved = self.settle({sku: self.figure_time(fresh[sku]) for sku in held}) if held else {}
-        targets = {sku: max(0, fresh[sku].available - reserved.get(sku, 0)) for sku in current}
-        changed = {sku: qty for sku, qty in targets.items() if current[sku] != qty}
         now = utcnow()
-        history = [
-            {
-                "sku": sku,
-                "old": current[sku],
-                "new": qty,
-                "source": "specter",
-                "batch_no": self.batches[fresh[sku].batch_id].batch_no if fresh[sku].batch_id in self.batches else None,
-                "detail": _detail(fresh[sku], reserved.get(sku, 0)),
-                "created_at": now,
-            }
-            for sku, qty in changed.items()
-        ]
-        levels = [{"sku": r.sku, "available": r.available, "in_stock": r.in_stock, "batch_id": r.batch_id, "updated_at": now} for r in fresh.values()]
-        unknown_skus = set(fresh) - set(current)
-        unknown_ids = [r.id for r in rows if r.sku in unknown_skus]
+        batches = self.batches
+        changed: dict[str, int] = {}
+        history: list[dict[str, Any]] = []
+        for sku, stock in current.items():
+            row = fresh[sku]
+            held_back = reserved.get(sku, 0)
+            qty = max(0, row.available - held_back)
+            if qty != stock:
+                changed[sku] = qty
+                batch = batches.get(row.batch_id)
+                detail = _detail(row, held_back)
+                history.append({"sku": sku, "old": stock, "new": qty, "source": "specter", "batch_no": batch and batch.batch_no, "detail": detail, "created_at": now})
+        levels = [{"sku": sku, "available": r.available, "in_stock": r.in_stock, "batch_id": r.batch_id, "updated_at": now} for sku, r in fresh.items()]
+        unknown_skus = fresh.keys() - current.keys()
+        unknown_ids = [r.id for r in rows if r.sku in unknown_skus] if unknown_skus else []
         return ChunkPlan(len(rows), current, changed, history, levels, unknown_ids, unknown_skus)
 
     def announce(self, plan: ChunkPlan) -> None:
@@ -235,7 +244,10 @@ def sync_on(row: AnyRow) -> bool:
 
 def newest_per_sku(rows: list[AnyRow]) -> dict[str, AnyRow]:
     """Each SKU's row of the newest batch (a chunk may hold one SKU from several batches)."""
-    newest: dict[str, AnyRow] = {}
+    newest = {row.sku: row for row in rows}
+    if len(newest) == len(rows):  # each SKU once: the common case
+        return newest
+    newest = {}
     for row in rows:
         if row.sku not in newest or (row.batch_id, row.id) > (newest[row.sku].batch_id, newest[row.sku].id):
             newest[row.sku] = row
