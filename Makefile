@@ -41,6 +41,7 @@ docs: $(STAMP)
 # Needs PostgreSQL and Redis on 127.0.0.1 and a quiet machine; `wrk` (Debian package) for the callback storm.
 bench: $(STAMP)
 	$(PY) bench/stock_sync.py
+	$(PY) bench/checkout_contention.py
 	$(PY) bench/memory.py
 	$(PY) bench/latency.py
 	$(PY) bench/orders_push.py
