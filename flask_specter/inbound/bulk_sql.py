@@ -39,14 +39,17 @@ class Executemany:
         self.order: list[str] = list(compiled.positiontup or [])
         self.processors = {key: proc for key in self.order if key in types and (proc := types[key].bind_processor(dialect)) is not None}
 
-        self.values = itemgetter(*self.order)
-        self.converted = [(i, self.processors[key]) for i, key in enumerate(self.order) if key in self.processors]
+        self.values = itemgetter(*self.order)  # a dict's values in the statement's order, as a tuple
 
     def run(self, session: AnySession, values: list[dict[str, Any]]) -> None:
-        rows: list[Any] = [self.values(v) for v in values] if len(self.order) > 1 else [(self.values(v),) for v in values]
-        for i, proc in self.converted:  # a chunk's rows share their timestamp: each distinct value converted once
-            seen: dict[Any, Any] = {}
-            rows = [(*row[:i], seen[row[i]] if row[i] in seen else seen.setdefault(row[i], proc(row[i])), *row[i + 1 :]) for row in rows]
+        procs = self.processors
+        rows: list[Any]
+        if procs:
+            rows = [tuple(procs[key](v[key]) if key in procs else v[key] for key in self.order) for v in values]
+        elif len(self.order) > 1:
+            rows = [self.values(v) for v in values]
+        else:
+            rows = [(self.values(v),) for v in values]
         session.connection().exec_driver_sql(self.sql, rows)
 
 

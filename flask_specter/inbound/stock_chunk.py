@@ -43,7 +43,8 @@ LEVEL_KEYS = ["sku", "available", "in_stock", "batch_id", "updated_at"]
 ANY_PENDING = select(ROWS.c.id).where(PENDING).limit(1)
 # Back to back, chunks would take SQLite's one write lock again within microseconds of a commit, and a
 # checkout waiting for it (SQLite's busy handler looks again after 1, 2, 5 … 100 ms) could wait for the
-# whole chain; a millisecond between chunks lets it in (about 10 % on the apply, paid only on SQLite).
+# whole chain; a millisecond between chunks lets it in (about a third of a chunk's time, paid only on
+# SQLite: bench/checkout_contention.py measures what a shorter pause costs the checkouts).
 SQLITE_WRITER_GAP = 0.001
 
 

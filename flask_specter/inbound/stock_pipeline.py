@@ -59,6 +59,7 @@ class PipelinedChunks(ChunkWriter):
         self.connection = self.session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT")
         self.pg: Any = self.connection.connection.driver_connection
         self.open = False  # a transaction (a claimed chunk) is open on the connection
+        self.releases: list[tuple[str, dict[str, Any] | None]] = []  # the chunk's reservation deletes (``settle``)
 
     def claim_and_read(self, size: int, *, begun: bool) -> list[AnyRow]:
         """``ChunkWriter.claim_and_read`` in one round trip; a chunk's first also begins its transaction.
@@ -73,7 +74,7 @@ class PipelinedChunks(ChunkWriter):
 
     def write(self, rows: list[AnyRow]) -> dict[str, int]:
         """Write and commit the claimed chunk; returns its counts."""
-        self.releases: list[tuple[str, dict[str, Any] | None]] = []  # filled by ``settle``
+        self.releases = []
         plan = self.plan(rows)
         self._send([*self.releases, *self._writes(plan), ("COMMIT", None)], open_after=False)
         self.announce(plan)
