@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
@@ -313,18 +314,36 @@ def conflict_insert(session: Session | scoped_session[Session], model: type[Base
     return None
 
 
+_LINK_UPSERTS: dict[str, Any] = {}  # dialect name -> the upsert, built once (building it cost more than running it)
+
+
+def _link_upsert(session: Session | scoped_session[Session]) -> Any | None:
+    """``INSERT … ON CONFLICT (kind, local_id) DO UPDATE`` of a link, as a Core statement with bound values."""
+    dialect = session.get_bind(mapper=Link.__mapper__).dialect.name
+    stmt = _LINK_UPSERTS.get(dialect)
+    if stmt is None:
+        insert_ = conflict_insert(session, Link)
+        if insert_ is None:
+            return None
+        insert_ = insert_.values(
+            kind=bindparam("kind"), local_id=bindparam("local_id"), remote_id=bindparam("remote_id"), updated_at=bindparam("now", type_=DateTime())
+        )
+        stmt = insert_.on_conflict_do_update(index_elements=["kind", "local_id"], set_={"remote_id": insert_.excluded.remote_id, "updated_at": insert_.excluded.updated_at})
+        _LINK_UPSERTS[dialect] = stmt
+    return stmt
+
+
 def upsert_link(session: Session | scoped_session[Session], kind: str, local_id: str, remote_id: str) -> None:
     """Remember that our ``kind``/``local_id`` is ``remote_id`` in Specter (one row per local id).
 
-    On PostgreSQL and SQLite one ``INSERT … ON CONFLICT DO UPDATE`` (the drain writes a link per row
-    sent); elsewhere a SELECT and an INSERT or UPDATE. Links are never loaded as objects elsewhere, so
-    the statement leaves no stale object in the session.
+    On PostgreSQL and SQLite one ``INSERT … ON CONFLICT DO UPDATE``, built once and run on the session's
+    connection (the drain writes a link per row sent; the ORM's handling of the statement cost more than
+    the statement); elsewhere a SELECT and an INSERT or UPDATE. Links are never loaded as objects
+    elsewhere, so the statement leaves no stale object in the session.
     """
-    insert_ = conflict_insert(session, Link)
-    if insert_ is not None:
-        now = utcnow()
-        stmt = insert_.values(kind=kind, local_id=local_id, remote_id=str(remote_id), updated_at=now)
-        session.execute(stmt.on_conflict_do_update(index_elements=["kind", "local_id"], set_={"remote_id": str(remote_id), "updated_at": now}))
+    stmt = _link_upsert(session)
+    if stmt is not None:
+        session.connection().execute(stmt, {"kind": kind, "local_id": local_id, "remote_id": str(remote_id), "now": utcnow()})
         return
     link = session.execute(select(Link).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
     if link is None:

@@ -47,7 +47,8 @@ reading_only = _READING.on
 _REDOABLE = ThreadFlag()
 # ``with redoable_writes(): ...`` commits this thread's transactions with ``synchronous = NORMAL``: no fsync
 # per commit in WAL mode. A power cut (not a killed process) may then undo the last of them, so only for
-# work that is done again from rows committed durably before (the stock apply's chunks); off again after.
+# work that is done again from rows committed durably before (the stock apply's chunks, the outbox drain's
+# outcomes); off again after.
 redoable_writes = _REDOABLE.on
 SYNC_SAVED = "specter_synchronous"  # connection info: the level to restore once redoable writes end
 

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import DateTime, String, bindparam, delete, event, exists, func, insert, inspect, literal, select, update
+from sqlalchemy import DateTime, String, bindparam, delete, event, exists, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, conflict_insert, utcnow
@@ -130,18 +130,22 @@ def release_reservations(order_ref: str) -> list[str]:
     return skus
 
 
+_ACK_INSERTS: dict[str, Any] = {}  # dialect name -> the acknowledgement's INSERT, built once
+
+
 def acknowledge_reservations(order_ref: str) -> None:
     """Specter acknowledged the order (in the caller's transaction): its quantities stay held back until
     a figure that includes the order is applied; only the first acknowledgement counts."""
     session = get_state().db.session
-    insert_ = conflict_insert(session, ReservationAck)
-    if insert_ is not None:  # one statement (the drain acknowledges an order per row sent)
-        now = literal(utcnow(), DateTime())
-        held = exists().where(Reservation.order_ref == order_ref)
-        session.execute(
-            insert_.from_select(["order_ref", "acknowledged_at"], select(literal(order_ref, String()), now).where(held))
-            .on_conflict_do_nothing(index_elements=["order_ref"])
-        )
+    dialect = session.get_bind(mapper=ReservationAck.__mapper__).dialect.name
+    stmt = _ACK_INSERTS.get(dialect)
+    if stmt is None and (insert_ := conflict_insert(session, ReservationAck)) is not None:
+        ref, now = bindparam("order_ref", type_=String()), bindparam("now", type_=DateTime())
+        held = exists().where(Reservation.order_ref == ref)
+        stmt = insert_.from_select(["order_ref", "acknowledged_at"], select(ref, now).where(held)).on_conflict_do_nothing(index_elements=["order_ref"])
+        _ACK_INSERTS[dialect] = stmt
+    if stmt is not None:  # one statement, built once (the drain acknowledges an order per row sent)
+        session.connection().execute(stmt, {"order_ref": order_ref, "now": utcnow()})
         return
     if session.execute(select(Reservation.id).where(Reservation.order_ref == order_ref).limit(1)).first() is None:
         return
