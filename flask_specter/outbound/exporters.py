@@ -57,6 +57,9 @@ class NotReady(Deferred):
         self.reason = reason
 
 
+DUPLICATE_NOTE = "Ordern fanns redan i Specter (svaret på ett tidigare försök gick förlorat)."
+
+
 class PushProblem(ExplainedError):
     """The shop's own data makes the push impossible (no customer on the order, ...): a person must act."""
 
@@ -107,20 +110,38 @@ def customer_specter_no(state: SpecterState, customer: Any) -> str | None:
     return value if value else linked(state.db.session, "customer", state.adapter.customer_ref(customer))
 
 
-def send_customer(state: SpecterState, customer: Any) -> str:
-    """newCustomerSubmit with the admin's matching toggles; the shop stores Specter's customer number."""
-    adapter, settings = state.adapter, state.settings
-    reply = state.client.submit_customer(
-        wire.customer_fields(adapter.customer_record(customer)),
-        force_update=True,  # the shop is master; Specter-only fields (priority, salesperson) survive
-        ignore_email=settings.get("ignore_email_check"),
-        ignore_org_no=settings.get("ignore_org_no_check"),
-    )
+def customer_flags(state: SpecterState) -> dict[str, Any]:
+    """newCustomerSubmit's matching flags from the admin's toggles; the shop is master, so
+    ``force_update`` (Specter-only fields such as priority and salesperson survive)."""
+    settings = state.settings
+    return {"force_update": True, "ignore_email": settings.get("ignore_email_check"), "ignore_org_no": settings.get("ignore_org_no_check")}
+
+
+def submit_customer(state: SpecterState, fields: dict[str, Any], flags: dict[str, Any]) -> str:
+    """newCustomerSubmit; Specter's customer number (an answer without one is an error)."""
+    reply = state.client.submit_customer(fields, **flags)
     if not reply.id:
         raise SpecterProtocolError("Specter accepted the customer but sent no customer number")
-    adapter.set_customer_specter_no(customer, reply.id)
-    upsert_link(state.db.session, "customer", adapter.customer_ref(customer), reply.id)
-    return reply.id
+    return str(reply.id)
+
+
+def record_customer(state: SpecterState, customer: Any, customer_no: str) -> None:
+    """The shop keeps Specter's customer number, on the customer and as a link (not committed)."""
+    adapter = state.adapter
+    adapter.set_customer_specter_no(customer, customer_no)
+    upsert_link(state.db.session, "customer", adapter.customer_ref(customer), customer_no)
+
+
+def send_customer(state: SpecterState, customer: Any) -> str:
+    """newCustomerSubmit with the admin's matching toggles; the shop stores Specter's customer number."""
+    customer_no = submit_customer(state, wire.customer_fields(state.adapter.customer_record(customer)), customer_flags(state))
+    record_customer(state, customer, customer_no)
+    return customer_no
+
+
+def customer_sent(state: SpecterState, ref: str, customer_no: str) -> list[Callable[[], Any]]:
+    """What follows a customer sent, once committed."""
+    return [lambda: signals.customer_exported.send(state.app, customer_ref=ref, customer_no=customer_no)]
 
 
 def push_customer(state: SpecterState, entry: OutboxEntry) -> Outcome:
@@ -128,8 +149,7 @@ def push_customer(state: SpecterState, entry: OutboxEntry) -> Outcome:
     if customer is None:
         return Outcome(note="Kunden finns inte längre i butiken; inget skickades.")
     customer_no = send_customer(state, customer)
-    ref = entry.ref
-    return Outcome(remote_id=customer_no, after=[lambda: signals.customer_exported.send(state.app, customer_ref=ref, customer_no=customer_no)])
+    return Outcome(remote_id=customer_no, after=customer_sent(state, entry.ref, customer_no))
 
 
 # -- orders -----------------------------------------------------------------------------------------
@@ -140,7 +160,7 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
     (the relay's: it may push the customer's own waiting outbox row)."""
     if entry.op == "delete":
         return _delete_order(state, entry)
-    adapter, session = state.adapter, state.db.session
+    adapter = state.adapter
     order = adapter.get_order(entry.ref)
     if order is None:
         return Outcome(note="Ordern finns inte längre i butiken; inget skickades.")
@@ -165,30 +185,35 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
             # Our stored number is stale (customer removed in Specter): send the customer again, once.
             order_no = state.client.submit_order(header(send_customer(state, customer)), rows).id
     except SpecterDuplicateOrderError as exc:
-        # Code 23: Specter created it earlier and the answer was lost. Success, with its number.
-        if not exc.order_no:
-            raise
-        order_no, note = exc.order_no, "Ordern fanns redan i Specter (svaret på ett tidigare försök gick förlorat)."
+        order_no, note = already_there(exc)
     except SpecterNoRowsError:
         # Specter saw no rows (lines not committed yet, or removed meanwhile): wait like a not-ready order.
         raise NotReady(ORDER_NOT_READY, _ready_recheck(state, entry)) from None
     order = adapter.get_order(entry.ref) or order
-    adapter.set_order_transfer(order, specter_order_no=str(order_no), error=None)
-    ref = entry.ref
+    after = record_order(state, order, entry.ref, str(order_no), [sku for sku, _qty in record.quantities()])
+    return Outcome(remote_id=str(order_no), note=note, after=after)
+
+
+def already_there(exc: SpecterDuplicateOrderError) -> tuple[str, str]:
+    """Code 23: Specter created the order earlier and the answer was lost. Success, with its number."""
+    if not exc.order_no:
+        raise exc
+    return str(exc.order_no), DUPLICATE_NOTE
+
+
+def record_order(state: SpecterState, order: Any, ref: str, order_no: str, skus: list[str]) -> list[Callable[[], Any]]:
+    """The shop keeps Specter's order number (not committed); what follows once committed."""
+    session = state.db.session
+    state.adapter.set_order_transfer(order, specter_order_no=order_no, error=None)
     mark_transfer_only(session, ref)  # the row being sent is this order's: nothing to wake
-    upsert_link(session, "order", ref, str(order_no))
+    upsert_link(session, "order", ref, order_no)
     from ..stock import acknowledge_reservations
 
     acknowledge_reservations(ref)  # held back until a figure that includes the order is applied
-    skus = [sku for sku, _qty in record.quantities()]
-    return Outcome(
-        remote_id=str(order_no),
-        note=note,
-        after=[
-            lambda: _refresh_stock(state, skus),
-            lambda: signals.order_exported.send(state.app, order_ref=ref, specter_order_no=str(order_no)),
-        ],
-    )
+    return [
+        lambda: _refresh_stock(state, skus),
+        lambda: signals.order_exported.send(state.app, order_ref=ref, specter_order_no=order_no),
+    ]
 
 
 def _ready_recheck(state: SpecterState, entry: OutboxEntry) -> float:

@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from rq import Worker
@@ -33,9 +34,10 @@ from ..redact import redact
 from ..remote.errors import SpecterError
 from ..sqlite import redoable_writes
 from ..state import SpecterState, get_state
-from .claims import claim, claim_batch, claimable, finish, next_due_in, release, unsent_entry, unsent_ids, wait_for_older
+from .claims import claim, claim_batch, claimable, finish, next_due_in, unsent_entry, unsent_ids, wait_for_older
 from .drain_threads import start_senders, threads_help
 from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
+from .pipeline import SendPipeline, run_after
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -106,7 +108,7 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
         summary = {"entry": entry_id, "kind": entry.kind, "op": entry.op, "ref": entry.ref}
         return {**summary, **_defer(entry_id, token, wait, "an older change of the same record is not sent yet")}
     summary, after = _push_claimed(state, entry, token)
-    _run_after(entry_id, after)
+    run_after(entry_id, after)
     if summary.get("state") == "sent":
         nudge_drain(state)
     return summary
@@ -155,42 +157,26 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
 
 
 def _drain(state: SpecterState, role: str, *, on_backlog: Callable[[], None] | None = None) -> dict[str, int]:
-    session = state.db.session
-    half_lease = float(state.config["SPECTER_LEASE_SECONDS"]) / 2
     started = time.monotonic()
     counts: dict[str, int] = {}
     if role == "main":
         _ask_for_help(state)
-    last_look = backlog = False
-    batch, token = claim_batch(DRAIN_BATCH)
-    claimed_at = time.monotonic()
-    try:
+    last_look = False
+    batches = 0
+    with SendPipeline(state, counts, push_one=partial(_push_one, state), failed=_record_failure) as pipeline:
         while True:
+            batch, token = claim_batch(DRAIN_BATCH)
             if batch:
-                entry = batch.pop(0)
-                summary, after = _push_claimed(state, entry, token, in_drain=True)
-                key = str(summary.get("state", "skipped"))
-                counts[key] = counts.get(key, 0) + 1
-                last_look = False
-                over = time.monotonic() - started > DRAIN_BUDGET
-                if batch and (over or time.monotonic() - claimed_at > half_lease):
-                    release(batch, token)
-                    batch = []
-                if not batch and not over:
-                    batch, token = claim_batch(DRAIN_BATCH, commit=False)
-                    claimed_at = time.monotonic()
-                    backlog = bool(batch)
-                session.commit()  # this row's outcome, with the next claim when there is one
-                _run_after(entry.id, after)
-                if backlog and on_backlog is not None:
+                batches += 1
+                if batches == 2 and on_backlog is not None:  # a second batch was due: more senders
                     on_backlog()
-                    backlog = False
-                if batch:
-                    continue
-                if over:
+                last_look = False
+                pipeline.run(batch, token)  # every row sent and its outcome committed
+                if time.monotonic() - started > DRAIN_BUDGET:
                     if next_due_in() == 0.0:
                         _hand_over(state, role)
                     break
+                continue
             wait = next_due_in()
             if wait is not None and wait <= DRAIN_HORIZON and time.monotonic() - started > DRAIN_BUDGET:
                 _hand_over(state, role)
@@ -203,14 +189,19 @@ def _drain(state: SpecterState, role: str, *, on_backlog: Callable[[], None] | N
                 state.queue.clear_flag(DRAIN_FLAG)
                 time.sleep(NUDGE_MEMORY)  # a process that saw the flag before it was cleared may still commit without a nudge
                 last_look = True
-            batch, token = claim_batch(DRAIN_BATCH)
-            claimed_at = time.monotonic()
-    finally:
-        if batch:  # an unexpected error: give the unsent claims back at once rather than after their lease
-            session.rollback()
-            release(batch, token)
-            session.commit()
     return counts
+
+
+def _push_one(state: SpecterState, entry: OutboxEntry, token: str) -> str:
+    """The one-row path inside a drain: send, record, commit, follow-ups; the row's new state."""
+    summary, after = _push_claimed(state, entry, token, in_drain=True)
+    state.db.session.commit()
+    run_after(entry.id, after)
+    return str(summary.get("state", "skipped"))
+
+
+def _record_failure(entry: OutboxEntry, token: str, exc: Exception) -> str:
+    return str(_failed(entry.id, token, exc)["state"])
 
 
 def _ask_for_help(state: SpecterState) -> None:
@@ -240,15 +231,6 @@ def _hand_over(state: SpecterState, role: str) -> None:
     except Exception:
         if role == "main":
             state.queue.clear_flag(DRAIN_FLAG)  # a later commit or the sweep queues the next drain
-
-
-def _run_after(entry_id: int, after: list[Callable[[], Any]]) -> None:
-    """A successful push's follow-ups, once its outcome is committed."""
-    for follow_up in after:
-        try:
-            follow_up()
-        except Exception:  # a signal receiver or a stock pull must not undo a successful push
-            log.warning("outbox %s: follow-up after a successful push failed", entry_id, exc_info=True)
 
 
 def _push_claimed(state: SpecterState, entry: OutboxEntry, token: str, *, in_drain: bool = False) -> tuple[dict[str, Any], list[Callable[[], Any]]]:
