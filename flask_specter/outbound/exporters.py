@@ -190,7 +190,7 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
         # Specter saw no rows (lines not committed yet, or removed meanwhile): wait like a not-ready order.
         raise NotReady(ORDER_NOT_READY, _ready_recheck(state, entry)) from None
     order = adapter.get_order(entry.ref) or order
-    after = record_order(state, order, entry.ref, str(order_no), [sku for sku, _qty in record.quantities()])
+    after = record_order(state, order, entry.ref, str(order_no), refresh=bool(record.quantities()))
     return Outcome(remote_id=str(order_no), note=note, after=after)
 
 
@@ -201,8 +201,9 @@ def already_there(exc: SpecterDuplicateOrderError) -> tuple[str, str]:
     return str(exc.order_no), DUPLICATE_NOTE
 
 
-def record_order(state: SpecterState, order: Any, ref: str, order_no: str, skus: list[str]) -> list[Callable[[], Any]]:
-    """The shop keeps Specter's order number (not committed); what follows once committed."""
+def record_order(state: SpecterState, order: Any, ref: str, order_no: str, *, refresh: bool) -> list[Callable[[], Any]]:
+    """The shop keeps Specter's order number (not committed); what follows once committed (with
+    ``refresh``, a pull of fresh stock figures: a caller that sends many orders asks for one itself)."""
     session = state.db.session
     state.adapter.set_order_transfer(order, specter_order_no=order_no, error=None)
     mark_transfer_only(session, ref)  # the row being sent is this order's: nothing to wake
@@ -210,10 +211,8 @@ def record_order(state: SpecterState, order: Any, ref: str, order_no: str, skus:
     from ..stock import acknowledge_reservations
 
     acknowledge_reservations(ref)  # held back until a figure that includes the order is applied
-    return [
-        lambda: _refresh_stock(state, skus),
-        lambda: signals.order_exported.send(state.app, order_ref=ref, specter_order_no=order_no),
-    ]
+    after: list[Callable[[], Any]] = [refresh_stock] if refresh else []
+    return [*after, lambda: signals.order_exported.send(state.app, order_ref=ref, specter_order_no=order_no)]
 
 
 def _ready_recheck(state: SpecterState, entry: OutboxEntry) -> float:
@@ -224,10 +223,8 @@ def _ready_recheck(state: SpecterState, entry: OutboxEntry) -> float:
     return max(float(state.config.get("SPECTER_SWEEP_INTERVAL") or 0), min(3600.0, max(60.0, waited / 2)))
 
 
-def _refresh_stock(state: SpecterState, skus: list[str]) -> None:
-    """Specter now holds the reservation: fetch fresh figures so the shop converges (contract 8)."""
-    if not skus:
-        return
+def refresh_stock() -> None:
+    """Specter now holds an order's reservation: fetch fresh figures so the shop converges (contract 8)."""
     try:
         from ..inbound.pulls import request_pull
 

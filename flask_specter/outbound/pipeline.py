@@ -34,7 +34,16 @@ from ..sqlite import reading_only
 from ..state import SpecterState
 from . import wire
 from .claims import finish, release
-from .exporters import already_there, customer_flags, customer_sent, customer_specter_no, record_customer, record_order, submit_customer
+from .exporters import (
+    already_there,
+    customer_flags,
+    customer_sent,
+    customer_specter_no,
+    record_customer,
+    record_order,
+    refresh_stock,
+    submit_customer,
+)
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -55,7 +64,7 @@ class Item:
     rows: list[dict[str, Any]] = field(default_factory=list)
     customer_ref: str | None = None
     customer_no: str | None = None
-    skus: list[str] = field(default_factory=list)
+    reserves: bool = False  # the order has lines with SKUs: Specter reserves stock for it
     remote_id: str | None = None
     note: str | None = None
     error: Exception | None = None
@@ -78,6 +87,7 @@ class SendPipeline:
         self.in_flight = 0
         self.stopping = False
         self.flags: dict[str, Any] = {}
+        self.refresh = False  # an order of this batch was sent: Specter holds its reservation, pull fresh figures
         self.sender = threading.Thread(target=self._send_all, name="outbox-sender", daemon=True)
 
     def __enter__(self) -> SendPipeline:
@@ -116,6 +126,9 @@ class SendPipeline:
                     break
             self.in_flight -= len(items)
             self._record(items)
+        if self.refresh:
+            self.refresh = False
+            run_after(batch[0].id, [refresh_stock])
 
     def _next(self) -> Item:
         while True:
@@ -146,7 +159,7 @@ class SendPipeline:
                         item.customer_no = customer_specter_no(self.state, customer)
                         item.fields = wire.order_header(record, self.state.config, adapter.pay_types, send_order_mail=send_mail)
                         item.rows = wire.order_rows(record, self.state.config)
-                        item.skus = [sku for sku, _qty in record.quantities()]
+                        item.reserves = bool(record.quantities())
                         return item
         except Exception:  # the one-row path meets the same problem and records it on the row
             log.debug("outbox %s: read for the pipeline failed; sent the one-row way", entry.id, exc_info=True)
@@ -184,8 +197,9 @@ class SendPipeline:
             if entry.kind == "customer":
                 record_customer(state, item.shop_object, remote_id)
                 after = customer_sent(state, entry.ref, remote_id)
-            else:
-                after = record_order(state, item.shop_object, entry.ref, remote_id, item.skus)
+            else:  # one pull of fresh figures for the batch (``run``), not one request per order
+                after = record_order(state, item.shop_object, entry.ref, remote_id, refresh=False)
+                self.refresh = self.refresh or item.reserves
             finish(entry.id, item.token, state="sent", sent_at=utcnow(), remote_id=remote_id, note=item.note,
                    last_error=None, permanent=False, next_attempt_at=None)  # fmt: skip
             follow_ups.append((item, after))

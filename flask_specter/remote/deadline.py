@@ -9,8 +9,12 @@ raises ``SpecterTimeout``.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 from typing import Any
 
 from requests.adapters import HTTPAdapter
@@ -27,10 +31,9 @@ class Deadline:
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.expired = False
+        self.done = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def watch(self, sock: socket.socket | None) -> None:
         if sock is None:
@@ -41,8 +44,10 @@ class Deadline:
         if late:
             _shut(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
+            if self.done:
+                return
             self.expired = True
             sockets = list(self._sockets)
         for sock in sockets:
@@ -51,13 +56,58 @@ class Deadline:
     def __enter__(self) -> Deadline:
         self._outer = getattr(_CURRENT, "deadline", None)
         _CURRENT.deadline = self
-        self._timer.start()
+        _WATCH.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self.done = True  # the watch drops it when its time comes; nothing to wake
         _CURRENT.deadline = self._outer
 
+
+class _Watch:
+    """One thread per process that expires the deadlines whose time has come (a thread per exchange,
+    as ``threading.Timer`` would start, cost more than a short exchange with Specter itself)."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Deadline]] = []  # a heap: (monotonic time, sequence, deadline)
+        self._seq = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: Deadline) -> None:
+        entry = (time.monotonic() + deadline.seconds, next(self._seq), deadline)
+        with self._wake:
+            heapq.heappush(self._due, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="specter-deadlines", daemon=True)
+                self._thread.start()
+            elif self._due[0] is entry:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._due and self._due[0][2].done:
+                    heapq.heappop(self._due)
+                wait = self._due[0][0] - time.monotonic() if self._due else None
+                if wait is None or wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                _when, _seq, deadline = heapq.heappop(self._due)
+            deadline.expire()
+
+
+_WATCH = _Watch()
+
+
+def _new_watch_after_fork() -> None:
+    """A forked child (RQ's work horse) starts a watch of its own: the parent's thread and lock are not its."""
+    global _WATCH
+    _WATCH = _Watch()
+
+
+os.register_at_fork(after_in_child=_new_watch_after_fork)
 
 def _shut(sock: socket.socket) -> None:
     """Shut the descriptor itself (for TLS too, without unwrapping): a blocked recv returns at once."""
