@@ -334,23 +334,33 @@ def _link_upsert(session: Session | scoped_session[Session]) -> Any | None:
 
 
 def upsert_link(session: Session | scoped_session[Session], kind: str, local_id: str, remote_id: str) -> None:
-    """Remember that our ``kind``/``local_id`` is ``remote_id`` in Specter (one row per local id).
+    """Remember that our ``kind``/``local_id`` is ``remote_id`` in Specter (one row per local id)."""
+    upsert_links(session, [(kind, local_id, remote_id)])
+
+
+def upsert_links(session: Session | scoped_session[Session], links: list[tuple[str, str, str]]) -> None:
+    """``upsert_link`` for several (kind, local id, remote id) at once.
 
     On PostgreSQL and SQLite one ``INSERT … ON CONFLICT DO UPDATE``, built once and run on the session's
-    connection (the drain writes a link per row sent; the ORM's handling of the statement cost more than
-    the statement); elsewhere a SELECT and an INSERT or UPDATE. Links are never loaded as objects
-    elsewhere, so the statement leaves no stale object in the session.
+    connection for all of them (the drain writes a link per row sent; the ORM's handling of the statement
+    cost more than the statement); elsewhere a SELECT and an INSERT or UPDATE each. Links are never
+    loaded as objects elsewhere, so the statement leaves no stale object in the session.
     """
+    if not links:
+        return
     stmt = _link_upsert(session)
     if stmt is not None:
-        session.connection().execute(stmt, {"kind": kind, "local_id": local_id, "remote_id": str(remote_id), "now": utcnow()})
+        now = utcnow()
+        params = [{"kind": kind, "local_id": local_id, "remote_id": str(remote_id), "now": now} for kind, local_id, remote_id in links]
+        session.connection().execute(stmt, params)
         return
-    link = session.execute(select(Link).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
-    if link is None:
-        session.add(Link(kind=kind, local_id=local_id, remote_id=str(remote_id)))
-    else:
-        link.remote_id = str(remote_id)
-        link.updated_at = utcnow()
+    for kind, local_id, remote_id in links:
+        link = session.execute(select(Link).where(Link.kind == kind, Link.local_id == local_id)).scalar_one_or_none()
+        if link is None:
+            session.add(Link(kind=kind, local_id=local_id, remote_id=str(remote_id)))
+        else:
+            link.remote_id = str(remote_id)
+            link.updated_at = utcnow()
 
 
 def linked(session: Session | scoped_session[Session], kind: str, local_id: str) -> str | None:

@@ -133,24 +133,28 @@ def release_reservations(order_ref: str) -> list[str]:
 _ACK_INSERTS: dict[str, Any] = {}  # dialect name -> the acknowledgement's INSERT, built once
 
 
-def acknowledge_reservations(order_ref: str) -> None:
-    """Specter acknowledged the order (in the caller's transaction): its quantities stay held back until
-    a figure that includes the order is applied; only the first acknowledgement counts."""
+def acknowledge_reservations(*order_refs: str) -> None:
+    """Specter acknowledged these orders (in the caller's transaction): their quantities stay held back
+    until a figure that includes the order is applied; only the first acknowledgement counts."""
+    if not order_refs:
+        return
     session = get_state().db.session
     dialect = session.get_bind(mapper=ReservationAck.__mapper__).dialect.name
     stmt = _ACK_INSERTS.get(dialect)
     if stmt is None and (insert_ := conflict_insert(session, ReservationAck)) is not None:
-        ref, now = bindparam("order_ref", type_=String()), bindparam("now", type_=DateTime())
+        ref, at = bindparam("order_ref", type_=String()), bindparam("now", type_=DateTime())
         held = exists().where(Reservation.order_ref == ref)
-        stmt = insert_.from_select(["order_ref", "acknowledged_at"], select(ref, now).where(held)).on_conflict_do_nothing(index_elements=["order_ref"])
+        stmt = insert_.from_select(["order_ref", "acknowledged_at"], select(ref, at).where(held)).on_conflict_do_nothing(index_elements=["order_ref"])
         _ACK_INSERTS[dialect] = stmt
-    if stmt is not None:  # one statement, built once (the drain acknowledges an order per row sent)
-        session.connection().execute(stmt, {"order_ref": order_ref, "now": utcnow()})
+    if stmt is not None:  # one statement, built once, run for all (the drain acknowledges an order per row sent)
+        now = utcnow()
+        session.connection().execute(stmt, [{"order_ref": order_ref, "now": now} for order_ref in order_refs])
         return
-    if session.execute(select(Reservation.id).where(Reservation.order_ref == order_ref).limit(1)).first() is None:
-        return
-    if session.get(ReservationAck, order_ref) is None:
-        session.add(ReservationAck(order_ref=order_ref, acknowledged_at=utcnow()))
+    for order_ref in order_refs:
+        if session.execute(select(Reservation.id).where(Reservation.order_ref == order_ref).limit(1)).first() is None:
+            continue
+        if session.get(ReservationAck, order_ref) is None:
+            session.add(ReservationAck(order_ref=order_ref, acknowledged_at=utcnow()))
 
 
 HELD_COLUMNS = (Reservation.id, Reservation.sku, Reservation.qty, Reservation.order_ref, ReservationAck.acknowledged_at, ReservationAck.covered_batch_id)

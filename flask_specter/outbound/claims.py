@@ -121,24 +121,33 @@ _FINISHES: dict[frozenset[str], Any] = {}  # the columns a finish sets -> its UP
 
 
 def finish(entry_id: int, token: str, **values: Any) -> bool:
-    """The claimed row's outcome, if it is still ours (its claim token); not committed.
+    """The claimed row's outcome, if it is still ours (its claim token); not committed."""
+    return finish_rows([(entry_id, token, values)]) == 1
 
-    A Core UPDATE built once per set of columns and run on the session's connection: the drain finishes
-    a row per send, and building the statement and the ORM's handling of it cost more than running it.
+
+def finish_rows(rows: list[tuple[int, str, dict[str, Any]]]) -> int:
+    """``finish`` for several (id, token, values), each with the same columns; how many were still ours.
+
+    A Core UPDATE built once per set of columns and run on the session's connection for all of them:
+    the drain finishes a row per send, and building the statement and the ORM's handling of it cost
+    more than running it.
     """
-    stmt = _FINISHES.get(frozenset(values))
+    if not rows:
+        return 0
+    keys = frozenset(rows[0][2])
+    stmt = _FINISHES.get(keys)
     if stmt is None:
         table = cast(Table, OutboxEntry.__table__)
         columns = table.c
         stmt = (
             update(table)
             .where(columns.id == bindparam("f_id"), columns.claim_token == bindparam("f_token"))
-            .values(claim_token=None, claimed_until=None, **{key: bindparam(f"v_{key}", type_=columns[key].type) for key in values})
+            .values(claim_token=None, claimed_until=None, **{key: bindparam(f"v_{key}", type_=columns[key].type) for key in keys})
         )
-        _FINISHES[frozenset(values)] = stmt
-    params = {f"v_{key}": value for key, value in values.items()}
-    result = get_state().db.session.connection().execute(stmt, {"f_id": entry_id, "f_token": token, **params})
-    return bool(result.rowcount == 1)
+        _FINISHES[keys] = stmt
+    params = [{"f_id": entry_id, "f_token": token, **{f"v_{key}": value for key, value in values.items()}} for entry_id, token, values in rows]
+    result = get_state().db.session.connection().execute(stmt, params)
+    return int(result.rowcount)
 
 
 def unsent_entry(kind: str, ref: str) -> tuple[int | None, bool]:

@@ -15,7 +15,7 @@ from sqlalchemy import delete
 
 from .. import signals
 from ..messages import ORDER_NOT_READY
-from ..models import Link, OutboxEntry, linked, upsert_link, utcnow
+from ..models import Link, OutboxEntry, linked, upsert_link, upsert_links, utcnow
 from ..origin import mark_transfer_only
 from ..remote.errors import (
     ExplainedError,
@@ -125,11 +125,30 @@ def submit_customer(state: SpecterState, fields: dict[str, Any], flags: dict[str
     return str(reply.id)
 
 
-def record_customer(state: SpecterState, customer: Any, customer_no: str) -> None:
+@dataclass
+class Writes:
+    """The links and reservation acknowledgements of rows sent, written in one statement each
+    (``write``): the drain records several rows at once. Without one, each record writes its own."""
+
+    links: list[tuple[str, str, str]] = field(default_factory=list)
+    acks: list[str] = field(default_factory=list)
+
+    def write(self, state: SpecterState) -> None:
+        from ..stock import acknowledge_reservations
+
+        upsert_links(state.db.session, self.links)
+        acknowledge_reservations(*self.acks)  # held back until a figure that includes the order is applied
+        self.links, self.acks = [], []
+
+
+def record_customer(state: SpecterState, customer: Any, customer_no: str, writes: Writes | None = None) -> None:
     """The shop keeps Specter's customer number, on the customer and as a link (not committed)."""
     adapter = state.adapter
     adapter.set_customer_specter_no(customer, customer_no)
-    upsert_link(state.db.session, "customer", adapter.customer_ref(customer), customer_no)
+    pending = writes or Writes()
+    pending.links.append(("customer", adapter.customer_ref(customer), customer_no))
+    if writes is None:
+        pending.write(state)
 
 
 def send_customer(state: SpecterState, customer: Any) -> str:
@@ -201,16 +220,16 @@ def already_there(exc: SpecterDuplicateOrderError) -> tuple[str, str]:
     return str(exc.order_no), DUPLICATE_NOTE
 
 
-def record_order(state: SpecterState, order: Any, ref: str, order_no: str, *, refresh: bool) -> list[Callable[[], Any]]:
+def record_order(state: SpecterState, order: Any, ref: str, order_no: str, *, refresh: bool, writes: Writes | None = None) -> list[Callable[[], Any]]:
     """The shop keeps Specter's order number (not committed); what follows once committed (with
     ``refresh``, a pull of fresh stock figures: a caller that sends many orders asks for one itself)."""
-    session = state.db.session
     state.adapter.set_order_transfer(order, specter_order_no=order_no, error=None)
-    mark_transfer_only(session, ref)  # the row being sent is this order's: nothing to wake
-    upsert_link(session, "order", ref, order_no)
-    from ..stock import acknowledge_reservations
-
-    acknowledge_reservations(ref)  # held back until a figure that includes the order is applied
+    mark_transfer_only(state.db.session, ref)  # the row being sent is this order's: nothing to wake
+    pending = writes or Writes()
+    pending.links.append(("order", ref, order_no))
+    pending.acks.append(ref)
+    if writes is None:
+        pending.write(state)
     after: list[Callable[[], Any]] = [refresh_stock] if refresh else []
     return [*after, lambda: signals.order_exported.send(state.app, order_ref=ref, specter_order_no=order_no)]
 

@@ -33,8 +33,9 @@ from ..remote.errors import SpecterDuplicateOrderError, SpecterNoRowsError, Spec
 from ..sqlite import reading_only
 from ..state import SpecterState
 from . import wire
-from .claims import finish, release
+from .claims import finish_rows, release
 from .exporters import (
+    Writes,
     already_there,
     customer_flags,
     customer_sent,
@@ -46,6 +47,10 @@ from .exporters import (
 )
 
 log = logging.getLogger("flask_specter.outbox")
+
+READ_AHEAD = 4  # rows still in flight when the drain claims and reads its next batch
+GROUP = 8  # answered rows recorded in one transaction, at most
+GROUP_WAIT = 0.05  # seconds an answered row waits for others to be recorded with it, at most
 
 PushOne = Callable[[OutboxEntry, str], str]  # the relay's one-row path: sends, records, commits; the row's new state
 Failed = Callable[[OutboxEntry, str, Exception], str]  # records a failed send and commits; the row's new state
@@ -74,7 +79,8 @@ class Item:
 
 
 class SendPipeline:
-    """``run(batch, token)`` sends a claimed batch and records every row's outcome before it returns."""
+    """``run(batch, token)`` hands a claimed batch to the sender and records outcomes as they come;
+    ``settle()`` waits for the last ones."""
 
     def __init__(self, state: SpecterState, counts: dict[str, int], *, push_one: PushOne, failed: Failed):
         self.state = state
@@ -84,7 +90,7 @@ class SendPipeline:
         self.half_lease = float(state.config["SPECTER_LEASE_SECONDS"]) / 2
         self.todo: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self.done: queue.SimpleQueue[Item] = queue.SimpleQueue()
-        self.in_flight = 0
+        self.flying: dict[int, Item] = {}  # entry id -> the row handed to the sender, its outcome not recorded yet
         self.stopping = False
         self.flags: dict[str, Any] = {}
         self.refresh = False  # an order of this batch was sent: Specter holds its reservation, pull fresh figures
@@ -101,34 +107,53 @@ class SendPipeline:
         self.todo.put(None)
         self.sender.join()
         try:
-            if self.in_flight:
+            if self.flying:
                 self.state.db.session.rollback()
                 self._give_back([self.done.get_nowait() for _ in range(self.done.qsize())])
         finally:
             self.session.expire_on_commit = self.expiring
 
     def run(self, batch: list[OutboxEntry], token: str) -> None:
-        session = self.state.db.session
-        session.expire_all()  # each batch reads the shop's data afresh (nothing is in flight or unsaved here)
+        """Read ``batch`` and hand its rows to the sender, then record outcomes until only ``READ_AHEAD``
+        rows are in flight: the caller claims the next batch while the sender is still busy (``settle``
+        waits for the rest)."""
+        self._forget_read(keep=[item.shop_object for item in self.flying.values()])
         claimed_at = time.monotonic()
         self.flags = customer_flags(self.state)
         with reading_only():  # SQLite: a deferred transaction, no write lock while the batch is read
             for entry in batch:
-                self.todo.put(self._read(Item(entry, token, claimed_at)))
-                self.in_flight += 1
-            session.commit()
-        while self.in_flight:
-            items = [self._next()]
-            while True:
+                item = self.flying[entry.id] = self._read(Item(entry, token, claimed_at))
+                self.todo.put(item)
+            self.state.db.session.commit()
+        self._record_until(READ_AHEAD)
+
+    def settle(self) -> None:
+        """Record every row in flight."""
+        self._record_until(0)
+
+    def _record_until(self, left: int) -> None:
+        while len(self.flying) > left:
+            items = [self._next()]  # then a few more, if they come soon: a commit per few rows, not per row
+            give_up = time.monotonic() + GROUP_WAIT
+            while len(items) < min(GROUP, len(self.flying) - left) and not items[-1].barrier:
                 try:
-                    items.append(self.done.get_nowait())
+                    items.append(self.done.get(timeout=max(0.0, give_up - time.monotonic())))
                 except queue.Empty:
                     break
-            self.in_flight -= len(items)
+            for item in items:
+                del self.flying[item.entry.id]
             self._record(items)
         if self.refresh:
             self.refresh = False
-            run_after(batch[0].id, [refresh_stock])
+            run_after(0, [refresh_stock])
+
+    def _forget_read(self, keep: list[Any]) -> None:
+        """Each batch reads the shop's data afresh: expire what earlier reads loaded, except the objects
+        of rows still in flight (their outcome is yet to be written on them; nothing unsaved is lost)."""
+        kept = {id(obj) for obj in keep}
+        for obj in list(self.session.identity_map.values()):
+            if id(obj) not in kept:
+                self.session.expire(obj)
 
     def _next(self) -> Item:
         while True:
@@ -156,7 +181,9 @@ class SendPipeline:
                     if customer is not None:
                         send_mail = bool(self.state.settings.get("send_order_mail"))
                         item.shop_object, item.customer_ref = order, record.customer_ref
-                        item.customer_no = customer_specter_no(self.state, customer)
+                        # A customer sent in this batch gets its number from the sender: no look at the links.
+                        sent_here = any(i.entry.kind == "customer" and i.entry.ref == record.customer_ref for i in self.flying.values())
+                        item.customer_no = adapter.customer_specter_no(customer) if sent_here else customer_specter_no(self.state, customer)
                         item.fields = wire.order_header(record, self.state.config, adapter.pay_types, send_order_mail=send_mail)
                         item.rows = wire.order_rows(record, self.state.config)
                         item.reserves = bool(record.quantities())
@@ -190,19 +217,21 @@ class SendPipeline:
     def _commit(self, items: list[Item]) -> None:
         if not items:
             return
-        state = self.state
+        state, writes = self.state, Writes()
         follow_ups = []
         for item in items:
             entry, remote_id = item.entry, str(item.remote_id)
             if entry.kind == "customer":
-                record_customer(state, item.shop_object, remote_id)
+                record_customer(state, item.shop_object, remote_id, writes)
                 after = customer_sent(state, entry.ref, remote_id)
-            else:  # one pull of fresh figures for the batch (``run``), not one request per order
-                after = record_order(state, item.shop_object, entry.ref, remote_id, refresh=False)
+            else:  # one pull of fresh figures for a few orders (``_record_until``), not one request per order
+                after = record_order(state, item.shop_object, entry.ref, remote_id, refresh=False, writes=writes)
                 self.refresh = self.refresh or item.reserves
-            finish(entry.id, item.token, state="sent", sent_at=utcnow(), remote_id=remote_id, note=item.note,
-                   last_error=None, permanent=False, next_attempt_at=None)  # fmt: skip
             follow_ups.append((item, after))
+        writes.write(state)
+        now = utcnow()
+        done = {"state": "sent", "sent_at": now, "last_error": None, "permanent": False, "next_attempt_at": None}
+        finish_rows([(item.entry.id, item.token, {**done, "remote_id": item.remote_id, "note": item.note}) for item in items])
         state.db.session.commit()
         for item, after in follow_ups:
             entry = item.entry

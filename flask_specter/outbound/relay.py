@@ -171,12 +171,14 @@ def _drain(state: SpecterState, role: str, *, on_backlog: Callable[[], None] | N
                 if batches == 2 and on_backlog is not None:  # a second batch was due: more senders
                     on_backlog()
                 last_look = False
-                pipeline.run(batch, token)  # every row sent and its outcome committed
+                pipeline.run(batch, token)  # returns with a few rows still in flight: the next claim overlaps them
                 if time.monotonic() - started > DRAIN_BUDGET:
+                    pipeline.settle()
                     if next_due_in() == 0.0:
                         _hand_over(state, role)
                     break
                 continue
+            pipeline.settle()
             wait = next_due_in()
             if wait is not None and wait <= DRAIN_HORIZON and time.monotonic() - started > DRAIN_BUDGET:
                 _hand_over(state, role)
