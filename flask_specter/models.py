@@ -182,6 +182,7 @@ class OutboxEntry(Base):
     __tablename__ = "specter_outbox"
     __table_args__ = (
         Index("ix_specter_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_specter_outbox_state_id", "state", "id"),  # the claim's walk over waiting rows, oldest first
         Index("ix_specter_outbox_ref", "kind", "ref"),
         Index("ix_specter_outbox_sent_at", "sent_at"),
     )

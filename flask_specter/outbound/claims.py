@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, DateTime, Float, Integer, Table, and_, bindparam, exists, or_, select, union_all, update
 from sqlalchemy.orm import aliased
 
 from ..models import OutboxEntry, utcnow
@@ -54,33 +54,53 @@ def claim_batch(limit: int = 20, *, commit: bool = True) -> tuple[list[OutboxEnt
     """Claim up to ``limit`` of the oldest due rows that are first in line for their record, in one
     statement: the rows (detached, as claimed, oldest first) and the batch's token.
 
-    Picking the oldest rows costs a look over every pending row, so a drain claims a few at a time
-    rather than one. On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP
+    On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP
     LOCKED``), so parallel drains take disjoint batches; SQLite's single writer serialises them anyway.
     The outer condition repeats the due test, so a row is only ever claimed while claimable.
-    ``commit=False`` leaves the commit to the caller (the drain commits a row's outcome and the next
-    claim at once).
+    ``commit=False`` leaves the commit to the caller.
     """
     state = get_state()
     session = state.db.session
     token = uuid.uuid4().hex
-    due = and_(OutboxEntry.state.in_(("pending", "sending")), claimable(force=False))
-    # A materialised CTE: as ``id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` PostgreSQL may run the
-    # pick again per row and claim the whole backlog at once (one drain then leaves its helpers nothing).
-    pick = (
-        select(OutboxEntry.id).where(due, first_in_line()).order_by(OutboxEntry.id).limit(limit).with_for_update(skip_locked=True)
-        .cte("picked").prefix_with("MATERIALIZED")
-    )
-    rows = session.execute(
-        update(OutboxEntry)
-        .where(OutboxEntry.id.in_(select(pick.c.id)), due)
-        .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
-        .returning(*OutboxEntry.__table__.columns)
-        .execution_options(synchronize_session=False)
-    ).all()
+    params = {"now": utcnow(), "clock": time.time(), "lim": limit, "token": token, "until": time.time() + float(state.config["SPECTER_LEASE_SECONDS"])}
+    rows = session.connection().execute(_claim_statement(), params).all()
     if commit:
         session.commit()
     return sorted((OutboxEntry(**row._asdict()) for row in rows), key=lambda entry: entry.id), token
+
+
+_CLAIM: list[Any] = []  # the claim's UPDATE, built once: building it cost more than running it
+
+
+def _claim_statement() -> Any:
+    """The claim as a Core UPDATE with bound values (``now``, ``clock``, ``lim``, ``token``, ``until``).
+
+    The oldest waiting rows, and the oldest whose sender died, are each read in id order along
+    ``ix_specter_outbox_state_id`` up to the limit (not every waiting row sorted: a claim costs the
+    same with a backlog of thousands). The pick is a materialised CTE: as ``id IN (SELECT … LIMIT n
+    FOR UPDATE SKIP LOCKED)`` PostgreSQL may run it again per row and claim the whole backlog at once
+    (one drain then leaves its helpers nothing).
+    """
+    if _CLAIM:
+        return _CLAIM[0]
+    table = cast(Table, OutboxEntry.__table__)
+    columns, lim = table.c, bindparam("lim", type_=Integer())
+    waiting = and_(columns.state == "pending", or_(columns.next_attempt_at.is_(None), columns.next_attempt_at <= bindparam("now", type_=DateTime())))
+    orphaned = and_(columns.state == "sending", columns.claimed_until < bindparam("clock", type_=Float()))
+
+    def oldest(condition: ColumnElement[bool]) -> Any:  # skips rows another worker locked this instant (PostgreSQL)
+        pick = select(columns.id).where(condition, first_in_line()).order_by(columns.id).limit(lim)
+        return pick.with_for_update(skip_locked=True).subquery()
+
+    either = union_all(*(select(sub.c.id) for sub in (oldest(waiting), oldest(orphaned)))).subquery()
+    pick = select(either.c.id).order_by(either.c.id).limit(lim).cte("picked").prefix_with("MATERIALIZED")
+    _CLAIM.append(
+        update(table)
+        .where(columns.id.in_(select(pick.c.id)), or_(waiting, orphaned))
+        .values(state="sending", claim_token=bindparam("token"), claimed_until=bindparam("until", type_=Float()))
+        .returning(*table.columns)
+    )
+    return _CLAIM[0]
 
 
 def claim_next(*, commit: bool = True) -> tuple[OutboxEntry, str] | None:
