@@ -1,8 +1,8 @@
-"""A drain job's second sender: the same drain loop in a thread of its own, with its own session.
+"""A drain job's second drain loop: the same loop in a thread of its own, with its own session and sender.
 
-While one sender waits for Specter's answer, the other does its database work. The claims keep the two
-from sending a row twice, as between workers. Not on SQLite: its writer holds the one write lock from a
-row's first read to its commit, across the call to Specter, so a second thread would only wait for it.
+Two calls to Specter are then under way at once, each with its own rows (the claims keep the two from
+sending a row twice, as between workers). On SQLite too: the drain's pipeline holds no write lock
+across a call to Specter, so the two loops only queue for the lock's short record transactions.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from ..state import SpecterState, get_state
 
 log = logging.getLogger("flask_specter.outbox")
 
-DRAIN_THREADS = 2  # senders in one drain job (not on SQLite)
+DRAIN_THREADS = 2  # drain loops in one drain job
 Drain = Callable[[SpecterState, str], dict[str, int]]
 
 
-def threads_help(state: SpecterState) -> bool:
-    """More than one sender per job: on any database but SQLite."""
-    return DRAIN_THREADS > 1 and state.db.engine.dialect.name != "sqlite"
+def threads_help() -> bool:
+    """More than one drain loop per job."""
+    return DRAIN_THREADS > 1
 
 
 def start_senders(state: SpecterState, drain: Drain, results: list[dict[str, int]]) -> list[threading.Thread]:

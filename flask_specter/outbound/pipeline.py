@@ -48,8 +48,8 @@ from .exporters import (
 
 log = logging.getLogger("flask_specter.outbox")
 
-READ_AHEAD = 4  # rows still in flight when the drain claims and reads its next batch
-GROUP = 8  # answered rows recorded in one transaction, at most
+READ_AHEAD = 2  # rows still in flight when the drain claims and reads its next batch
+GROUP = 12  # answered rows recorded in one transaction, at most
 GROUP_WAIT = 0.05  # seconds an answered row waits for others to be recorded with it, at most
 
 PushOne = Callable[[OutboxEntry, str], str]  # the relay's one-row path: sends, records, commits; the row's new state
@@ -119,8 +119,8 @@ class SendPipeline:
         waits for the rest)."""
         self._forget_read(keep=[item.shop_object for item in self.flying.values()])
         claimed_at = time.monotonic()
-        self.flags = customer_flags(self.state)
         with reading_only():  # SQLite: a deferred transaction, no write lock while the batch is read
+            self.flags = customer_flags(self.state)
             for entry in batch:
                 item = self.flying[entry.id] = self._read(Item(entry, token, claimed_at))
                 self.todo.put(item)

@@ -5,10 +5,10 @@ The database row is the truth and Redis only a nudge: a row is claimed (``claims
 push it once. Delivery is at-least-once; Specter's refusal of a duplicate ``externalOrderNo`` (code 23)
 makes orders exactly-once, and the other pushes are idempotent by nature.
 
-A commit nudges one ``drain_outbox`` job rather than queueing a job per row: the job claims the next
-due row, pushes it over the app's kept-alive client session, and goes on until none is due (a job per
-row cost an RQ round trip, and with the forking worker a fork, per order). Retries keep a job of their
-own (``push_entry``, due at their back-off time).
+A commit nudges one ``drain_outbox`` job rather than queueing a job per row: the job claims the due
+rows a batch at a time, sends them over the app's kept-alive client session, and goes on until none is
+due (a job per row cost an RQ round trip, and with the forking worker a fork, per order). Retries keep
+a job of their own (``push_entry``, due at their back-off time).
 """
 
 from __future__ import annotations
@@ -116,30 +116,30 @@ def push_entry(entry_id: int, *, force: bool = False) -> dict[str, Any]:
 
 @job
 def drain_outbox(role: str = "main") -> dict[str, int]:
-    """Send due rows in turn, oldest first, until none is due: the job a commit nudges.
+    """Send due rows, oldest first, until none is due: the job a commit nudges.
 
-    Rows are claimed ``DRAIN_BATCH`` at a time and sent one by one; each row's outcome is committed on
-    its own (with the claim of the next batch, when one is due), so a killed worker leaves at most the
-    row it was sending to be sent again (Specter refuses a second copy of an order, code 23) and its
-    unsent claims to be taken over when their lease ends. Claims older than half the lease are given
-    back rather than sent late. The "main" job owns the drain flag: when nothing is due it clears the
-    flag, waits ``NUDGE_MEMORY`` and looks once more, so the last row of a burst is never left behind.
-    It also asks idle workers to help ("helper" jobs) when more rows are due than it sends at once.
-    After ``DRAIN_BUDGET`` seconds a job hands over to a fresh one of its kind. The admin's toggles are
-    read once a second rather than per row (``SettingsStore.snapshot``). On SQLite its commits skip the
-    fsync (``redoable_writes``): a power cut that undoes the last outcomes leaves those rows to be sent
-    again, which Specter answers as before (an order's copy is refused with its number, code 23; a
-    customer is matched by e-mail).
+    Rows are claimed ``DRAIN_BATCH`` at a time and go through the drain's pipeline (``pipeline.py``):
+    a sender thread calls Specter while this thread reads the next rows and records the answered ones,
+    a few per transaction. A killed worker leaves the rows answered but not yet recorded (a few) to be
+    sent again when their lease ends, which Specter answers as before (an order's copy is refused with
+    its number, code 23; a customer is matched by e-mail), and its unsent claims to be taken over.
+    Claims older than half the lease are given back rather than sent late. The "main" job owns the
+    drain flag: when nothing is due it clears the flag, waits ``NUDGE_MEMORY`` and looks once more, so
+    the last row of a burst is never left behind. It also asks idle workers to help ("helper" jobs)
+    when more rows are due than it sends at once. After ``DRAIN_BUDGET`` seconds a job hands over to a
+    fresh one of its kind. The admin's toggles are read once a second rather than per row
+    (``SettingsStore.snapshot``). On SQLite its commits skip the fsync (``redoable_writes``): a power
+    cut that undoes the last outcomes leaves those rows to be sent again, answered as above.
 
-    Except on SQLite, a second batch due starts a second sender thread (``drain_threads``); the job
-    joins it before it ends, so a killed worker leaves at most one row per thread to be sent again.
+    A second batch due starts a second drain loop in a thread (``drain_threads``); the job joins it
+    before it ends.
     """
     state = get_state()
     threads: list[threading.Thread] = []
     theirs: list[dict[str, int]] = []  # each thread's counts, when it has ended
 
     def backlog() -> None:  # a second batch is due: more senders
-        if not threads and threads_help(state):
+        if not threads and threads_help():
             threads.extend(start_senders(state, _drain, theirs))
 
     try:
