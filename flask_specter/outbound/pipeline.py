@@ -119,12 +119,18 @@ class SendPipeline:
         waits for the rest)."""
         self._forget_read(keep=[item.shop_object for item in self.flying.values()])
         claimed_at = time.monotonic()
-        with reading_only():  # SQLite: a deferred transaction, no write lock while the batch is read
-            self.flags = customer_flags(self.state)
-            for entry in batch:
-                item = self.flying[entry.id] = self._read(Item(entry, token, claimed_at))
-                self.todo.put(item)
+        try:
+            with reading_only():  # SQLite: a deferred transaction, no write lock while the batch is read
+                self.flags = customer_flags(self.state)
+                for entry in batch:
+                    item = self.flying[entry.id] = self._read(Item(entry, token, claimed_at))
+                    self.todo.put(item)
+                self.state.db.session.commit()
+        except Exception:  # the database failed under the read: the rows not handed over are pending again at once
+            self.state.db.session.rollback()
+            release([entry for entry in batch if entry.id not in self.flying], token)
             self.state.db.session.commit()
+            raise
         self._record_until(READ_AHEAD)
 
     def settle(self) -> None:
