@@ -50,22 +50,20 @@ def first_in_line() -> ColumnElement[bool]:
     )
 
 
-def claim_batch(limit: int = 20, *, commit: bool = True) -> tuple[list[OutboxEntry], str]:
+def claim_batch(limit: int = 20) -> tuple[list[OutboxEntry], str]:
     """Claim up to ``limit`` of the oldest due rows that are first in line for their record, in one
     statement: the rows (detached, as claimed, oldest first) and the batch's token.
 
     On PostgreSQL the pick skips rows another worker has locked this instant (``SKIP
     LOCKED``), so parallel drains take disjoint batches; SQLite's single writer serialises them anyway.
     The outer condition repeats the due test, so a row is only ever claimed while claimable.
-    ``commit=False`` leaves the commit to the caller.
     """
     state = get_state()
     session = state.db.session
     token = uuid.uuid4().hex
     params = {"now": utcnow(), "clock": time.time(), "lim": limit, "token": token, "until": time.time() + float(state.config["SPECTER_LEASE_SECONDS"])}
     rows = session.connection().execute(_claim_statement(), params).all()
-    if commit:
-        session.commit()
+    session.commit()
     return sorted((OutboxEntry(**row._asdict()) for row in rows), key=lambda entry: entry.id), token
 
 
@@ -103,9 +101,9 @@ def _claim_statement() -> Any:
     return _CLAIM[0]
 
 
-def claim_next(*, commit: bool = True) -> tuple[OutboxEntry, str] | None:
+def claim_next() -> tuple[OutboxEntry, str] | None:
     """The oldest due row that is first in line, claimed (``claim_batch`` of one), or None."""
-    entries, token = claim_batch(1, commit=commit)
+    entries, token = claim_batch(1)
     return (entries[0], token) if entries else None
 
 
