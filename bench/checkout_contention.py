@@ -7,7 +7,8 @@ Each run: a fresh SQLite shop with ``--skus`` products and as many stored stock 
 chunk loop runs in this process while another process writes like a checkout every 10 ms
 (``BEGIN IMMEDIATE``, one INSERT, ``COMMIT``, SQLite's busy handler waiting as the shop's does) for the
 first 1.2 s. Printed per gap: the apply's time per chunk, the writes done and their wait for the lock
-(median, p90, max). The gap is ``stock_chunk.SQLITE_WRITER_GAP`` (the connector's is the first).
+(median, p90, max). The gap is ``stock_sqlite.SQLITE_WRITER_GAP``, the pause the chunks leave while
+another connection writes (the connector's is the first; 0 shows the chunks back to back).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 import common  # noqa: F401 - the repository on sys.path
 from sqlalchemy import insert
 
-from flask_specter.inbound import stock_apply, stock_chunk
+from flask_specter.inbound import stock_apply, stock_sqlite
 from flask_specter.models import Batch, StockRow
 
 WRITER = r"""
@@ -65,7 +66,7 @@ def one_run(skus: int, gap: float) -> tuple[float, list[float]]:
         c.execute("CREATE TABLE checkout_writes (id INTEGER PRIMARY KEY, t REAL)")
     writer = subprocess.Popen([sys.executable, "-c", WRITER, path, "1.2"], stdout=subprocess.PIPE)
     time.sleep(0.3)  # the writer is connected and writing
-    stock_chunk.SQLITE_WRITER_GAP = gap
+    stock_sqlite.SQLITE_WRITER_GAP = gap
     with app.app_context():
         state = app.extensions["specter"]
         started = time.perf_counter()
@@ -79,7 +80,7 @@ def one_run(skus: int, gap: float) -> tuple[float, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--skus", type=int, default=60000)
-    parser.add_argument("--gaps", default=f"{stock_chunk.SQLITE_WRITER_GAP},0.0006")
+    parser.add_argument("--gaps", default=f"{stock_sqlite.SQLITE_WRITER_GAP},0.0006")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     print(f"{args.skus} SKUs applied on SQLite, chunks of 100, pause 0; a checkout-like write every 10 ms from another process")

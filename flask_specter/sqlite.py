@@ -63,6 +63,12 @@ def tune_sqlite(engine: Engine) -> bool:
     return True
 
 
+def is_tuned(engine: Engine | Connection) -> bool:
+    """Does ``engine`` begin its transactions as ``tune_sqlite`` makes it (deferred only when reading)?"""
+    engine = engine.engine if isinstance(engine, Connection) else engine
+    return event.contains(engine, "begin", _begin)
+
+
 def _on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
     _prepare(dbapi_connection)
 

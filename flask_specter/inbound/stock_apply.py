@@ -23,9 +23,10 @@ from typing import Any
 from .. import signals
 from ..backoff import backoff_delay
 from ..queue import job
-from ..sqlite import redoable_writes
+from ..sqlite import is_tuned, redoable_writes
 from ..state import get_state
 from .stock_chunk import AnyRow, ChunkWriter, has_pending
+from .stock_sqlite import ReadFirstChunks
 
 log = logging.getLogger("flask_specter.stock")
 
@@ -120,11 +121,15 @@ def _apply_next_chunk(state: Any) -> dict[str, Any]:
 
 
 def open_writer() -> ChunkWriter:
-    """The job's chunk writer: on PostgreSQL (psycopg) its statements pipelined over a connection of its own."""
-    if get_state().db.session.get_bind().dialect.driver == "psycopg":
+    """The job's chunk writer: on PostgreSQL (psycopg) its statements pipelined over a connection of its
+    own; on SQLite (with ``sqlite.tune_sqlite``'s transactions) each chunk read before its write lock."""
+    engine = get_state().db.session.get_bind()
+    if engine.dialect.driver == "psycopg":
         from .stock_pipeline import PipelinedChunks  # psycopg is installed only with PostgreSQL
 
         return PipelinedChunks()
+    if is_tuned(engine):
+        return ReadFirstChunks()
     return ChunkWriter()
 
 

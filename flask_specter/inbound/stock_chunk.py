@@ -7,14 +7,14 @@ whether a reservation holds it and the stock-sync toggle, read the reservations 
 (``stock.settle_reservations``), write the shop's stock in one UPDATE, history and levels as multi-row
 INSERTs (``bulk_sql``), commit. ``ChunkWriter`` builds these statements once and runs them for every
 chunk of a job: at 100 rows a chunk, building them cost more than running them. On PostgreSQL,
-``stock_pipeline.PipelinedChunks`` sends the same statements in two round trips a chunk.
+``stock_pipeline.PipelinedChunks`` sends the same statements in two round trips a chunk; on SQLite,
+``stock_sqlite.ReadFirstChunks`` reads a chunk before it takes the write lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import uuid
 from collections import namedtuple
 from dataclasses import dataclass
@@ -41,11 +41,6 @@ PENDING = ROWS.c.state == "pending"
 HISTORY_KEYS = ["sku", "old", "new", "source", "batch_no", "detail", "created_at"]
 LEVEL_KEYS = ["sku", "available", "in_stock", "batch_id", "updated_at"]
 ANY_PENDING = select(ROWS.c.id).where(PENDING).limit(1)
-# Back to back, chunks would take SQLite's one write lock again within microseconds of a commit, and a
-# checkout waiting for it (SQLite's busy handler looks again after 1, 2, 5 … 100 ms) could wait for the
-# whole chain; a millisecond between chunks lets it in (about a third of a chunk's time, paid only on
-# SQLite: bench/checkout_contention.py measures what a shorter pause costs the checkouts).
-SQLITE_WRITER_GAP = 0.001
 
 
 def has_pending() -> bool:
@@ -137,8 +132,6 @@ class ChunkWriter:
             session.execute(self.unknown_stmt, {"ids": plan.unknown_ids})
         session.commit()
         self.announce(plan)
-        if self.dialect == "sqlite":  # the write lock is free now: leave the shop's checkouts a moment to take it
-            time.sleep(SQLITE_WRITER_GAP)
         return plan.counts()
 
     def settle(self, figures: dict[str, tuple[int, dt.datetime | None]]) -> dict[str, int]:
