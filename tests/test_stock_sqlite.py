@@ -18,7 +18,6 @@ from .test_stock_chain import _run_job, _stored
 from .test_stock_sync import shop_stock, specter_available, stock_rows
 
 
-
 @pytest.fixture
 def sqlite_shop(make_shop):
     def factory(**config):

@@ -6,6 +6,9 @@ reads the next rows and records the ones already answered: the database work is 
 works. The sender never touches the database, and nothing is held open across a call to Specter (on
 SQLite no write lock: the reads begin deferred, each record is its own short transaction).
 
+A batch is read with the adapter's ``prefetch`` first (its customers, orders and lines in a few
+statements, not a few per row), then row by row from the session.
+
 Only the plain cases go this way: a customer to create or update, and a ready order whose customer has
 a Specter number or is sent earlier in the same batch. Every other row (products, deletes, an order not
 ready, a stale customer number, a row the read failed on) is a *barrier*: the sender waits there while
@@ -28,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from ..models import OutboxEntry, utcnow
 from ..remote.errors import SpecterDuplicateOrderError, SpecterNoRowsError, SpecterUnknownCustomerError
 from ..sqlite import reading_only
@@ -48,7 +53,7 @@ from .exporters import (
 
 log = logging.getLogger("flask_specter.outbox")
 
-READ_AHEAD = 2  # rows still in flight when the drain claims and reads its next batch
+READ_AHEAD = 4  # rows still in flight when the drain claims and reads (prefetches) its next batch
 GROUP = 12  # answered rows recorded in one transaction, at most
 GROUP_WAIT = 0.05  # seconds an answered row waits for others to be recorded with it, at most
 
@@ -93,6 +98,7 @@ class SendPipeline:
         self.flying: dict[int, Item] = {}  # entry id -> the row handed to the sender, its outcome not recorded yet
         self.stopping = False
         self.flags: dict[str, Any] = {}
+        self.prefetched: Any = None  # what the adapter's prefetch loaded for the batch being read
         self.refresh = False  # an order of this batch was sent: Specter holds its reservation, pull fresh figures
         self.sender = threading.Thread(target=self._send_all, name="outbox-sender", daemon=True)
 
@@ -122,6 +128,7 @@ class SendPipeline:
         try:
             with reading_only():  # SQLite: a deferred transaction, no write lock while the batch is read
                 self.flags = customer_flags(self.state)
+                self.prefetched = self._prefetch(batch)
                 for entry in batch:
                     item = self.flying[entry.id] = self._read(Item(entry, token, claimed_at))
                     self.todo.put(item)
@@ -170,6 +177,27 @@ class SendPipeline:
                     raise RuntimeError("the outbox sender thread ended unexpectedly") from None
 
     # -- the drain's thread: read, record ---------------------------------------------------------------
+
+    def _prefetch(self, batch: list[OutboxEntry]) -> Any:
+        """The adapter's ``prefetch`` of the batch's customers and orders (a few statements, not a few per
+        row); what it returns is held until the next batch. A prefetch that fails only costs its time:
+        each row is then read on its own."""
+        prefetch = getattr(self.state.adapter, "prefetch", None)
+        if prefetch is None:
+            return None
+        wanted: dict[str, list[str]] = {"customer": [], "order": []}
+        for entry in batch:
+            if entry.op != "delete" and entry.kind in wanted:
+                wanted[entry.kind].append(entry.ref)
+        if not (wanted["customer"] or wanted["order"]):
+            return None
+        try:
+            return prefetch(customers=wanted["customer"], orders=wanted["order"])
+        except DBAPIError:  # the database failed under the read: as in any other read of the batch
+            raise
+        except Exception:
+            log.debug("outbox: prefetch failed; rows read one by one", exc_info=True)
+            return None
 
     def _read(self, item: Item) -> Item:
         entry, adapter = item.entry, self.state.adapter

@@ -18,7 +18,7 @@ connector commits together with its own bookkeeping) and never calls Specter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -186,6 +186,13 @@ class ShopAdapter(Protocol):
         return None
 
     # -- orders -----------------------------------------------------------------------------------
+    def prefetch(self, *, customers: Collection[str] = (), orders: Collection[str] = ()) -> Any:
+        """Load these customers and orders (and the orders' customers and lines) at once, before
+        ``get_customer``/``get_order`` are asked for them one by one: the outbox drain reads twenty rows
+        at a time. Returns anything the caller must hold meanwhile. Default: nothing (each is read when
+        asked)."""
+        return None
+
     def get_order(self, ref: str) -> Any | None:
         """*Required.* The order whose ``order_ref`` is ``ref``, or None. Reads only."""
         raise NotImplementedError

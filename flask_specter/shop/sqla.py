@@ -23,11 +23,12 @@ from .fields import (
 from .options_check import OptionsCheck
 from .order_rules import line_order_attr, status_map
 from .paths import read_path, write_path
+from .prefetch import Prefetch
 from .records import Address, Customer, Order, OrderLine, Product
 from .values import dec, dec_or_none, empty, text, text_or_none
 
 
-class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, ShopAdapter):
+class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
     """A ``ShopAdapter`` for SQLAlchemy models, configured by model classes and field names.
 
     ``SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order)``
