@@ -5,7 +5,7 @@ apply (pause 0) runs, with the pause the apply leaves between chunks.
 
 Each run: a fresh SQLite shop with ``--skus`` products and as many stored stock rows; the apply job's
 chunk loop runs in this process while another process writes like a checkout every 10 ms
-(``BEGIN IMMEDIATE``, one INSERT, ``COMMIT``, SQLite's busy handler waiting as the shop's does) for the
+(``BEGIN IMMEDIATE``, one INSERT, ``COMMIT``, on an engine tuned as the shop's: ``sqlite.tune_sqlite``) for the
 first 1.2 s. Printed per gap: the apply's time per chunk, the writes done and their wait for the lock
 (median, p90, max). The gap is ``stock_sqlite.SQLITE_WRITER_GAP``, the pause the chunks leave while
 another connection writes (the connector's is the first; 0 shows the chunks back to back).
@@ -29,16 +29,20 @@ from flask_specter.inbound import stock_apply, stock_sqlite
 from flask_specter.models import Batch, StockRow
 
 WRITER = r"""
-import json, sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+import json, sys, time
+from sqlalchemy import create_engine
+from flask_specter.sqlite import tune_sqlite
+engine = create_engine("sqlite:///" + sys.argv[1])
+tune_sqlite(engine)  # the shop's engine: BEGIN IMMEDIATE and its wait for the lock as the extension sets them
 waits, end = [], time.monotonic() + float(sys.argv[2])
-while time.monotonic() < end:
-    t = time.perf_counter()
-    c.execute("BEGIN IMMEDIATE")
-    waits.append(time.perf_counter() - t)
-    c.execute("INSERT INTO checkout_writes (t) VALUES (?)", (t,))
-    c.execute("COMMIT")
-    time.sleep(0.01)
+with engine.connect() as c:
+    while time.monotonic() < end:
+        t = time.perf_counter()
+        c.begin()
+        waits.append(time.perf_counter() - t)
+        c.exec_driver_sql("INSERT INTO checkout_writes (t) VALUES (?)", (t,))
+        c.commit()
+        time.sleep(0.01)
 print(json.dumps(waits))
 """
 

@@ -4,8 +4,10 @@ savepoints still work, the listeners are installed once and only on SQLite, and 
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -120,10 +122,16 @@ def test_savepoints_inside_an_immediate_transaction_roll_back_alone(sqlite_shop)
 
 
 def _begins(engine) -> list[str]:
+    """The BEGINs SQLite itself ran for one transaction (its trace: the tuning may begin through the driver)."""
     seen: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *a: seen.append(statement) if statement.startswith("BEGIN") else None)
-    with engine.begin() as conn:
-        conn.execute(text("SELECT 1"))
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        raw.set_trace_callback(lambda statement: seen.append(statement) if statement.startswith("BEGIN") else None)
+        try:
+            with conn.begin():
+                conn.execute(text("SELECT 1"))
+        finally:
+            raw.set_trace_callback(None)
     return seen
 
 
@@ -172,3 +180,38 @@ def test_code_outside_a_request_that_says_it_only_reads_does_not_wait_for_a_writ
         assert holder.released()
     assert read_seconds < 1.0, f"the read waited {read_seconds:.2f}s for a writer"
     assert immediate_seconds > 1.0
+
+
+def test_a_writer_looks_for_a_busy_write_lock_every_few_milliseconds(tmp_path):
+    """SQLite's own busy handler looks again after 1, 2, 5 … 100 ms, and missed every free moment of a
+    chain of short transactions (the stock apply's chunks); the tuned begin looks more often at first."""
+    path = tmp_path / "busy.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    tune_sqlite(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock for 40 ms
+
+    def release_later():
+        time.sleep(0.04)
+        holder.execute("COMMIT")
+
+    attempts: list[float] = []
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        raw.set_trace_callback(lambda statement: attempts.append(time.perf_counter()) if statement == "BEGIN IMMEDIATE" else None)
+        releaser = threading.Thread(target=release_later)
+        started = time.perf_counter()
+        releaser.start()
+        with conn.begin():
+            waited = time.perf_counter() - started
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        raw.set_trace_callback(None)
+        releaser.join()
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 30_000  # put back after the wait
+    holder.close()
+    engine.dispose()
+    assert len(attempts) >= 5  # looked again within the 40 ms (SQLite's own handler: one BEGIN, retried inside)
+    assert max(b - a for a, b in zip(attempts, attempts[1:], strict=False)) < 0.03  # never more than the 5 ms step (and a scheduler's slack)
+    assert 0.035 < waited < 1.0
