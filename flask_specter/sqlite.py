@@ -26,7 +26,6 @@ nothing for other databases. ``SPECTER_SQLITE_TUNING = False`` turns it off.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from typing import Any
 
@@ -58,8 +57,8 @@ _REDOABLE = ThreadFlag()
 # work that is done again from rows committed durably before (the stock apply's chunks, the outbox drain's
 # outcomes); off again after.
 redoable_writes = _REDOABLE.on
-SYNC_SAVED = "specter_synchronous"
-BUSY_MS = "specter_busy_timeout_ms"  # connection info: the busy timeout ``_take_write_lock`` puts back  # connection info: the level to restore once redoable writes end
+SYNC_SAVED = "specter_synchronous"  # connection info: the level to restore once redoable writes end
+BUSY_MS = "specter_busy_timeout_ms"  # connection info: the busy timeout ``_take_write_lock`` puts back
 
 
 def tune_sqlite(engine: Engine) -> bool:
@@ -143,9 +142,9 @@ def _take_write_lock(dbapi_connection: Any, info: dict[Any, Any]) -> bool:
                 try:
                     cursor.execute("BEGIN IMMEDIATE")
                     return True
-                except sqlite3.OperationalError as exc:
+                except Exception as exc:  # the driver's OperationalError (pysqlite's or pysqlcipher's)
                     if "locked" not in str(exc) or time.monotonic() + pause > give_up:
-                        return False
+                        return False  # any other error: the caller's BEGIN raises it as SQLAlchemy's
                 time.sleep(pause)
                 pause = min(pause * 2, LOCK_LOOK_MAX)
         finally:

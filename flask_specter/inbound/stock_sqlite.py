@@ -49,7 +49,7 @@ class ReadFirstChunks(ChunkWriter):
         fields = namedtuple("Claimed", [column.name for column in read_next.selected_columns])  # type: ignore[misc]
         self.read_next = DriverStatement(read_next, self.session, fields._make)
         self.claim_range = DriverStatement(claim_range, self.session)
-        self.version: tuple[int, int] | None = None  # ``_data_version`` as last seen
+        self.version: tuple[int, int] | None = None  # (connection, ``PRAGMA data_version``) at the last ``_look``
         self.others_wrote_at = -BUSY_FOR  # ``time.monotonic()`` when another connection's commit was last seen
 
     def claim_and_read(self, size: int, *, begun: bool) -> list[AnyRow]:
