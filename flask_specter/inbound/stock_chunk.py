@@ -41,6 +41,14 @@ PENDING = ROWS.c.state == "pending"
 HISTORY_KEYS = ["sku", "old", "new", "source", "batch_no", "detail", "created_at"]
 LEVEL_KEYS = ["sku", "available", "in_stock", "batch_id", "updated_at"]
 ANY_PENDING = select(ROWS.c.id).where(PENDING).limit(1)
+# What a claim writes on its rows: applied in the chunk's own transaction, with the chunk's token.
+CLAIM_MARKS = {"state": "applied", "applied_at": bindparam("now"), "claim_token": bindparam("token")}
+
+
+def named_rows(statement: Any, session: Any) -> DriverStatement:
+    """``statement`` run through SQLite's driver, its rows as named tuples of its columns (``Claimed``)."""
+    fields = namedtuple("Claimed", [column.name for column in statement.selected_columns])  # type: ignore[misc]
+    return DriverStatement(statement, session, fields._make)
 
 
 def has_pending() -> bool:
@@ -67,10 +75,9 @@ class ChunkWriter:
         self.after = 0
         after = ROWS.c.id > bindparam("after", type_=BigInteger)
         first = select(ROWS.c.id).where(PENDING, after).order_by(ROWS.c.id).limit(bindparam("size", type_=Integer)).with_for_update(skip_locked=True)
-        marks = {"state": "applied", "applied_at": bindparam("now"), "claim_token": bindparam("token")}
         self.first_ids = first
         picked = first.cte("specter_claimable").prefix_with("MATERIALIZED")  # the LIMIT runs once, whatever the plan
-        self.claim_by_id = update(ROWS).where(ROWS.c.id.in_(bindparam("ids", expanding=True)), PENDING).values(marks)
+        self.claim_by_id = update(ROWS).where(ROWS.c.id.in_(bindparam("ids", expanding=True)), PENDING).values(CLAIM_MARKS)
         # After the claim, its rows are read by their token with each SKU's stored level, the shop's stock,
         # whether a reservation holds it, and the stock-sync toggle. Subqueries, looked up by index per
         # row: as joins, PostgreSQL's planner, trusting statistics taken before the levels were written,
@@ -81,7 +88,7 @@ class ChunkWriter:
         held = exists(select(Reservation.id).where(Reservation.sku == ROWS.c.sku))
         toggle = select(SettingRow.value).where(SettingRow.key == "stock_sync").scalar_subquery()
         self.details = (level.label("level_batch"), shop.label("shop_stock"), held.label("held"), toggle.label("stock_sync"))
-        self.mark_claimed = update(ROWS).where(ROWS.c.id == picked.c.id, PENDING).values(marks)
+        self.mark_claimed = update(ROWS).where(ROWS.c.id == picked.c.id, PENDING).values(CLAIM_MARKS)
         self.claim_stmt = self.mark_claimed.returning(*CLAIMED)
         self.read_claimed = select(*CLAIMED, *self.details).where(ROWS.c.claim_token == bindparam("token")).order_by(ROWS.c.id)
         self.driver: tuple[DriverStatement, DriverStatement] | None = None  # SQLite: the claim and the read, run through the driver
@@ -107,8 +114,7 @@ class ChunkWriter:
         token = uuid.uuid4().hex
         if self.dialect == "sqlite":
             if self.driver is None:
-                fields = namedtuple("Claimed", [column.name for column in self.read_claimed.selected_columns])  # type: ignore[misc]
-                self.driver = DriverStatement(self.mark_claimed, self.session), DriverStatement(self.read_claimed, self.session, fields._make)
+                self.driver = DriverStatement(self.mark_claimed, self.session), named_rows(self.read_claimed, self.session)
             mark, read = self.driver
             mark.run(self.session, size=size, now=utcnow(), token=token, after=self.after)
             return read.run(self.session, token=token)

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import namedtuple
 
 from sqlalchemy import BigInteger, Integer, bindparam, select, update
 
 from ..models import utcnow
 from ..sqlite import reading_only
 from .bulk_sql import DriverStatement
-from .stock_chunk import CLAIMED, PENDING, ROWS, AnyRow, ChunkWriter
+from .stock_chunk import CLAIM_MARKS, CLAIMED, PENDING, ROWS, AnyRow, ChunkWriter, named_rows
 
 # The pause after a chunk while others write: a millisecond lets a waiting checkout in (without it the
 # checkouts' p90 wait was 20-50 ms, with it about 1 ms: bench/checkout_contention.py measures both).
@@ -44,10 +43,8 @@ class ReadFirstChunks(ChunkWriter):
         super().__init__()
         after = ROWS.c.id > bindparam("after", type_=BigInteger)
         read_next = select(*CLAIMED, *self.details).where(PENDING, after).order_by(ROWS.c.id).limit(bindparam("size", type_=Integer))
-        claim_range = update(ROWS).where(PENDING, after, ROWS.c.id <= bindparam("last", type_=BigInteger))
-        claim_range = claim_range.values(state="applied", applied_at=bindparam("now"), claim_token=bindparam("token"))
-        fields = namedtuple("Claimed", [column.name for column in read_next.selected_columns])  # type: ignore[misc]
-        self.read_next = DriverStatement(read_next, self.session, fields._make)
+        claim_range = update(ROWS).where(PENDING, after, ROWS.c.id <= bindparam("last", type_=BigInteger)).values(CLAIM_MARKS)
+        self.read_next = named_rows(read_next, self.session)
         self.claim_range = DriverStatement(claim_range, self.session)
         self.version: tuple[int, int] | None = None  # (connection, ``PRAGMA data_version``) at the last ``_look``
         self.others_wrote_at = -BUSY_FOR  # ``time.monotonic()`` when another connection's commit was last seen
