@@ -70,10 +70,17 @@ def _state_for(session: Session) -> SpecterState | None:
 
 
 def _changed(obj: Any, attrs: list[str]) -> bool:
-    """True when one of ``attrs`` changed to a value other than the one Specter wrote (if any)."""
+    """True when one of ``attrs`` changed to a value other than the one Specter wrote (if any).
+
+    Only an attribute set since the object was loaded has an old value in ``committed_state``: the
+    others are passed over without building their history (the drain's records set one attribute of
+    each customer and order, and the flush looks at every column of them)."""
     insp = inspect(obj)
+    candidates = [attr for attr in attrs if attr in insp.committed_state]
+    if not candidates:
+        return False
     specter = marks(obj).get(SPECTER_VALUES, {})
-    for attr in attrs:
+    for attr in candidates:
         if attr in insp.attrs and insp.attrs[attr].history.has_changes():
             hist = insp.attrs[attr].history
             if list(hist.added) == list(hist.deleted):
@@ -167,7 +174,7 @@ def _touched(obj: Any, attrs: tuple[str, ...]) -> bool:
     still changes the name of each of its variants there)."""
     insp = inspect(obj)
     for attr in attrs:
-        if attr in insp.attrs:
+        if attr in insp.committed_state and attr in insp.attrs:
             hist = insp.attrs[attr].history
             if hist.has_changes() and list(hist.added) != list(hist.deleted):
                 return True
@@ -198,7 +205,7 @@ def _check_skus(session: Session, adapter: ShopAdapter, pmodel: type[Any]) -> No
         if not isinstance(obj, pmodel):
             continue
         insp = inspect(obj)
-        if obj in session.new or (sku_attr in insp.attrs and insp.attrs[sku_attr].history.has_changes()):
+        if obj in session.new or (sku_attr in insp.committed_state and insp.attrs[sku_attr].history.has_changes()):
             check_sku(adapter.product_sku(obj))
 
 
@@ -262,8 +269,11 @@ def _wake_waiting_orders(session: Session) -> None:
         if from_specter(obj):
             continue
         if isinstance(obj, omodel):
-            if id(obj) not in new_orders and obj not in session.deleted and session.is_modified(obj):
-                refs.add(adapter.order_ref(obj))
+            if id(obj) in new_orders or obj in session.deleted:
+                continue
+            order_ref = adapter.order_ref(obj)
+            if order_ref not in own and session.is_modified(obj):  # the drain's own transfer records are passed over first
+                refs.add(order_ref)
         elif lmodel is not None and isinstance(obj, lmodel):
             if obj in session.dirty and not session.is_modified(obj):
                 continue
