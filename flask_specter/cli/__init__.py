@@ -129,11 +129,13 @@ def import_articles_command() -> None:
 @click.option("--fork/--no-fork", default=True, help="Run each job in a work horse (default) or in the worker process.")
 def worker_command(burst: bool, fork: bool) -> None:
     """Run an RQ worker (with the scheduler) for the Specter queue. Needs REDIS_URL."""
+    from ..outbound.drain_process import allow_forked_loops
     from ..queue import SpecterSimpleWorker, SpecterWorker
 
     state = get_state()
     if state.queue.embedded:
         _fail(SpecterError('No REDIS_URL/SPECTER_REDIS_URL is set (or SPECTER_REDIS_URL is "embedded"): the embedded queue runs its worker inside the shop process.'))
+    allow_forked_loops()  # this process only runs jobs: a drain job may fork its second loop
     state.queue.run_worker(SpecterWorker if fork else SpecterSimpleWorker, burst=burst)
 
 

@@ -35,6 +35,8 @@ from ..remote.errors import SpecterError
 from ..sqlite import redoable_writes
 from ..state import SpecterState, get_state
 from .claims import claim, claim_batch, claimable, finish, next_due_in, unsent_entry, unsent_ids, wait_for_older
+from .drain_process import Child, fork_on_backlog
+from .drain_process import join as join_loop
 from .drain_threads import start_senders, threads_help
 from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 from .pipeline import SendPipeline, run_after
@@ -131,23 +133,28 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     (``SettingsStore.snapshot``). On SQLite its commits skip the fsync (``redoable_writes``): a power
     cut that undoes the last outcomes leaves those rows to be sent again, answered as above.
 
-    A second batch due starts a second drain loop in a thread (``drain_threads``); the job joins it
-    before it ends.
+    A job that starts with a backlog, in a ``flask specter worker`` process, forks its second drain loop
+    (``drain_process``): two processes do not share an interpreter lock. Otherwise a second batch due
+    starts the second loop in a thread (``drain_threads``). The job waits for either before it ends.
     """
     state = get_state()
     threads: list[threading.Thread] = []
-    theirs: list[dict[str, int]] = []  # each thread's counts, when it has ended
+    theirs: list[dict[str, int]] = []  # each thread's (or the child's) counts, when it has ended
+    child: Child | None = None
 
     def backlog() -> None:  # a second batch is due: more senders
-        if not threads and threads_help():
+        if child is None and not threads and threads_help():
             threads.extend(start_senders(state, _drain, theirs))
 
     try:
         with state.settings.snapshot(), redoable_writes():
+            child = fork_on_backlog(state, _drain)
             counts = _drain(state, role, on_backlog=backlog)
     finally:
         for thread in threads:  # never end the job (a forked work horse exits) with a row in a thread's hands
             thread.join()
+        if child is not None:
+            theirs.append(join_loop(child))
     for other in theirs:
         for key, n in other.items():
             counts[key] = counts.get(key, 0) + n
@@ -156,7 +163,10 @@ def drain_outbox(role: str = "main") -> dict[str, int]:
     return counts
 
 
-def _drain(state: SpecterState, role: str, *, on_backlog: Callable[[], None] | None = None) -> dict[str, int]:
+def _drain(
+    state: SpecterState, role: str, *, on_backlog: Callable[[], None] | None = None, alive: Callable[[], bool] | None = None
+) -> dict[str, int]:
+    """The drain loop; ``alive`` (a forked loop's look at its parent) is asked before each batch."""
     started = time.monotonic()
     counts: dict[str, int] = {}
     if role == "main":
@@ -165,6 +175,9 @@ def _drain(state: SpecterState, role: str, *, on_backlog: Callable[[], None] | N
     batches = 0
     with SendPipeline(state, counts, push_one=partial(_push_one, state), failed=_record_failure) as pipeline:
         while True:
+            if alive is not None and not alive():
+                pipeline.settle()
+                break
             batch, token = claim_batch(DRAIN_BATCH)
             if batch:
                 batches += 1

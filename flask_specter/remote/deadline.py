@@ -23,6 +23,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 
 _CURRENT = threading.local()
+WATCH_THREAD = "specter-deadlines"  # the watch's thread: a fork may leave it behind (the child starts its own)
 
 
 class Deadline:
@@ -80,7 +81,7 @@ class _Watch:
         with self._wake:
             heapq.heappush(self._due, entry)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="specter-deadlines", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=WATCH_THREAD, daemon=True)
                 self._thread.start()
             elif self._due[0] is entry:
                 self._wake.notify()
