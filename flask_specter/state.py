@@ -49,6 +49,15 @@ class SpecterState:
                     self._client = SpecterClient.from_config(self.config)
         return self._client
 
+    def after_fork(self) -> None:
+        """In a forked child (RQ's work horse, a drain's second loop): connections of its own, never the
+        parent's sockets (database pools dropped without closing what the parent uses; a new Specter session)."""
+        for engine in self.db.engines.values():
+            engine.dispose(close=False)
+        self.pid = os.getpid()
+        self._client = None
+        self._client_lock = threading.Lock()
+
 
 def get_state(app: Flask | None = None) -> SpecterState:
     """The extension state of ``app`` (default: the current app); a clear error without ``init_app``."""

@@ -35,8 +35,7 @@ from ..remote.errors import SpecterError
 from ..sqlite import redoable_writes
 from ..state import SpecterState, get_state
 from .claims import claim, claim_batch, claimable, finish, next_due_in, unsent_entry, unsent_ids, wait_for_older
-from .drain_process import Child, fork_on_backlog
-from .drain_process import join as join_loop
+from .drain_process import Child, fork_on_backlog, join_loop
 from .drain_threads import start_senders, threads_help
 from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 from .pipeline import SendPipeline, run_after

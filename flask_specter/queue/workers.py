@@ -64,9 +64,8 @@ class AppWorkerMixin(BaseWorker):
     def perform_job(self, job: Job, queue: Queue, execution: Any = None) -> bool:
         app = self.flask_app
         state = app.extensions["specter"]
-        if state.pid != os.getpid():  # a forked work horse must not reuse the parent's DB sockets
-            state.db.engine.dispose(close=False)
-            state.pid = os.getpid()
+        if state.pid != os.getpid():  # a forked work horse must not reuse the parent's sockets
+            state.after_fork()
         with app.app_context():
             done: bool = super().perform_job(job, queue, execution)
             return done
