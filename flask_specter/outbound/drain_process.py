@@ -131,7 +131,10 @@ def join_loop(child: Child) -> dict[str, int]:
     while chunk := os.read(child.counts_fd, 65536):
         chunks.append(chunk)
     os.close(child.counts_fd)
-    os.waitpid(child.pid, 0)
+    try:
+        os.waitpid(child.pid, 0)
+    except ChildProcessError:  # reaped already (a SIGCHLD handler of the host's): it has ended either way
+        pass
     try:
         counts: dict[str, int] = json.loads(b"".join(chunks)) if chunks else {}
     except ValueError:
