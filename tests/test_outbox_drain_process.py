@@ -16,6 +16,7 @@ import pytest
 
 from flask_specter import signals
 from flask_specter.outbound import drain_process, relay
+from flask_specter.remote.deadline import WATCH_THREAD
 
 from ._push_fixtures import all_sent, entries, order_row
 from .conftest import wait_until
@@ -27,10 +28,25 @@ pytestmark = [pytest.mark.timeout(180)]
 
 @pytest.fixture
 def forking(monkeypatch):
-    """This test's process may fork a drain loop, as ``flask specter worker`` allows its own."""
+    """This test's process may fork a drain loop, as ``flask specter worker`` allows its own. Earlier
+    tests leave threads of their own in pytest's process (servers), which ``can_fork`` refuses; the
+    child needs none of them, so here only the permission counts (``can_fork`` is tested below)."""
     monkeypatch.setattr(drain_process, "_ALLOWED", [True])
-    if not drain_process.can_fork():
-        pytest.skip(f"another thread runs in this test process: {[t.name for t in threading.enumerate()]}")
+    monkeypatch.setattr(drain_process, "can_fork", lambda: True)
+
+
+def test_a_fork_is_refused_while_a_thread_it_does_not_know_runs(monkeypatch):
+    monkeypatch.setattr(drain_process, "_ALLOWED", [True])
+    me = threading.current_thread()
+    watch = threading.Thread(name=WATCH_THREAD)
+    timer = threading.Timer(60, lambda: None)
+    monkeypatch.setattr(threading, "enumerate", lambda: [me, watch, timer])
+    assert drain_process.can_fork()
+    monkeypatch.setattr(threading, "enumerate", lambda: [me, watch, timer, threading.Thread(name="the shop's own")])
+    assert not drain_process.can_fork()
+    monkeypatch.setattr(drain_process, "_ALLOWED", [False])
+    monkeypatch.setattr(threading, "enumerate", lambda: [me])
+    assert not drain_process.can_fork()  # without ``flask specter worker``'s permission, never
 
 
 def _group(pgid: int) -> list[int]:
@@ -81,7 +97,8 @@ def test_a_small_backlog_forks_nothing(make_shop, sandbox):
 
 
 def test_the_shop_process_never_forks(make_shop, sandbox):
-    """Without ``flask specter worker``'s permission (the shop's own process, the embedded worker), no fork."""
+    """Without ``flask specter worker``'s permission (the shop's own process, the embedded worker), no fork,
+    whatever threads run."""
     app = _shop(make_shop, sandbox, REDIS_URL=None, SPECTER_REDIS_URL=None)
     for i in range(drain_process.FORK_BACKLOG):
         _checkout_new_customer(app, i)
