@@ -7,6 +7,7 @@ for the restart), the sandbox Specter over HTTP.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -15,6 +16,7 @@ from redis import Redis
 
 from ._push_fixtures import add_customer, add_product, place, sandbox_orders, set_toggles
 from .conftest import wait_until
+from .test_outbox_drain_process import _group
 from .test_stock_faults import _kill, _start_worker, private_redis, real_redis  # noqa: F401 (fixtures)
 from .test_stock_sync import callback, confirms_per_batch, seed, shop_stock, specter_available, stock_rows
 
@@ -50,6 +52,22 @@ def test_a_restarted_worker_takes_over_the_killed_workers_scheduler_at_once(make
                 _kill(proc, signal.SIGTERM)
     assert stock_rows(app)["applied"] == 250
     assert set(confirms_per_batch(sandbox).values()) == {1}
+
+
+def test_a_worker_killed_alone_takes_its_scheduler_with_it(make_shop, sandbox, real_redis):  # noqa: F811
+    """Killed alone (the out-of-memory killer picks one process): its forked scheduler stops within a tick
+    and frees the lock, rather than hold it, and copies of the dead worker's database sockets, for good."""
+    app = make_shop()
+    first = _start_worker(app)
+    try:
+        wait_until(lambda: real_redis.get(_scheduler_lock(app)), timeout=60, message="the worker's scheduler to take the lock")
+        scheduler_pids = [pid for pid in _group(first.pid) if pid != first.pid]
+        assert scheduler_pids
+        os.kill(first.pid, signal.SIGKILL)
+        wait_until(lambda: not _group(first.pid), timeout=10, message="the scheduler to stop")
+        assert real_redis.get(_scheduler_lock(app)) is None
+    finally:
+        _kill(first, signal.SIGTERM)
 
 
 def test_redis_restarted_empty_a_running_worker_resumes_rows_and_an_order(make_shop, sandbox, private_redis):  # noqa: F811

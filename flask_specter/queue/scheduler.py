@@ -61,11 +61,13 @@ class SpecterScheduler(RQScheduler):
         self.in_thread = in_thread
         self._cron: CronScheduler | None = None
         self._process: threading.Thread | Process | None = None  # type: ignore[assignment]  # RQ keeps a Process here; ours may be a thread
+        self._worker_pid = os.getpid()  # the worker that starts it (a forked scheduler watches it)
 
     # running ---------------------------------------------------------------------------------------
     def start(self) -> threading.Thread | Process:
         """A forked process (RQ's way), or a thread for the embedded queue (a fork cannot share fakeredis)."""
         if not self.in_thread:
+            self._worker_pid = os.getpid()
             process: Process = super().start()
             return process
         self._status = self.Status.STARTED
@@ -81,10 +83,19 @@ class SpecterScheduler(RQScheduler):
 
     def run_loop(self) -> None:
         self.pid = os.getpid()
-        while not self._stop_requested:
+        while not self._stop_requested and not self._orphaned():
             self.step()
             time.sleep(self.tick)
         self._shutdown()
+
+    def _orphaned(self) -> bool:
+        """A forked scheduler whose worker died (killed, out of memory) stops and frees the lock for a
+        live worker's scheduler. It must not outlive it: it holds copies of the worker's database sockets,
+        and while one stays open the server keeps the dead worker's transaction, and its row locks, alive."""
+        if self.in_thread or os.getppid() == self._worker_pid:
+            return False
+        log.warning("scheduler %s: its worker %s is gone; stopping", self.pid, self._worker_pid)
+        return True
 
     def step(self) -> None:
         """One tick: beat, keep or take the lock, then (holding it) move due jobs and run periodic ones."""
