@@ -1,14 +1,15 @@
 """Benchmark (not a test): a storm of Specter's stock callbacks under wrk, next to a bare route on the same
 gunicorn server in the same run, at 16 and at 200 connections.
 
-    python bench/callback_latency.py [--seconds 5] [--rounds 3] [--databases sqlite,postgresql] [--quick]
+    python bench/callback_latency.py [--seconds 5] [--rounds 5] [--databases sqlite,postgresql] [--quick]
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/other BENCH_REDIS_URL=redis://127.0.0.1:6379/9 python bench/callback_latency.py
 
 The shop runs in its own process: gunicorn with 4 sync workers (waitress when gunicorn is missing), all
 workers on one database and one queue, as in production; no RQ worker runs, so the storm's pull stays
 queued. Load: ``wrk`` when installed (Debian package), else a thread pool of ``requests`` sessions.
-Bare and callback alternate, ``--rounds`` times per load; each figure is the median over the rounds
-(the machine is shared: alternating keeps both routes under the same noise). Printed per load: p50, p99,
+Bare and callback alternate, ``--rounds`` times per load; each figure is the median over the rounds,
+and the p99 ratio the median of each round's callback run over the bare run just before it (the
+machine is shared: a pair runs under the same noise; every pair's ratio is printed). Printed per load: p50, p99,
 req/s, the p99 ratio callback / bare, and the server's CPU time per request (µs, from /proc: what the
 route costs, whatever else the machine runs), and afterwards how many pull jobs the whole storm queued.
 """
@@ -194,7 +195,7 @@ def run(database: str, seconds: int, rounds: int, loads: list[int]) -> None:
     try:
         print(f"\n{database}: {kind} in its own process; queue: {'Redis' if reachable(6379) else 'embedded'}; "
               f"{tool}, {seconds} s per run, median of {rounds} alternating rounds")
-        print(f"{'connections':<13}{'route':<10}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p99 / bare':>12}{'server CPU':>11}")
+        print(f"{'connections':<13}{'route':<10}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p99 / bare':>12}{'server CPU':>11}  per round")
         for connections in loads:
             figures: dict[str, list[tuple[float, ...]]] = {"bare": [], "callback": []}
             for _ in range(rounds):
@@ -203,9 +204,13 @@ def run(database: str, seconds: int, rounds: int, loads: list[int]) -> None:
                     p50, p99, rps = measure(url, seconds, connections)
                     figures[name].append((p50, p99, rps, (server_cpu(proc.pid) - cpu) / (rps * seconds) * 1e6))
             medians = {name: [statistics.median(col) for col in zip(*runs, strict=True)] for name, runs in figures.items()}
+            # Each round's callback run against the bare run just before it, under the same noise: the ratio
+            # is the median of those pairs, and every pair is printed.
+            pairs = [cb[1] / bare[1] for bare, cb in zip(figures["bare"], figures["callback"], strict=True)]
             for name, (p50, p99, rps, cpu_us) in medians.items():
-                ratio = f"{p99 / medians['bare'][1]:.2f}x" if name == "callback" else ""
-                print(f"{connections:<13}{name:<10}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}{ratio:>12}{cpu_us:>11.0f}")
+                ratio = f"{statistics.median(pairs):.2f}x" if name == "callback" else ""
+                runs = " ".join(f"{pair:.2f}" for pair in pairs) if name == "callback" else ""
+                print(f"{connections:<13}{name:<10}{p50:>9.2f}{p99:>9.2f}{rps:>9.0f}{ratio:>12}{cpu_us:>11.0f}  {runs}")
         jobs = pull_jobs()
         if jobs is not None:
             print(f"pull jobs the whole storm queued (no worker runs): {jobs}")
@@ -218,7 +223,7 @@ def run(database: str, seconds: int, rounds: int, loads: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", default="16,200", help="the loads, comma-separated")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, SQLite only")

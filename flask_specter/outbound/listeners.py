@@ -14,13 +14,13 @@ costs at most one Redis ``SET NX`` (see ``relay.nudge_drain``).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, insert, inspect, select, update
+from sqlalchemy import Table, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from ..messages import ORDER_NOT_READY
-from ..models import Link, OutboxEntry
+from ..models import Link, OutboxEntry, utcnow
 from ..origin import (
     SPECTER_VALUES,
     TRANSFER_ONLY,
@@ -247,8 +247,21 @@ def _write_inserts(session: Session) -> None:
             rows.append({"kind": "order", "op": "create", "ref": str(adapter.order_ref(obj))})
     rows.sort(key=lambda row: row["kind"] != "customer")  # a new customer's row before its order's
     if rows:  # new records: no pending row can exist for them yet; written in this flush's transaction
-        session.connection().execute(insert(OutboxEntry), [{**row, "state": "pending", "attempts": 0} for row in rows])
+        now = utcnow()
+        session.connection().execute(_new_row_insert(), [{**row, **_NEW_ROW, "created_at": now} for row in rows])
         session.info[NUDGE] = True
+
+
+_NEW_ROW = {"state": "pending", "attempts": 0, "permanent": False}  # every column with a default, given: none is computed per row
+_INSERT: list[Any] = []
+
+
+def _new_row_insert() -> Any:
+    """The outbox row's INSERT on the table, built once: in a checkout, the ORM-entity insert (built per
+    call, its Python defaults filled per row) cost about as much again as the round trip itself."""
+    if not _INSERT:
+        _INSERT.append(insert(cast(Table, OutboxEntry.__table__)))
+    return _INSERT[0]
 
 
 def _wake_waiting_orders(session: Session) -> None:
