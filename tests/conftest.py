@@ -226,6 +226,20 @@ def run_queued_jobs(app) -> None:
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
 
+def process_group(pgid: int) -> list[int]:
+    """The live processes of a process group (a worker started in a session of its own, and what it forked)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(pid))
+    return found
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until it is truthy; fail the test with ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ from flask_specter.outbound import drain_process, relay
 from flask_specter.remote.deadline import WATCH_THREAD
 
 from ._push_fixtures import all_sent, entries, order_row
-from .conftest import wait_until
+from .conftest import process_group, wait_until
 from .test_outbox_drain import _checkout_new_customer, _orders_sent_once, _shop
 from .test_stock_faults import _kill, _start_worker, real_redis  # noqa: F401 (fixture)
 
@@ -47,20 +47,6 @@ def test_a_fork_is_refused_while_a_thread_it_does_not_know_runs(monkeypatch):
     monkeypatch.setattr(drain_process, "_ALLOWED", [False])
     monkeypatch.setattr(threading, "enumerate", lambda: [me])
     assert not drain_process.can_fork()  # without ``flask specter worker``'s permission, never
-
-
-def _group(pgid: int) -> list[int]:
-    """The live processes of a process group."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(pid))
-    return found
 
 
 @pytest.mark.usefixtures("forking")
@@ -114,11 +100,11 @@ def test_a_worker_killed_while_its_second_loop_runs_loses_nothing_and_sends_no_o
     second = None
     try:
         # The worker, its scheduler and the drain's second loop.
-        wait_until(lambda: len(_group(first.pid)) >= 3, timeout=60, interval=0.01, message="the drain's second loop")
+        wait_until(lambda: len(process_group(first.pid)) >= 3, timeout=60, interval=0.01, message="the drain's second loop")
         wait_until(lambda: [e["state"] for e in entries(app)].count("sent") >= 4, timeout=60, interval=0.01, message="sending")
         os.kill(first.pid, signal.SIGKILL)  # the worker alone: its second loop and its scheduler see it gone
         # Both stop: while either held the dead worker's database socket, its open transaction and row locks stayed.
-        wait_until(lambda: not _group(first.pid), timeout=30, message="the orphaned loop and scheduler to stop")
+        wait_until(lambda: not process_group(first.pid), timeout=30, message="the orphaned loop and scheduler to stop")
         assert not all_sent(app)
         second = _start_worker(app)
         wait_until(lambda: all_sent(app), timeout=120, message="a new worker to send the rest")

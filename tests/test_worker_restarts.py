@@ -15,8 +15,7 @@ import pytest
 from redis import Redis
 
 from ._push_fixtures import add_customer, add_product, place, sandbox_orders, set_toggles
-from .conftest import wait_until
-from .test_outbox_drain_process import _group
+from .conftest import process_group, wait_until
 from .test_stock_faults import _kill, _start_worker, private_redis, real_redis  # noqa: F401 (fixtures)
 from .test_stock_sync import callback, confirms_per_batch, seed, shop_stock, specter_available, stock_rows
 
@@ -61,10 +60,10 @@ def test_a_worker_killed_alone_takes_its_scheduler_with_it(make_shop, sandbox, r
     first = _start_worker(app)
     try:
         wait_until(lambda: real_redis.get(_scheduler_lock(app)), timeout=60, message="the worker's scheduler to take the lock")
-        scheduler_pids = [pid for pid in _group(first.pid) if pid != first.pid]
+        scheduler_pids = [pid for pid in process_group(first.pid) if pid != first.pid]
         assert scheduler_pids
         os.kill(first.pid, signal.SIGKILL)
-        wait_until(lambda: not _group(first.pid), timeout=10, message="the scheduler to stop")
+        wait_until(lambda: not process_group(first.pid), timeout=10, message="the scheduler to stop")
         assert real_redis.get(_scheduler_lock(app)) is None
     finally:
         _kill(first, signal.SIGTERM)

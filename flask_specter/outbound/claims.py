@@ -27,6 +27,14 @@ def claimable(*, force: bool) -> ColumnElement[bool]:
     return or_(due, and_(OutboxEntry.state == "sending", OutboxEntry.claimed_until < time.time()))
 
 
+def due_rows(at_most: int) -> int:
+    """How many rows are due now, counted up to ``at_most`` (committed: no connection stays in use)."""
+    session = get_state().db.session
+    due = len(session.execute(select(OutboxEntry.id).where(claimable(force=False)).limit(at_most)).all())
+    session.commit()
+    return due
+
+
 def claim(entry_id: int, *, force: bool = False) -> str | None:
     """pending -> sending with a lease, in one conditional UPDATE; the token, or None when not ours."""
     state = get_state()

@@ -31,12 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.client import PubSubWorkerThread
-from sqlalchemy import select
 
-from ..models import OutboxEntry
 from ..remote.deadline import WATCH_THREAD
 from ..state import SpecterState, get_state
-from .claims import claimable
+from .claims import due_rows
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -66,9 +64,7 @@ def fork_on_backlog(state: SpecterState, drain: LoopDrain) -> Child | None:
     """The second drain loop as a process, when this one may fork and more than ``FORK_BACKLOG`` rows are due."""
     if not can_fork():
         return None
-    session = state.db.session
-    due = len(session.execute(select(OutboxEntry.id).where(claimable(force=False)).limit(FORK_BACKLOG + 1)).all())
-    session.commit()  # no connection of this process is in use at the fork
+    due = due_rows(FORK_BACKLOG + 1)  # committed: no connection of this process is in use at the fork
     return start_loop(state, drain) if due > FORK_BACKLOG else None
 
 

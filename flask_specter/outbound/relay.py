@@ -23,7 +23,6 @@ from functools import partial
 from typing import Any
 
 from rq import Worker
-from sqlalchemy import select
 
 from .. import signals
 from ..backoff import backoff_delay
@@ -34,7 +33,7 @@ from ..redact import redact
 from ..remote.errors import SpecterError
 from ..sqlite import redoable_writes
 from ..state import SpecterState, get_state
-from .claims import claim, claim_batch, claimable, finish, next_due_in, unsent_entry, unsent_ids, wait_for_older
+from .claims import claim, claim_batch, due_rows, finish, next_due_in, unsent_entry, unsent_ids, wait_for_older
 from .drain_process import Child, fork_on_backlog, join_loop
 from .drain_threads import start_senders, threads_help
 from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
@@ -226,9 +225,7 @@ def _ask_for_help(state: SpecterState) -> None:
         return
     if others <= 0:
         return
-    session = state.db.session
-    due = len(session.execute(select(OutboxEntry.id).where(claimable(force=False)).limit(others + 1)).all())
-    session.commit()
+    due = due_rows(others + 1)
     for _ in range(min(others, due - 1)):
         try:
             drain_outbox.enqueue("helper", queue=state.queue)

@@ -3,7 +3,8 @@
 RQ lets one scheduler per queue hold a lock in Redis; only the holder moves delayed jobs (chunk chain,
 retries) into the queue. Here every worker runs a scheduler: the one holding the lock schedules, the
 others stand by and take the lock over as soon as its holder is dead (its process gone on this host,
-or no heartbeat for ``TAKEOVER_AFTER`` seconds), instead of RQ's wait of up to seven minutes.
+or no heartbeat for ``TAKEOVER_AFTER`` seconds), instead of RQ's wait of up to seven minutes. A forked
+scheduler stops within a tick when its own worker is gone (``_orphaned``).
 
 The periodic jobs (the sweep, the catch-up pull) are RQ ``CronJob``\\ s run by the lock holder: one
 schedule however many workers run, and their timing lives in this process, not in Redis, so an emptied
