@@ -248,20 +248,15 @@ def _write_inserts(session: Session) -> None:
     rows.sort(key=lambda row: row["kind"] != "customer")  # a new customer's row before its order's
     if rows:  # new records: no pending row can exist for them yet; written in this flush's transaction
         now = utcnow()
-        session.connection().execute(_new_row_insert(), [{**row, **_NEW_ROW, "created_at": now} for row in rows])
+        session.connection().execute(_NEW_ROW_INSERT, [{**row, **_NEW_ROW, "created_at": now} for row in rows])
         session.info[NUDGE] = True
 
 
-_NEW_ROW = {"state": "pending", "attempts": 0, "permanent": False}  # every column with a default, given: none is computed per row
-_INSERT: list[Any] = []
-
-
-def _new_row_insert() -> Any:
-    """The outbox row's INSERT on the table, built once: in a checkout, the ORM-entity insert (built per
-    call, its Python defaults filled per row) cost about as much again as the round trip itself."""
-    if not _INSERT:
-        _INSERT.append(insert(cast(Table, OutboxEntry.__table__)))
-    return _INSERT[0]
+# The outbox row's INSERT on the table, built once, every defaulted column given: in a checkout, the
+# ORM-entity insert (built per call, its Python defaults filled per row) cost about as much again as the
+# round trip itself.
+_NEW_ROW_INSERT = insert(cast(Table, OutboxEntry.__table__))
+_NEW_ROW = {"state": "pending", "attempts": 0, "permanent": False}
 
 
 def _wake_waiting_orders(session: Session) -> None:
