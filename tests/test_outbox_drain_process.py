@@ -96,6 +96,8 @@ def test_the_shop_process_never_forks(make_shop, sandbox):
 def test_a_worker_killed_while_its_second_loop_runs_loses_nothing_and_sends_no_order_twice(make_shop, sandbox, real_redis):  # noqa: F811
     app = _shop(make_shop, sandbox, SPECTER_LEASE_SECONDS=3, SPECTER_SWEEP_INTERVAL=1)
     placed = [_checkout_new_customer(app, i) for i in range(60)]  # 120 rows: the drain forks its second loop
+    # Each order call takes 50 ms, so the kill lands mid-drain on a fast machine too (2 loops: about 1.5 s).
+    sandbox.hooks.fault("newOrderSubmit", "slow", count=len(placed), seconds=0.05)
     first = _start_worker(app)
     second = None
     try:
