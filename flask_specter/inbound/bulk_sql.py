@@ -29,28 +29,34 @@ OnConflict = Callable[[Any], Executable]
 
 
 class Executemany:
-    """``statement`` compiled once for a dialect with positional parameters (SQLite's ``?``), run with the
-    driver's executemany; the columns' bind processors (SQLite stores a datetime as text) are applied here."""
+    """``statement`` compiled once for a dialect, run with ``exec_driver_sql`` (SQLAlchemy's events still
+    see it; its compiling and per-row parameter handling are skipped); the columns' bind processors
+    (SQLite stores a datetime as text) are applied here. Positional parameters (SQLite's ``?``) go as
+    tuples, named ones (psycopg's ``%(name)s``) as dicts; one row goes alone, not as an executemany."""
 
-    def __init__(self, statement: Any, keys: list[str], types: dict[str, Any], session: AnySession):
+    def __init__(self, statement: Any, keys: list[str], types: dict[str, Any], session: AnySession | Session):
         dialect = session.get_bind().dialect
         compiled = statement.compile(dialect=dialect, column_keys=keys)
         self.sql = str(compiled)
-        self.order: list[str] = list(compiled.positiontup or [])
+        self.positional = compiled.positiontup is not None
+        self.order: list[str] = list(compiled.positiontup) if compiled.positiontup is not None else list(keys)
         self.processors = {key: proc for key in self.order if key in types and (proc := types[key].bind_processor(dialect)) is not None}
 
         self.values = itemgetter(*self.order)  # a dict's values in the statement's order, as a tuple
 
-    def run(self, session: AnySession, values: list[dict[str, Any]]) -> None:
+    def run(self, session: AnySession | Session, values: list[dict[str, Any]]) -> None:
+        rows = self.rows(values)
+        session.connection().exec_driver_sql(self.sql, rows[0] if len(rows) == 1 else rows)  # one row: no executemany
+
+    def rows(self, values: list[dict[str, Any]]) -> list[Any]:
         procs = self.processors
-        rows: list[Any]
+        if not self.positional:
+            return [{**v, **{key: proc(v[key]) for key, proc in procs.items()}} for v in values] if procs else values
         if procs:
-            rows = [tuple(procs[key](v[key]) if key in procs else v[key] for key in self.order) for v in values]
-        elif len(self.order) > 1:
-            rows = [self.values(v) for v in values]
-        else:
-            rows = [(self.values(v),) for v in values]
-        session.connection().exec_driver_sql(self.sql, rows)
+            return [tuple(procs[key](v[key]) if key in procs else v[key] for key in self.order) for v in values]
+        if len(self.order) > 1:
+            return [self.values(v) for v in values]
+        return [(self.values(v),) for v in values]
 
 
 class DriverStatement:

@@ -19,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Table, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
+from ..inbound.bulk_sql import Executemany
 from ..messages import ORDER_NOT_READY
 from ..models import Link, OutboxEntry, utcnow
 from ..origin import (
@@ -248,15 +249,28 @@ def _write_inserts(session: Session) -> None:
     rows.sort(key=lambda row: row["kind"] != "customer")  # a new customer's row before its order's
     if rows:  # new records: no pending row can exist for them yet; written in this flush's transaction
         now = utcnow()
-        session.connection().execute(_NEW_ROW_INSERT, [{**row, **_NEW_ROW, "created_at": now} for row in rows])
+        _new_row_insert(session).run(session, [{**row, **_NEW_ROW, "created_at": now} for row in rows])
         session.info[NUDGE] = True
 
 
-# The outbox row's INSERT on the table, built once, every defaulted column given: in a checkout, the
-# ORM-entity insert (built per call, its Python defaults filled per row) cost about as much again as the
-# round trip itself.
-_NEW_ROW_INSERT = insert(cast(Table, OutboxEntry.__table__))
+# The outbox row's INSERT, every defaulted column given, compiled once per database driver and run as
+# driver SQL. In a checkout on PostgreSQL, SQLAlchemy's Core execute of it took 0.15-0.26 ms where the
+# same compiled SQL through ``exec_driver_sql`` took 0.09 (the driver alone 0.07); the ORM-entity insert
+# before it cost more still.
+_OUTBOX: Table = cast(Table, OutboxEntry.__table__)
 _NEW_ROW = {"state": "pending", "attempts": 0, "permanent": False}
+_NEW_ROW_KEYS = ["kind", "op", "ref", *_NEW_ROW, "created_at"]
+_NEW_ROW_INSERTS: dict[tuple[str, str], Executemany] = {}
+
+
+def _new_row_insert(session: Session) -> Executemany:
+    dialect = session.get_bind().dialect
+    key = (dialect.name, dialect.driver)
+    statement = _NEW_ROW_INSERTS.get(key)
+    if statement is None:
+        types = {name: _OUTBOX.c[name].type for name in _NEW_ROW_KEYS}
+        statement = _NEW_ROW_INSERTS[key] = Executemany(insert(_OUTBOX).inline(), _NEW_ROW_KEYS, types, session)
+    return statement
 
 
 def _wake_waiting_orders(session: Session) -> None:
