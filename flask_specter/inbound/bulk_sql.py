@@ -34,7 +34,7 @@ class Executemany:
     (SQLite stores a datetime as text) are applied here. Positional parameters (SQLite's ``?``) go as
     tuples, named ones (psycopg's ``%(name)s``) as dicts; one row goes alone, not as an executemany."""
 
-    def __init__(self, statement: Any, keys: list[str], types: dict[str, Any], session: AnySession | Session):
+    def __init__(self, statement: Any, keys: list[str], types: dict[str, Any], session: AnySession):
         dialect = session.get_bind().dialect
         compiled = statement.compile(dialect=dialect, column_keys=keys)
         self.sql = str(compiled)
@@ -44,7 +44,7 @@ class Executemany:
 
         self.values = itemgetter(*self.order)  # a dict's values in the statement's order, as a tuple
 
-    def run(self, session: AnySession | Session, values: list[dict[str, Any]]) -> None:
+    def run(self, session: AnySession, values: list[dict[str, Any]]) -> None:
         rows = self.rows(values)
         session.connection().exec_driver_sql(self.sql, rows[0] if len(rows) == 1 else rows)  # one row: no executemany
 
