@@ -30,7 +30,7 @@ from common import REDIS_URL, database_url
 from sqlalchemy import event, select
 
 SKU = "BENCH-1"
-BLOCK = 50  # checkouts per block; blocks alternate with and without the outbox
+BLOCK = 10  # checkouts per block; blocks alternate with and without the outbox
 
 
 def _hooks() -> list[tuple[str, Callable[..., Any]]]:

@@ -6,9 +6,9 @@ models. Rows are written inside the shop's own transaction (a rollback takes the
 is nudged only after commit, and a nudge that fails (Redis down) is logged and left to the sweep,
 so checkout never waits on the queue.
 
-The checkout is the hot path: the row of a new order or customer is one plain INSERT in the flush
-that inserted it (no second ORM flush, no look for a pending twin: the record is new), and the commit
-costs at most one Redis ``SET NX`` (see ``relay.nudge_drain``).
+The checkout is the hot path: the row of a new order or customer is one plain INSERT (no second ORM
+flush, no look for a pending twin: the record is new), sent on PostgreSQL with the transaction's COMMIT
+(``held_rows``), and the commit costs at most one Redis ``SET NX`` (see ``relay.nudge_drain``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ..origin import (
 from ..shop.adapter import ARTICLE_FIELDS, Dependency, ShopAdapter
 from ..sku import check_sku
 from ..state import SpecterState, get_state
+from .held_rows import held, hold
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -109,6 +110,9 @@ class _Writer:
     def _pending(self, kind: str, ref: str, ops: tuple[str, ...]) -> bool:
         for obj in self.session.new:
             if isinstance(obj, OutboxEntry) and obj.kind == kind and obj.ref == ref and obj.op in ops and obj.state in (None, "pending"):
+                return True
+        for row in held(self.session):
+            if row["kind"] == kind and row["ref"] == ref and row["op"] in ops:
                 return True
         with self.session.no_autoflush:
             found = self.session.execute(
@@ -249,7 +253,9 @@ def _write_inserts(session: Session) -> None:
     rows.sort(key=lambda row: row["kind"] != "customer")  # a new customer's row before its order's
     if rows:  # new records: no pending row can exist for them yet; written in this flush's transaction
         now = utcnow()
-        _new_row_insert(session).run(session, [{**row, **_NEW_ROW, "created_at": now} for row in rows])
+        statement, values = _new_row_insert(session), [{**row, **_NEW_ROW, "created_at": now} for row in rows]
+        if not hold(session, statement, values):  # PostgreSQL: sent with the COMMIT, one round trip for both
+            statement.run(session, values)
         session.info[NUDGE] = True
 
 
