@@ -29,20 +29,21 @@ from ..inbound.bulk_sql import Executemany
 
 KEY = "flask_specter.held_outbox_rows"  # in a connection's info: [(statement, rows), ...] to send with its COMMIT
 
-_engines: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose commit sends the held rows
+_engines: set[int] = set()  # ids of the live engines whose commit sends the held rows (a set of ids: cheap to ask)
 
 
-def hold(session: Session, statement: Executemany, rows: list[dict[str, Any]]) -> bool:
-    """Keep ``rows`` for ``statement`` to go with the COMMIT of the session's transaction; False (write
-    them now) where that is not safe. The first transaction of an engine only installs its listeners."""
-    connection = session.connection()
+def hold(session: Session, connection: Connection, statement: Executemany, rows: list[dict[str, Any]]) -> bool:
+    """Keep ``rows`` for ``statement`` to go with the COMMIT of the session's transaction on
+    ``connection``; False (write them now) where that is not safe. The first transaction of an engine
+    only installs its listeners."""
     if connection.dialect.driver != "psycopg" or not _watching(connection.engine):
         return False
-    if session.in_nested_transaction() or connection.in_nested_transaction() or session.twophase:
+    if session.in_nested_transaction() or connection.in_nested_transaction() or session.twophase or isinstance(session.bind, Connection):
         return False
-    if isinstance(session.bind, Connection) or connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
+    pooled = connection.connection
+    if pooled.driver_connection.autocommit:  # type: ignore[union-attr]
         return False
-    connection.info.setdefault(KEY, []).append((statement, rows))
+    pooled.info.setdefault(KEY, []).append((statement, rows))
     return True
 
 
@@ -56,12 +57,13 @@ def held(session: Session) -> Iterator[dict[str, Any]]:
 
 def _watching(engine: Engine) -> bool:
     """True once this engine sends held rows with its commits (and drops them with a rollback)."""
-    if engine in _engines:
+    if id(engine) in _engines:
         return True
     event.listen(engine, "commit", _send_with_commit)
     event.listen(engine, "rollback", _drop)
     event.listen(engine, "checkin", _drop_at_checkin)  # returned to the pool without commit or rollback
-    _engines.add(engine)
+    _engines.add(id(engine))
+    weakref.finalize(engine, _engines.discard, id(engine))  # its id may be another engine's later
     return False  # a connection already open may not see listeners added after it
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, inspect, select, update
+from sqlalchemy import Dialect, Table, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from ..inbound.bulk_sql import Executemany
@@ -138,17 +138,19 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
     pmodel, cmodel, omodel = adapter.product_model, adapter.customer_model, adapter.order_model
     if pmodel is None and cmodel is None and omodel is None:
         return
+    # each of ``session.new``/``dirty``/``deleted`` builds a new set when read: read once per flush
+    new, dirty, deleted = list(session.new), list(session.dirty), list(session.deleted)
     if pmodel is not None:
-        _check_skus(session, adapter, pmodel)
+        _check_skus(adapter, pmodel, new, dirty)
     writer = _Writer(session, state)
     article_attrs = [a for a in (adapter.product_attribute(f) for f in ARTICLE_FIELDS) if a]
     sku_attr = adapter.product_attribute("sku") or "sku"
     own = {adapter.customer_attribute("specter_customer_no")}
 
-    for obj in list(session.new):
+    for obj in new:
         if pmodel is not None and isinstance(obj, pmodel) and not from_specter(obj) and writer.product_sync():
             writer.add("product", "create", adapter.product_sku(obj))
-    for obj in list(session.dirty):
+    for obj in dirty:
         if pmodel is not None and isinstance(obj, pmodel):
             if _changed(obj, article_attrs) and writer.product_sync():
                 if sku_attr in inspect(obj).attrs and _changed(obj, [sku_attr]):
@@ -162,7 +164,7 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: ob
     dependencies = tuple(getattr(adapter, "dependencies", tuple)())
     if dependencies:
         _write_dependents(session, adapter, writer, dependencies)
-    for obj in list(session.deleted):
+    for obj in deleted:
         if from_specter(obj) or writing_for_specter():  # marked, or flushed inside the block itself
             continue
         if pmodel is not None and isinstance(obj, pmodel) and writer.product_sync():
@@ -203,15 +205,17 @@ def _write_dependents(session: Session, adapter: ShopAdapter, writer: _Writer, d
                     writer.add("customer", "update", adapter.customer_ref(owner))
 
 
-def _check_skus(session: Session, adapter: ShopAdapter, pmodel: type[Any]) -> None:
+def _check_skus(adapter: ShopAdapter, pmodel: type[Any], new: list[Any], dirty: list[Any]) -> None:
     """Refuse (``InvalidSku``) a new or re-numbered product whose SKU Specter cannot take, before any write."""
     sku_attr = adapter.product_attribute("sku") or "sku"
-    for obj in [*session.new, *session.dirty]:
-        if not isinstance(obj, pmodel):
-            continue
-        insp = inspect(obj)
-        if obj in session.new or (sku_attr in insp.committed_state and insp.attrs[sku_attr].history.has_changes()):
+    for obj in new:
+        if isinstance(obj, pmodel):
             check_sku(adapter.product_sku(obj))
+    for obj in dirty:
+        if isinstance(obj, pmodel):
+            insp = inspect(obj)
+            if sku_attr in insp.committed_state and insp.attrs[sku_attr].history.has_changes():
+                check_sku(adapter.product_sku(obj))
 
 
 def _order_specter_no(session: Session, adapter: ShopAdapter, order: Any, ref: str) -> str | None:
@@ -224,18 +228,20 @@ def _order_specter_no(session: Session, adapter: ShopAdapter, order: Any, ref: s
 
 
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:  # noqa: ARG001
-    """Customer and order inserts (their ids exist only now); note that the commit must nudge a drain."""
-    if any(isinstance(obj, OutboxEntry) for obj in session.new):
+    """Customer and order inserts (their ids exist only now); note that the commit must nudge a drain.
+    The session still lists what was flushed (read once: each read builds a new set)."""
+    new, dirty, deleted = list(session.new), list(session.dirty), list(session.deleted)
+    if any(isinstance(obj, OutboxEntry) for obj in new):
         session.info[NUDGE] = True
     try:
-        _write_inserts(session)
-        _wake_waiting_orders(session)
+        state = _state_for(session)
+        _write_inserts(session, state, new)
+        _wake_waiting_orders(session, state, new, dirty, deleted)
     finally:  # the flushed changes are history now: so are the marks of what came from Specter
-        forget_marks([*session.new, *session.dirty, *session.deleted])
+        forget_marks([*new, *dirty, *deleted])
 
 
-def _write_inserts(session: Session) -> None:
-    state = _state_for(session)
+def _write_inserts(session: Session, state: SpecterState | None, new: list[Any]) -> None:
     if state is None:
         return
     adapter = state.adapter
@@ -243,7 +249,7 @@ def _write_inserts(session: Session) -> None:
     if cmodel is None and omodel is None:
         return
     rows: list[dict[str, Any]] = []
-    for obj in list(session.new):
+    for obj in new:
         if from_specter(obj):
             continue
         if cmodel is not None and isinstance(obj, cmodel):
@@ -253,8 +259,9 @@ def _write_inserts(session: Session) -> None:
     rows.sort(key=lambda row: row["kind"] != "customer")  # a new customer's row before its order's
     if rows:  # new records: no pending row can exist for them yet; written in this flush's transaction
         now = utcnow()
-        statement, values = _new_row_insert(session), [{**row, **_NEW_ROW, "created_at": now} for row in rows]
-        if not hold(session, statement, values):  # PostgreSQL: sent with the COMMIT, one round trip for both
+        connection = session.connection()
+        statement, values = _new_row_insert(connection.dialect, session), [{**row, **_NEW_ROW, "created_at": now} for row in rows]
+        if not hold(session, connection, statement, values):  # PostgreSQL: sent with the COMMIT, one round trip for both
             statement.run(session, values)
         session.info[NUDGE] = True
 
@@ -270,8 +277,7 @@ _NEW_ROW_KEYS = ["kind", "op", "ref", *_NEW_ROW, "created_at"]
 _NEW_ROW_INSERTS: dict[tuple[str, str], Executemany] = {}
 
 
-def _new_row_insert(session: Session) -> Executemany:
-    dialect = session.get_bind().dialect
+def _new_row_insert(dialect: Dialect, session: Session) -> Executemany:
     key = (dialect.name, dialect.driver)
     statement = _NEW_ROW_INSERTS.get(key)
     if statement is None:
@@ -280,36 +286,32 @@ def _new_row_insert(session: Session) -> Executemany:
     return statement
 
 
-def _wake_waiting_orders(session: Session) -> None:
+def _wake_waiting_orders(session: Session, state: SpecterState | None, new: list[Any], dirty: list[Any], deleted: list[Any]) -> None:
     """An order, or a line of it (``line_model``), changed after the order was inserted: its row that
     waits for ``order_ready`` is due now and is queued after commit (the lines have arrived, the order
     was paid, ...). Runs after the flush, when a new line's foreign key is set."""
     own: set[str] = session.info.pop(TRANSFER_ONLY, None) or set()
-    state = _state_for(session)
     if state is None:
         return
     adapter = state.adapter
     omodel, lmodel = adapter.order_model, adapter.line_model
     if omodel is None:
         return
-    new_orders = {id(obj) for obj in session.new if isinstance(obj, omodel)}
+    new_orders = [obj for obj in new if isinstance(obj, omodel)]
     refs: set[str] = set()
-    for obj in [*session.new, *session.dirty, *session.deleted]:
-        if from_specter(obj):
-            continue
-        if isinstance(obj, omodel):
-            if id(obj) in new_orders or obj in session.deleted:
-                continue
+    for obj in dirty:  # an order inserted or deleted in this flush has no waiting row to wake
+        if isinstance(obj, omodel) and not from_specter(obj):
             order_ref = adapter.order_ref(obj)
             if order_ref not in own and session.is_modified(obj):  # the drain's own transfer records are passed over first
                 refs.add(order_ref)
-        elif lmodel is not None and isinstance(obj, lmodel):
-            if obj in session.dirty and not session.is_modified(obj):
-                continue
-            ref = adapter.line_order_ref(obj)
-            if ref is not None:
-                refs.add(ref)
-    refs -= {adapter.order_ref(obj) for obj in session.new if isinstance(obj, omodel)}
+    if lmodel is not None:
+        modified_lines = [obj for obj in dirty if isinstance(obj, lmodel) and session.is_modified(obj)]
+        for obj in [*new, *modified_lines, *deleted]:
+            if isinstance(obj, lmodel) and not from_specter(obj):
+                ref = adapter.line_order_ref(obj)
+                if ref is not None:
+                    refs.add(ref)
+    refs -= {adapter.order_ref(obj) for obj in new_orders}
     refs -= own
     if not refs:
         return
