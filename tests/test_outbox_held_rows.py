@@ -38,7 +38,7 @@ def one_connection_shop(make_shop):
 def _order(customer_id):
     from example_shop.models import Customer, Order, OrderLine
 
-    session = db_session()
+    session = _session()
     order = Order(customer=session.get(Customer, customer_id), payment_method="invoice")
     order.lines.append(OrderLine(sku="HELD-1", name="Held", qty=1, price_excl_vat=100, vat_percent=25))
     session.add(order)
@@ -46,7 +46,7 @@ def _order(customer_id):
     return order
 
 
-def db_session():
+def _session():
     from flask import current_app
 
     return current_app.extensions["specter"].db.session
@@ -166,3 +166,23 @@ def test_a_commit_whose_outbox_row_fails_keeps_neither_order_nor_row(one_connect
     assert _orders_rows(app) == []
     add_customer(app, "efter@example.se")  # the connection works on
     assert len(entries(app, "customer")) == 2
+
+
+def test_a_connection_back_in_the_pool_carries_no_held_rows_to_its_next_user(one_connection_shop):
+    """However a transaction ended (one that SQLAlchemy deactivated after an error is closed without a
+    rollback event), rows still held when the connection goes back to the pool are dropped there."""
+    app, _customer_id = one_connection_shop()
+    if not _holds(app):
+        pytest.skip("rows are held on PostgreSQL with psycopg only")
+    from flask_specter.outbound.held_rows import KEY
+
+    with ctx(app):
+        engine = db(app).engine
+        pooled = engine.raw_connection()
+        pooled.info[KEY] = [("never sent", [{"kind": "order", "op": "create", "ref": "0"}])]
+        pooled.close()  # back to the pool (of one), with no commit or rollback event
+        again = engine.raw_connection()
+        try:
+            assert KEY not in again.info
+        finally:
+            again.close()
