@@ -1,7 +1,7 @@
 """Benchmark (not a test): a storm of Specter's stock callbacks under wrk, next to a bare route on the same
 gunicorn server in the same run, at 16 and at 200 connections.
 
-    python bench/callback_latency.py [--seconds 5] [--rounds 5] [--databases sqlite,postgresql] [--quick]
+    python bench/callback_latency.py [--seconds 5] [--rounds 7] [--databases sqlite,postgresql] [--quick]
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/other BENCH_REDIS_URL=redis://127.0.0.1:6379/9 python bench/callback_latency.py
 
 The shop runs in its own process: gunicorn with 4 sync workers (waitress when gunicorn is missing), all
@@ -223,7 +223,7 @@ def run(database: str, seconds: int, rounds: int, loads: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--connections", default="16,200", help="the loads, comma-separated")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, SQLite only")

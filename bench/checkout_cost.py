@@ -1,6 +1,6 @@
 """Benchmark (not a test): what the outbox adds to one checkout, median and p95, with and without it.
 
-    python bench/checkout_cost.py [--checkouts 1000] [--databases sqlite,postgresql] [--quick] [--profile]
+    python bench/checkout_cost.py [--checkouts 4000] [--databases sqlite,postgresql] [--quick] [--profile]
 
 The same example-shop checkout (``place_order``: order, line, stock decrement, commit) runs in
 alternating blocks of 10 with the extension's outbox listeners on and off (the stock guard stays on
@@ -167,7 +167,7 @@ def run(kind: str, checkouts: int, profile: bool) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--checkouts", type=int, default=2000, help="checkouts in all, half with the outbox")
+    parser.add_argument("--checkouts", type=int, default=4000, help="checkouts in all, half with the outbox")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--quick", action="store_true", help="200 checkouts")
     parser.add_argument("--profile", action="store_true")

@@ -1,6 +1,6 @@
 """Benchmark (not a test): stock sync of 1k, 10k and 100k SKUs, callback to confirmed batch and to
 every row applied, next to a floor measured in the same run on the same database: one bare HTTP fetch of
-the same feed + parse + one bulk UPDATE of the same rows.
+the same feed + parse + one bulk UPDATE of the same rows (the median of three runs).
 
     python bench/stock_sync.py [--sizes 1000,10000,100000] [--databases sqlite,postgresql] [--workers thread,process] [--quick]
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/other BENCH_REDIS_URL=redis://127.0.0.1:6379/9 python bench/stock_sync.py
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,8 @@ from flask_specter.remote.client import encode_params  # noqa: E402
 from flask_specter.remote.parsing import parse_stock_text  # noqa: E402
 from flask_specter.sandbox.testing import SandboxServer  # noqa: E402
 from flask_specter.sqlite import reading_only  # noqa: E402
+
+FLOOR_RUNS = 3  # the floor is the median of this many runs: one run's noise would move the ratios of its whole row
 
 
 def bench_config(db_url: str, sandbox: SandboxServer, redis_url: str | None) -> dict:
@@ -190,7 +193,7 @@ def run_one(db_name: str, n: int, redis_url: str | None, mode: str) -> dict:
             first = app.extensions["specter"].client.fetch_stock(protocol.new_batch_no())
             app.extensions["specter"].client.confirm("stock", first.batch_no)
             app.extensions["specter"].client.clear_article_batch()
-            base = floor(app, sandbox, n)
+            base = statistics.median(floor(app, sandbox, n) for _ in range(FLOOR_RUNS))
         confirmed, applied, jobs = connector(app, mode)
         with app.app_context():
             db.session.remove()
