@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, scoped_session
 
+from ..bulk_sql import BulkInsert
 from ..models import ArticleRow, OrderEvent, StockRow
-from .bulk_sql import BulkInsert
 
 STOCK_KEYS = ["batch_id", "sku", "available", "in_stock", "state"]
 

@@ -23,11 +23,11 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, Row, Table, bindparam, delete, exists, select, update
 
 from .. import signals
+from ..bulk_sql import BulkInsert, BulkUpdate, DriverStatement
 from ..models import Batch, Reservation, SettingRow, StockHistory, StockLevel, StockRow, utcnow
 from ..settings import stored_toggle
 from ..state import get_state
 from ..stock import settle_reservations
-from .bulk_sql import BulkInsert, BulkUpdate, DriverStatement
 
 log = logging.getLogger("flask_specter.stock")
 

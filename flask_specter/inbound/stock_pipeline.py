@@ -23,9 +23,9 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import BigInteger, Integer, String, any_, bindparam, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from ..bulk_sql import BinaryStatement
 from ..models import Reservation, ReservationAck, utcnow
 from ..stock import divide_reservations, held_reservations, release_statements
-from .bulk_sql import BinaryStatement
 from .stock_chunk import ANY_PENDING, ROWS, AnyRow, ChunkPlan, ChunkWriter
 
 # Custom plans for each chunk's own values (psycopg prepares a statement after five runs, and a generic

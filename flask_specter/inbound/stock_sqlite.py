@@ -25,9 +25,9 @@ import uuid
 
 from sqlalchemy import BigInteger, Integer, bindparam, select, update
 
+from ..bulk_sql import DriverStatement
 from ..models import utcnow
 from ..sqlite import reading_only
-from .bulk_sql import DriverStatement
 from .stock_chunk import CLAIM_MARKS, CLAIMED, PENDING, ROWS, AnyRow, ChunkWriter, named_rows
 
 # The pause after a chunk while others write: a millisecond lets a waiting checkout in (without it the

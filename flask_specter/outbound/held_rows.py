@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from ..inbound.bulk_sql import Executemany
+from ..bulk_sql import Executemany
 
 KEY = "flask_specter.held_outbox_rows"  # in a connection's info: [(statement, rows), ...] to send with its COMMIT
 
@@ -80,11 +80,7 @@ def _send_with_commit(connection: Connection) -> None:
         with raw.pipeline(), raw.cursor() as cursor:
             for statement, values in batches:
                 sql = statement.sql
-                rows = statement.rows(values)
-                if len(rows) == 1:
-                    cursor.execute(sql, rows[0])
-                else:
-                    cursor.executemany(sql, rows)
+                statement.run_on(cursor, values)
             sql = "COMMIT"
             cursor.execute(sql)
     except connection.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy's own commit would raise it

@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Dialect, Table, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
-from ..inbound.bulk_sql import Executemany
+from ..bulk_sql import Executemany
 from ..messages import ORDER_NOT_READY
 from ..models import Link, OutboxEntry, utcnow
 from ..origin import (

@@ -1,4 +1,5 @@
-"""Many rows in one statement, built once per job and run for every chunk.
+"""Statements built once and run as driver SQL: many rows in one statement for every stock chunk, and
+the outbox row of a new order or customer (``Executemany``, both sides of the connector).
 
 The stock apply writes ~100 rows per table per chunk, a thousand chunks for a large catalogue. Building
 a statement costs more than running it at this size, so these are built once (their values are bound
@@ -47,6 +48,14 @@ class Executemany:
     def run(self, session: AnySession, values: list[dict[str, Any]]) -> None:
         rows = self.rows(values)
         session.connection().exec_driver_sql(self.sql, rows[0] if len(rows) == 1 else rows)  # one row: no executemany
+
+    def run_on(self, cursor: Any, values: list[dict[str, Any]]) -> None:
+        """The same on a driver cursor, outside SQLAlchemy (``held_rows``: in psycopg's pipeline)."""
+        rows = self.rows(values)
+        if len(rows) == 1:
+            cursor.execute(self.sql, rows[0])
+        else:
+            cursor.executemany(self.sql, rows)
 
     def rows(self, values: list[dict[str, Any]]) -> list[Any]:
         procs = self.processors
