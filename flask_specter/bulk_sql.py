@@ -23,6 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.sql.expression import Executable
 
+from .host_columns import HostColumns
+
 AnySession = Session | scoped_session[Any]
 # Turns the INSERT into an upsert: the dialect's insert -> the statement to run (PostgreSQL's and
 # SQLite's inserts share ``on_conflict_do_update``).
@@ -33,7 +35,8 @@ class Executemany:
     """``statement`` compiled once for a dialect, run with ``exec_driver_sql`` (SQLAlchemy's events still
     see it; its compiling and per-row parameter handling are skipped); the columns' bind processors
     (SQLite stores a datetime as text) are applied here. Positional parameters (SQLite's ``?``) go as
-    tuples, named ones (psycopg's ``%(name)s``) as dicts; one row goes alone, not as an executemany."""
+    tuples, named ones (psycopg's ``%(name)s``) as dicts; one row goes alone, not as an executemany.
+    Values the statement binds itself (an ``onupdate`` expression's literals) go with every row."""
 
     def __init__(self, statement: Any, keys: list[str], types: dict[str, Any], session: AnySession):
         dialect = session.get_bind().dialect
@@ -41,6 +44,7 @@ class Executemany:
         self.sql = str(compiled)
         self.positional = compiled.positiontup is not None
         self.order: list[str] = list(compiled.positiontup) if compiled.positiontup is not None else list(keys)
+        self.defaults = bound_values(compiled)
         self.processors = {key: proc for key in self.order if key in types and (proc := types[key].bind_processor(dialect)) is not None}
 
         self.values = itemgetter(*self.order)  # a dict's values in the statement's order, as a tuple
@@ -59,6 +63,8 @@ class Executemany:
 
     def rows(self, values: list[dict[str, Any]]) -> list[Any]:
         procs = self.processors
+        if self.defaults:
+            values = [{**self.defaults, **v} for v in values]
         if not self.positional:
             return [{**v, **{key: proc(v[key]) for key, proc in procs.items()}} for v in values] if procs else values
         if procs:
@@ -146,31 +152,51 @@ class BulkInsert:
 
 
 class BulkUpdate:
-    """``UPDATE table SET value_col = new[key] WHERE key_col = key`` for every key of a mapping.
+    """``UPDATE table SET value_col = new[key] WHERE key_col = key`` for every key of a mapping, with
+    what the host's model sets on every UPDATE of the table (``host_columns``: ``onupdate``, version).
 
     PostgreSQL joins the arrays of keys and values (``UPDATE … FROM unnest``): one statement. Elsewhere
     one prepared UPDATE per key (in process on SQLite: no round trips).
     """
 
-    def __init__(self, dialect: str, table: Any, key_col: Any, value_col: Any):
+    def __init__(self, dialect: str, table: Any, key_col: Any, value_col: Any, host: HostColumns | None = None):
         self.arrays = dialect == "postgresql"
+        self.host = host or HostColumns(table, key_col, value_col)
+        row_types = self.host.row_types()
         if self.arrays:
-            rows = _unnest({"k": key_col.type, "v": value_col.type})
-            self.statement = update(table).where(key_col == rows.c.k).values({value_col.key: rows.c.v})
+            rows = _unnest({"k": key_col.type, "v": value_col.type, **row_types})
+            extra = self.host.values(lambda name, _column: rows.c[name])
+            self.statement = update(table).where(key_col == rows.c.k).values({value_col.key: rows.c.v, **extra})
         else:
-            self.statement = update(table).where(key_col == bindparam("_key", type_=key_col.type)).values({value_col.key: bindparam("_value", type_=value_col.type)})
-        self.types = {"_key": key_col.type, "_value": value_col.type}
+            extra = self.host.values(lambda name, column: bindparam(name, type_=column.type))
+            self.statement = update(table).where(key_col == bindparam("_key", type_=key_col.type)).values({value_col.key: bindparam("_value", type_=value_col.type), **extra})
+        self.keys = ["_key", "_value", *row_types]
+        self.types = {"_key": key_col.type, "_value": value_col.type, **row_types}
         self.driver: Executemany | None = None
 
-    def run(self, session: AnySession, new: Mapping[Any, Any]) -> None:
+    def params(self, new: Mapping[Any, Any], versions: Mapping[Any, Any]) -> dict[str, list[Any]]:
+        """PostgreSQL's arrays for ``new`` (key -> value); ``versions``: key -> the row's version before,
+        for a custom version generator (``HostColumns.version_read``)."""
+        arrays = {"k_array": list(new), "v_array": list(new.values())}
+        for name in self.host.row_types():
+            arrays[f"{name}_array"] = []
+        if len(arrays) > 2:
+            for key, value in new.items():
+                for name, row_value in self.host.row_values(key, value, versions.get(key)).items():
+                    arrays[f"{name}_array"].append(row_value)
+        return arrays
+
+    def run(self, session: AnySession, new: Mapping[Any, Any], versions: Mapping[Any, Any] | None = None) -> None:
         if not new:
             return
+        versions = versions or {}
         if self.arrays:
-            session.execute(self.statement, {"k_array": list(new), "v_array": list(new.values())}, execution_options={"synchronize_session": False})
+            session.execute(self.statement, self.params(new, versions), execution_options={"synchronize_session": False})
             return
         if self.driver is None:
-            self.driver = Executemany(self.statement, ["_key", "_value"], self.types, session)
-        self.driver.run(session, [{"_key": key, "_value": value} for key, value in new.items()])
+            self.driver = Executemany(self.statement, self.keys, self.types, session)
+        host = self.host
+        self.driver.run(session, [{"_key": key, "_value": value, **host.row_values(key, value, versions.get(key))} for key, value in new.items()])
 
 
 def bound_values(compiled: Any) -> dict[str, Any]:

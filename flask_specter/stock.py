@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import DateTime, String, bindparam, delete, event, exists, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
+from .host_columns import host_columns
 from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, conflict_insert, utcnow
 from .state import get_state
 from .threadflag import ThreadFlag
@@ -108,15 +109,16 @@ def decrement_for_order(order: object) -> None:
     ref = adapter.order_ref(order)
     record = adapter.order_record(order)
     number = record.number or ref
+    host = host_columns(table, sku_col, stock_col, state.db)  # the host's version counter moves too
     for sku, qty in sorted(record.quantities()):
         if qty <= 0:
             continue
-        result = session.execute(
-            update(table).where(sku_col == sku, stock_col >= qty).values({stock_col.key: stock_col - qty}).returning(stock_col)
-        )
-        new = result.scalar_one_or_none()
-        if new is None:
+        stmt = update(table).where(sku_col == sku, stock_col >= qty).values({stock_col.key: stock_col - qty}).returning(stock_col)
+        row = session.execute(host.counted(stmt, session, sku)).first()
+        if row is None:
             raise OutOfStock(sku, qty)
+        new = row[0]
+        host.forget_version(session, row)
         session.add(Reservation(order_ref=ref, sku=sku, qty=qty))
         session.add(StockHistory(sku=sku, old=new + qty, new=new, source="order", detail=f"order {number}"))
 

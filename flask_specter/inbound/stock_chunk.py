@@ -24,6 +24,7 @@ from sqlalchemy import BigInteger, Integer, Row, Table, bindparam, delete, exist
 
 from .. import signals
 from ..bulk_sql import BulkInsert, BulkUpdate, DriverStatement
+from ..host_columns import host_columns
 from ..models import Batch, Reservation, SettingRow, StockHistory, StockLevel, StockRow, utcnow
 from ..settings import stored_toggle
 from ..state import get_state
@@ -87,14 +88,19 @@ class ChunkWriter:
         shop = select(stock_col).where(sku_col == ROWS.c.sku).limit(1).scalar_subquery()  # a SKU twice in the shop: one of them
         held = exists(select(Reservation.id).where(Reservation.sku == ROWS.c.sku))
         toggle = select(SettingRow.value).where(SettingRow.key == "stock_sync").scalar_subquery()
-        self.details = (level.label("level_batch"), shop.label("shop_stock"), held.label("held"), toggle.label("stock_sync"))
+        self.details: tuple[Any, ...] = (level.label("level_batch"), shop.label("shop_stock"), held.label("held"), toggle.label("stock_sync"))
+        # The host's onupdate columns and version counter move with our stock write (``host_columns``); a
+        # custom version generator needs each row's version before.
+        self.host = host_columns(table, sku_col, stock_col, state.db)
+        if (version := self.host.version_read()) is not None:
+            self.details += (select(version).where(sku_col == ROWS.c.sku).limit(1).scalar_subquery().label("shop_version"),)
         self.mark_claimed = update(ROWS).where(ROWS.c.id == picked.c.id, PENDING).values(CLAIM_MARKS)
         self.claim_stmt = self.mark_claimed.returning(*CLAIMED)
         self.read_claimed = select(*CLAIMED, *self.details).where(ROWS.c.claim_token == bindparam("token")).order_by(ROWS.c.id)
         self.driver: tuple[DriverStatement, DriverStatement] | None = None  # SQLite: the claim and the read, run through the driver
         self.batch_stmt = select(Batch.id, Batch.batch_no, Batch.fetched_at, Batch.recovered).where(Batch.id.in_(bindparam("ids", expanding=True)))
         self.unknown_stmt = update(ROWS).where(ROWS.c.id.in_(bindparam("ids", expanding=True))).values(state="unknown")
-        self.set_stock = BulkUpdate(dialect, table, sku_col, stock_col)
+        self.set_stock = BulkUpdate(dialect, table, sku_col, stock_col, self.host)
         self.add_history = BulkInsert(dialect, HISTORY, HISTORY_KEYS)
         self.put_levels = BulkInsert(dialect, LEVELS, LEVEL_KEYS, on_conflict=_newer_level if self.upsert else None)
 
@@ -129,7 +135,7 @@ class ChunkWriter:
         session = self.session
         plan = self.plan(rows)
         if plan.changed:
-            self.set_stock.run(session, plan.changed)
+            self.set_stock.run(session, plan.changed, plan.versions)
             self.add_history.run(session, plan.history)
         if not self.upsert and plan.levels:  # pragma: no cover - other databases: delete then insert
             session.execute(delete(LEVELS).where(LEVELS.c.sku.in_([level["sku"] for level in plan.levels])))
@@ -201,7 +207,8 @@ class ChunkWriter:
         levels = [{"sku": sku, "available": r.available, "in_stock": r.in_stock, "batch_id": r.batch_id, "updated_at": now} for sku, r in fresh.items()]
         unknown_skus = fresh.keys() - current.keys()
         unknown_ids = [r.id for r in rows if r.sku in unknown_skus] if unknown_skus else []
-        return ChunkPlan(len(rows), current, changed, history, levels, unknown_ids, unknown_skus)
+        versions = {sku: fresh[sku].shop_version for sku in changed} if self.host.version_read() is not None else {}
+        return ChunkPlan(len(rows), current, changed, history, levels, unknown_ids, unknown_skus, versions)
 
     def announce(self, plan: ChunkPlan) -> None:
         """After the chunk's commit: log its unknown SKUs, tell the host of the stock it changed."""
@@ -232,6 +239,7 @@ class ChunkPlan:
     levels: list[dict[str, Any]]
     unknown_ids: list[int]  # rows whose SKU the shop does not have
     unknown_skus: set[str]
+    versions: dict[str, Any]  # SKU -> the shop row's version before, for a custom version generator only
 
     def counts(self) -> dict[str, int]:
         return {"rows": self.rows, "changed": len(self.changed), "unknown": len(self.unknown_skus)}
