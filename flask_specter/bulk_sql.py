@@ -174,16 +174,21 @@ class BulkUpdate:
         self.types = {"_key": key_col.type, "_value": value_col.type, **row_types}
         self.driver: Executemany | None = None
 
-    def params(self, new: Mapping[Any, Any], versions: Mapping[Any, Any]) -> dict[str, list[Any]]:
+    def params(self, new: Mapping[Any, Any], versions: Mapping[Any, Any], dialect: Any = None) -> dict[str, list[Any]]:
         """PostgreSQL's arrays for ``new`` (key -> value); ``versions``: key -> the row's version before,
-        for a custom version generator (``HostColumns.version_read``)."""
+        for a custom version generator (``HostColumns.version_read``). With ``dialect`` (arrays sent as
+        driver SQL) the host columns' bind processors are applied here (a ``TypeDecorator`` of theirs)."""
         arrays = {"k_array": list(new), "v_array": list(new.values())}
-        for name in self.host.row_types():
-            arrays[f"{name}_array"] = []
-        if len(arrays) > 2:
-            for key, value in new.items():
-                for name, row_value in self.host.row_values(key, value, versions.get(key)).items():
-                    arrays[f"{name}_array"].append(row_value)
+        types = self.host.row_types()
+        if not types:
+            return arrays
+        columns: dict[str, list[Any]] = {name: [] for name in types}
+        for key, value in new.items():
+            for name, row_value in self.host.row_values(key, value, versions.get(key)).items():
+                columns[name].append(row_value)
+        for name, values in columns.items():
+            proc = types[name].bind_processor(dialect) if dialect is not None else None
+            arrays[f"{name}_array"] = [proc(v) for v in values] if proc is not None else values
         return arrays
 
     def run(self, session: AnySession, new: Mapping[Any, Any], versions: Mapping[Any, Any] | None = None) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, FetchedValue, ForeignKey, Integer, Numeric, String, func, select, text
+from sqlalchemy import DateTime, FetchedValue, ForeignKey, Integer, Numeric, String, TypeDecorator, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -31,6 +31,7 @@ from .conftest import close_shop, wait_until
 pytestmark = pytest.mark.timeout(120)
 
 OLD = dt.datetime(2020, 1, 1, 12, 0, 0)
+STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"  # IsoStamp's text
 N = 250  # three chunks of 100
 
 
@@ -41,6 +42,19 @@ def utcnow() -> dt.datetime:
 def stock_seen(context: Any) -> int | None:
     """A context-sensitive onupdate: the stock the UPDATE writes, when it writes one."""
     return context.get_current_parameters().get("stock")
+
+
+class IsoStamp(TypeDecorator[dt.datetime]):
+    """A timestamp the host keeps as text of its own format: its bind processor must run on our write too."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return value.strftime(STAMP) if value is not None else None
+
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        return dt.datetime.strptime(value, STAMP) if value is not None else None
 
 
 class Base(DeclarativeBase):
@@ -63,6 +77,7 @@ class Item(db.Model):  # type: ignore[name-defined,misc]
     touched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=func.now())  # an SQL onupdate
     last_stock: Mapped[int | None] = mapped_column(Integer, onupdate=stock_seen)  # a context-sensitive one
     edits: Mapped[str | None] = mapped_column(String(20), onupdate="edited")  # a plain value
+    stamped: Mapped[dt.datetime | None] = mapped_column(IsoStamp, onupdate=utcnow)  # a type of the host's own
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
     flags: Mapped[int] = mapped_column(Integer, server_default=text("0"), server_onupdate=FetchedValue())
     version: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -216,8 +231,9 @@ def test_a_stock_feed_moves_the_hosts_onupdate_columns_and_version(shape_shop, s
             assert after[sku].version != before[sku].version, sku
         if shape.name == "product":
             assert {after[s].version for s in skus} == {before[skus[0]].version + 1}  # the ORM's counter: +1
-            extra = {r.sku: r for r in db.session.execute(select(Item.sku, Item.touched_at, Item.last_stock, Item.edits, Item.created_at, Item.flags))}
+            extra = {r.sku: r for r in db.session.execute(select(Item.sku, Item.touched_at, Item.last_stock, Item.edits, Item.stamped, Item.created_at, Item.flags))}
             assert all(r.touched_at is not None and r.edits == "edited" and r.created_at is not None and r.flags == 0 for r in extra.values())
+            assert all(r.stamped is not None and r.stamped > OLD for r in extra.values())
             assert {sku: r.last_stock for sku, r in extra.items()} == expected  # each row's own parameters
         else:
             assert len({after[s].version for s in skus}) == N  # the host's generator, once per row

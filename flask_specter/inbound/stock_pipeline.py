@@ -115,7 +115,7 @@ class PipelinedChunks(ChunkWriter):
         sql = self.sql
         writes: list[tuple[str, dict[str, Any] | None]] = []
         if plan.changed:
-            writes.append((sql["stock"].sql, sql["stock"].params(**self.set_stock.params(plan.changed, plan.versions))))
+            writes.append((sql["stock"].sql, sql["stock"].params(**self.set_stock.params(plan.changed, plan.versions, self.connection.dialect))))
             writes.append((sql["history"].sql, sql["history"].params(**_arrays(plan.history))))
         if plan.levels:
             writes.append((sql["levels"].sql, sql["levels"].params(**_arrays(plan.levels))))
