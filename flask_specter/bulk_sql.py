@@ -182,11 +182,9 @@ class BulkUpdate:
         types = self.host.row_types()
         if not types:
             return arrays
-        columns: dict[str, list[Any]] = {name: [] for name in types}
-        for key, value in new.items():
-            for name, row_value in self.host.row_values(key, value, versions.get(key)).items():
-                columns[name].append(row_value)
-        for name, values in columns.items():
+        rows = self.host.rows(new, versions)
+        for name in types:
+            values = [row[name] for row in rows]
             proc = types[name].bind_processor(dialect) if dialect is not None else None
             arrays[f"{name}_array"] = [proc(v) for v in values] if proc is not None else values
         return arrays
@@ -200,8 +198,11 @@ class BulkUpdate:
             return
         if self.driver is None:
             self.driver = Executemany(self.statement, self.keys, self.types, session)
-        host = self.host
-        self.driver.run(session, [{"_key": key, "_value": value, **host.row_values(key, value, versions.get(key))} for key, value in new.items()])
+        if len(self.keys) == 2:
+            self.driver.run(session, [{"_key": key, "_value": value} for key, value in new.items()])
+            return
+        extra = self.host.rows(new, versions)
+        self.driver.run(session, [{"_key": key, "_value": value, **row} for (key, value), row in zip(new.items(), extra, strict=True)])
 
 
 def bound_values(compiled: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ as a parameter that its execution fills in: run as driver SQL, nobody filled it 
 'updated_at'`` on SQLite, ``updated_at = NULL`` on PostgreSQL). The host declared ``onupdate`` so that
 the column moves whenever the row changes, and a stock write is such a change, so here every
 ``onupdate`` is put into the statement: an SQL expression as it is, a Python value or function
-evaluated for each row, as SQLAlchemy does for each row of an executemany.
+evaluated once per statement (a chunk: one transaction, like ``now()``), or, when it takes SQLAlchemy's
+context (it reads the row's parameters), for each row, as SQLAlchemy does for an executemany.
 
 A ``version_id_col`` is the host's optimistic lock: a session that read the row before our write and
 writes it after must notice (``StaleDataError``) rather than put back the stock it read. So the version
@@ -17,10 +18,11 @@ moves as the ORM moves it: ``version + 1`` in SQL for the default counter, the m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, func, select
+from sqlalchemy import Column, ColumnDefault, ColumnElement, Table, func, select
 from sqlalchemy.orm import Mapper, Session, attributes, scoped_session
 
 
@@ -42,6 +44,7 @@ class HostColumns:
         written = {key_col.key, value_col.key}
         self.in_sql: dict[str, Any] = {}  # column key -> SQL expression
         self.per_row: dict[str, tuple[Column[Any], Callable[[RowContext], Any]]] = {}  # param name -> (column, fn)
+        self.per_statement: set[str] = set()  # of those, the ones that read no context: evaluated once
         for column in table.columns:
             default = column.onupdate
             if default is None or column.key in written:
@@ -52,7 +55,10 @@ class HostColumns:
                 self.in_sql[column.key] = default.next_value()  # type: ignore[attr-defined]
             else:
                 arg = default.arg  # type: ignore[attr-defined]
-                self.per_row[f"host_{len(self.per_row)}"] = (column, arg if default.is_callable else _constant(arg))
+                name = f"host_{len(self.per_row)}"
+                self.per_row[name] = (column, arg if default.is_callable else _constant(arg))
+                if not default.is_callable or getattr(arg, "__code__", None) in _NO_CONTEXT:
+                    self.per_statement.add(name)
         self.mapper = next((m for m in mappers if m.version_id_col is not None and m.version_id_col.table is table), None)
         self.version: Any = None  # the version column (the mapper's ``version_id_col``)
         self.generator: Callable[[Any], Any] | None = None  # a custom version generator: called per row
@@ -77,16 +83,25 @@ class HostColumns:
             types["host_version"] = self.version.type
         return types
 
-    def row_values(self, key: Any, value: Any, version: Any = None) -> dict[str, Any]:
-        """The per-row parameters of the row whose ``key_col`` is ``key``, written ``value``; ``version``
-        is its version before (read by ``version_read``) when the host's generator is custom."""
+    def rows(self, new: Mapping[Any, Any], versions: Mapping[Any, Any]) -> list[dict[str, Any]]:
+        """The per-row parameters (``row_types``) for each key of ``new`` (key -> value written), in its
+        order; ``versions``: key -> the row's version before, when the host's generator is custom
+        (``version_read``). A function that reads no context is called once for the statement."""
         if not self.per_row and self.generator is None:
-            return {}
-        context = RowContext({self.key_col.key: key, self.value_col.key: value})
-        row = {name: fn(context) for name, (_column, fn) in self.per_row.items()}
-        if self.generator is not None:
-            row["host_version"] = self.generator(version)
-        return row
+            return [{} for _ in new]
+        shared = {name: self.per_row[name][1](None) for name in self.per_statement}  # type: ignore[arg-type]
+        each = [(name, fn) for name, (_column, fn) in self.per_row.items() if name not in self.per_statement]
+        key_name, value_name, generator = self.key_col.key, self.value_col.key, self.generator
+        rows = []
+        for key, value in new.items():
+            row = dict(shared)
+            if each:
+                context = RowContext({key_name: key, value_name: value})
+                row.update((name, fn(context)) for name, fn in each)
+            if generator is not None:
+                row["host_version"] = generator(versions.get(key))
+            rows.append(row)
+        return rows
 
     def version_read(self) -> Any | None:
         """The version column to read with the row (a custom generator needs the old one), or None."""
@@ -121,6 +136,11 @@ class HostColumns:
         if obj is not None:
             prop = self.mapper.get_property_by_column(self.version)
             attributes.set_committed_value(obj, prop.key, version)
+
+
+# SQLAlchemy's wrappers of an ``onupdate`` function that takes no context (``lambda ctx: fn()``, one for
+# a Python function, one for a builtin such as ``datetime.utcnow``): their code.
+_NO_CONTEXT = {getattr(ColumnDefault(fn).arg, "__code__", None) for fn in (lambda: None, time.time)} - {None}
 
 
 def _constant(value: Any) -> Callable[[RowContext], Any]:
