@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from flask_specter.remote import protocol
-from flask_specter.sku import InvalidSku
 
 from .conftest import wait_until
 from .test_stock_sync import _db, activate_served

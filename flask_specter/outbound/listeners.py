@@ -33,8 +33,9 @@ from ..origin import (
     writing_for_specter,
 )
 from ..shop.adapter import ARTICLE_FIELDS, Dependency, ShopAdapter
-from ..sku import check_sku, sku_problem
+from ..sku import check_sku
 from ..state import SpecterState, get_state
+from .bad_skus import refuse_product_row
 from .held_rows import held, hold
 
 log = logging.getLogger("flask_specter.outbox")
@@ -124,27 +125,11 @@ class _Writer:
 
     def add(self, kind: str, op: str, ref: Any, payload: dict[str, Any] | None = None, *, covered_by: tuple[str, ...] = ()) -> None:
         ref = str(ref)
-        if kind == "product" and sku_problem(ref) is not None:
-            self._refused_sku(op, ref)
-            return
+        if kind == "product" and refuse_product_row(self.session, op, ref):
+            return  # a SKU Specter cannot take: recorded as not sent, the host's save goes on
         if self._pending(kind, ref, (op, *covered_by)):
             return
         self.session.add(OutboxEntry(kind=kind, op=op, ref=ref, payload=payload, state="pending", attempts=0))
-
-    def _refused_sku(self, op: str, sku: str) -> None:
-        """A product whose SKU Specter cannot take is saved but not sent: one failed row says why, in
-        Swedish (sku.py); no delete for an article that was never in Specter."""
-        ref = sku[: OutboxEntry.__table__.c.ref.type.length]
-        problem = sku_problem(sku)
-        if op == "delete" or problem is None:
-            return
-        with self.session.no_autoflush:
-            if self.session.execute(select(OutboxEntry.id).where(OutboxEntry.kind == "product", OutboxEntry.ref == ref,
-                                                                 OutboxEntry.state == "failed")).first():
-                return
-        reason = problem.message_sv if ref == sku else f"{problem.message_sv} SKU: {sku}"
-        self.session.add(OutboxEntry(kind="product", op="create", ref=ref, state="failed", permanent=True, attempts=0,
-                                     last_error=reason, failed_at=utcnow()))
 
 
 def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
