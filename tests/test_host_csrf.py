@@ -222,3 +222,21 @@ def test_without_a_token_every_post_is_refused_and_changes_nothing(apps, sandbox
     assert refused and all(status in (400, 403) for _url, status in refused), refused
     assert database_state(protected) == before
     assert not sandbox.hooks.calls("checkAccountSettings")
+
+
+def test_another_extension_under_the_csrf_key_is_left_alone(tmp_path):
+    """Only Flask-WTF's CSRFProtect is asked to exempt the blueprint: another object under the same key
+    (whose ``exempt`` may take view functions only) never makes the host's requests fail."""
+
+    class OtherCsrf:
+        def exempt(self, view):
+            return f"{view.__module__}.{view.__name__}"  # a Blueprint has no __name__
+
+    app = make_admin_app(tmp_path)
+    try:
+        app.extensions["csrf"] = OtherCsrf()
+        client = app.test_client()
+        assert client.get(f"/specter/callback/ping?token={TOKEN}").get_data(as_text=True) == "1;pong"
+        assert client.get("/_test/login").status_code == 200
+    finally:
+        close_app(app)
