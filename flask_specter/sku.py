@@ -72,9 +72,14 @@ def sku_problem(sku: str | None) -> InvalidSku | None:
     return InvalidSku(sku, problem, BAD_CHARACTERS)
 
 
+FORM_SAVES = (".create_view", ".edit_view", ".ajax_update")
+
+
 def in_admin_form_save() -> bool:
-    """True inside a POST to a Flask-Admin view (its create, edit or inline save)."""
-    if not has_request_context() or request.method != "POST":
+    """True inside Flask-Admin's own create, edit or inline-edit save: those catch a ``ValidationError``
+    from the save and show it on the form. A host's own admin page or bulk action may not, so there the
+    save goes on (the product recorded as not sent)."""
+    if not has_request_context() or request.method != "POST" or not (request.endpoint or "").endswith(FORM_SAVES):
         return False
     from flask_admin.helpers import get_current_view  # a dependency; imported late, as only a save asks
 
