@@ -11,6 +11,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
 from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
+from flask_babel import Babel
 from sqlalchemy import inspect
 from wtforms.validators import Length, ValidationError
 
@@ -156,6 +157,7 @@ class OrderView(SecureModelView):
 
 
 def init_admin(app) -> Admin:
+    Babel(app, default_locale="sv")  # the shop's own admin speaks Swedish (Flask-Admin's sv catalogue); Specter's pages follow SPECTER_LOCALE
     admin = Admin(app, name="Exempelbutiken", theme=Bootstrap4Theme(base_template="shop/admin_base.html"), index_view=ShopIndexView(name="Översikt"))
     admin.add_view(CategoryView(Category, db, name="Kategorier", category=CATALOGUE))
     admin.add_view(ProductView(Product, db, name="Produkter", category=CATALOGUE))

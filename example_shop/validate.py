@@ -6,6 +6,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask_specter.sku import sku_problem
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SKU = re.compile(r"^[^\s\x00-\x1f\x7f;]+$")  # Specter's text protocol uses ';' as separator
@@ -48,6 +50,9 @@ def sku(value: Any, key: str = "sku") -> str:
     value = value.strip()
     if len(value) > 100 or not _SKU.match(value):
         raise ApiError(f"{key} {value!r} is not a valid SKU (at most 100 characters, no spaces or ';')")
+    problem = sku_problem(value)  # Specter's rule (50 characters): refused here, before anything is saved
+    if problem is not None:
+        raise ApiError(problem.english, sku=value, error_sv=problem.message_sv)
     return value
 
 

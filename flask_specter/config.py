@@ -49,7 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_DISCOUNT_ARTICLE_NO", "rabatt", "articleNo of the discount row on orders."),
     Setting("SPECTER_ADMIN", True, "Register the Flask-Admin views when the app has a flask_admin.Admin."),
     Setting("SPECTER_ADMIN_ACCESS", None, "Callable returning True when the current user may use the Specter admin; None denies everyone."),
-    Setting("SPECTER_LOCALE", "sv", "Language of the Specter admin pages and of Flask-Admin's own controls: \"sv\" or \"en\". Used only when the host has no Flask-Babel Babel of its own (then its locale selector decides)."),
+    Setting("SPECTER_LOCALE", "sv", "Language of the extension: its admin pages (with Flask-Admin's own controls on them), messages and order panel: \"sv\" or \"en\". The host's other pages keep the host's language (its Flask-Babel, else Flask-Admin's English)."),
     Setting("SPECTER_TIMEZONE", "Europe/Stockholm", "The shop's time zone: every time on the Specter admin pages is shown in it (stored times are UTC)."),
     Setting("SPECTER_ADMIN_LOGIN_URL", None, "Where the Specter admin sends a visitor who may not see it (with ?next=); None answers 403."),
     Setting("SPECTER_DEBUG_PAUSE_IN_CHUNK", 0.0, "Fault tests only: seconds an apply job sits inside its chunk's transaction, so a test can kill it there."),

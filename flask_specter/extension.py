@@ -13,7 +13,7 @@ from .admin import register_admin
 from .admin.export_page import register_export_routes
 from .cli import specter_cli
 from .i18n import init_babel
-from .inbound.callbacks import make_blueprint
+from .inbound.callbacks import exempt_from_host_csrf, make_blueprint
 from .inbound.pulls import request_pull
 from .outbound.listeners import install_hooks
 from .queue import SpecterQueue
@@ -55,15 +55,17 @@ class Specter:
           - ``app.extensions["specter"]`` (a ``SpecterState``: settings, queue, client); the queue is RQ on
             Redis, or without a Redis URL (or with ``SPECTER_REDIS_URL = "embedded"``) an in-process fakeredis whose worker thread starts with the first
             job (the ``[embedded]`` extra);
-          - the callback blueprint under ``SPECTER_URL_PREFIX`` and the ``flask specter …`` CLI group;
+          - the callback blueprint under ``SPECTER_URL_PREFIX`` (exempt from a host's Flask-WTF
+            ``CSRFProtect``, made before or after) and the ``flask specter …`` CLI group;
           - the adapter's session listeners (outbox rows written in the shop's own transaction);
           - log redaction (``redact.py``): personal data masked on the extension's and RQ's loggers, the
             callback token hidden on the server's request log lines of the callback URLs, no other logger;
           - a hint in the log when a request fails because the extension's tables are missing;
           - on SQLite (``SPECTER_SQLITE_TUNING``), connection listeners on ``db.engine`` (WAL, busy timeout,
             ``BEGIN IMMEDIATE`` for writers);
-          - a Flask-Babel ``Babel`` speaking ``SPECTER_LOCALE`` when the host has none (``i18n.init_babel``;
-            Flask-Admin needs one once Flask-Babel is installed, and a host's own is kept);
+          - a Flask-Babel ``Babel`` with Flask-Babel's defaults when the host has none (``i18n.init_babel``;
+            Flask-Admin needs one once Flask-Babel is installed, and a host's own is kept); the extension's
+            pages speak ``SPECTER_LOCALE`` by themselves;
           - the admin views on the host's Flask-Admin ``Admin`` when ``SPECTER_ADMIN`` is on.
 
         Checks first: the adapter's ``validate()`` (for ``SQLAlchemyShopAdapter``: every field map, path and
@@ -104,6 +106,7 @@ class Specter:
         blueprint = make_blueprint()
         register_export_routes(blueprint)  # the /export_* entry points of the admin's export page
         app.register_blueprint(blueprint, url_prefix=app.config["SPECTER_URL_PREFIX"])
+        exempt_from_host_csrf(app, blueprint)  # Specter sends its token, never a CSRF token
         app.cli.add_command(specter_cli)
         install_hooks(state)
         install_log_redaction(url_prefix=app.config["SPECTER_URL_PREFIX"])

@@ -87,6 +87,8 @@ def english_words(text: str) -> list[str]:
 
 def test_swedish_by_default_with_flask_admins_own_controls_in_swedish(pages):
     html = pages()
+    host_index = html.pop("/admin/")  # the host's own page: Flask-Admin's default language, see test_host_language.py
+    assert "Synkstatus" in host_index and "Utkorg" in host_index  # the extension's menu entries speak SPECTER_LOCALE
     for url, page in html.items():
         assert not english_words(visible(page)), (url, english_words(visible(page)))
     transfer = html["/admin/specter/transfer/"]
@@ -114,7 +116,8 @@ def test_english_when_the_shop_chooses_it(pages):
     assert "Kontrollera" not in visible(settings)
 
 
-def test_a_hosts_own_babel_is_kept_and_its_locale_selector_decides(tmp_path):
+def test_a_hosts_own_babel_is_kept_and_decides_only_the_hosts_pages(tmp_path):
+    """The host's selector says English (or, with ?lang=sv, Swedish); SPECTER_LOCALE="sv" decides the Specter pages."""
     from flask_babel import Babel
 
     def host_babel(app):
@@ -122,17 +125,19 @@ def test_a_hosts_own_babel_is_kept_and_its_locale_selector_decides(tmp_path):
 
     app = make_admin_app(tmp_path, before_specter=host_babel, SPECTER_LOCALE="sv")
     try:
-        assert app.extensions["babel"].locale_selector is not i18n._specter_locale
+        host_selector = app.extensions["babel"].locale_selector
         client = app.test_client()
         client.get("/_test/login")
-        assert "Activate Automatic Stock Synchronization" in client.get("/admin/specter/settings/").get_data(as_text=True)
-        swedish = client.get("/admin/specter/transfer/?lang=sv").get_data(as_text=True)
-        assert "Med utvalda" in swedish and "Överför order" in swedish
+        assert "Aktivera automatisk lagersynkronisering" in client.get("/admin/specter/settings/").get_data(as_text=True)
+        outbox = client.get("/admin/specter/outbox/?lang=en").get_data(as_text=True)
+        assert "Med utvalda" in outbox and "With selected" not in outbox
+        assert "<title>Home - Testbutik</title>" in client.get("/admin/").get_data(as_text=True)  # the host's own page: its selector
+        assert app.extensions["babel"].locale_selector is host_selector  # never swapped, not even for a moment
     finally:
         close_app(app)
 
 
-def test_a_babel_set_up_after_the_extension_wins(tmp_path):
+def test_a_babel_set_up_after_the_extension_is_the_hosts_and_specter_pages_keep_specter_locale(tmp_path):
     from flask_babel import Babel
 
     app = make_admin_app(tmp_path)
@@ -140,7 +145,9 @@ def test_a_babel_set_up_after_the_extension_wins(tmp_path):
         Babel(app, locale_selector=lambda: "en")
         client = app.test_client()
         client.get("/_test/login")
-        assert "With selected" in client.get("/admin/specter/outbox/").get_data(as_text=True)
+        outbox = client.get("/admin/specter/outbox/").get_data(as_text=True)
+        assert "Med utvalda" in outbox and "With selected" not in outbox
+        assert "<title>Home - Testbutik</title>" in client.get("/admin/").get_data(as_text=True)
     finally:
         close_app(app)
 

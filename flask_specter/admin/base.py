@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit
 from flask import abort, current_app, redirect, request
 from flask.typing import ResponseReturnValue
 
-from ..i18n import lazy_gettext, template_helpers
+from ..i18n import lazy_gettext, speaking_specter_locale, template_helpers
 from .access import admin_allowed
 
 CSRF_REFUSED = lazy_gettext("Formuläret saknade en giltig säkerhetstoken (CSRF) och sparades inte. Ladda om sidan och försök igen.")
@@ -20,7 +20,7 @@ EXPORTS = (
 )
 
 class SpecterViewMixin:
-    """Deny by default; send the anonymous to the host's login when it names one."""
+    """Deny by default; send the anonymous to the host's login when it names one; speak ``SPECTER_LOCALE``."""
 
     if TYPE_CHECKING:  # the methods of flask_admin's BaseView (untyped) that the views call
 
@@ -28,6 +28,12 @@ class SpecterViewMixin:
 
     def is_accessible(self) -> bool:
         return admin_allowed()
+
+    def _run_view(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Flask-Admin runs every exposed view through here: the page, its flashes and Flask-Admin's own
+        controls in ``SPECTER_LOCALE``, while the host's other pages keep the host's language."""
+        with speaking_specter_locale():
+            return super()._run_view(fn, *args, **kwargs)  # type: ignore[misc]  # BaseView (Any) is the next class
 
     def render(self, template: str, **kwargs: Any) -> str:
         """Flask-Admin's render, with the page's language helpers (``_`` of this package, ``on_off``, ``when``)."""

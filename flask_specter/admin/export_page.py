@@ -8,7 +8,7 @@ never starts anything (link prefetchers and e-mail scanners follow GETs). The se
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
@@ -127,7 +127,18 @@ def _entry_point(kind: str) -> ResponseReturnValue:
     return redirect(target, code=303 if request.method == "POST" else 302)
 
 
+def _entry_point_view(kind: str) -> Callable[[], ResponseReturnValue]:
+    """A real function per export, named ``export_<kind>``: other extensions read a view's ``__name__`` and
+    ``__module__`` (Flask-WTF's ``CSRFProtect`` does, and a ``functools.partial`` has no name)."""
+
+    def view() -> ResponseReturnValue:
+        return _entry_point(kind)
+
+    view.__name__ = view.__qualname__ = f"export_{kind}"
+    return view
+
+
 def register_export_routes(bp: Blueprint) -> None:
     """``/export_products``, ``/export_products_stock``, ``/export_customers`` (admin only) on the blueprint."""
     for kind in KINDS:
-        bp.add_url_rule(f"/export_{kind}", endpoint=f"export_{kind}", view_func=partial(_entry_point, kind), methods=["GET", "POST"])
+        bp.add_url_rule(f"/export_{kind}", endpoint=f"export_{kind}", view_func=_entry_point_view(kind), methods=["GET", "POST"])

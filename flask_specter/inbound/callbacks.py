@@ -4,7 +4,8 @@ Every callback URL carries ``token=<SPECTER_CALLBACK_TOKEN>``, compared in const
 missing token (or no token configured) gets 403 and starts nothing. Callbacks are signals only, and
 their parameters are checked before ``1;Done`` (a job that cannot store them would lose the call).
 Every call's outcome is recorded for the admin (``callback_log``), after the answer is sent. A storm of
-calls costs one Redis round trip per feed and short window (``pull_requests``).
+calls costs one Redis round trip per feed and short window (``pull_requests``). Specter sends no CSRF
+token, so the blueprint is exempt from a host's global ``CSRFProtect`` (``exempt_from_host_csrf``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 
 from ..redact import redact
 from ..state import get_state
@@ -128,6 +129,28 @@ def _csrf_valid(given: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def exempt_from_host_csrf(app: Flask, bp: Blueprint) -> None:
+    """Keep a host's global Flask-WTF ``CSRFProtect`` off the callback blueprint, made before or after us.
+
+    Specter authenticates with the callback token and cannot send a CSRF token, so the host's check
+    would answer its POSTs with 400. ``CSRFProtect.exempt(bp)`` needs the host's object, which
+    ``app.extensions["csrf"]`` holds once it exists: exempted now, and again by a hook placed first among
+    the app's ``before_request`` functions (ahead of ``CSRFProtect``'s own check, whenever it was set up).
+    The admin's POSTs on this blueprint still check Flask-WTF's token themselves (``_csrf_valid``, the
+    export page's ``csrf_ok``).
+    """
+
+    from flask_wtf.csrf import CSRFProtect
+
+    def exempt() -> None:
+        csrf = app.extensions.get("csrf")
+        if isinstance(csrf, CSRFProtect):  # another extension may use the key; its exempt() may take views only
+            csrf.exempt(bp)  # a set: adding it again costs nothing
+
+    exempt()
+    app.before_request_funcs.setdefault(None, []).insert(0, exempt)
 
 
 def make_blueprint() -> Blueprint:

@@ -35,6 +35,7 @@ from ..origin import (
 from ..shop.adapter import ARTICLE_FIELDS, Dependency, ShopAdapter
 from ..sku import check_sku
 from ..state import SpecterState, get_state
+from .bad_skus import refuse_product_row
 from .held_rows import held, hold
 
 log = logging.getLogger("flask_specter.outbox")
@@ -124,6 +125,8 @@ class _Writer:
 
     def add(self, kind: str, op: str, ref: Any, payload: dict[str, Any] | None = None, *, covered_by: tuple[str, ...] = ()) -> None:
         ref = str(ref)
+        if kind == "product" and refuse_product_row(self.session, op, ref):
+            return  # a SKU Specter cannot take: recorded as not sent, the host's save goes on
         if self._pending(kind, ref, (op, *covered_by)):
             return
         self.session.add(OutboxEntry(kind=kind, op=op, ref=ref, payload=payload, state="pending", attempts=0))
