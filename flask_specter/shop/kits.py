@@ -13,9 +13,11 @@ own code would).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
+
+from sqlalchemy.orm import AppenderQuery, WriteOnlyCollection
 
 from .records import OrderLine
 
@@ -77,9 +79,8 @@ def read_lines(value: Any, db: Any) -> list[Any]:
     relationship (an ``AppenderQuery``) iterated; a write-only one selected in ``db``'s session."""
     if value is None:
         return []
-    select = getattr(value, "select", None)
-    if callable(select) and not isinstance(value, Sequence) and not hasattr(value, "__iter__"):
-        return list(db.session.scalars(select()))  # WriteOnlyCollection: no iteration of its own
+    if isinstance(value, WriteOnlyCollection) and not isinstance(value, AppenderQuery):
+        return list(db.session.scalars(value.select()))  # a write-only collection cannot be iterated
     return list(value)
 
 
