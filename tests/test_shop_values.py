@@ -269,6 +269,8 @@ def test_computed_values_read_the_object():
 def test_a_computed_fields_reads_are_checked_and_watched():
     with pytest.raises(SpecterConfigError, match=r"reads 'style\.titel'.*Style has no attribute 'titel'"):
         SQLAlchemyShopAdapter(None, **{**COMPUTED, "product_fields": {"name": Computed(style_name, reads=("label", "style.titel"))}}).validate()
+    with pytest.raises(SpecterConfigError, match=r"product_fields\['sku'\] = Computed\(.*must be a column of Item's own table"):
+        SQLAlchemyShopAdapter(None, **{**COMPUTED, "product_fields": {"sku": Computed(lambda item: item.label)}}).validate()
     with pytest.raises(TypeError):
         SQLAlchemyShopAdapter(None, **{**COMPUTED, "product_fields": {"name": 42}})
     adapter = SQLAlchemyShopAdapter(None, **COMPUTED)
@@ -354,6 +356,10 @@ def _items(app: Flask, *items: Item) -> None:
 
 
 def test_an_order_with_prices_including_vat_and_a_kit_reaches_specter_excluding_vat(moms_shop, sandbox):
+    from flask_specter.inbound.pulls import run_pull
+    from flask_specter.inbound.stock_apply import run_apply_chunk
+    from flask_specter.stock import decrement_for_order
+
     app = moms_shop
     _items(
         app,
@@ -379,8 +385,10 @@ def test_an_order_with_prices_including_vat_and_a_kit_reaches_specter_excluding_
         for sku, qty, price, vat, kit_id in (("A", 1, "99.00", "25", None), ("B", 1, "149.00", "12", None),
                                              ("C", 1, "199.90", "6", None), ("KIT-1", 2, "299.90", "25", kit.id)):
             basket.lines.append(BasketLine(sku=sku, qty=qty, price=D(price), vat=D(vat), kit_id=kit_id))
-        db.session.commit()
+        db.session.flush()
         assert app.extensions["specter"].adapter.order_record(basket).quantities() == [("A", 1), ("B", 1), ("C", 1), ("P1", 2), ("P2", 4)]
+        decrement_for_order(basket)  # the checkout lowers each component's stock
+        db.session.commit()
     assert drain_outbox(app)["sent"] == 2  # the customer, the order
     [order] = sandbox_orders(sandbox, "M-1")
     rows = [(r["articleNo"], r["qty"], r["priceExclVAT"], str(r["vatPercent"])) for r in order["rows"]]
@@ -397,6 +405,18 @@ def test_an_order_with_prices_including_vat_and_a_kit_reaches_specter_excluding_
     }
     page = requests.get(sandbox.url, timeout=10).text  # the sandbox's page shows where the order goes
     assert "Att: Farmor Ek" in page and "930 90 Arjeplog" in page
+
+    # Stock counted once: Specter reserved the components, the shop lowered them, and Specter's next
+    # figures agree with the shop's.
+    available = {a["articleNo"]: a["available"] for a in sandbox.hooks.state()["articles"]}
+    assert (available["P1"], available["P2"], available["A"]) == (3, 1, 4)
+    with app.app_context():
+        run_pull("stock")
+        while run_apply_chunk()["remaining"]:
+            pass
+        db.session.remove()
+        stock = {i.sku: i.stock for i in db.session.execute(select(Item)).scalars()}
+    assert stock == {"A": 4, "B": 4, "C": 4, "P1": 3, "P2": 1}
 
 
 def test_the_import_writes_prices_including_vat_back(moms_shop, sandbox):

@@ -72,9 +72,10 @@ def config_problems(
                     problems.append(f"{option}[{key!r}] = {path!r}: {problem}")
     table = getattr(product_model, "__table__", None)
     for key in ("sku", "stock"):
-        attr = path_of(product_fields.get(key))
+        spec = product_fields.get(key)
+        attr = path_of(spec)
         if not attr or "." in attr:
-            problems.append(f"product_fields[{key!r}] = {attr!r}: must be a column of {product_model.__name__}'s own table")
+            problems.append(f"product_fields[{key!r}] = {spec!r}: must be a column of {product_model.__name__}'s own table")
         elif table is not None and attr not in table.c:
             problems.append(f"product_fields[{key!r}] = {attr!r}: {product_model.__name__} has no column {attr!r}")
     return problems
