@@ -474,3 +474,44 @@ def test_a_change_a_computed_value_reads_sends_the_product_again(computed_shop, 
         db.session.execute(select(Item).where(Item.sku == "M-S")).scalar_one().note = "på rea"
         db.session.commit()
     assert unsent_rows(app) == []
+
+
+def test_specters_status_comes_back_through_the_shops_function(moms_shop, sandbox):
+    from flask_specter.inbound.order_events import apply_order_events
+    from flask_specter.inbound.pulls import run_pull
+    from flask_specter.models import Link
+
+    app = moms_shop
+    _items(app, Item(sku="A", label="Kaffe", price=D("99.00"), stock=5))
+    with app.app_context():
+        buyer = Buyer(email="bo@example.se", first_name="Bo", last_name="Ek")
+        db.session.add(buyer)
+        db.session.flush()
+        basket = Basket(number="M-2", customer_id=buyer.id, ship_to="Bo Ek", ship_company="Ek & Son AB", ship_street="Verkstadsgatan 2",
+                        ship_zip="632 20", ship_city="Eskilstuna")
+        db.session.add(basket)
+        db.session.flush()
+        basket.lines.append(BasketLine(sku="A", qty=1, price=D("99.00")))
+        db.session.commit()
+        basket_id = basket.id
+    assert drain_outbox(app)["sent"] == 3
+    [order] = sandbox_orders(sandbox, "M-2")
+    assert (order["delivery"]["deliveryCompanyName"], order["delivery"]["deliveryAttention"]) == ("Ek & Son AB", "Bo Ek")
+    with app.app_context():
+        specter_no = db.session.execute(select(Link.remote_id).where(Link.kind == "order", Link.local_id == str(basket_id))).scalar_one()
+
+    def state() -> int | None:
+        with app.app_context():
+            db.session.remove()
+            return db.session.get(Basket, basket_id).state
+
+    sandbox.hooks.set_order_status(specter_no, 2)  # "confirmed": the function has no value for it
+    with app.app_context():
+        run_pull("orders")
+        assert apply_order_events()["applied"] == 1
+    assert state() is None
+    sandbox.hooks.set_order_status(specter_no, 4)  # "shipped"
+    with app.app_context():
+        run_pull("orders")
+        assert apply_order_events()["applied"] == 1
+    assert state() == 4
