@@ -515,3 +515,37 @@ def test_specters_status_comes_back_through_the_shops_function(moms_shop, sandbo
         run_pull("orders")
         assert apply_order_events()["applied"] == 1
     assert state() == 4
+
+
+def test_lines_are_read_from_dynamic_and_write_only_relationships():
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from flask_specter.shop.kits import read_lines
+
+    class Local(DeclarativeBase):
+        pass
+
+    class Cart(Local):
+        __tablename__ = "cart"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        written = relationship("Row", lazy="write_only", order_by="Row.id")
+        dynamic = relationship("Row", lazy="dynamic", order_by="Row.id", viewonly=True)
+
+    class Row(Local):
+        __tablename__ = "row"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        cart_id: Mapped[int] = mapped_column(ForeignKey("cart.id"))
+        sku: Mapped[str] = mapped_column(String(10))
+
+    engine = create_engine("sqlite://")
+    Local.metadata.create_all(engine)
+    with Session(engine) as session:
+        cart = Cart()
+        cart.written.add_all([Row(sku="A"), Row(sku="B")])
+        session.add(cart)
+        session.commit()
+        host = SimpleNamespace(session=session)
+        assert [r.sku for r in read_lines(cart.written, host)] == ["A", "B"]
+        assert [r.sku for r in read_lines(cart.dynamic, host)] == ["A", "B"]
+        assert read_lines(None, host) == []
