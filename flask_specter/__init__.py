@@ -6,7 +6,7 @@ from .extension import Specter
 from .models import Base
 from .remote.client import SpecterClient
 from .remote.errors import SpecterError
-from .shop import Address, Customer, Order, OrderLine, Product, ShopAdapter, SQLAlchemyShopAdapter
+from .shop import Address, Computed, Customer, Order, OrderLine, Product, ShopAdapter, SQLAlchemyShopAdapter
 from .sku import SKU_MAX_LENGTH, InvalidSku
 from .stock import OutOfStock, StockManagedBySpecter, shop_stock_change
 
@@ -19,6 +19,7 @@ __all__ = [
     "SpecterError",
     "ShopAdapter",
     "SQLAlchemyShopAdapter",
+    "Computed",
     "Product",
     "Customer",
     "Address",

@@ -180,7 +180,7 @@ def test_the_order_header_carries_the_delivery_address():
     delivered = Order(ref="1", number="N1", customer_ref="1", delivery=Address(name="Åsa Ek ", address="Storgatan 1", zip="111 22", city="Västerås"))
     header = wire.order_header(delivered, config, {})
     assert {k: v for k, v in header.items() if k.startswith("delivery")} == {
-        "deliveryCompanyName": "Åsa Ek", "deliveryAddress": "Storgatan 1", "deliveryZipCodeEng": "111 22",
+        "deliveryAttention": "Åsa Ek", "deliveryAddress": "Storgatan 1", "deliveryZipCodeEng": "111 22",
         "deliveryCity": "Västerås", "deliveryCountryCode": "SE",
     }
     assert not any(k.startswith("delivery") for k in wire.order_header(Order(ref="2", number="N2", customer_ref="1"), config, {}))
@@ -307,7 +307,7 @@ def test_an_order_with_a_delivery_address_carries_it_to_specter(variant_shop, sa
     assert drain_outbox(app)["sent"] == 4
     [gift_order] = sandbox_orders(sandbox, "K-1")
     assert gift_order["delivery"] == {
-        "deliveryCompanyName": "Farmor Ek", "deliveryAddress": "Byvägen 7", "deliveryZipCodeEng": "930 90",
+        "deliveryAttention": "Farmor Ek", "deliveryAddress": "Byvägen 7", "deliveryZipCodeEng": "930 90",
         "deliveryCity": "Arjeplog", "deliveryCountryCode": "SE",
     }
     assert [(r["articleNo"], r["qty"]) for r in gift_order["rows"]] == [("MO-1", 1)]

@@ -267,8 +267,8 @@ def test_an_order_committed_in_two_steps_is_sent_once_with_its_lines_when_paid(v
     assert len([c for c in sandbox.hooks.calls("newOrderSubmit") if c.get("ok")]) == 1
     assert [(r["articleNo"], r["qty"]) for r in order["rows"]] == [*cart, ("frakt", 1)]
     assert order["fields"]["payTypeIdentifier"] == "DP" and order["fields"]["payTypeReference"] == "tx-1"
-    delivery = {k: order["fields"].get(k) for k in ("deliveryCompanyName", "deliveryAddress", "deliveryZipCodeEng", "deliveryCity", "deliveryCountryCode")}
-    assert delivery == {"deliveryCompanyName": "Karin Åkesson", "deliveryAddress": "Byvägen 3", "deliveryZipCodeEng": "123 45", "deliveryCity": "Västerås", "deliveryCountryCode": "SE"}
+    delivery = {k: order["fields"].get(k) for k in ("deliveryAttention", "deliveryAddress", "deliveryZipCodeEng", "deliveryCity", "deliveryCountryCode")}
+    assert delivery == {"deliveryAttention": "Karin Åkesson", "deliveryAddress": "Byvägen 3", "deliveryZipCodeEng": "123 45", "deliveryCity": "Västerås", "deliveryCountryCode": "SE"}
     assert all(state == "sent" for *_rest, state in outbox(vshop))
 
 

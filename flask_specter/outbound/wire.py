@@ -12,11 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from ..remote.protocol import format_decimal
+from ..shop.prices import DISCOUNT_VAT_PERCENT
 from ..shop.records import Customer, Order, Product
 
 SHIPPING_ROW_NAME = "Frakt"  # the shipping row's name when the order has no shipping method
 DISCOUNT_ROW_NAME = "Rabatt"
-DISCOUNT_VAT_PERCENT = 25
 
 
 def _dec(value: Any) -> Decimal:
@@ -117,9 +117,12 @@ def order_header(
     """newOrderSubmit's header. ``pay_types`` maps the shop's payment method (any case) to Specter's
     payTypeIdentifier; ``customer_no`` and ``send_order_mail`` are added when given. An order's delivery
     address goes on the header as the delivery variants of the customer's address fields
-    (``deliveryCompanyName`` for the receiver, ``deliveryAddress``, ``deliveryAddressRow2``,
-    ``deliveryZipCodeEng``, ``deliveryCity``, ``deliveryCountryCode``; specter-protocol.md A2); an
-    order without one leaves them out and Specter delivers to the customer's address."""
+    (specter-protocol.md A2): the receiving person as ``deliveryAttention`` (Att:), a receiving company
+    as ``deliveryCompanyName``, then ``deliveryAddress``, ``deliveryAddressRow2``,
+    ``deliveryZipCodeEng``, ``deliveryCity``, ``deliveryCountryCode``. A private buyer's name is a
+    person's, never a company name: PW sends ``deliveryAttention`` with a company's person and keeps
+    ``deliveryCompanyName`` for the company. An order without a delivery address leaves them out and
+    Specter delivers to the customer's address."""
     payment = (order.payment_method or "").lower()
     header: dict[str, Any] = {
         "externalOrderNo": order.number,
@@ -134,7 +137,8 @@ def order_header(
     delivery = order.delivery
     if delivery is not None:
         header.update(
-            deliveryCompanyName=delivery.name.strip(),
+            deliveryCompanyName=delivery.company.strip(),
+            deliveryAttention=delivery.name.strip(),
             deliveryAddress=delivery.address,
             deliveryAddressRow2=delivery.address2,
             deliveryZipCodeEng=delivery.zip,

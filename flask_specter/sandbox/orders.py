@@ -28,12 +28,13 @@ CUSTOMER_FIELDS = (
     "vatNo", "emailAddress", "phoneNo", "mobileNo", "faxNo", "homepage", "address", "addressRow2",
     "zipCodeEng", "city", "countryCode", "deliveryName", "deliveryAddress", "deliveryAddressRow2",
     "deliveryZipCodeEng", "deliveryCity", "deliveryCountryCode", "currency", "language", "customerGroupId",
-    "deliveryCompanyName", "deliveryAttention", "invoiceCompanyName",
+    "deliveryCompanyName", "deliveryAttention", "deliveryregion", "invoiceCompanyName",
 )
-# An order's own delivery address (the delivery variants of the customer's address fields).
+# An order's own delivery address: the delivery variants of the customer's address fields
+# (specter-protocol.md A2), a company's name and the person it goes to (Att:), "deliveryregion" spelt as PW does.
 ORDER_DELIVERY_FIELDS = (
     "deliveryCompanyName", "deliveryAttention", "deliveryAddress", "deliveryAddressRow2", "deliveryZipCodeEng",
-    "deliveryCity", "deliveryCountryCode",
+    "deliveryCity", "deliveryCountryCode", "deliveryregion",
 )
 ORDER_FIELDS = (
     "customerId", "externalOrderNo", "customerOrderReference", "currency", "language", "sendOrderMail",

@@ -9,16 +9,24 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from ..remote.parsing import ArticleInfo
+from .computed import FieldSpec, read_value
+from .prices import gross_from_specter
 from .records import Product
-from .values import dec
+from .values import dec, empty
 
 
 class ArticleWriter:
-    """``apply_article`` of ``SQLAlchemyShopAdapter``: create or update the product, its category."""
+    """``apply_article`` of ``SQLAlchemyShopAdapter``: create or update the product, its category.
+
+    A computed field (``Computed`` or a callable) is read-only: nothing is written to it. A price the
+    shop keeps including VAT (``prices_include_vat``) is written including VAT: the shop's own price
+    when Specter's net price is the one it stands for, else Specter's with VAT, rounded to öre.
+    """
 
     db: Any
-    product_fields: dict[str, str | None]
+    product_fields: dict[str, FieldSpec]
     category_model: type[Any] | None
+    gross_prices: frozenset[str]
 
     if TYPE_CHECKING:  # provided by SQLAlchemyShopAdapter
 
@@ -31,7 +39,7 @@ class ArticleWriter:
         def _products(self) -> type[Any]: ...
 
         @staticmethod
-        def _set(obj: Any, mapping: Mapping[str, str | None], name: str, value: Any) -> None: ...
+        def _set(obj: Any, mapping: Mapping[str, FieldSpec], name: str, value: Any) -> None: ...
 
         @staticmethod
         def _model(model: type[Any] | None, kind: str) -> type[Any]: ...
@@ -52,8 +60,9 @@ class ArticleWriter:
             self._set(product, fields, "sku", info.article_no)
             self._set(product, fields, "stock", 0)
             self._set(product, fields, "name", info.name or info.article_no)
-            self._set(product, fields, "vat_percent", info.vat_percent if info.vat_percent is not None else Decimal("25"))
-            self._set(product, fields, "price_excl_vat", info.price_excl_vat or Decimal("0"))
+            vat = info.vat_percent if info.vat_percent is not None else Decimal("25")
+            self._set(product, fields, "vat_percent", vat)
+            self._set(product, fields, "price_excl_vat", self._shop_price(None, info.price_excl_vat or Decimal("0"), vat))
             self._set(product, fields, "active", True)
             self.db.session.add(product)
             created = True
@@ -67,8 +76,11 @@ class ArticleWriter:
             if shown is None or dec(value) != dec(getattr(shown, name)):
                 self._set(product, fields, name, value)
 
-        if info.price_excl_vat is not None:
-            put("price_excl_vat", info.price_excl_vat)
+        if info.price_excl_vat is not None and not created:
+            vat = info.vat_percent if info.vat_percent is not None else self.product_record(product).vat_percent
+            if shown is None or dec(info.price_excl_vat) != dec(shown.price_excl_vat):
+                own = read_value(product, fields.get("price_excl_vat"))
+                self._set(product, fields, "price_excl_vat", self._shop_price(None if empty(own) else dec(own), info.price_excl_vat, vat))
         if options.get("import_price_only") and not created:
             return "price"
         if info.name and shown is None:
@@ -87,6 +99,12 @@ class ArticleWriter:
                 self.db.session.flush()
                 self._set(product, fields, "category_id", getattr(category, "id", None))
         return "created" if created else "updated"
+
+    def _shop_price(self, current: Decimal | None, net: Decimal, vat_percent: Decimal) -> Decimal:
+        """The value the shop's own price attribute takes for Specter's ``net`` price."""
+        if "product.price_excl_vat" not in self.gross_prices:
+            return net
+        return gross_from_specter(net, vat_percent, current)
 
     def _group_category(self, info: ArticleInfo, options: Mapping[str, Any]) -> Any | None:
         name = info.group_name or info.group_no

@@ -54,6 +54,7 @@ LINE_FIELDS = {"sku": "sku", "name": "name", "qty": "qty", "price_excl_vat": "pr
 OPTIONAL_PRODUCT_FIELDS = ("reserved",)
 DELIVERY_FIELDS = {  # order_fields key -> Address field
     "delivery_name": "name",
+    "delivery_company": "company",
     "delivery_address": "address",
     "delivery_address2": "address2",
     "delivery_zip": "zip",

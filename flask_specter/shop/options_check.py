@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..remote.errors import SpecterConfigError
 from .adapter import ARTICLE_FIELDS, Dependency
+from .computed import Computed, FieldSpec, path_of, watched_paths
 from .fields import (
     CUSTOMER_FIELDS,
     CUSTOMER_TEXT,
@@ -17,6 +18,7 @@ from .fields import (
     PARENT_FIELD_NAMES,
     PRODUCT_FIELDS,
 )
+from .missing_fields import warn_missing_defaults
 from .order_rules import line_order_attr
 from .paths import mapper_of, path_dependencies, related_class
 from .validation import config_problems
@@ -30,11 +32,11 @@ class OptionsCheck:
     customer_model: type[Any] | None
     order_model: type[Any] | None
     line_model: type[Any] | None
-    product_fields: dict[str, str | None]
-    customer_fields: dict[str, str | None]
-    order_fields: dict[str, str | None]
-    line_fields: dict[str, str | None]
-    parent_fields: dict[str, str | None]
+    product_fields: dict[str, FieldSpec]
+    customer_fields: dict[str, FieldSpec]
+    order_fields: dict[str, FieldSpec]
+    line_fields: dict[str, FieldSpec]
+    parent_fields: dict[str, FieldSpec]
     parent: str | None
     variant_name: str
     _given: dict[str, Any]
@@ -48,7 +50,7 @@ class OptionsCheck:
         """The order line class: ``line_model`` when given, else where the ``lines`` relationship leads."""
         if self.line_model is not None or self.order_model is None:
             return self.line_model
-        lines = self.order_fields.get("lines")
+        lines = path_of(self.order_fields.get("lines"))
         return related_class(self.order_model, lines) if lines else None
 
     def validate(self) -> None:
@@ -58,8 +60,11 @@ class OptionsCheck:
         (each hop a many-to-one or one-to-one relationship, the last an attribute of the class it
         reaches), ``sku`` and ``stock`` (plain columns of the product table), ``parent`` (a many-to-one
         relationship of ``product_model``), every ``parent_fields`` path and ``variant_name``. The
-        default names are not required to exist: a model without ``barcode`` simply sends none.
+        default names are not required to exist: a model without ``barcode`` simply sends none, and
+        the defaults a model lacks are listed in one logged warning.
         """
+        models = {"product_fields": self.product_model, "customer_fields": self.customer_model,
+                  "order_fields": self.order_model, "line_fields": self._line_class()}
         problems = config_problems(
             product_model=self._products(),
             product_fields=self.product_fields,
@@ -71,12 +76,7 @@ class OptionsCheck:
                 "line_fields": tuple(LINE_FIELDS),
                 "parent_fields": PARENT_FIELD_NAMES,
             },
-            models={
-                "product_fields": self.product_model,
-                "customer_fields": self.customer_model,
-                "order_fields": self.order_model,
-                "line_fields": self._line_class(),
-            },
+            models=models,
             parent=self.parent,
             variant_name=self.variant_name,
         )
@@ -87,23 +87,40 @@ class OptionsCheck:
                 problems.append(f"line_model {self.line_model!r} is not a mapped SQLAlchemy class")
             else:
                 try:
-                    line_order_attr(self.order_model, self.line_model, self.order_fields.get("lines"))
+                    line_order_attr(self.order_model, self.line_model, path_of(self.order_fields.get("lines")))
                 except SpecterConfigError as exc:
                     problems.append(str(exc).removeprefix("SQLAlchemyShopAdapter: "))
         if problems:
             raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
+        maps = {"product_fields": self.product_fields, "customer_fields": self.customer_fields,
+                "order_fields": self.order_fields, "line_fields": self.line_fields}
+        warn_missing_defaults(maps, self._given, models)
 
     def dependencies(self) -> tuple[Dependency, ...]:
-        """Products: the parent fields of variants and dotted product paths; customers: dotted paths."""
+        """Products: the parent fields of variants, dotted product paths and what ``Computed`` values
+        read; customers: dotted paths and what ``Computed`` values read through relationships (a
+        change to any column of the customer itself sends it anyway)."""
         if self._dependencies is None:
             found: list[Dependency] = []
             if self.product_model is not None:
-                paths = [p for f in ARTICLE_FIELDS if (p := self.product_fields.get(f)) and "." in p]
+                paths = _watched(self.product_fields, ARTICLE_FIELDS, own=True)
                 if self.parent:
-                    paths += [f"{self.parent}.{p}" for f in ARTICLE_FIELDS if (p := self.parent_fields.get(f))]
+                    paths += [f"{self.parent}.{p}" for f in ARTICLE_FIELDS for p in watched_paths(self.parent_fields.get(f))]
                 found += path_dependencies("product", self.product_model, paths, lambda: self.db.session)
             if self.customer_model is not None:
-                paths = [p for f in CUSTOMER_TEXT if (p := self.customer_fields.get(f)) and "." in p]
+                paths = _watched(self.customer_fields, CUSTOMER_TEXT, own=False)
                 found += path_dependencies("customer", self.customer_model, paths, lambda: self.db.session)
             self._dependencies = tuple(found)
         return self._dependencies
+
+
+def _watched(fields: dict[str, FieldSpec], names: tuple[str, ...], *, own: bool) -> list[str]:
+    """The paths of ``names`` the plain watch of the model's own attributes misses: dotted paths, and
+    what ``Computed`` values read (their own-attribute reads too when ``own``)."""
+    paths: list[str] = []
+    for name in names:
+        spec = fields.get(name)
+        for path in watched_paths(spec):
+            if ("." in path or (own and isinstance(spec, Computed))) and path not in paths:
+                paths.append(path)
+    return paths

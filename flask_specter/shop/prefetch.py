@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import RelationshipProperty, selectinload
 
+from .computed import FieldSpec, path_of
 from .paths import read_path
 
 # Lazy strategies ``selectinload`` may stand in for (a dynamic or write-only collection is not loaded at all).
@@ -27,7 +28,7 @@ class Prefetch:
     db: Any
     customer_model: type[Any] | None
     order_model: type[Any] | None
-    order_fields: dict[str, str | None]
+    order_fields: dict[str, FieldSpec]
 
     def prefetch(self, *, customers: Collection[str] = (), orders: Collection[str] = ()) -> list[Any]:
         """Load these customers and orders (and the orders' customers and lines) into the session;
@@ -37,7 +38,7 @@ class Prefetch:
         if orders and self.order_model is not None:
             found = self._by_refs(self.order_model, orders, *self._lines_option(self.order_model))
             loaded += found
-            customer_path = self.order_fields.get("customer_id")
+            customer_path = path_of(self.order_fields.get("customer_id"))
             if customer_path and "." not in customer_path:
                 wanted.update(str(ref) for order in found if (ref := read_path(order, customer_path, None)) is not None)
         if wanted and self.customer_model is not None:
@@ -53,7 +54,7 @@ class Prefetch:
 
     def _lines_option(self, model: type[Any]) -> tuple[Any, ...]:
         """``selectinload`` of the order's ``lines`` relationship, when it is one that loads."""
-        path = self.order_fields.get("lines")
+        path = path_of(self.order_fields.get("lines"))
         prop = inspect(model).attrs.get(path) if path and "." not in path else None
         if isinstance(prop, RelationshipProperty) and prop.lazy in LOADABLE:
             return (selectinload(getattr(model, path)),)  # type: ignore[arg-type]

@@ -63,7 +63,8 @@ class Address:
     """A postal address, such as an order's delivery address. Empty strings are "not known" and are
     not sent; ``country`` is an ISO 3166 code (empty: Sweden)."""
 
-    name: str = ""  # who receives it: a person or a company
+    name: str = ""  # the person who receives it (Specter's deliveryAttention)
+    company: str = ""  # the company that receives it, if any (deliveryCompanyName)
     address: str = ""
     address2: str = ""
     zip: str = ""

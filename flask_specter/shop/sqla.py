@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from .adapter import PAY_TYPES, Dependency, ShopAdapter, StockTarget
 from .article_writer import ArticleWriter
+from .computed import FieldSpec, path_of, read_value, specs, write_value
 from .fields import (
     CUSTOMER_FIELDS,
     CUSTOMER_TEXT,
@@ -20,15 +21,17 @@ from .fields import (
     PRODUCT_FIELDS,
     VARIANT_NAME,
 )
+from .kits import LineRows
 from .options_check import OptionsCheck
 from .order_rules import line_order_attr, status_map
-from .paths import read_path, write_path
 from .prefetch import Prefetch
-from .records import Address, Customer, Order, OrderLine, Product
+from .prices import DISCOUNT_VAT_PERCENT, ROW_PLACES, gross_fields
+from .readers import Readers
+from .records import Customer, Order, Product
 from .values import dec, dec_or_none, empty, text, text_or_none
 
 
-class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
+class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, ShopAdapter):
     """A ``ShopAdapter`` for SQLAlchemy models, configured by model classes and field names.
 
     ``SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order)``
@@ -58,8 +61,10 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         ``shipping_price_excl_vat``, ``shipping_vat_percent``, ``discount_excl_vat``, ``comment``,
         ``status``, ``specter_order_no``, ``transfer_error``, ``tracking_no``, ``invoice_id``; and the
         delivery address (no default: an order without them carries no delivery address and Specter
-        delivers to the customer's address): ``delivery_name``, ``delivery_address``,
-        ``delivery_address2``, ``delivery_zip``, ``delivery_city``, ``delivery_country``.
+        delivers to the customer's address): ``delivery_name`` (the person who receives it: Specter's
+        ``deliveryAttention``), ``delivery_company`` (a company receiving it: ``deliveryCompanyName``),
+        ``delivery_address``, ``delivery_address2``, ``delivery_zip``, ``delivery_city``,
+        ``delivery_country``.
     :param line_fields: order line field names -> attribute paths on the line class (the class the
         ``lines`` relationship leads to). Keys (default: the same name): ``sku``, ``name``, ``qty``,
         ``price_excl_vat``, ``vat_percent``.
@@ -85,7 +90,8 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         Only the names given are written; news with another status is recorded on the order event
         ("status X has no shop value") and the shop's status is left alone. Default (None): each name
         itself, for a text column. The older form keyed by Specter's statusId (``{4: "sent"}``) is
-        still read: it changes the names' defaults.
+        still read: it changes the names' defaults. A function ``name -> value`` (None: no shop value)
+        may stand for the map.
     :param order_ready: ``order -> bool``, whether an order may be sent now (say
         ``lambda o: o.paid_at is not None``). Default: the order has at least one line. A not-ready
         order waits (pending, "väntar: ordern är inte klar"), it never fails.
@@ -93,12 +99,24 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         inserted, changed or deleted later sends the waiting order at once. Its order is found through
         the relationship ``order_fields["lines"]`` (or a many-to-one from the line to the order).
         Default None.
+    :param prices_include_vat: True, or the names of the shop's prices that include VAT (moms):
+        "product.price_excl_vat", "parent.price_excl_vat", "line.price_excl_vat",
+        "order.shipping_price_excl_vat", "order.discount_excl_vat". Specter gets them excluding VAT at
+        the product's, line's or shipping's rate (a discount's at 25 %), rounded half up to 2 decimals
+        on articles and 3 on order rows; the article import writes prices including VAT back
+        (``shop/prices.py`` says how it rounds). Default False: the prices exclude VAT.
+    :param line_rows: ``line -> rows`` for a kit or bundle: the ``OrderLine`` records one line of the
+        shop is sent as (prices in the shop's own terms), or None for an ordinary line.
+        ``flask_specter.shop.kits.share_price`` shares a kit's price out. Default None.
 
     Attribute paths: a plain attribute name (``"title"``), or a dotted path through many-to-one or
     one-to-one relationships (``"default_address.postcode"``, ``"user.profile.phone"``); a related
     object that is None reads as an empty value. A change of the related object (the address edited,
     or another one chosen) updates the product or customer in Specter. A map value of ``None`` means
-    the shop has no such attribute: the field is empty. For ``order_fields``' ``specter_order_no`` /
+    the shop has no such attribute: the field is empty. A value may also be a function of the object,
+    best as ``flask_specter.Computed(fn, reads=("price", "parent.price"))``: a change of an attribute it
+    ``reads`` updates the record in Specter (a plain callable's inputs are not watched); it is
+    read-only, so the article import does not write it. For ``order_fields``' ``specter_order_no`` /
     ``transfer_error`` and ``customer_fields``' ``specter_customer_no`` Specter's numbers then live only
     in the connector's link table, and the transfer error on the outbox row.
 
@@ -115,54 +133,61 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         customer_model: type[Any] | None = None,
         order_model: type[Any] | None = None,
         category_model: type[Any] | None = None,
-        product_fields: Mapping[str, str | None] | None = None,
-        customer_fields: Mapping[str, str | None] | None = None,
-        order_fields: Mapping[str, str | None] | None = None,
-        line_fields: Mapping[str, str | None] | None = None,
+        product_fields: Mapping[str, Any] | None = None,
+        customer_fields: Mapping[str, Any] | None = None,
+        order_fields: Mapping[str, Any] | None = None,
+        line_fields: Mapping[str, Any] | None = None,
         parent: str | None = None,
-        parent_fields: Mapping[str, str | None] | None = None,
+        parent_fields: Mapping[str, Any] | None = None,
         variant_name: str = VARIANT_NAME,
         pay_types: Mapping[str, str] | None = None,
-        order_status_map: Mapping[str, Any] | Mapping[int, str] | None = None,
+        order_status_map: Mapping[str, Any] | Mapping[int, str] | Callable[[str], Any] | None = None,
         order_ready: Callable[[Any], bool] | None = None,
         line_model: type[Any] | None = None,
+        prices_include_vat: bool | Iterable[str] = False,
+        line_rows: LineRows | None = None,
     ):
         self.db = db
         self.product_model = product_model
         self.customer_model = customer_model
         self.order_model = order_model
         self.category_model = category_model
-        self.product_fields: dict[str, str | None] = {**PRODUCT_FIELDS, **(product_fields or {})}
-        self.customer_fields: dict[str, str | None] = {**CUSTOMER_FIELDS, **(customer_fields or {})}
-        self.order_fields: dict[str, str | None] = {**ORDER_FIELDS, **(order_fields or {})}
-        self.line_fields: dict[str, str | None] = {**LINE_FIELDS, **(line_fields or {})}
+        self.product_fields: dict[str, FieldSpec] = {**PRODUCT_FIELDS, **specs(product_fields)}
+        self.customer_fields: dict[str, FieldSpec] = {**CUSTOMER_FIELDS, **specs(customer_fields)}
+        self.order_fields: dict[str, FieldSpec] = {**ORDER_FIELDS, **specs(order_fields)}
+        self.line_fields: dict[str, FieldSpec] = {**LINE_FIELDS, **specs(line_fields)}
         self.parent = parent
         defaults = {name: self.product_fields.get(name) for name in PARENT_FIELDS_DEFAULT} if parent else {}
-        self.parent_fields: dict[str, str | None] = {**defaults, **(parent_fields or {})}
+        self.parent_fields: dict[str, FieldSpec] = {**defaults, **specs(parent_fields)}
         self.variant_name = variant_name
         self.pay_types = {**PAY_TYPES, **(pay_types or {})}
+        self._status_fn: Callable[[str], Any] | None = None
+        if callable(order_status_map) and not isinstance(order_status_map, Mapping):
+            self._status_fn, order_status_map = order_status_map, None
         self.order_status_map: dict[str, Any] = status_map(order_status_map)
+        self.gross_prices = gross_fields(prices_include_vat)
+        self.line_rows = line_rows
         self._order_ready = order_ready
         self.line_model = line_model
         self._line_order_attr: str | None = None
         # What the host gave (checked by ``validate``; the defaults may be absent on a model).
-        self._given: dict[str, dict[str, str | None]] = {
-            "product_fields": dict(product_fields or {}),
-            "customer_fields": dict(customer_fields or {}),
-            "order_fields": dict(order_fields or {}),
-            "line_fields": dict(line_fields or {}),
+        self._given: dict[str, dict[str, FieldSpec]] = {
+            "product_fields": specs(product_fields),
+            "customer_fields": specs(customer_fields),
+            "order_fields": specs(order_fields),
+            "line_fields": specs(line_fields),
             "parent_fields": dict(self.parent_fields),
         }
         self._dependencies: tuple[Dependency, ...] | None = None
 
     # helpers ---------------------------------------------------------------------------------------
     @staticmethod
-    def _get(obj: Any, mapping: Mapping[str, str | None], name: str, default: Any = None) -> Any:
-        return read_path(obj, mapping.get(name), default)
+    def _get(obj: Any, mapping: Mapping[str, FieldSpec], name: str, default: Any = None) -> Any:
+        return read_value(obj, mapping.get(name), default)
 
     @staticmethod
-    def _set(obj: Any, mapping: Mapping[str, str | None], name: str, value: Any) -> None:
-        write_path(obj, mapping.get(name), value)
+    def _set(obj: Any, mapping: Mapping[str, FieldSpec], name: str, value: Any) -> None:
+        write_value(obj, mapping.get(name), value)  # a computed field is read-only
 
     @staticmethod
     def _model(model: type[Any] | None, kind: str) -> type[Any]:
@@ -174,8 +199,8 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
     def _products(self) -> type[Any]:
         return self._model(self.product_model, "product")
 
-    def _required(self, mapping: Mapping[str, str | None], name: str) -> str:
-        attr = mapping.get(name)
+    def _required(self, mapping: Mapping[str, FieldSpec], name: str) -> str:
+        attr = path_of(mapping.get(name))
         if not attr:
             raise LookupError(f"SQLAlchemyShopAdapter maps no attribute for {name!r}")
         return attr
@@ -230,11 +255,12 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
             return self._product_value(product, parent, name, default)
 
         barcode = self._get(product, self.product_fields, "barcode")
+        vat_percent = dec(value("vat_percent", 25))
         return Product(
             sku=self.product_sku(product),
             name=self.product_name(product),
-            price_excl_vat=dec(value("price_excl_vat")),
-            vat_percent=dec(value("vat_percent", 25)),
+            price_excl_vat=self._product_price(product, parent, vat_percent),
+            vat_percent=vat_percent,
             buy_price=dec_or_none(value("buy_price")),
             weight=dec_or_none(value("weight")),
             barcode=str(barcode) if barcode else None,
@@ -242,8 +268,8 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         )
 
     def product_attribute(self, field: str) -> str | None:
-        attr = self.product_fields.get(field)
-        return attr if attr and "." not in attr else None  # a dotted path is watched through dependencies()
+        attr = path_of(self.product_fields.get(field))
+        return attr if attr and "." not in attr else None  # a dotted path or a Computed is watched through dependencies()
 
     def iter_products(self) -> Iterator[Any]:
         model = self._products()
@@ -268,7 +294,7 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         return text_or_none(self._get(customer, self.customer_fields, "specter_customer_no"))
 
     def customer_attribute(self, field: str) -> str | None:
-        return self.customer_fields.get(field) or None
+        return path_of(self.customer_fields.get(field)) or None
 
     def iter_customers(self) -> Iterator[Any]:
         model = self._model(self.customer_model, "customer")
@@ -285,9 +311,9 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         model = self._orders()
         value: str | None
         if number is not None:
-            attr, value = self.order_fields.get("number"), number
+            attr, value = path_of(self.order_fields.get("number")), number
         else:
-            attr, value = self.order_fields.get("specter_order_no"), specter_order_no
+            attr, value = path_of(self.order_fields.get("specter_order_no")), specter_order_no
         if not attr or "." in attr or not hasattr(model, attr):  # no such column: the connector's link table knows the order
             return None
         col = getattr(model, attr)
@@ -296,47 +322,26 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
     def order_ref(self, order: Any) -> str:
         return str(order.id)
 
-    def _lines(self, order: Any) -> Iterable[Any]:
-        lines: Iterable[Any] = self._get(order, self.order_fields, "lines", []) or []
-        return lines
-
-    def _line(self, line: Any) -> OrderLine:
-        fields = self.line_fields
-        return OrderLine(
-            sku=self._get(line, fields, "sku"),
-            qty=int(self._get(line, fields, "qty", 0)),
-            price_excl_vat=dec(self._get(line, fields, "price_excl_vat")),
-            vat_percent=dec(self._get(line, fields, "vat_percent", 25)),
-            name=text(self._get(line, fields, "name")),
-        )
-
     def order_record(self, order: Any) -> Order:
         fields = self.order_fields
         g = self._get
+        shipping_vat = dec(g(order, fields, "shipping_vat_percent", 25))
+        shipping, discount = g(order, fields, "shipping_price_excl_vat"), g(order, fields, "discount_excl_vat")
         return Order(
             ref=self.order_ref(order),
             number=self.order_number(order),
             customer_ref=text_or_none(g(order, fields, "customer_id")),
-            lines=tuple(self._line(line) for line in self._lines(order)),
+            lines=tuple(row for line in self._lines(order) for row in self._rows(line)),
             currency=text(g(order, fields, "currency")) or None,
             payment_method=text(g(order, fields, "payment_method")),
             payment_reference=text(g(order, fields, "payment_reference")),
             shipping_method=text(g(order, fields, "shipping_method")),
-            shipping_price_excl_vat=dec_or_none(g(order, fields, "shipping_price_excl_vat")),
-            shipping_vat_percent=dec(g(order, fields, "shipping_vat_percent", 25)),
-            discount_excl_vat=dec_or_none(g(order, fields, "discount_excl_vat")),
+            shipping_price_excl_vat=None if shipping is None else self._net("order.shipping_price_excl_vat", shipping, shipping_vat, ROW_PLACES),
+            shipping_vat_percent=shipping_vat,
+            discount_excl_vat=None if discount is None else self._net("order.discount_excl_vat", discount, DISCOUNT_VAT_PERCENT, ROW_PLACES),
             comment=text(g(order, fields, "comment")),
             delivery=self._delivery(order),
         )
-
-    def _delivery(self, order: Any) -> Address | None:
-        """The order's delivery address, when ``order_fields`` maps one and it has more than a country."""
-        if not any(self.order_fields.get(key) for key in DELIVERY_FIELDS):
-            return None
-        values = {field: text(self._get(order, self.order_fields, key)).strip() for key, field in DELIVERY_FIELDS.items()}
-        if not any(value for field, value in values.items() if field != "country"):
-            return None
-        return Address(**values)
 
     def order_number(self, order: Any) -> str | None:
         return text_or_none(self._get(order, self.order_fields, "number"))
@@ -351,11 +356,13 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         if self.line_model is None or not isinstance(line, self.line_model):
             return None
         if self._line_order_attr is None:
-            self._line_order_attr = line_order_attr(self._orders(), self._model(self.line_model, "line"), self.order_fields.get("lines"))
+            self._line_order_attr = line_order_attr(self._orders(), self._model(self.line_model, "line"), path_of(self.order_fields.get("lines")))
         value = getattr(line, self._line_order_attr, None)
         return None if value is None else str(value)
 
     def order_status(self, status: str) -> Any | None:
+        if self._status_fn is not None:
+            return self._status_fn(status)
         return self.order_status_map.get(status)
 
     def order_specter_no(self, order: Any) -> str | None:
@@ -365,7 +372,7 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Prefetch, ShopAdapter):
         return text_or_none(self._get(order, self.order_fields, "transfer_error"))
 
     def order_field_length(self, field: str) -> int | None:
-        attr = self.order_fields.get(field)
+        attr = path_of(self.order_fields.get(field))
         table = getattr(self.order_model, "__table__", None)
         if table is None or not attr or attr not in table.c:
             return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .computed import Computed, FieldSpec, path_of
 from .paths import mapper_of, path_problem
 
 
@@ -27,8 +28,8 @@ def parent_problem(product_model: type[Any], parent: str) -> tuple[type[Any] | N
 def config_problems(
     *,
     product_model: type[Any],
-    product_fields: Mapping[str, str | None],
-    given: Mapping[str, Mapping[str, str | None]],
+    product_fields: Mapping[str, FieldSpec],
+    given: Mapping[str, Mapping[str, FieldSpec]],
     known: Mapping[str, tuple[str, ...]],
     models: Mapping[str, type[Any] | None],
     parent: str | None,
@@ -38,7 +39,8 @@ def config_problems(
 
     ``given``: option name ("product_fields", ...) -> what the shop passed; ``known``: the keys each
     map takes; ``models``: the class each map's paths start from (None: not checked). The defaults are
-    not required to exist (a model without ``barcode`` sends none), but ``sku`` and ``stock`` are.
+    not required to exist (a model without ``barcode`` sends none), but ``sku`` and ``stock`` are. A
+    ``Computed`` value's ``reads`` are checked like paths.
     """
     problems: list[str] = []
     if mapper_of(product_model) is None:
@@ -59,15 +61,21 @@ def config_problems(
         for key, path in fields.items():
             if key not in known[option]:
                 problems.append(f"{option}: {key!r} is not a field (known: {', '.join(known[option])})")
-            elif path is not None and model is not None:
+            elif isinstance(path, Computed) and model is not None:
+                for read in path.reads:
+                    problem = path_problem(model, read)
+                    if problem:
+                        problems.append(f"{option}[{key!r}] = {path!r}: reads {read!r}: {problem}")
+            elif isinstance(path, str) and model is not None:
                 problem = path_problem(model, path)
                 if problem:
                     problems.append(f"{option}[{key!r}] = {path!r}: {problem}")
     table = getattr(product_model, "__table__", None)
     for key in ("sku", "stock"):
-        attr = product_fields.get(key)
+        spec = product_fields.get(key)
+        attr = path_of(spec)
         if not attr or "." in attr:
-            problems.append(f"product_fields[{key!r}] = {attr!r}: must be a column of {product_model.__name__}'s own table")
+            problems.append(f"product_fields[{key!r}] = {spec!r}: must be a column of {product_model.__name__}'s own table")
         elif table is not None and attr not in table.c:
             problems.append(f"product_fields[{key!r}] = {attr!r}: {product_model.__name__} has no column {attr!r}")
     return problems
