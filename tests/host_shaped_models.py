@@ -58,6 +58,24 @@ class Address(db.Model):  # type: ignore[name-defined,misc]
     is_default: Mapped[bool] = mapped_column(default=False)
 
 
+class Member(db.Model):  # type: ignore[name-defined,misc]
+    """A user whose addresses are a one-to-many relationship, the main one flagged ``main``."""
+
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(200))
+    username: Mapped[str] = mapped_column(String(100))
+    addresses: Mapped[list[MemberAddress]] = relationship()
+
+
+class MemberAddress(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "member_addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    city: Mapped[str] = mapped_column(String(100))
+    main: Mapped[bool] = mapped_column(default=False)
+
+
 class Order(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "orders"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -21,7 +21,7 @@ from flask_specter.shop.names import person_names, split_name
 from . import host_shaped_models as shop
 from ._push_fixtures import sandbox_articles, sandbox_customers, sandbox_orders
 from .conftest import close_shop, drain_outbox, unsent_rows
-from .host_shaped_models import Address, Order, Product, User, Variant, db, line
+from .host_shaped_models import Address, Member, MemberAddress, Order, Product, User, Variant, db, line
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -177,6 +177,37 @@ def test_a_users_name_and_address_rows_reach_specter_and_each_change_updates_the
     assert drain_outbox(app)["failed"] == 0
     [sent] = sandbox_orders(sandbox, "R-1")
     assert sent["customerId"] == _customer(sandbox, "anna@example.se")["customerId"]
+
+
+def test_a_one_to_many_address_collection_reads_the_flagged_row_and_a_new_one_updates_the_customer(shop_config, sandbox):
+    adapter = shop.make_adapter(
+        customer_model=Member, order_model=None, guest_customer_fields=None, default_flag="main",
+        customer_fields={"name": "username", "city": "addresses.city", "specter_customer_no": None},
+    )
+    app = shop.make_app(shop_config, adapter)
+    try:
+        with app.app_context():
+            member = Member(email="kalle@example.se", username="kalle")
+            db.session.add(member)
+            db.session.commit()
+            ref = str(member.id)
+        drain_outbox(app)
+        assert (_customer(sandbox, "kalle@example.se")["firstName"], _customer(sandbox, "kalle@example.se")["surName"]) == ("kalle", "kalle")
+        with app.app_context():  # the first address, appended to the relationship
+            member = db.session.get(Member, int(ref))
+            member.addresses.append(MemberAddress(city="Luleå", main=True))
+            db.session.commit()
+        assert unsent_rows(app) == [("customer", "update", ref)]
+        drain_outbox(app)
+        assert _customer(sandbox, "kalle@example.se")["city"] == "Luleå"
+        with app.app_context():  # a later, unflagged address: the flagged one stays the one read
+            db.session.add(MemberAddress(member_id=int(ref), city="Kiruna"))
+            db.session.commit()
+            assert adapter.customer_record(db.session.get(Member, int(ref))).city == "Luleå"
+        drain_outbox(app)
+        assert _customer(sandbox, "kalle@example.se")["city"] == "Luleå"
+    finally:
+        close_shop(app)
 
 
 def test_a_variant_tied_to_its_product_by_id_takes_its_name_and_price_and_follows_its_changes(host_shop, sandbox):

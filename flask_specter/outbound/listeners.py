@@ -271,7 +271,7 @@ def _write_inserts(session: Session, state: SpecterState | None, new: list[Any])
 def _write_inserted_dependents(session: Session, state: SpecterState | None, new: list[Any]) -> None:
     """A new row that products or customers read from (a user's first address): an update of each."""
     dependencies = tuple(getattr(state.adapter, "dependencies", tuple)()) if state is not None and new else ()
-    if state is None or not dependencies:
+    if state is None or not dependencies or writing_for_specter():
         return
     adapter, writer = state.adapter, _Writer(session, state)
     rows: list[dict[str, Any]] = []
