@@ -28,6 +28,7 @@ from ..remote.errors import (
 )
 from ..state import SpecterState
 from . import wire
+from .guests import guest_customer_no, order_guest
 
 
 @dataclass
@@ -187,9 +188,15 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
     if not adapter.order_ready(order) or not record.lines:
         raise NotReady(ORDER_NOT_READY, _ready_recheck(state, entry))
     customer = adapter.get_customer(record.customer_ref) if record.customer_ref else None
-    if customer is None:
-        raise PushProblem("Ordern har ingen kund i butiken och kan inte skickas till Specter.")
-    customer_no = ensure_customer(state, customer)
+    guest = order_guest(state, order) if customer is None else None  # no customer row: the buyer on the order
+
+    def submit(fields: dict[str, Any]) -> str:
+        return submit_customer(state, fields, customer_flags(state))
+
+    def resend_customer() -> str:
+        return send_customer(state, customer) if guest is None else guest_customer_no(state, guest, submit, fresh=True)
+
+    customer_no = ensure_customer(state, customer) if guest is None else guest_customer_no(state, guest, submit)
     send_mail = bool(state.settings.get("send_order_mail"))
     rows = wire.order_rows(record, state.config)
 
@@ -202,7 +209,7 @@ def push_order(state: SpecterState, entry: OutboxEntry, *, ensure_customer: Call
             order_no = state.client.submit_order(header(customer_no), rows).id
         except SpecterUnknownCustomerError:
             # Our stored number is stale (customer removed in Specter): send the customer again, once.
-            order_no = state.client.submit_order(header(send_customer(state, customer)), rows).id
+            order_no = state.client.submit_order(header(resend_customer()), rows).id
     except SpecterDuplicateOrderError as exc:
         order_no, note = already_there(exc)
     except SpecterNoRowsError:

@@ -37,6 +37,7 @@ from ..sku import check_sku
 from ..state import SpecterState, get_state
 from .bad_skus import refuse_product_row
 from .held_rows import held, hold
+from .related_inserts import inserted_dependents
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -239,6 +240,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:  # no
     try:
         state = _state_for(session)
         _write_inserts(session, state, new)
+        _write_inserted_dependents(session, state, new)
         _wake_waiting_orders(session, state, new, dirty, deleted)
     finally:  # the flushed changes are history now: so are the marks of what came from Specter
         forget_marks([*new, *dirty, *deleted])
@@ -265,6 +267,27 @@ def _write_inserts(session: Session, state: SpecterState | None, new: list[Any])
         connection = session.connection()
         statement, values = _new_row_insert(connection.dialect, session), [{**row, **_NEW_ROW, "created_at": now} for row in rows]
         if not hold(session, connection, statement, values):  # PostgreSQL: sent with the COMMIT, one round trip for both
+            statement.run(session, values)
+        session.info[NUDGE] = True
+
+
+def _write_inserted_dependents(session: Session, state: SpecterState | None, new: list[Any]) -> None:
+    """A new row that products or customers read from (a user's first address): an update of each."""
+    dependencies = tuple(getattr(state.adapter, "dependencies", tuple)()) if state is not None and new else ()
+    if state is None or not dependencies or writing_for_specter():
+        return
+    adapter, writer = state.adapter, _Writer(session, state)
+    rows: list[dict[str, Any]] = []
+    for kind, owner in inserted_dependents(adapter, new, dependencies):
+        if owner in session.deleted or (kind == "product" and not writer.product_sync()):
+            continue
+        ref = str(adapter.product_sku(owner) if kind == "product" else adapter.customer_ref(owner))
+        if not writer._pending(kind, ref, ("update", "create")):
+            rows.append({"kind": kind, "op": "update", "ref": ref})
+    if rows:
+        now, connection = utcnow(), session.connection()
+        statement, values = _new_row_insert(connection.dialect, session), [{**row, **_NEW_ROW, "created_at": now} for row in rows]
+        if not hold(session, connection, statement, values):
             statement.run(session, values)
         session.info[NUDGE] = True
 

@@ -64,19 +64,19 @@ def path_of(spec: FieldSpec) -> str | None:
     return spec if isinstance(spec, str) else None
 
 
-def read_value(obj: Any, spec: FieldSpec, default: Any = None) -> Any:
+def read_value(obj: Any, spec: FieldSpec, default: Any = None, default_flag: str | None = None) -> Any:
     """The value ``spec`` gives for ``obj``: the attribute at its path or what its function returns
-    (``default`` for None)."""
+    (``default`` for None); ``default_flag`` picks among several rows on the way (``read_path``)."""
     if isinstance(spec, Computed):
         value = spec(obj)
         return default if value is None else value
-    return read_path(obj, spec, default)
+    return read_path(obj, spec, default, default_flag)
 
 
-def write_value(obj: Any, spec: FieldSpec, value: Any) -> None:
+def write_value(obj: Any, spec: FieldSpec, value: Any, default_flag: str | None = None) -> None:
     """Write ``value`` at the path; a computed value is read-only and is left alone."""
     if isinstance(spec, str):
-        write_path(obj, spec, value)
+        write_path(obj, spec, value, default_flag)
 
 
 def watched_paths(spec: FieldSpec) -> tuple[str, ...]:

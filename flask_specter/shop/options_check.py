@@ -13,14 +13,16 @@ from .fields import (
     CUSTOMER_TEXT,
     DELIVERY_FIELDS,
     LINE_FIELDS,
+    OPTIONAL_CUSTOMER_FIELDS,
     OPTIONAL_PRODUCT_FIELDS,
     ORDER_FIELDS,
     PARENT_FIELD_NAMES,
     PRODUCT_FIELDS,
 )
 from .missing_fields import warn_missing_defaults
+from .names import warn_missing_names
 from .order_rules import line_order_attr
-from .paths import mapper_of, path_dependencies, related_class
+from .paths import mapper_of, path_dependencies, path_problem, related_class
 from .validation import config_problems
 
 
@@ -39,6 +41,8 @@ class OptionsCheck:
     parent_fields: dict[str, FieldSpec]
     parent: str | None
     variant_name: str
+    guest_customer_fields: dict[str, FieldSpec]
+    default_flag: str | None
     _given: dict[str, Any]
     _dependencies: tuple[Dependency, ...] | None
 
@@ -57,21 +61,26 @@ class OptionsCheck:
         """Check every option against the models; raise ``SpecterConfigError`` listing what is wrong.
 
         Checked: the keys of every field map (a misspelled key), every attribute path the shop gave
-        (each hop a many-to-one or one-to-one relationship, the last an attribute of the class it
-        reaches), ``sku`` and ``stock`` (plain columns of the product table), ``parent`` (a many-to-one
-        relationship of ``product_model``), every ``parent_fields`` path and ``variant_name``. The
-        default names are not required to exist: a model without ``barcode`` simply sends none, and
-        the defaults a model lacks are listed in one logged warning.
+        Checked: the keys of every field map (a misspelled key), every attribute path the shop gave
+        (each hop a relationship, a foreign-key id column or ``Class[fk]``, the last an attribute of
+        the class it reaches), ``sku`` and ``stock`` (plain columns of the product table), ``parent``
+        (a many-to-one relationship or a foreign-key id column of ``product_model``), the
+        ``parent_fields`` given and ``variant_name``. The default names are not required to exist: a
+        model without ``barcode`` simply sends none, a parent class without ``active`` reads none, and
+        the defaults a model lacks are listed in one logged warning. Logged, not raised either: a
+        customer map (or guest map) that reads no name Specter can use.
         """
         models = {"product_fields": self.product_model, "customer_fields": self.customer_model,
-                  "order_fields": self.order_model, "line_fields": self._line_class()}
+                  "order_fields": self.order_model, "guest_customer_fields": self.order_model,
+                  "line_fields": self._line_class()}
         problems = config_problems(
             product_model=self._products(),
             product_fields=self.product_fields,
             given=self._given,
             known={
                 "product_fields": (*PRODUCT_FIELDS, *OPTIONAL_PRODUCT_FIELDS),
-                "customer_fields": tuple(CUSTOMER_FIELDS),
+                "customer_fields": (*CUSTOMER_FIELDS, *OPTIONAL_CUSTOMER_FIELDS),
+                "guest_customer_fields": (*CUSTOMER_TEXT, *OPTIONAL_CUSTOMER_FIELDS),
                 "order_fields": (*ORDER_FIELDS, *DELIVERY_FIELDS),
                 "line_fields": tuple(LINE_FIELDS),
                 "parent_fields": PARENT_FIELD_NAMES,
@@ -90,11 +99,16 @@ class OptionsCheck:
                     line_order_attr(self.order_model, self.line_model, path_of(self.order_fields.get("lines")))
                 except SpecterConfigError as exc:
                     problems.append(str(exc).removeprefix("SQLAlchemyShopAdapter: "))
+        if self.guest_customer_fields and self.order_model is None:
+            problems.append("guest_customer_fields is given but order_model is not")
         if problems:
             raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
         maps = {"product_fields": self.product_fields, "customer_fields": self.customer_fields,
                 "order_fields": self.order_fields, "line_fields": self.line_fields}
         warn_missing_defaults(maps, self._given, models)
+        warn_missing_names("customer_fields", self.customer_fields, self.customer_model, _readable)
+        if self.guest_customer_fields:
+            warn_missing_names("guest_customer_fields", self.guest_customer_fields, self.order_model, _readable)
 
     def dependencies(self) -> tuple[Dependency, ...]:
         """Products: the parent fields of variants, dotted product paths and what ``Computed`` values
@@ -106,10 +120,10 @@ class OptionsCheck:
                 paths = _watched(self.product_fields, ARTICLE_FIELDS, own=True)
                 if self.parent:
                     paths += [f"{self.parent}.{p}" for f in ARTICLE_FIELDS for p in watched_paths(self.parent_fields.get(f))]
-                found += path_dependencies("product", self.product_model, paths, lambda: self.db.session)
+                found += path_dependencies("product", self.product_model, paths, lambda: self.db.session, self.default_flag)
             if self.customer_model is not None:
-                paths = _watched(self.customer_fields, CUSTOMER_TEXT, own=False)
-                found += path_dependencies("customer", self.customer_model, paths, lambda: self.db.session)
+                paths = _watched(self.customer_fields, (*CUSTOMER_TEXT, "name"), own=False)
+                found += path_dependencies("customer", self.customer_model, paths, lambda: self.db.session, self.default_flag)
             self._dependencies = tuple(found)
         return self._dependencies
 
@@ -124,3 +138,7 @@ def _watched(fields: dict[str, FieldSpec], names: tuple[str, ...], *, own: bool)
             if ("." in path or (own and isinstance(spec, Computed))) and path not in paths:
                 paths.append(path)
     return paths
+
+
+def _readable(model: type[Any], path: str) -> bool:
+    return mapper_of(model) is None or path_problem(model, path) is None

@@ -1,6 +1,7 @@
-"""Attribute paths of ``SQLAlchemyShopAdapter``'s field maps: "title" or, through many-to-one and
-one-to-one relationships, "default_address.postcode". Reading, writing, checking a path against the
-models, and the ``Dependency`` records that make a change of a related object update its owners.
+"""Attribute paths of ``SQLAlchemyShopAdapter``'s field maps: "title" or, through relationships, foreign-key
+id columns and collections (``fk_paths``), "default_address.postcode", "user_id.email",
+"Address[user_id].street". Reading, writing, checking a path against the models, and the ``Dependency``
+records that make a change of a related object (or a new one) update its owners.
 """
 
 from __future__ import annotations
@@ -8,33 +9,34 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.orm import Mapper
 
 from .adapter import Dependency
+from .fk_paths import Hop, flag_of, follow, owners_back, resolve_hop, rows_problem
 
 
-def read_path(obj: Any, path: str | None, default: Any = None) -> Any:
+def read_path(obj: Any, path: str | None, default: Any = None, default_flag: str | None = None) -> Any:
     """The value at ``path`` on ``obj``; ``default`` when the path is None, an attribute is missing or a
-    related object on the way is None."""
+    related object on the way is None. ``default_flag``: see ``fk_paths`` (a collection's one row)."""
     if not path:
         return default
     *hops, last = path.split(".")
     for hop in hops:
-        obj = getattr(obj, hop, None)
+        obj = follow(obj, hop, default_flag)
         if obj is None:
             return default
     return getattr(obj, last, default)
 
 
-def write_path(obj: Any, path: str | None, value: Any) -> None:
+def write_path(obj: Any, path: str | None, value: Any, default_flag: str | None = None) -> None:
     """Set the attribute at ``path`` on ``obj``; nothing when the path is None, the attribute is not
     the model's, or a related object on the way is None."""
     if not path:
         return
     *hops, last = path.split(".")
     for hop in hops:
-        obj = getattr(obj, hop, None)
+        obj = follow(obj, hop, default_flag)
         if obj is None:
             return
     if hasattr(type(obj), last):
@@ -55,72 +57,86 @@ def related_class(model: type[Any], name: str) -> type[Any] | None:
     return target
 
 
-def walk(model: type[Any], path: str) -> list[tuple[type[Any], str]]:
-    """[(class, attribute)] for each hop of ``path`` from ``model``; stops where no relationship goes on."""
-    hops: list[tuple[type[Any], str]] = []
-    cls: type[Any] | None = model
-    for name in path.split("."):
-        if cls is None:
+def hops_of(model: type[Any], path: str) -> list[Hop]:
+    """The hops of ``path``'s leading segments from ``model``; stops where none leads on."""
+    hops: list[Hop] = []
+    cls = model
+    for segment in path.split(".")[:-1]:
+        hop = resolve_hop(cls, segment) if mapper_of(cls) is not None else None
+        if hop is None:
             break
-        hops.append((cls, name))
-        cls = related_class(cls, name)
+        hops.append(hop)
+        cls = hop.target
     return hops
 
 
 def path_problem(model: type[Any], path: str) -> str | None:
     """Why ``path`` cannot be read from ``model``, naming the class and the attribute; None when it can."""
     cls = model
-    *hops, last = path.split(".")
-    for hop in hops:
-        mapper = mapper_of(cls)
-        rel = mapper.relationships.get(hop) if mapper is not None else None
-        if rel is None:
-            what = "is not a relationship" if hasattr(cls, hop) else "does not exist"
-            return f"{cls.__name__} has no relationship {hop!r} ({cls.__name__}.{hop} {what})"
-        if rel.uselist:
-            return f"{cls.__name__}.{hop} is a collection: a path goes through many-to-one or one-to-one relationships only"
-        cls = rel.mapper.class_
+    *segments, last = path.split(".")
+    for segment in segments:
+        hop = resolve_hop(cls, segment) if mapper_of(cls) is not None else None
+        if hop is None:
+            problem = rows_problem(cls, segment)
+            if problem:
+                return problem
+            what = "is neither a relationship nor a foreign-key column" if hasattr(cls, segment) else "does not exist"
+            return f"{cls.__name__} has no relationship {segment!r} ({cls.__name__}.{segment} {what})"
+        cls = hop.target
     mapper = mapper_of(cls)
     if (mapper is not None and last in mapper.all_orm_descriptors) or hasattr(cls, last):
         return None
     return f"{cls.__name__} has no attribute {last!r}"
 
 
-def path_dependencies(kind: Literal["product", "customer"], model: type[Any], paths: Iterable[str], session: Callable[[], Any]) -> list[Dependency]:
+def path_dependencies(
+    kind: Literal["product", "customer"], model: type[Any], paths: Iterable[str], session: Callable[[], Any], default_flag: str | None = None
+) -> list[Dependency]:
     """One ``Dependency`` per (class, way from ``model``) on ``paths``, with the attributes read there.
 
     For "parent.title": the product's ``parent`` (another parent chosen) and the parent's ``title``
-    (its owners: the products whose ``parent`` is it). ``session()`` gives the session the owners are
-    looked up in.
+    (its owners: the products whose ``parent`` is it). Through a foreign-key id the id column itself is
+    watched; on rows reached through a collection, their link to the owner and their default flag too
+    (another row becomes the one read). ``session()`` gives the session the owners are looked up in.
     """
-    groups: dict[tuple[type[Any], tuple[str, ...]], list[str]] = {}
+    groups: dict[tuple[type[Any], tuple[Hop, ...]], list[str]] = {}
+
+    def watch(cls: type[Any], way: tuple[Hop, ...], *attrs: str | None) -> None:
+        found = groups.setdefault((cls, way), [])
+        found.extend(a for a in attrs if a and a not in found)
+
     for path in paths:
-        hops = walk(model, path)
-        for i, (cls, name) in enumerate(hops):
-            attrs = groups.setdefault((cls, tuple(n for _c, n in hops[:i])), [])
-            if name not in attrs:
-                attrs.append(name)
-    return [Dependency(kind, cls, tuple(attrs), _owners(model, way, session)) for (cls, way), attrs in groups.items()]
+        hops = hops_of(model, path)
+        segments = path.split(".")
+        cls, way = model, tuple[Hop, ...]()
+        for hop in hops:
+            watch(cls, way, None if hop.kind == "rows" else hop.attr)
+            way = (*way, hop)
+            cls = hop.target
+            flag = flag_of(cls, default_flag) if hop.many else None
+            watch(cls, way, hop.attr if hop.kind == "rows" else None, flag)
+        if len(hops) == len(segments) - 1:
+            watch(cls, way, segments[-1])
+        else:  # a hop that leads nowhere (a misspelling validate names): what it reads is watched
+            watch(cls, way, segments[len(hops)])
+    return [Dependency(kind, cls, tuple(attrs), _owners(way, session)) for (cls, way), attrs in groups.items()]
 
 
-def _owners(model: type[Any], way: tuple[str, ...], session: Callable[[], Any]) -> Callable[[Any], Iterable[Any]]:
-    """obj -> the ``model`` rows that reach ``obj`` along the relationships ``way`` (obj itself when empty)."""
+def _owners(way: tuple[Hop, ...], session: Callable[[], Any]) -> Callable[[Any], Iterable[Any]]:
+    """obj -> the rows that reach ``obj`` along ``way`` (obj itself when the way is empty)."""
     if not way:
         return lambda obj: (obj,)
-    classes = [cls for cls, _name in walk(model, ".".join(way))]
 
     def owners(obj: Any) -> Iterable[Any]:
-        if inspect(obj).identity is None:  # not in the database yet: the owner's own change covers it
-            return ()
-        criterion: ColumnElement[bool] = getattr(classes[-1], way[-1]) == obj
-        for cls, name in zip(reversed(classes[:-1]), reversed(way[:-1]), strict=True):
-            criterion = getattr(cls, name).has(criterion)
         db_session = session()
-        with db_session.no_autoflush:
-            found: list[Any] = db_session.execute(select(model).where(criterion)).scalars().all()
+        found = [obj]
+        for hop in reversed(way):
+            found = owners_back(hop, found, db_session)
+            if not found:
+                break
         return found
 
     return owners
 
 
-__all__ = ["read_path", "write_path", "mapper_of", "related_class", "walk", "path_problem", "path_dependencies"]
+__all__ = ["read_path", "write_path", "mapper_of", "related_class", "hops_of", "path_problem", "path_dependencies"]

@@ -30,8 +30,7 @@ class Readers:
 
     if TYPE_CHECKING:  # provided by SQLAlchemyShopAdapter
 
-        @staticmethod
-        def _get(obj: Any, mapping: Mapping[str, FieldSpec], name: str, default: Any = None) -> Any: ...
+        def _get(self, obj: Any, mapping: Mapping[str, FieldSpec], name: str, default: Any = None) -> Any: ...
 
     def _net(self, key: str, value: Any, vat_percent: Any, places: int) -> Decimal:
         """The price excluding VAT of the shop's ``value`` for ``key`` ("line.price_excl_vat"): converted

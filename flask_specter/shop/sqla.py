@@ -13,7 +13,6 @@ from .article_writer import ArticleWriter
 from .computed import FieldSpec, path_of, read_value, specs, write_value
 from .fields import (
     CUSTOMER_FIELDS,
-    CUSTOMER_TEXT,
     DELIVERY_FIELDS,
     LINE_FIELDS,
     ORDER_FIELDS,
@@ -21,8 +20,12 @@ from .fields import (
     PRODUCT_FIELDS,
     VARIANT_NAME,
 )
+from .fk_paths import follow
+from .guest import GuestCustomers
 from .kits import LineRows
+from .names import person_record
 from .options_check import OptionsCheck
+from .order_feedback import OrderFeedback
 from .order_rules import line_order_attr, status_map
 from .prefetch import Prefetch
 from .prices import DISCOUNT_VAT_PERCENT, ROW_PLACES, gross_fields
@@ -31,7 +34,7 @@ from .records import Customer, Order, Product
 from .values import dec, dec_or_none, empty, text, text_or_none
 
 
-class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, ShopAdapter):
+class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, GuestCustomers, OrderFeedback, ShopAdapter):
     """A ``ShopAdapter`` for SQLAlchemy models, configured by model classes and field names.
 
     ``SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order)``
@@ -54,7 +57,10 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
         the model's table.
     :param customer_fields: customer field names -> attribute paths on ``customer_model``. Keys (default:
         the same name): ``email``, ``first_name``, ``last_name``, ``company``, ``org_no``, ``phone``,
-        ``mobile``, ``address``, ``address2``, ``zip``, ``city``, ``country``, ``specter_customer_no``.
+        ``mobile``, ``address``, ``address2``, ``zip``, ``city``, ``country``, ``specter_customer_no``;
+        ``name`` (no default): one name field, split into first and last name (``shop/names.py``).
+    :param guest_customer_fields: customer field names -> attribute paths on ``order_model``: the buyer
+        of an order without a customer row (guest checkout; ``shop/guest.py``). Default None.
     :param order_fields: order field names -> attribute paths on ``order_model``. Keys (default: the
         same name): ``number``, ``customer_id``, ``lines`` (the relationship to the order's lines),
         ``currency``, ``payment_method``, ``payment_reference``, ``shipping_method``,
@@ -69,15 +75,15 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
         ``lines`` relationship leads to). Keys (default: the same name): ``sku``, ``name``, ``qty``,
         ``price_excl_vat``, ``vat_percent``.
     :param parent: the name of the many-to-one relationship on ``product_model`` leading to the
-        variant's parent product, or None (default: products have no parents). A product whose parent
-        is set is a *variant*: see ``parent_fields`` and ``variant_name``.
+        variant's parent product (or its foreign-key id column, ``"product_id"``), or None (default:
+        products have no parents). A product whose parent is set is a *variant*: see ``parent_fields``.
     :param parent_fields: what a variant takes from its parent: field names -> attribute paths on the
         parent's class. Keys: ``name``, ``price_excl_vat``, ``vat_percent``, ``buy_price``, ``weight``,
         ``active``. Default (with ``parent`` set): ``name``, ``price_excl_vat``, ``vat_percent`` and
         ``active`` at the attributes ``product_fields`` names (a product model whose parents are rows
         of the same model). A price, VAT rate, buy price or weight is the parent's when the variant's
         own value is None or empty (a variant's own value, 0 included, overrides it). ``active`` is
-        checked but not read: Specter's articles have no active flag.
+        checked but not read. A default (not given) that the parent's class lacks reads as empty.
     :param variant_name: the format of a variant's name in Specter when the variant has a name of its
         own, with the fields ``{parent}`` and ``{variant}``; default ``"{parent} ({variant})"``
         ("Tröja (Röd, M)"). A variant without its own name gets its parent's name, and one whose
@@ -110,7 +116,9 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
         ``flask_specter.shop.kits.share_price`` shares a kit's price out. Default None.
 
     Attribute paths: a plain attribute name (``"title"``), or a dotted path through many-to-one or
-    one-to-one relationships (``"default_address.postcode"``, ``"user.profile.phone"``); a related
+    one-to-one relationships (``"default_address.postcode"``, ``"user.profile.phone"``), foreign-key
+    ids (``"user_id.email"``) and rows that point here by id (``"Address[user_id].city"``; of several
+    rows the ``default_flag`` one, else the latest: ``shop/fk_paths.py``); a related
     object that is None reads as an empty value. A change of the related object (the address edited,
     or another one chosen) updates the product or customer in Specter. A map value of ``None`` means
     the shop has no such attribute: the field is empty. A value may also be a function of the object,
@@ -146,6 +154,8 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
         line_model: type[Any] | None = None,
         prices_include_vat: bool | Iterable[str] = False,
         line_rows: LineRows | None = None,
+        guest_customer_fields: Mapping[str, Any] | None = None,
+        default_flag: str | None = None,
     ):
         self.db = db
         self.product_model = product_model
@@ -169,6 +179,8 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
         self.line_rows = line_rows
         self._order_ready = order_ready
         self.line_model = line_model
+        self.guest_customer_fields: dict[str, FieldSpec] = specs(guest_customer_fields)
+        self.default_flag = default_flag
         self._line_order_attr: str | None = None
         # What the host gave (checked by ``validate``; the defaults may be absent on a model).
         self._given: dict[str, dict[str, FieldSpec]] = {
@@ -176,14 +188,14 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
             "customer_fields": specs(customer_fields),
             "order_fields": specs(order_fields),
             "line_fields": specs(line_fields),
-            "parent_fields": dict(self.parent_fields),
+            "parent_fields": specs(parent_fields),
+            "guest_customer_fields": dict(self.guest_customer_fields),
         }
         self._dependencies: tuple[Dependency, ...] | None = None
 
     # helpers ---------------------------------------------------------------------------------------
-    @staticmethod
-    def _get(obj: Any, mapping: Mapping[str, FieldSpec], name: str, default: Any = None) -> Any:
-        return read_value(obj, mapping.get(name), default)
+    def _get(self, obj: Any, mapping: Mapping[str, FieldSpec], name: str, default: Any = None) -> Any:
+        return read_value(obj, mapping.get(name), default, self.default_flag)
 
     @staticmethod
     def _set(obj: Any, mapping: Mapping[str, FieldSpec], name: str, value: Any) -> None:
@@ -223,7 +235,7 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
 
     def product_parent(self, product: Any) -> Any | None:
         """The variant's parent product (through ``parent``), or None for a product without one."""
-        return getattr(product, self.parent, None) if self.parent else None
+        return follow(product, self.parent, self.default_flag) if self.parent else None
 
     def _product_value(self, product: Any, parent: Any | None, name: str, default: Any = None) -> Any:
         """The product's own value, or for a variant whose own value is None or empty its parent's."""
@@ -284,8 +296,7 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
         return str(customer.id)
 
     def customer_record(self, customer: Any) -> Customer:
-        values = {name: text(self._get(customer, self.customer_fields, name)) for name in CUSTOMER_TEXT}
-        return Customer(ref=self.customer_ref(customer), **values)
+        return person_record(self.customer_ref(customer), lambda name: self._get(customer, self.customer_fields, name))
 
     def set_customer_specter_no(self, customer: Any, customer_no: str) -> None:
         self._set(customer, self.customer_fields, "specter_customer_no", customer_no)
@@ -359,37 +370,6 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Shop
             self._line_order_attr = line_order_attr(self._orders(), self._model(self.line_model, "line"), path_of(self.order_fields.get("lines")))
         value = getattr(line, self._line_order_attr, None)
         return None if value is None else str(value)
-
-    def order_status(self, status: str) -> Any | None:
-        if self._status_fn is not None:
-            return self._status_fn(status)
-        return self.order_status_map.get(status)
-
-    def order_specter_no(self, order: Any) -> str | None:
-        return text_or_none(self._get(order, self.order_fields, "specter_order_no"))
-
-    def order_transfer_error(self, order: Any) -> str | None:
-        return text_or_none(self._get(order, self.order_fields, "transfer_error"))
-
-    def order_field_length(self, field: str) -> int | None:
-        attr = path_of(self.order_fields.get(field))
-        table = getattr(self.order_model, "__table__", None)
-        if table is None or not attr or attr not in table.c:
-            return None
-        length: int | None = getattr(table.c[attr].type, "length", None)
-        return length
-
-    def set_order_transfer(self, order: Any, *, specter_order_no: str | None, error: str | None) -> None:
-        self._set(order, self.order_fields, "specter_order_no", specter_order_no)
-        self._set(order, self.order_fields, "transfer_error", error)
-
-    def apply_order_change(self, order: Any, *, status: Any | None = None, tracking_no: str | None = None, invoice_id: str | None = None) -> None:
-        if status is not None and status != "":
-            self._set(order, self.order_fields, "status", status)
-        if tracking_no:
-            self._set(order, self.order_fields, "tracking_no", tracking_no)
-        if invoice_id:
-            self._set(order, self.order_fields, "invoice_id", invoice_id)
 
 
 __all__ = ["SQLAlchemyShopAdapter", "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS", "DELIVERY_FIELDS", "VARIANT_NAME"]

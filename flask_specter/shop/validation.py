@@ -7,18 +7,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from .computed import Computed, FieldSpec, path_of
+from .fk_paths import resolve_hop
 from .paths import mapper_of, path_problem
 
 
 def parent_problem(product_model: type[Any], parent: str) -> tuple[type[Any] | None, str | None]:
-    """(the parent's class, None), or (None, why ``parent`` is no many-to-one relationship of the model)."""
+    """(the parent's class, None), or (None, why ``parent`` is neither a many-to-one relationship of the
+    model nor a foreign-key id column of its table)."""
     mapper = mapper_of(product_model)
     if mapper is None:
         return None, None
     rel = mapper.relationships.get(parent)
     name = product_model.__name__
     if rel is None:
-        return None, f"parent = {parent!r}: {name} has no relationship {parent!r}"
+        hop = resolve_hop(product_model, parent)
+        if hop is not None and hop.kind == "fk":
+            return hop.target, None
+        return None, f"parent = {parent!r}: {name} has no relationship or foreign-key column {parent!r}"
     if rel.uselist:
         return None, f"parent = {parent!r}: {name}.{parent} is a collection, not the one parent of a variant"
     parent_class: type[Any] = rel.mapper.class_
