@@ -167,7 +167,8 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Gues
         self.order_fields: dict[str, FieldSpec] = {**ORDER_FIELDS, **specs(order_fields)}
         self.line_fields: dict[str, FieldSpec] = {**LINE_FIELDS, **specs(line_fields)}
         self.parent = parent
-        defaults = {name: self.product_fields.get(name) for name in PARENT_FIELDS_DEFAULT} if parent else {}
+        # A computed product field is a function of the variant, not of its parent: no default for the parent.
+        defaults = {name: path_of(self.product_fields.get(name)) for name in PARENT_FIELDS_DEFAULT} if parent else {}
         self.parent_fields: dict[str, FieldSpec] = {**defaults, **specs(parent_fields)}
         self.variant_name = variant_name
         self.pay_types = {**PAY_TYPES, **(pay_types or {})}
