@@ -38,9 +38,9 @@ def excl(gross: Decimal, vat: Decimal) -> Decimal:
 
 
 def expected_rows(cart: list[tuple[str, int]]) -> list[tuple[str, int, Decimal, int]]:
-    """(articleNo, qty, price excl. moms, VAT %) of the order's rows: a kit's components at the kit's price
-    shared out by their own prices; shipping last (free from 800 kr)."""
-    rows: dict[str, list] = {}
+    """(articleNo, qty, price excl. moms, VAT %) of the order's rows: each line's articles (a kit: its
+    components, the kit's price shared out by their own prices); shipping last (free from 800 kr)."""
+    rows = []
     total = Decimal("0")
     for sku, qty in cart:
         price, vat, _ = CATALOGUE[sku]
@@ -49,12 +49,10 @@ def expected_rows(cart: list[tuple[str, int]]) -> list[tuple[str, int, Decimal, 
         worth = sum(CATALOGUE[part][0] * n for part, n in parts)
         for part, n in parts:
             part_price, part_vat, _ = CATALOGUE[part]
-            share = excl(price * part_price / worth, part_vat) if sku in KIT else excl(price, vat)
-            rows.setdefault(f"{part}@{share}", [part, 0, share, int(part_vat)])[1] += n * qty
-    out = [tuple(r) for r in rows.values()]
+            rows.append((part, n * qty, excl(price * part_price / worth, part_vat), int(part_vat)))
     if total < Decimal("800"):
-        out.append(("frakt", 1, excl(SHIPPING, Decimal("25")), 25))
-    return out
+        rows.append(("frakt", 1, excl(SHIPPING, Decimal("25")), 25))
+    return rows
 
 
 def shipped(cart: list[tuple[str, int]]) -> dict[str, int]:

@@ -4,7 +4,7 @@ tied to their products by ``product_id`` only, a cart row made on the first page
 ``CSRFProtect`` on every form and the shop's own Flask-Admin (in English). Its checkout, payment and
 views know nothing of Specter: ``specter.py`` is the whole joining.
 
-``flask --app examples.moms_shop run``; configuration from ``FLASK_*`` environment variables
+``flask --app examples.moms_shop seed`` then ``flask --app examples.moms_shop run``; configuration from ``FLASK_*`` environment variables
 (``FLASK_SQLALCHEMY_DATABASE_URI``, ``FLASK_SPECTER_API_URL``, ...), and ``create_app({...})`` overrides it.
 """
 
@@ -46,4 +46,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_specter(app)
     with app.app_context():
         db.create_all()
+
+    @app.cli.command("seed")
+    def seed_command() -> None:
+        """Fill an empty shop with the starting catalogue."""
+        from .seed import seed
+
+        seed()
+
     return app

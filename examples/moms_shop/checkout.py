@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from .models import Cart, Order, OrderLine, Product, Variant, db, kit_parts, unit_price
+from .models import Cart, Order, OrderLine, Product, Variant, db, kit_parts
 
 SHIPPING = Decimal("59.00")  # PostNord, moms included
 FREE_SHIPPING_FROM = Decimal("800.00")
@@ -46,7 +46,7 @@ def place_order(cart: Cart, buyer: Buyer, user_id: int | None = None) -> Order:
         product = db.session.get(Product, variant.product_id) if variant else None
         if variant is None or product is None or not product.published:
             raise _cancel(f"Artikeln finns inte längre ({item.variant_id}).")
-        price = unit_price(variant, product)
+        price = variant.list_price
         name = f"{product.name} ({variant.label})" if variant.label else product.name
         db.session.add(OrderLine(order_id=order.id, product_id=product.id, variant_id=variant.id, sku=variant.sku, name=name,
                                  quantity=item.quantity, unit_price=price, vat_rate=product.vat_rate))

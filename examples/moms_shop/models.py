@@ -64,6 +64,11 @@ class Variant(db.Model):  # type: ignore[name-defined,misc]
     def __str__(self) -> str:
         return self.sku
 
+    @property
+    def list_price(self) -> Decimal:
+        """What one costs, moms included: its own price, or its product's when it has none (0)."""
+        return self.price or db.session.get(Product, self.product_id).price
+
 
 class KitItem(db.Model):  # type: ignore[name-defined,misc]
     """One kind of article in a kit: ``qty`` of the variant ``component_id`` in each kit ``kit_id`` (a product)."""
@@ -121,6 +126,16 @@ class OrderLine(db.Model):  # type: ignore[name-defined,misc]
     def total(self) -> Decimal:
         return self.unit_price * self.quantity
 
+    def shipments(self) -> list[tuple[str, int, Decimal, Decimal]]:
+        """What the line ships: (sku, quantity, unit price with moms, VAT rate). A kit ships its components,
+        its price split over them by their own prices, as the receipt must split a package whose goods have
+        different VAT rates; any other line ships itself."""
+        parts = [(v, n, db.session.get(Product, v.product_id)) for v, n in kit_parts(self.product_id)]
+        if not parts:
+            return [(self.sku, self.quantity, self.unit_price, self.vat_rate)]
+        worth = sum(v.list_price * n for v, n, _p in parts)
+        return [(v.sku, n * self.quantity, self.unit_price * v.list_price / worth, p.vat_rate) for v, n, p in parts]
+
 
 class Cart(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "carts"
@@ -135,11 +150,6 @@ class CartItem(db.Model):  # type: ignore[name-defined,misc]
     cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id"))
     variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id"))
     quantity: Mapped[int] = mapped_column(default=1)
-
-
-def unit_price(variant: Variant, product: Product) -> Decimal:
-    """What one of ``variant`` costs, moms included."""
-    return variant.price or product.price
 
 
 def kit_parts(product_id: int) -> list[tuple[Variant, int]]:

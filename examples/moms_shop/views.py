@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy import select
 
 from .checkout import Buyer, CheckoutError, place_order
-from .models import Cart, CartItem, Order, Product, Variant, db, kit_parts, unit_price
+from .models import Cart, CartItem, Order, Product, Variant, db, kit_parts
 from .payment import payment_returned
 
 bp = Blueprint("shop", __name__)
@@ -45,7 +45,7 @@ def index() -> str:
     products = db.session.execute(select(Product).where(Product.published).order_by(Product.id)).scalars().all()
     variants = db.session.execute(select(Variant).order_by(Variant.id)).scalars().all()
     rows = [
-        {"product": p, "variant": v, "price": unit_price(v, p), "available": available(v, p)}
+        {"product": p, "variant": v, "price": v.list_price, "available": available(v, p)}
         for p in products for v in variants if v.product_id == p.id
     ]
     return render_template("index.html", rows=rows)
@@ -57,7 +57,7 @@ def product(product_id: int) -> str:
     if not item.published:
         abort(404)
     variants = db.session.execute(select(Variant).where(Variant.product_id == item.id).order_by(Variant.id)).scalars().all()
-    rows = [{"variant": v, "price": unit_price(v, item), "available": available(v, item)} for v in variants]
+    rows = [{"variant": v, "price": v.list_price, "available": available(v, item)} for v in variants]
     parts = kit_parts(item.id) if item.is_kit else []
     return render_template("product.html", product=item, rows=rows, parts=parts)
 
@@ -84,7 +84,7 @@ def checkout_form() -> str:
         variant = db.session.get(Variant, item.variant_id)
         product = db.session.get(Product, variant.product_id) if variant else None
         if variant and product:
-            lines.append({"name": product.name, "label": variant.label, "quantity": item.quantity, "price": unit_price(variant, product)})
+            lines.append({"name": product.name, "label": variant.label, "quantity": item.quantity, "price": variant.list_price})
     return render_template("checkout.html", lines=lines)
 
 
