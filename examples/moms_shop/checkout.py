@@ -41,6 +41,7 @@ def place_order(cart: Cart, buyer: Buyer, user_id: int | None = None) -> Order:
     order.number = str(10000 + order.id)
 
     total = Decimal("0")
+    needed: dict[int, int] = {}  # variant id -> how many ship
     for item in cart.items:
         variant = db.session.get(Variant, item.variant_id)
         product = db.session.get(Product, variant.product_id) if variant else None
@@ -51,13 +52,16 @@ def place_order(cart: Cart, buyer: Buyer, user_id: int | None = None) -> Order:
         db.session.add(OrderLine(order_id=order.id, product_id=product.id, variant_id=variant.id, sku=variant.sku, name=name,
                                  quantity=item.quantity, unit_price=price, vat_rate=product.vat_rate))
         total += price * item.quantity
-        ships = kit_parts(product.id) if product.is_kit else [(variant, 1)]
-        for part, per_item in ships:
-            locked = db.session.execute(select(Variant).where(Variant.id == part.id).with_for_update().execution_options(populate_existing=True)).scalar_one()
-            needed = per_item * item.quantity
-            if locked.stock < needed:
-                raise _cancel(f"Bara {locked.stock} kvar av {locked.sku}.")
-            locked.stock -= needed
+        for part, per_item in kit_parts(product.id) if product.is_kit else [(variant, 1)]:
+            needed[part.id] = needed.get(part.id, 0) + per_item * item.quantity
+    # Lock what ships, always in the same order (two checkouts never wait for each other in a circle).
+    locked = db.session.execute(
+        select(Variant).where(Variant.id.in_(needed)).order_by(Variant.id).with_for_update().execution_options(populate_existing=True)
+    ).scalars().all()
+    for variant in locked:
+        if variant.stock < needed[variant.id]:
+            raise _cancel(f"Bara {variant.stock} kvar av {variant.sku}.")
+        variant.stock -= needed[variant.id]
     order.shipping_price = Decimal("0") if total >= FREE_SHIPPING_FROM else SHIPPING
     db.session.delete(cart)
     db.session.commit()
