@@ -150,6 +150,9 @@ def test_the_shops_own_admin_stays_english_and_its_edits_reach_specter(mshop, sa
     form = {k: fields.get(k, "") for k in ("csrf_token", "name", "vat_rate")}
     form.update(price="159.00", description="", published="y")
     saved = owner.post(f"/admin/product/edit/?id={mug_id}", form)
+    with mshop.app_context():
+        db.session.remove()
+        assert db.session.get(Product, mug_id).price == Decimal("159.00")  # saved, whatever the language
     assert saved.status_code == 200 and "Record was successfully saved" in saved.text, saved.text[-2000:]
 
     new_user = owner.get("/admin/user/new/").text
