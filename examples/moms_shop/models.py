@@ -67,7 +67,7 @@ class Variant(db.Model):  # type: ignore[name-defined,misc]
     @property
     def list_price(self) -> Decimal:
         """What one costs, moms included: its own price, or its product's when it has none (0)."""
-        return self.price or db.session.get(Product, self.product_id).price
+        return self.price or db.session.get_one(Product, self.product_id).price
 
 
 class KitItem(db.Model):  # type: ignore[name-defined,misc]
@@ -130,7 +130,7 @@ class OrderLine(db.Model):  # type: ignore[name-defined,misc]
         """What the line ships: (sku, quantity, unit price with moms, VAT rate). A kit ships its components,
         its price split over them by their own prices, as the receipt must split a package whose goods have
         different VAT rates; any other line ships itself."""
-        parts = [(v, n, db.session.get(Product, v.product_id)) for v, n in kit_parts(self.product_id)]
+        parts = [(v, n, db.session.get_one(Product, v.product_id)) for v, n in kit_parts(self.product_id)]
         if not parts:
             return [(self.sku, self.quantity, self.unit_price, self.vat_rate)]
         worth = sum(v.list_price * n for v, n, _p in parts)
