@@ -54,9 +54,10 @@ def place_order(cart: Cart, buyer: Buyer, user_id: int | None = None) -> Order:
         total += price * item.quantity
         for part, per_item in kit_parts(product.id) if product.is_kit else [(variant, 1)]:
             needed[part.id] = needed.get(part.id, 0) + per_item * item.quantity
-    # Lock what ships, always in the same order (two checkouts never wait for each other in a circle).
+    # Lock what ships, always in the same order, and as FOR NO KEY UPDATE: the lines just inserted hold
+    # key-share locks on these rows (their foreign keys), which a plain FOR UPDATE would wait for.
     locked = db.session.execute(
-        select(Variant).where(Variant.id.in_(needed)).order_by(Variant.id).with_for_update().execution_options(populate_existing=True)
+        select(Variant).where(Variant.id.in_(needed)).order_by(Variant.id).with_for_update(key_share=True).execution_options(populate_existing=True)
     ).scalars().all()
     for variant in locked:
         if variant.stock < needed[variant.id]:
