@@ -10,7 +10,8 @@ whole joining, and a test below holds it to configuration only and 30 lines.
 
 Customers drive the shop over HTTP (``Customer``: forms with their CSRF tokens); Specter is the sandbox
 over HTTP; the end-to-end test runs the embedded worker and a ``flask specter worker`` process while
-the sandbox's till sells the same articles.
+the sandbox's till sells the same articles. The worker process shares the queue through Redis: run the
+file with ``TEST_REDIS_URL`` (on SQLite, without ``TEST_DATABASE_URL``; and on PostgreSQL with both).
 """
 
 from __future__ import annotations
