@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask
+from flask import Flask, session
 from flask_wtf.csrf import CSRFProtect
 
 from .models import db
@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         REDIS_URL=os.environ.get("REDIS_URL") or None,
         SECRET_KEY=os.environ.get("SECRET_KEY"),
         ADMIN_PASSWORD=os.environ.get("ADMIN_PASSWORD"),
+        SPECTER_ADMIN_ACCESS=lambda: bool(session.get("admin")),  # the shop's admins see Specter's pages too
     )
     app.config.from_prefixed_env()  # FLASK_SECRET_KEY=..., FLASK_SPECTER_API_URL=..., values read as JSON when they parse
     app.config.update(config or {})

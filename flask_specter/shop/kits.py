@@ -20,8 +20,18 @@ from typing import Any, NamedTuple
 from sqlalchemy.orm import AppenderQuery, WriteOnlyCollection
 
 from .records import OrderLine
+from .values import dec
 
-LineRows = Callable[[Any], Iterable[OrderLine] | None]
+# A row is an ``OrderLine``, or a tuple of its fields in order: (sku, qty, price, VAT rate[, name]).
+LineRows = Callable[[Any], Iterable[OrderLine | tuple[Any, ...]] | None]
+
+
+def as_row(row: OrderLine | tuple[Any, ...]) -> OrderLine:
+    """A row ``line_rows`` gave, as an ``OrderLine`` (a tuple's price and VAT rate read as decimals)."""
+    if isinstance(row, OrderLine):
+        return row
+    sku, qty, price, vat, *name = row
+    return OrderLine(sku=str(sku), qty=int(qty), price_excl_vat=dec(price), vat_percent=dec(vat), name=str(name[0]) if name else "")
 
 
 class Component(NamedTuple):
@@ -84,4 +94,4 @@ def read_lines(value: Any, db: Any) -> list[Any]:
     return list(value)
 
 
-__all__ = ["Component", "LineRows", "share_price", "read_lines"]
+__all__ = ["Component", "LineRows", "as_row", "share_price", "read_lines"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .computed import FieldSpec, read_value
 from .fields import DELIVERY_FIELDS
-from .kits import LineRows, read_lines
+from .kits import LineRows, as_row, read_lines
 from .prices import ARTICLE_PLACES, ROW_PLACES, net_price
 from .records import Address, OrderLine
 from .values import dec, empty, text
@@ -66,12 +66,14 @@ class Readers:
 
     def _rows(self, line: Any) -> Iterator[OrderLine]:
         """The Specter rows of one line: its own, or the rows ``line_rows`` gives for it (a kit), their
-        prices converted like the line's (an empty list: the line sends no row)."""
+        prices converted like the line's (an empty list: the line sends no row). A row is an
+        ``OrderLine`` or a tuple of its fields (sku, qty, price, VAT rate, name)."""
         rows = self.line_rows(line) if self.line_rows is not None else None
         if rows is None:
             yield self._line(line)
             return
-        for row in rows:
+        for given in rows:
+            row = as_row(given)
             net = self._net("line.price_excl_vat", row.price_excl_vat, row.vat_percent, ROW_PLACES)
             yield row if net == row.price_excl_vat else replace(row, price_excl_vat=net)
 
