@@ -32,9 +32,9 @@ STOCKED = ("KAFFE-MORK", "TE-EARL", "MUGG-ROD", "MUGG-BLA")
 SHIPPING = Decimal("59.00")
 
 
-def excl(gross: Decimal, vat: Decimal) -> Decimal:
-    """The price without moms, to the öre (half up)."""
-    return (gross / (1 + vat / 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+def excl(gross: Decimal, vat: Decimal, places: int = 2) -> Decimal:
+    """The price without moms, half up: to the öre on articles, to 3 decimals on order rows (the contract's)."""
+    return (gross / (1 + vat / 100)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 def expected_rows(cart: list[tuple[str, int]]) -> list[tuple[str, int, Decimal, int]]:
@@ -49,9 +49,9 @@ def expected_rows(cart: list[tuple[str, int]]) -> list[tuple[str, int, Decimal, 
         worth = sum(CATALOGUE[part][0] * n for part, n in parts)
         for part, n in parts:
             part_price, part_vat, _ = CATALOGUE[part]
-            rows.append((part, n * qty, excl(price * part_price / worth, part_vat), int(part_vat)))
+            rows.append((part, n * qty, excl(price * part_price / worth, part_vat, 3), int(part_vat)))
     if total < Decimal("800"):
-        rows.append(("frakt", 1, excl(SHIPPING, Decimal("25")), 25))
+        rows.append(("frakt", 1, excl(SHIPPING, Decimal("25"), 3), 25))
     return rows
 
 
