@@ -1,4 +1,4 @@
-"""Issue 23, 1.3: the stock guard never turns the host's commit into an error.
+"""Issue 23, 1.3: the stock guard never turns the host's commit into an error; and 3: orders go at once.
 
 A small host shop of its own shape (lines behind a ``lazy="dynamic"`` relationship, its own payment and
 checkout views that lower stock through the ORM, its own Flask-Admin view of its products) joined with
@@ -10,7 +10,10 @@ refused as a form error only in the host's Flask-Admin model view. Everything re
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -26,7 +29,7 @@ from flask_specter import Specter, SQLAlchemyShopAdapter
 from flask_specter.models import Reservation, StockHistory, UnexplainedStock
 
 from ._push_fixtures import sandbox_orders
-from .conftest import close_shop, drain_outbox
+from .conftest import close_shop, drain_outbox, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -101,6 +104,13 @@ def _routes(app: Flask) -> None:
         for line in cart.lines:  # a query: the autoflush writes the order's change before any decrement
             item = db.session.execute(select(Item).where(Item.sku == line.sku)).scalar_one()
             item.stock -= line.qty
+        db.session.commit()
+        return "ok"
+
+    @app.post("/notify/<int:cart_id>")
+    def notify(cart_id: int):  # the payment provider's notification, for an order whose stock went at checkout
+        cart = db.session.get(Cart, cart_id)
+        cart.paid = True
         db.session.commit()
         return "ok"
 
@@ -308,3 +318,48 @@ def test_an_admin_editing_stock_in_the_hosts_own_flask_admin_view_gets_a_form_er
     assert resp.status_code == 302  # the rest of the product is the host's to edit, as before
     with app.app_context():
         assert db.session.execute(select(Item.title).where(Item.sku == "KORG-1")).scalar_one() == "Korg, ny"
+
+
+# Issue 23, 3: orders go at once ---------------------------------------------------------------------
+
+
+def test_an_order_paid_while_its_first_attempt_runs_leaves_at_once(host, sandbox, live_worker):
+    """The payment lands while the first attempt reads the order as unpaid: the row must not wait for the
+    not-ready recheck (a minute) but leave as soon as the payment is committed."""
+    from flask_specter.models import OutboxEntry
+    from flask_specter.outbound.relay import push_entry
+    from flask_specter.sqlite import reading_only
+
+    payments: list = []
+
+    def ready(cart):
+        if payments and not cart.paid:  # the attempt has read the order: the payment lands now, and commits
+            payment = threading.Thread(target=payments.pop())
+            payment.start()
+            payment.join(timeout=30)
+        return cart.paid  # as the attempt read it, before the payment
+
+    app = host(order_ready=ready)
+    buyer_id = _stocked(app, sandbox)
+    cart_id = _cart(app, buyer_id, "G-9", [("KORG-1", 1)])
+    with app.app_context():
+        entry_id = db.session.execute(select(OutboxEntry.id).where(OutboxEntry.kind == "order")).scalar_one()
+    answers: list[int] = []
+    payments.append(lambda: answers.append(app.test_client().post(f"/notify/{cart_id}").status_code))
+
+    # On SQLite a job's transaction holds the one write lock from its start: the attempt reads in a
+    # deferred transaction here so that the payment can land inside it, as it can on PostgreSQL.
+    sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    with app.app_context(), (reading_only() if sqlite else contextlib.nullcontext()):
+        first = push_entry(entry_id)
+    assert first.get("not_ready") and answers == [200]
+    with app.app_context():
+        row = db.session.get(OutboxEntry, entry_id)
+        assert (row.state, row.next_attempt_at, row.woken_at) == ("pending", None, None)  # due at once, not in a minute
+
+    started = time.monotonic()
+    live_worker(app)
+    wait_until(lambda: sandbox_orders(sandbox, "G-9"), timeout=15, message="the paid order in Specter")
+    took = time.monotonic() - started
+    assert took < 3, f"the paid order waited {took:.1f}s"
+    assert len(sandbox_orders(sandbox, "G-9")) == 1
