@@ -142,14 +142,14 @@ def _routes(app: Flask) -> None:
 def host(shop_config):
     made = []
 
-    def factory(**options):
+    def factory(adapter_class=SQLAlchemyShopAdapter, **options):
         app = Flask("guard_host")
         app.config.update(shop_config, SPECTER_ADMIN_ACCESS=lambda: True)
         db.init_app(app)
         admin = Admin(app, name="Host")
         admin.add_view(ItemView(Item, db.session, endpoint="host_items", url="items"))
         _routes(app)
-        adapter = SQLAlchemyShopAdapter(
+        adapter = adapter_class(
             db, product_model=Item, customer_model=Buyer, order_model=Cart, line_model=CartLine,
             product_fields=PRODUCT, customer_fields=CUSTOMER, order_fields=ORDER, line_fields=LINE, **options,
         )
@@ -264,6 +264,47 @@ def test_a_checkout_that_flushes_the_order_first_and_lowers_stock_later_holds_ea
     _pull_stock(app)
     assert _stock(app) == {"KORG-1": 6, "SKAL-2": 9}
     assert len(sandbox_orders(sandbox, "G-3")) == 1
+
+
+class KitAdapter(SQLAlchemyShopAdapter):
+    """A kit line ships its components: the order record has their rows (the shape ``line_rows``
+    configures), and the guard matches the shop's decrements of the components through it."""
+
+    def order_record(self, order):
+        from dataclasses import replace
+
+        record = super().order_record(order)
+        rows = []
+        for line in record.lines:
+            if line.sku == "KIT-1":
+                rows += [replace(line, sku=sku, qty=line.qty) for sku in ("KORG-1", "SKAL-2")]
+            else:
+                rows.append(line)
+        return replace(record, lines=tuple(rows))
+
+
+def test_a_kits_components_lowered_by_the_checkout_are_held_once_each(host, sandbox):
+    app = host(adapter_class=KitAdapter)
+    buyer_id = _stocked(app, sandbox, stocks=(("KORG-1", 10), ("SKAL-2", 10), ("KIT-1", 5)))
+    client = app.test_client()
+    resp = client.post("/checkout", json={"number": "G-4", "buyer": buyer_id, "lines": [["KORG-1", 1]]})
+    assert resp.status_code == 200
+    with app.app_context():  # the kit's checkout: one line, the components' stock lowered
+        cart = Cart(number="G-5", buyer_id=buyer_id)
+        db.session.add(cart)
+        db.session.flush()
+        cart.lines.append(CartLine(sku="KIT-1", name="Kit", qty=2, price_excl_vat=Decimal("100.00")))
+        db.session.flush()
+        for sku in ("KORG-1", "SKAL-2"):
+            db.session.execute(select(Item).where(Item.sku == sku)).scalar_one().stock -= 2
+        db.session.commit()
+        kit_id = cart.id
+    assert _stock(app) == {"KIT-1": 5, "KORG-1": 7, "SKAL-2": 8}
+    assert [h for h in _held(app) if h[0] == str(kit_id)] == [(str(kit_id), "KORG-1", 2), (str(kit_id), "SKAL-2", 2)]
+    assert _unexplained(app) == []
+    assert drain_outbox(app)["sent"] == 2
+    _pull_stock(app)
+    assert _stock(app) == {"KIT-1": 5, "KORG-1": 7, "SKAL-2": 8}
 
 
 def test_a_stock_change_no_order_explains_is_recorded_shown_and_replaced_by_specters_next_figure(host, sandbox):
