@@ -119,7 +119,9 @@ def _judge(session: Session) -> None:
 
 
 def _settle(session: Session, adapter: Any, changes: dict[str, list[Any]], touched: list[Any]) -> None:
-    moved = {sku: (product, _int(old), _int(new)) for sku, (product, old, new) in changes.items() if _int(old) != _int(new)}
+    stock_attr = adapter.product_attribute("stock")
+    current = {sku: _now(product, stock_attr, new) for sku, (product, _old, new) in changes.items()}
+    moved = {sku: (product, _int(old), current[sku]) for sku, (product, old, _new) in changes.items() if _int(old) != current[sku]}
     managed = sorted(managed_skus(moved)) if moved else []
     if not managed:
         return
@@ -127,7 +129,6 @@ def _settle(session: Session, adapter: Any, changes: dict[str, list[Any]], touch
     wanted = _still_wanted(session, adapter, orders)
     refs = [ref for ref, _order, _want in wanted]
     in_specter = set(session.execute(select(Link.local_id).where(Link.kind == "order", Link.local_id.in_(refs))).scalars()) if refs else set()
-    stock_attr = adapter.product_attribute("stock")
     unexplained: list[tuple[str, int | None, int | None, int]] = []
     for sku in managed:
         product, old, new = moved[sku]
@@ -219,6 +220,15 @@ def _in_admin_model_view() -> bool:
             if isinstance(view, BaseModelView) and blueprint is not None and blueprint.name == request.blueprint:
                 return True
     return False
+
+
+def _now(product: Any, stock_attr: str, written: Any) -> int | None:
+    """The product's stock as the transaction leaves it (loaded after the last flush: also right for a
+    stock written as an SQL expression, ``Product.stock - qty``)."""
+    try:
+        return _int(getattr(product, stock_attr))
+    except Exception:  # deleted or detached meanwhile: what the last flush wrote
+        return _int(written)
 
 
 def _int(value: Any) -> int | None:

@@ -103,7 +103,10 @@ def _routes(app: Flask) -> None:
         cart.status = "paid"
         for line in cart.lines:  # a query: the autoflush writes the order's change before any decrement
             item = db.session.execute(select(Item).where(Item.sku == line.sku)).scalar_one()
-            item.stock -= line.qty
+            if request.args.get("atomic"):  # an UPDATE ... SET stock = stock - n, no lost update
+                item.stock = Item.stock - line.qty
+            else:
+                item.stock -= line.qty
         db.session.commit()
         return "ok"
 
@@ -216,13 +219,14 @@ def _unexplained(app) -> list[tuple[str, int | None, int | None, int, str | None
         return [(r.sku, r.old, r.new, r.unexplained, r.detail) for r in rows]
 
 
-def test_a_payment_view_that_autoflushes_before_it_lowers_stock_answers_and_the_order_reaches_specter(host, sandbox):
+@pytest.mark.parametrize("atomic", ["", "1"], ids=["python", "sql-expression"])
+def test_a_payment_view_that_autoflushes_before_it_lowers_stock_answers_and_the_order_reaches_specter(host, sandbox, atomic):
     app = host(order_ready=lambda cart: cart.paid)
     buyer_id = _stocked(app, sandbox)
     cart_id = _cart(app, buyer_id, "G-1", [("KORG-1", 3), ("SKAL-2", 2)])
     assert drain_outbox(app)["pending"] == 1  # not paid yet: waits
 
-    resp = app.test_client().post(f"/pay/{cart_id}")
+    resp = app.test_client().post(f"/pay/{cart_id}?atomic={atomic}")
     assert resp.status_code == 200
     assert _stock(app) == {"KORG-1": 7, "SKAL-2": 8}
     assert _held(app) == [(str(cart_id), "KORG-1", 3), (str(cart_id), "SKAL-2", 2)]
