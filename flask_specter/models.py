@@ -164,6 +164,21 @@ class StockHistory(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class UnexplainedStock(Base):
+    """A stock change the shop made on a Specter-managed product that no order of its transaction
+    explains (a manual edit, a return, a script): let through, shown on the status page, and replaced
+    by Specter's next figure for the SKU."""
+
+    __tablename__ = "specter_stock_unexplained"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(SKU_LENGTH), index=True)
+    old: Mapped[int | None] = mapped_column(Integer)
+    new: Mapped[int | None] = mapped_column(Integer)
+    unexplained: Mapped[int] = mapped_column(Integer)  # the part of new - old no order explains
+    detail: Mapped[str | None] = mapped_column(String(255))  # where: the request's method and path, or "no request"
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Reservation(Base):
     """Quantity of a shop order Specter has not acknowledged yet; subtracted from Specter's figure."""
 
@@ -203,6 +218,9 @@ class OutboxEntry(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # when it last failed for good
+    # The order or a line of it changed while this row was being sent: a "not ready" answer of that
+    # attempt may have read the order before the change, so the row is due again at once.
+    woken_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class Link(Base):

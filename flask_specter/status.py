@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from .inbound.callback_log import refused_warnings
-from .models import Batch, FeedState, OutboxEntry, RefusedRow, StockRow
+from .models import Batch, FeedState, OutboxEntry, RefusedRow, StockRow, UnexplainedStock
 from .state import get_state
 
 
@@ -21,6 +21,7 @@ class Status:
     last_batches: list[Batch] = field(default_factory=list)
     queue: str = ""
     refused: int = 0  # rows from Specter that could not be stored (see the admin's status page)
+    unexplained_stock: int = 0  # the shop's stock changes no order explained (see the admin's status page)
     refused_calls: list[Any] = field(default_factory=list)  # callback_log.CallbackView, latest call refused
     embedded: bool = True
     workers: list[str] = field(default_factory=list)  # live RQ workers on the Redis queue
@@ -67,6 +68,8 @@ class Status:
         out.append("outbox: " + (", ".join(f"{k} {v}" for k, v in sorted(self.outbox.items())) or "empty"))
         if self.refused:
             out.append(f"refused rows from Specter: {self.refused} (listed on the admin's Synkstatus page)")
+        if self.unexplained_stock:
+            out.append(f"stock changes in the shop that no order explains: {self.unexplained_stock} (listed on the admin's Synkstatus page)")
         for view in self.refused_calls:
             out.append(f"WARNING: Specter's call to {view.route} refused at {view.refused_at:%Y-%m-%d %H:%M:%S} UTC: {view.reason}")
         return out
@@ -81,6 +84,7 @@ def collect_status() -> Status:
     st.outbox = dict(session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
     st.last_batches = list(session.execute(select(Batch).order_by(Batch.id.desc()).limit(20)).scalars())
     st.refused = session.execute(select(func.count(RefusedRow.id))).scalar() or 0
+    st.unexplained_stock = session.execute(select(func.count(UnexplainedStock.id))).scalar() or 0
     st.queue = "embedded (in-process)" if state.queue.embedded else f"redis queue {state.queue.name!r}"
     st.refused_calls = refused_warnings(session)
     st.embedded = state.queue.embedded

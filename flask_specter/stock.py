@@ -3,8 +3,8 @@
 ``decrement_for_order`` is the connector's way for the shop to lower stock: a conditional UPDATE per SKU
 (never below zero, never a lost update) plus a reservation row that keeps Specter's figure from handing
 the same units out again until a figure from Specter includes the order. A shop that lowers stock with
-its own code passes the stock guard when the decrement is order-driven (an order or an order line changes in
-the same transaction: ``_stock_guard``), or inside ``shop_stock_change()``. Specter's acknowledgement alone
+its own code gets the same reservation when an order of the same transaction explains the decrement
+(``stock_guard``). Specter's acknowledgement alone
 does not release it: a figure fetched before the acknowledgement but applied after it does not hold the
 order yet (``acknowledge_reservations``, ``settle_reservations``, ``cover_acknowledged``).
 """
@@ -17,8 +17,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import DateTime, String, bindparam, delete, event, exists, func, insert, inspect, select, update
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy import DateTime, String, bindparam, delete, exists, func, insert, select, update
 
 from .host_columns import host_columns
 from .models import Batch, Link, Reservation, ReservationAck, StockHistory, StockLevel, StockRow, conflict_insert, utcnow
@@ -36,7 +35,9 @@ class OutOfStock(Exception):
 
 
 class StockManagedBySpecter(Exception):
-    """A stock change outside the stock feed on a product that exists in Specter."""
+    """A stock change outside the stock feed on a product that exists in Specter. The stock guard raises
+    it only in one of the host's Flask-Admin model views (``stock_guard.StockEditRefused``, a form
+    error there); a host's own code may raise it to refuse such an edit in its API."""
 
     def __init__(self, sku: str):
         super().__init__(
@@ -51,23 +52,27 @@ _CONNECTOR_WRITING = ThreadFlag()
 connector_stock_write = _CONNECTOR_WRITING.on
 
 _SHOP_WRITING = ThreadFlag()
-ORDER_DECREMENTS = "specter_order_decrements"  # session.info: (sku, qty) the shop lowered for a new order
-UNEXPLAINED = "specter_unexplained_decrements"  # session.info: sku -> (product, old, new) no order explains yet
 
 log = logging.getLogger("flask_specter.stock")
 
 
+def guard_passes() -> bool:
+    """The stock guard looks away: the connector writes, or the shop said so (``shop_stock_change``)."""
+    return bool(_CONNECTOR_WRITING or _SHOP_WRITING)
+
+
 @contextlib.contextmanager
 def shop_stock_change() -> Iterator[None]:
-    """Let the shop's own stock writes inside the block pass the stock guard: the one-line alternative
-    for a shop whose stock code cannot run in a flush with its order (a reservation job, a return)::
+    """Let the shop's own stock writes inside the block pass the stock guard unrecorded: for stock code
+    that knowingly changes a Specter-managed product's stock outside an order (a reservation job, a
+    return that Specter is told of too)::
 
         with flask_specter.shop_stock_change():
             product.stock -= qty
             db.session.commit()
 
-    The session is flushed when the block ends (so a change left for a later commit is checked here,
-    not refused there). The connector records nothing for these writes: Specter's next figure for the
+    The session is flushed when the block ends (so a change left for a later commit is written as
+    the shop's here, not judged there). The connector records nothing for these writes: Specter's next figure for the
     SKU replaces them, so use it for changes Specter also knows of, or for products Specter does not
     manage. Within an app context; re-entrant; per thread."""
     with _SHOP_WRITING.on():
@@ -244,128 +249,3 @@ def cover_acknowledged(pull_started_at: dt.datetime) -> int:
         )
     session.commit()
     return len(refs)
-
-
-def _stock_guard(session: Session, flush_context: UOWTransaction, instances: object) -> None:  # noqa: ARG001
-    """before_flush: a stock change on a Specter-managed product must come from the connector, be
-    order-driven (a decrement in a transaction that changes an order or order line: see
-    ``_order_decrements``), or be
-    made inside ``shop_stock_change()``."""
-    if _CONNECTOR_WRITING or _SHOP_WRITING:
-        return
-    try:
-        adapter = get_state().adapter
-    except RuntimeError:  # no app context, or an app without the extension: not ours to guard
-        return
-    model, stock_attr = adapter.product_model, adapter.product_attribute("stock")
-    if model is None or stock_attr is None:
-        return
-    changed: dict[str, tuple[Any, Any, Any]] = {}  # sku -> (product, old, new)
-    for obj in session.dirty:
-        if isinstance(obj, model):
-            hist = inspect(obj).attrs[stock_attr].history
-            if hist.has_changes() and hist.deleted:
-                changed[adapter.product_sku(obj)] = (obj, hist.deleted[0], hist.added[0] if hist.added else None)
-    managed = managed_skus(changed) if changed else set()
-    if not managed:
-        return
-    decrements = {sku: changed[sku] for sku in managed if _is_decrement(changed[sku][1], changed[sku][2])}
-    refused = sorted(managed - set(decrements))
-    if refused:
-        raise StockManagedBySpecter(refused[0])
-    # A decrement may be flushed before the order that explains it changes (the shop's payment code
-    # lowers line after line, and a lazy load autoflushes the first): the transaction is judged, not the
-    # flush. Unexplained decrements wait for a later order-driven flush; a commit without one refuses them.
-    waiting: dict[str, tuple[Any, Any, Any]] = session.info.setdefault(UNEXPLAINED, {})
-    for sku, (product, old, new) in decrements.items():
-        earlier = waiting.get(sku)
-        waiting[sku] = (product, earlier[1] if earlier else old, new)
-    if _order_driven(session, adapter):
-        _order_decrements(session, adapter, stock_attr, session.info.pop(UNEXPLAINED))
-
-
-def _refuse_unexplained(session: Session) -> None:
-    """before_commit: a stock decrement no order of this transaction explains is a manual edit: refused."""
-    if session.info.get(UNEXPLAINED) is None and not session.dirty:
-        return
-    session.flush()  # the commit's last flush, here, so what it writes is judged too
-    waiting = session.info.get(UNEXPLAINED)
-    if waiting:
-        raise StockManagedBySpecter(sorted(waiting)[0])
-
-
-def _is_decrement(old: Any, new: Any) -> bool:
-    try:
-        return new is not None and old is not None and int(new) < int(old)
-    except (TypeError, ValueError):
-        return False
-
-
-def _order_driven(session: Session, adapter: Any) -> bool:
-    """The flush inserts or changes an order (``order_model``) or an order line (``line_model``)."""
-    kinds = tuple(m for m in (adapter.order_model, adapter.line_model) if m is not None)
-    if not kinds:
-        return False
-    return any(isinstance(obj, kinds) for obj in session.new) or any(
-        isinstance(obj, kinds) and session.is_modified(obj) for obj in session.dirty
-    )
-
-
-def _order_decrements(session: Session, adapter: Any, stock_attr: str, decrements: dict[str, tuple[Any, Any, Any]]) -> None:
-    """The shop lowered these SKUs for an order in this flush; count each unit once.
-
-    For an order Specter does not have yet, the decrement stands and a reservation holds it against
-    Specter's figures until one includes the order (as ``decrement_for_order`` does). For an order that
-    is in Specter already, Specter's figure counts it (it reserved the units when the order arrived):
-    the shop's second decrement is undone. A decrement no order of the flush explains simply stands.
-    """
-    orders = [obj for obj in [*session.new, *session.dirty] if adapter.order_model is not None and isinstance(obj, adapter.order_model)]
-    with session.no_autoflush:
-        quantities = [(order, dict(adapter.order_record(order).quantities())) for order in orders]
-        for sku, (product, old, new) in sorted(decrements.items()):
-            qty = int(old) - int(new)
-            order = next((o for o, q in quantities if q.get(sku)), None)
-            if order is None:
-                continue
-            if order in session.new:
-                session.info.setdefault(ORDER_DECREMENTS, []).append((order, sku, qty, int(new)))
-                continue
-            ref = adapter.order_ref(order)
-            if session.execute(select(Link.id).where(Link.kind == "order", Link.local_id == ref)).first() is not None:
-                setattr(product, stock_attr, old)  # Specter's figure holds this order already
-                log.info("stock of %s: the shop's decrement for order %s is counted by Specter already; undone", sku, ref)
-                continue
-            _reserve(session, adapter, order, ref, sku, qty, int(new))
-
-
-def _reserve(session: Session, adapter: Any, order: Any, ref: str, sku: str, qty: int, new: int) -> None:
-    number = adapter.order_number(order) or ref
-    session.add(Reservation(order_ref=ref, sku=sku, qty=qty))
-    session.add(StockHistory(sku=sku, old=new + qty, new=new, source="order", detail=f"order {number} (the shop's own decrement)"))
-
-
-def _reserve_new_orders(session: Session, flush_context: UOWTransaction) -> None:  # noqa: ARG001
-    """after_flush: the orders inserted by this flush have their ids now: hold their decrements."""
-    pending = session.info.pop(ORDER_DECREMENTS, None)
-    if not pending:
-        return
-    adapter = get_state().adapter
-    for order, sku, qty, new in pending:
-        _reserve(session, adapter, order, adapter.order_ref(order), sku, qty, new)
-
-
-def _forget_decrements(session: Session, *args: Any) -> None:
-    session.info.pop(ORDER_DECREMENTS, None)
-    session.info.pop(UNEXPLAINED, None)
-
-
-def install_stock_guard(state: Any) -> None:
-    """Once per session factory, however many apps share the host's ``db``; the guard finds its app."""
-    for name, fn in (
-        ("before_flush", _stock_guard),
-        ("after_flush", _reserve_new_orders),
-        ("before_commit", _refuse_unexplained),
-        ("after_rollback", _forget_decrements),
-    ):
-        if not event.contains(state.db.session, name, fn):
-            event.listen(state.db.session, name, fn)

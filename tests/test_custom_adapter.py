@@ -19,7 +19,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import ForeignKey, Numeric, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from flask_specter import Specter, StockManagedBySpecter
+from flask_specter import Specter
+from flask_specter.models import UnexplainedStock
 from flask_specter.remote.parsing import ArticleInfo
 from flask_specter.shop import Customer, Order, OrderLine, Product, ShopAdapter
 from flask_specter.shop.adapter import StockTarget
@@ -197,7 +198,7 @@ def test_a_custom_adapter_pushes_product_customer_and_order_and_takes_stock_and_
     assert order["fields"]["payTypeIdentifier"] == "I" and str(order["fields"]["customerId"]) == str(customer["customerId"])
     assert [(r["articleNo"], r["qty"]) for r in order["rows"]] == [("HYLLA-1", 2), ("frakt", 1)]
 
-    # Specter's stock comes back into the adapter's stock column; the shop may no longer set it itself.
+    # Specter's stock comes back into the adapter's stock column; the shop's own edit is recorded, not refused.
     sandbox.hooks.adjust_stock("HYLLA-1", 12)
     with app.app_context():
         run_pull("stock")
@@ -208,9 +209,9 @@ def test_a_custom_adapter_pushes_product_customer_and_order_and_takes_stock_and_
         gadget = db.session.execute(select(Gadget).where(Gadget.code == "HYLLA-1")).scalar_one()
         assert gadget.on_hand == available and available != 5
         gadget.on_hand = 100
-        with pytest.raises(StockManagedBySpecter):
-            db.session.commit()
-        db.session.rollback()
+        db.session.commit()
+        [(sku, old, new)] = db.session.execute(select(UnexplainedStock.sku, UnexplainedStock.old, UnexplainedStock.new)).all()
+        assert (sku, old, new) == ("HYLLA-1", available, 100)
 
     # An article change made in Specter is applied through apply_article, and not echoed back.
     with app.app_context():

@@ -30,6 +30,7 @@ HISTORY_SOURCES = {
     "order": (lazy_gettext("order"), "info"),
     "initial": (lazy_gettext("första saldo"), "secondary"),
     "refused": (lazy_gettext("nekad"), "danger"),
+    "unexplained": (lazy_gettext("butiken, utan order"), "warning"),
 }
 
 SECRET_SETTINGS = (
@@ -209,6 +210,7 @@ class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask
         unknown_total = session.execute(select(func.count(func.distinct(StockRow.sku))).where(StockRow.state == "unknown")).scalar() or 0
         sku = (request.args.get("sku") or "").strip()
         refused, refused_total = _refused_rows()
+        unexplained = _unexplained_rows()
         return self.render(
             "specter/status.html",
             feeds=feeds,
@@ -229,6 +231,8 @@ class SyncStatusView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask
             lookup=_stock_lookup(sku) if sku else None,
             refused=refused,
             refused_total=refused_total,
+            unexplained=unexplained,
+            unexplained_total=st.unexplained_stock,
             callback_warnings=[view for view in calls.values() if view.warning],
             health_chart=render_chart(collect_health()),
         )
@@ -261,6 +265,13 @@ def _refused_rows(limit: int = 100) -> tuple[list[Any], int]:
     rows = list(session.execute(select(RefusedRow).order_by(RefusedRow.id.desc()).limit(limit)).scalars())
     total = session.execute(select(func.count(RefusedRow.id))).scalar() or 0
     return rows, total
+
+
+def _unexplained_rows(limit: int = 50) -> list[Any]:
+    """The newest stock changes the shop made that no order of their transaction explained."""
+    from ..models import UnexplainedStock
+
+    return list(get_state().db.session.execute(select(UnexplainedStock).order_by(UnexplainedStock.id.desc()).limit(limit)).scalars())
 
 
 def _stock_lookup(sku: str) -> dict[str, Any]:

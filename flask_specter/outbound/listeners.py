@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from sqlalchemy import Dialect, Table, event, insert, inspect, select, update
+from sqlalchemy import Dialect, Table, event, insert, inspect, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from ..bulk_sql import Executemany
-from ..messages import ORDER_NOT_READY
 from ..models import Link, OutboxEntry, utcnow
 from ..origin import (
     SPECTER_VALUES,
@@ -37,6 +36,7 @@ from ..sku import check_sku
 from ..state import SpecterState, get_state
 from .bad_skus import refuse_product_row
 from .held_rows import held, hold
+from .readiness import wake_orders
 from .related_inserts import inserted_dependents
 
 log = logging.getLogger("flask_specter.outbox")
@@ -45,7 +45,7 @@ NUDGE = "specter_outbox_nudge"  # session.info key: this transaction wrote or wo
 
 def install_hooks(state: SpecterState) -> None:
     """Listen on the host's session; safe to call for several apps sharing one ``db``."""
-    from ..stock import install_stock_guard
+    from ..stock_guard import install_stock_guard
 
     install_stock_guard(state)
     install_value_marks(state.adapter)
@@ -315,7 +315,9 @@ def _new_row_insert(dialect: Dialect, session: Session) -> Executemany:
 def _wake_waiting_orders(session: Session, state: SpecterState | None, new: list[Any], dirty: list[Any], deleted: list[Any]) -> None:
     """An order, or a line of it (``line_model``), changed after the order was inserted: its row that
     waits for ``order_ready`` is due now and is queued after commit (the lines have arrived, the order
-    was paid, ...). Runs after the flush, when a new line's foreign key is set."""
+    was paid, ...), and a row being sent this instant is marked so that a "not ready" answer read before
+    the change does not hold it back (``readiness``). Runs after the flush, when a new line's foreign key
+    is set."""
     own: set[str] = session.info.pop(TRANSFER_ONLY, None) or set()
     if state is None:
         return
@@ -341,15 +343,7 @@ def _wake_waiting_orders(session: Session, state: SpecterState | None, new: list
     refs -= own
     if not refs:
         return
-    waiting = (OutboxEntry.kind == "order", OutboxEntry.op == "create", OutboxEntry.state == "pending",
-               OutboxEntry.last_error == ORDER_NOT_READY, OutboxEntry.ref.in_(sorted(refs)))
-    with session.no_autoflush:
-        ids = list(session.execute(select(OutboxEntry.id).where(*waiting)).scalars())
-        if ids:
-            session.execute(
-                update(OutboxEntry).where(OutboxEntry.id.in_(ids)).values(next_attempt_at=None).execution_options(synchronize_session=False)
-            )
-    if ids:
+    if wake_orders(session, refs):
         session.info[NUDGE] = True
 
 

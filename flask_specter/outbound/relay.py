@@ -5,10 +5,9 @@ The database row is the truth and Redis only a nudge: a row is claimed (``claims
 push it once. Delivery is at-least-once; Specter's refusal of a duplicate ``externalOrderNo`` (code 23)
 makes orders exactly-once, and the other pushes are idempotent by nature.
 
-A commit nudges one ``drain_outbox`` job rather than queueing a job per row: the job claims the due
-rows a batch at a time, sends them over the app's kept-alive client session, and goes on until none is
-due (a job per row cost an RQ round trip, and with the forking worker a fork, per order). Retries keep
-a job of their own (``push_entry``, due at their back-off time).
+A commit nudges one ``drain_outbox`` job rather than a job per row (an RQ round trip, and with the forking
+worker a fork, per order): it claims the due rows a batch at a time, sends them over the app's kept-alive
+client session, and goes on until none is due. Retries keep a job of their own (``push_entry``).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from .drain_process import Child, fork_on_backlog, join_loop
 from .drain_threads import start_senders, threads_help
 from .exporters import Deferred, NotReady, Outcome, PushProblem, customer_specter_no, push_customer, push_order, push_product, send_customer
 from .pipeline import SendPipeline, run_after
+from .readiness import defer_not_ready
 
 log = logging.getLogger("flask_specter.outbox")
 
@@ -47,6 +47,7 @@ DRAIN_HORIZON = 1.0  # a row due within this many seconds is waited for by the r
 DRAIN_BATCH = 20  # rows a drain claims at once (picking the oldest looks at every pending row)
 NUDGE_MEMORY = 0.2  # seconds a process trusts a drain flag it saw; a finishing drain waits as long before its last look
 _flag_seen: dict[str, float] = {}  # queue name -> monotonic time a drain flag was last seen set (by this process)
+
 
 def _flag(entry_id: int) -> str:
     return f"outbox:{entry_id}"
@@ -260,7 +261,7 @@ def _push_claimed(state: SpecterState, entry: OutboxEntry, token: str, *, in_dra
         outcome = pusher(state, entry)
     except NotReady as exc:
         session.rollback()
-        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), reason=exc.reason), "not_ready": True}, []
+        return {**summary, **_defer(entry_id, token, exc.delay, str(exc), reason=exc.reason, in_drain=in_drain), "not_ready": True}, []
     except Deferred as exc:
         session.rollback()
         return {**summary, **_defer(entry_id, token, exc.delay, str(exc), in_drain=in_drain)}, []
@@ -285,11 +286,13 @@ def _push_claimed(state: SpecterState, entry: OutboxEntry, token: str, *, in_dra
 
 
 def _defer(entry_id: int, token: str, delay: float, why: str, *, reason: str | None = None, in_drain: bool = False) -> dict[str, Any]:
-    """Back to pending, due after ``delay``; ``reason`` (shown in the admin) is kept on the row. A drain
-    waits itself for a row due within ``DRAIN_HORIZON``; otherwise a job is queued for its due time."""
+    """Back to pending, due after ``delay`` (a not-ready order changed meanwhile: at once, see ``readiness``);
+    ``reason`` is shown in the admin. A drain waits itself for a row due within ``DRAIN_HORIZON``, else a job is queued."""
     session = get_state().db.session
-    extra = {"last_error": reason} if reason is not None else {}
-    finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay), **extra)
+    if reason is None:
+        finish(entry_id, token, state="pending", next_attempt_at=utcnow() + dt.timedelta(seconds=delay))
+    elif defer_not_ready(entry_id, token, delay, reason):
+        delay, why = 0.0, f"{why}; the order changed meanwhile: due again at once"
     session.commit()
     log.info("outbox %s deferred %.1fs: %s", entry_id, delay, why)
     if not (in_drain and delay <= DRAIN_HORIZON):
