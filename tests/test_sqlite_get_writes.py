@@ -199,6 +199,7 @@ def test_get_views_that_write_answer_200_while_a_worker_process_applies_stock_an
     payments = Loop(app, lambda i, key: f"/payment/return/{numbers[i % len(numbers)]}?ref={key}", applying)
     page = Loop(app, lambda i, key: f"/product/GW-{(i * 7) % ROWS:05d}", applying)  # a page that only reads
     errors: list[str] = []
+    apply_seconds: list[float] = []  # from the rows stored to the last applied, each round
     try:
         procs.serve("web", "run", "--port", str(port), "--no-reload", "--no-debugger", "--with-threads")
         wait_until(lambda: _up(web_url), timeout=60, message="the shop's web process to answer")
@@ -214,7 +215,9 @@ def test_get_views_that_write_answer_200_while_a_worker_process_applies_stock_an
             _stock_round(sandbox, web_url, round_no)
             wait_until(partial(_rows_stored, app, applied_before), timeout=120, interval=0.02, message="the pull to store the rows")
             applying.set()
+            began = time.monotonic()
             wait_until(lambda: not stock_rows(app).get("pending"), timeout=240, interval=0.05, message="the worker to apply them")
+            apply_seconds.append(time.monotonic() - began)
             applying.clear()
         applying.clear()
         orders.join(timeout=240)
@@ -228,9 +231,11 @@ def test_get_views_that_write_answer_200_while_a_worker_process_applies_stock_an
         procs.stop()
 
     print(
+        f"\napplies of {ROWS:,} rows: {', '.join(f'{s:.2f}' for s in apply_seconds)} s"
         f"\nread-only page during the apply: {_summary(page.seconds)}"
-        f"\nguest carts: {len(carts.done)} made ({carts.during_apply} during the apply: {_summary(carts.seconds)})"
-        f"\npayment returns: {len(payments.done)} ({payments.during_apply} during the apply: {_summary(payments.seconds)})"
+        f"\nguest carts: {len(carts.done)} made, {len(carts.failed)} failed ({carts.during_apply} during the apply: {_summary(carts.seconds)})"
+        f"\npayment returns: {len(payments.done)} made, {len(payments.failed)} failed"
+        f" ({payments.during_apply} during the apply: {_summary(payments.seconds)})"
     )
     assert errors == []
     assert carts.failed == [] and payments.failed == [] and page.failed == [], (carts.failed[:5], payments.failed[:5], page.failed[:5])
