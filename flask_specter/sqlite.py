@@ -157,7 +157,14 @@ def tune_sqlite(engine: Engine, config: Mapping[str, Any] | None = None) -> bool
         return False
     _TUNED[engine] = SqliteSettings.from_config(config or {})
     if not event.contains(engine, "begin", _begin):
-        event.listen(engine, "connect", _on_connect)
+        ref = weakref.ref(engine)  # the pool's listener must not keep the engine alive
+
+        def on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
+            tuned = ref()
+            _prepare(dbapi_connection)
+            _wait_for_a_busy_file(dbapi_connection, connection_record.info, _settings(tuned) if tuned else SqliteSettings.from_config({}))
+
+        event.listen(engine, "connect", on_connect)
         event.listen(engine, "begin", _begin)  # also prepares connections the host opened before
         event.listen(engine, "do_execute", _do_execute)
         event.listen(engine, "do_executemany", _do_executemany)
@@ -176,10 +183,6 @@ def _settings(engine: Engine) -> SqliteSettings:
     return settings if settings is not None else SqliteSettings.from_config({})
 
 
-def _on_connect(dbapi_connection: Any, connection_record: ConnectionPoolEntry) -> None:
-    _prepare(dbapi_connection)
-
-
 def _prepare(dbapi_connection: Any) -> None:
     """Per connection: we begin the transactions; WAL (a setting of the file)."""
     dbapi_connection.isolation_level = None
@@ -196,7 +199,8 @@ def _prepare(dbapi_connection: Any) -> None:
 
 
 def _wait_for_a_busy_file(dbapi_connection: Any, info: dict[Any, Any], settings: SqliteSettings) -> None:
-    """At a connection's first transaction: its busy timeout raised to the engine's setting (never lowered)."""
+    """A connection's busy timeout raised to the engine's setting (never lowered): when it connects, or at
+    its first transaction if the host opened it before the tuning."""
     current = int(dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0])
     wanted = int(settings.busy_timeout * 1000)
     if current < wanted:
