@@ -219,7 +219,6 @@ def test_get_views_that_write_answer_200_while_a_worker_process_applies_stock_an
             wait_until(lambda: not stock_rows(app).get("pending"), timeout=240, interval=0.05, message="the worker to apply them")
             apply_seconds.append(time.monotonic() - began)
             applying.clear()
-        applying.clear()
         orders.join(timeout=240)
         wait_until(lambda: _settled(app, sandbox, numbers), timeout=240, interval=0.5, message="stock and orders to settle")
     finally:
