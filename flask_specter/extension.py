@@ -62,7 +62,7 @@ class Specter:
             callback token hidden on the server's request log lines of the callback URLs, no other logger;
           - a hint in the log when a request fails because the extension's tables are missing;
           - on SQLite (``SPECTER_SQLITE_TUNING``), connection listeners on ``db.engine`` (WAL, busy timeout,
-            ``BEGIN IMMEDIATE`` for writers);
+            ``BEGIN IMMEDIATE`` for writers, a reader that writes begun again as a writer: ``sqlite.py``);
           - a Flask-Babel ``Babel`` with Flask-Babel's defaults when the host has none (``i18n.init_babel``;
             Flask-Admin needs one once Flask-Babel is installed, and a host's own is kept); the extension's
             pages speak ``SPECTER_LOCALE`` by themselves;
@@ -113,7 +113,7 @@ class Specter:
         got_request_exception.connect(_hint_missing_tables, app)
         with app.app_context():
             if app.config["SPECTER_SQLITE_TUNING"]:
-                tune_sqlite(db.engine)  # before our first transaction: creating tables is one too
+                tune_sqlite(db.engine, app.config)  # before our first transaction: creating tables is one too
             if create_tables:
                 create_specter_tables(db)
         if app.config["SPECTER_ADMIN"]:

@@ -215,3 +215,59 @@ def test_a_writer_looks_for_a_busy_write_lock_every_few_milliseconds(tmp_path):
     assert len(attempts) >= 5  # looked again within the 40 ms (SQLite's own handler: one BEGIN, retried inside)
     assert max(b - a for a, b in zip(attempts, attempts[1:], strict=False)) < 0.03  # never more than the 5 ms step (and a scheduler's slack)
     assert 0.035 < waited < 1.0
+
+
+def _page_seconds(app, path: str, db_path) -> float:
+    """How long ``path`` takes while another process holds the write lock for 2 s."""
+    web = api_client(app)
+    assert web.get(path).status_code == 200  # the connection is open and prepared before the lock is taken
+    with LockHolder(db_path, 2) as holder:
+        began = time.monotonic()
+        assert web.get(path).status_code == 200
+        seconds = time.monotonic() - began
+        assert holder.released()
+    return seconds
+
+
+def test_the_host_chooses_which_requests_begin_as_readers(sqlite_shop):
+    """``SPECTER_SQLITE_READER_METHODS`` and ``SPECTER_SQLITE_WRITER_ENDPOINTS`` are settings: no host
+    patches a module constant. A page named a writer waits for the lock; the others do not."""
+    app, path = sqlite_shop(SPECTER_SQLITE_WRITER_ENDPOINTS="shop.index")
+    assert _page_seconds(app, "/", path) > 1.5
+    assert _page_seconds(app, "/api/products", path) < 1.0
+
+
+def test_a_pattern_names_every_endpoint_of_a_blueprint(sqlite_shop):
+    app, path = sqlite_shop(SPECTER_SQLITE_WRITER_ENDPOINTS=["admin.*", "api.*"])
+    assert _page_seconds(app, "/api/products", path) > 1.5
+    assert _page_seconds(app, "/", path) < 1.0
+
+
+def test_every_request_may_begin_as_a_writer(sqlite_shop):
+    app, path = sqlite_shop(SPECTER_SQLITE_READER_METHODS="")
+    assert _page_seconds(app, "/", path) > 1.5
+
+
+def test_the_busy_timeout_is_a_setting(sqlite_shop):
+    app, _path = sqlite_shop(SPECTER_SQLITE_BUSY_TIMEOUT=45, SPECTER_SQLITE_READER_METHODS=["get", "head"])
+    db = app.extensions["sqlalchemy"]
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA busy_timeout")).scalar() == 45_000
+    assert app.test_client().head("/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("SPECTER_SQLITE_BUSY_TIMEOUT", "soon"),
+        ("SPECTER_SQLITE_BUSY_TIMEOUT", -1),
+        ("SPECTER_SQLITE_READER_METHODS", ["GET", 3]),
+        ("SPECTER_SQLITE_READER_METHODS", "GET, HE4D"),
+        ("SPECTER_SQLITE_WRITER_ENDPOINTS", 7),
+    ],
+)
+def test_a_bad_sqlite_setting_stops_init_app_with_its_name(sqlite_shop, key, value):
+    from flask_specter.remote.errors import SpecterConfigError
+
+    with pytest.raises(SpecterConfigError, match=key):
+        sqlite_shop(**{key: value})
