@@ -47,6 +47,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_LANGUAGE", "SE", "Language sent with customers and orders."),
     Setting("SPECTER_SHIPPING_ARTICLE_NO", "frakt", "articleNo of the shipping row on orders."),
     Setting("SPECTER_DISCOUNT_ARTICLE_NO", "rabatt", "articleNo of the discount row on orders."),
+    Setting("SPECTER_SHIPPING_ROW_NAME", "Frakt", "Name of the shipping row on orders whose shipping method is empty."),
+    Setting("SPECTER_DISCOUNT_ROW_NAME", "Rabatt", "Name of the discount row on orders (its VAT rate: the adapter's order_fields[\"discount_vat_percent\"], else 25)."),
     Setting("SPECTER_ADMIN", True, "Register the Flask-Admin views when the app has a flask_admin.Admin."),
     Setting("SPECTER_ADMIN_ACCESS", None, "Callable returning True when the current user may use the Specter admin; None denies everyone."),
     Setting("SPECTER_LOCALE", "sv", "Language of the extension: its admin pages (with Flask-Admin's own controls on them), messages and order panel: \"sv\" or \"en\". The host's other pages keep the host's language (its Flask-Babel, else Flask-Admin's English)."),

@@ -11,7 +11,10 @@ from flask_specter.outbound import wire
 from flask_specter.remote.client import encode_params
 from flask_specter.shop import Customer, Order, OrderLine, Product
 
-CONFIG = {"SPECTER_SHIPPING_ARTICLE_NO": "frakt", "SPECTER_DISCOUNT_ARTICLE_NO": "rabatt", "SPECTER_CURRENCY": "SEK", "SPECTER_LANGUAGE": "SE"}
+CONFIG = {
+    "SPECTER_SHIPPING_ARTICLE_NO": "frakt", "SPECTER_DISCOUNT_ARTICLE_NO": "rabatt", "SPECTER_CURRENCY": "SEK", "SPECTER_LANGUAGE": "SE",
+    "SPECTER_SHIPPING_ROW_NAME": "Frakt", "SPECTER_DISCOUNT_ROW_NAME": "Rabatt",
+}
 
 
 def test_article_fields_with_latin1_text_and_the_one_time_stock():
@@ -70,6 +73,21 @@ def test_order_header_and_rows_with_shipping_discount_and_pay_type():
     assert wire.order_header(plain, CONFIG, {"bitcoin": "BTC"}) == {"externalOrderNo": "N2", "customerOrderReference": "N2", "currency": "EUR", "language": "SE", "payTypeIdentifier": "BTC"}
     assert wire.order_header(plain, CONFIG, ShopAdapter.pay_types) == {"externalOrderNo": "N2", "customerOrderReference": "N2", "currency": "EUR", "language": "SE"}
     assert wire.order_rows(plain, CONFIG) == []
+
+
+def test_the_row_names_and_the_discounts_vat_rate_are_the_shops_choice():
+    """A food shop's discount carries 12 % (the adapter's ``discount_vat_percent``); the rows' names are settings."""
+    order = Order(ref="3", number="N3", customer_ref="1", shipping_price_excl_vat=Decimal("39"), discount_excl_vat=Decimal("10"), discount_vat_percent=Decimal("12"))
+    names = {**CONFIG, "SPECTER_SHIPPING_ROW_NAME": "Leverans", "SPECTER_DISCOUNT_ROW_NAME": "Kampanj"}
+    assert wire.order_rows(order, names) == [
+        {"articleNo": "frakt", "articleName": "Leverans", "priceExclVAT": "39.000", "noOfItems": 1, "vatPercent": 25},
+        {"articleNo": "rabatt", "articleName": "Kampanj", "priceExclVAT": "-10.000", "noOfItems": 1, "vatPercent": 12},
+    ]
+
+
+def test_a_single_word_name_is_the_contact_person_once():
+    cher = Customer(ref="1", email="cher@example.se", first_name="Cher", last_name="Cher")
+    assert wire.customer_fields(cher)["contactPerson"] == "Cher"
 
 
 def test_sqlalchemy_adapter_records_follow_its_field_maps():

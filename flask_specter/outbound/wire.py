@@ -12,11 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..remote.protocol import format_decimal
-from ..shop.prices import DISCOUNT_VAT_PERCENT
 from ..shop.records import Customer, Order, Product
-
-SHIPPING_ROW_NAME = "Frakt"  # the shipping row's name when the order has no shipping method
-DISCOUNT_ROW_NAME = "Rabatt"
 
 
 def _dec(value: Any) -> Decimal:
@@ -51,7 +47,7 @@ def customer_fields(customer: Customer) -> dict[str, Any]:
         "customerOrganizationalForm": "C" if company else "P",
         "firstName": first,
         "surName": last,
-        "contactPerson": f"{first} {last}".strip(),
+        "contactPerson": first if first == last else f"{first} {last}".strip(),  # one word filled both names
         "emailAddress": customer.email.strip(),
         "phoneNo": customer.phone,
         "mobileNo": customer.mobile,
@@ -86,7 +82,7 @@ def order_rows(order: Order, config: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "articleNo": config["SPECTER_SHIPPING_ARTICLE_NO"],
-                "articleName": order.shipping_method or SHIPPING_ROW_NAME,
+                "articleName": order.shipping_method or config["SPECTER_SHIPPING_ROW_NAME"],
                 "priceExclVAT": format_decimal(_dec(shipping), 3),
                 "noOfItems": 1,
                 "vatPercent": int(_dec(order.shipping_vat_percent)),
@@ -97,10 +93,10 @@ def order_rows(order: Order, config: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "articleNo": config["SPECTER_DISCOUNT_ARTICLE_NO"],
-                "articleName": DISCOUNT_ROW_NAME,
+                "articleName": config["SPECTER_DISCOUNT_ROW_NAME"],
                 "priceExclVAT": format_decimal(-abs(_dec(discount)), 3),
                 "noOfItems": 1,
-                "vatPercent": DISCOUNT_VAT_PERCENT,
+                "vatPercent": int(_dec(order.discount_vat_percent)),
             }
         )
     return rows

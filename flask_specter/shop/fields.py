@@ -53,6 +53,7 @@ LINE_FIELDS = {"sku": "sku", "name": "name", "qty": "qty", "price_excl_vat": "pr
 # Keys a map may name beyond its defaults (none of them is read unless the shop maps it).
 OPTIONAL_PRODUCT_FIELDS = ("reserved",)
 OPTIONAL_CUSTOMER_FIELDS = ("name",)  # one name field, split into first and last name (shop/names.py)
+OPTIONAL_ORDER_FIELDS = ("discount_vat_percent",)  # the discount row's VAT rate; unmapped: 25
 DELIVERY_FIELDS = {  # order_fields key -> Address field
     "delivery_name": "name",
     "delivery_company": "company",
@@ -73,6 +74,6 @@ CUSTOMER_TEXT = ("email", "first_name", "last_name", "company", "org_no", "phone
 
 
 __all__ = [
-    "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS", "OPTIONAL_PRODUCT_FIELDS", "OPTIONAL_CUSTOMER_FIELDS", "DELIVERY_FIELDS",
+    "PRODUCT_FIELDS", "CUSTOMER_FIELDS", "ORDER_FIELDS", "LINE_FIELDS", "OPTIONAL_PRODUCT_FIELDS", "OPTIONAL_CUSTOMER_FIELDS", "OPTIONAL_ORDER_FIELDS", "DELIVERY_FIELDS",
     "PARENT_FIELD_NAMES", "PARENT_FIELDS_DEFAULT", "VARIANT_NAME", "CUSTOMER_TEXT",
 ]

@@ -103,6 +103,7 @@ class Order:
     shipping_price_excl_vat: Decimal | None = None
     shipping_vat_percent: Decimal = Decimal("25")
     discount_excl_vat: Decimal | None = None  # a positive amount taken off the order
+    discount_vat_percent: Decimal = Decimal("25")  # the discount row's VAT rate
     comment: str = ""  # the customer's message, printed on the order
     delivery: Address | None = None  # where the goods go, when the shop keeps that on the order
 

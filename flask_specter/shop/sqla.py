@@ -65,7 +65,8 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Gues
         same name): ``number``, ``customer_id``, ``lines`` (the relationship to the order's lines),
         ``currency``, ``payment_method``, ``payment_reference``, ``shipping_method``,
         ``shipping_price_excl_vat``, ``shipping_vat_percent``, ``discount_excl_vat``, ``comment``,
-        ``status``, ``specter_order_no``, ``transfer_error``, ``tracking_no``, ``invoice_id``; and the
+        ``status``, ``specter_order_no``, ``transfer_error``, ``tracking_no``, ``invoice_id``;
+        ``discount_vat_percent`` (no default: the discount row's VAT rate, else 25); and the
         delivery address (no default: an order without them carries no delivery address and Specter
         delivers to the customer's address): ``delivery_name`` (the person who receives it: Specter's
         ``deliveryAttention``), ``delivery_company`` (a company receiving it: ``deliveryCompanyName``),
@@ -338,6 +339,7 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Gues
         fields = self.order_fields
         g = self._get
         shipping_vat = dec(g(order, fields, "shipping_vat_percent", 25))
+        discount_vat = dec(g(order, fields, "discount_vat_percent", DISCOUNT_VAT_PERCENT))
         shipping, discount = g(order, fields, "shipping_price_excl_vat"), g(order, fields, "discount_excl_vat")
         return Order(
             ref=self.order_ref(order),
@@ -350,7 +352,8 @@ class SQLAlchemyShopAdapter(ArticleWriter, OptionsCheck, Readers, Prefetch, Gues
             shipping_method=text(g(order, fields, "shipping_method")),
             shipping_price_excl_vat=None if shipping is None else self._net("order.shipping_price_excl_vat", shipping, shipping_vat, ROW_PLACES),
             shipping_vat_percent=shipping_vat,
-            discount_excl_vat=None if discount is None else self._net("order.discount_excl_vat", discount, DISCOUNT_VAT_PERCENT, ROW_PLACES),
+            discount_excl_vat=None if discount is None else self._net("order.discount_excl_vat", discount, discount_vat, ROW_PLACES),
+            discount_vat_percent=discount_vat,
             comment=text(g(order, fields, "comment")),
             delivery=self._delivery(order),
         )
