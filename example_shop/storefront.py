@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 from wtforms import EmailField, HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from flask_specter.stock import OutOfStock
@@ -51,10 +50,10 @@ class CheckoutForm(FlaskForm):
     zip = StringField("Postnummer", validators=[DataRequired(), Length(max=20)])
     city = StringField("Ort", validators=[DataRequired(), Length(max=100)])
     country = StringField("Land", default="SE", validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message="Två bokstäver, t.ex. SE")])
-    payment_method = RadioField("Betalning", choices=[SelectChoice(key, label) for key, label in PAYMENT_LABELS.items()], default="invoice")
+    payment_method = RadioField("Betalning", choices=[(key, label) for key, label in PAYMENT_LABELS.items()], default="invoice")
     shipping_method = RadioField(
         "Frakt",
-        choices=[SelectChoice(key, f"{label} ({with_vat(price, 25)} kr)") for key, (label, price) in SHIPPING_METHODS.items()],
+        choices=[(key, f"{label} ({with_vat(price, 25)} kr)") for key, (label, price) in SHIPPING_METHODS.items()],
         default="postnord",
     )
     comment = TextAreaField("Meddelande", validators=[Optional(), Length(max=2000)])
@@ -134,11 +133,11 @@ def _product_for_sale(sku: str) -> Product:
     return product
 
 
-def _choices(product: Product) -> list[SelectChoice]:
+def _choices(product: Product) -> list[tuple[str, str]]:  # (value, label): WTForms 3.0 has no SelectChoice
     variants = [v for v in product.variants if v.active]
     if variants:
-        return [SelectChoice(v.sku, f"{v.name} ({v.sku}) – {'i lager' if v.stock > 0 else 'slut'}") for v in variants]
-    return [SelectChoice(product.sku, product.name)]
+        return [(v.sku, f"{v.name} ({v.sku}) – {'i lager' if v.stock > 0 else 'slut'}") for v in variants]
+    return [(product.sku, product.name)]
 
 
 @bp.route("/product/<path:sku>", methods=["GET", "POST"])
