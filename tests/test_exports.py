@@ -226,5 +226,5 @@ def test_products_then_products_stock_gives_specter_the_shops_stock_and_running_
 def test_cli_export_help_names_the_first_installation_path(push_shop):
     app = push_shop()
     text = app.test_cli_runner().invoke(args=["specter", "export", "--help"]).output
-    order = [text.index(step) for step in ("flask specter check", "flask specter export products", "flask specter export customers", "flask specter activate")]
+    order = [text.index(step) for step in ("flask specter activate", "flask specter export products", "flask specter export customers", "flask specter check")]
     assert order == sorted(order)

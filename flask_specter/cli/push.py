@@ -49,10 +49,10 @@ def export_command(kind: str, restart: bool, progress_every: float) -> None:
 
     \b
     First installation, once, in this order:
-      flask specter check
+      flask specter activate --create-service-articles
       flask specter export products     (articles with the shop's stock)
       flask specter export customers
-      flask specter activate            (callbacks and the service articles)
+      flask specter check
 
     Specter sets an article's stock when it creates the article; articles it already has keep
     Specter's data and stock, so running an export again changes nothing. "products-stock" is the

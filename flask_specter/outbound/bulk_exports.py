@@ -39,7 +39,7 @@ log = logging.getLogger("flask_specter.exports")
 PAGE_SIZE = 100
 KINDS = ("products", "customers")
 ALIASES = {"products_stock": "products"}  # the old name of the stock export: the same export now
-LABELS = {"products": "Produkter med lagersaldo", "customers": "Kunder", "products_stock": "Produkter med lagersaldo"}
+LABELS = {"products": "Produkter", "customers": "Kunder", "products_stock": "Produkter"}
 UNFINISHED = ("running", "failed")
 
 
