@@ -43,7 +43,7 @@ $(LOWEST_STAMP): setup.py ci/lowest-constraints.txt
 	$(PYTHON) -m venv $(LOWEST_VENV)
 	$(LOWEST_VENV)/bin/python -m pip install -q --upgrade pip
 	$(LOWEST_VENV)/bin/python -m pip install -q -c ci/lowest-constraints.txt -e '.[embedded,migrations]' \
-	  pytest pytest-timeout freezegun waitress
+	  pytest pytest-timeout freezegun waitress flask-migrate
 	touch $(LOWEST_STAMP)
 
 test-lowest: $(LOWEST_STAMP)
