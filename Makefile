@@ -29,7 +29,7 @@ test: $(STAMP)
 	else echo "PostgreSQL/Redis not reachable on 127.0.0.1: ran the SQLite + embedded suite only"; fi
 
 # The lowest supported versions (README, "Supported versions"): a second venv with ci/lowest-constraints.txt
-# pinned (Flask 2.3, Flask-Admin 1.6, Flask-SQLAlchemy 3.1, RQ 3.0, redis-py 5.0), running the tests that
+# pinned (Flask 2.3, Flask-Admin 1.6, Flask-SQLAlchemy 3.1, SQLAlchemy 2.0, RQ 3.0, redis-py 5.0), running the tests that
 # exercise Flask, Flask-Admin, Flask-SQLAlchemy and RQ, on SQLite with the embedded queue. .ci/run calls it
 # after `make test`.
 LOWEST_VENV ?= build/lowest-venv
@@ -48,7 +48,7 @@ $(LOWEST_STAMP): setup.py ci/lowest-constraints.txt
 
 test-lowest: $(LOWEST_STAMP)
 	$(LOWEST_VENV)/bin/python -c "import flask, flask_admin, flask_sqlalchemy, rq, redis; from importlib.metadata import version as v; \
-	  print('lowest:', *(f'{d} {v(d)}' for d in ('flask', 'flask-admin', 'flask-sqlalchemy', 'rq', 'redis', 'wtforms')))"
+	  print('lowest:', *(f'{d} {v(d)}' for d in ('flask', 'flask-admin', 'flask-sqlalchemy', 'sqlalchemy', 'rq', 'redis', 'wtforms')))"
 	env -u TEST_DATABASE_URL -u TEST_REDIS_URL $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout 180 $(LOWEST_TESTS)
 
 lint: $(STAMP)

@@ -19,7 +19,7 @@ setup(
     install_requires=[
         "flask>=2.3,<4",
         "flask-sqlalchemy>=3.1,<4",
-        "sqlalchemy>=2.0",
+        "sqlalchemy>=2.0.16",  # Flask-SQLAlchemy 3.1's own floor
         "flask-admin>=1.6.1,<3",  # 1.6 through flask_specter.compat
         "flask-wtf>=1.2",
         "flask-babel>=4.0",  # the admin in Swedish (or English): Flask-Admin's catalogue and the extension's

@@ -13,7 +13,7 @@ from packaging.version import Version
 from .test_packaging import dist  # noqa: F401  # the fixture: setup.py as setuptools reads it
 
 ROOT = Path(__file__).resolve().parent.parent
-SURFACES = ("flask", "flask-sqlalchemy", "flask-admin", "rq", "redis")
+SURFACES = ("flask", "flask-sqlalchemy", "sqlalchemy", "flask-admin", "rq", "redis")
 
 
 def _pins() -> dict[str, Version]:
@@ -42,7 +42,7 @@ def test_readme_names_the_same_lowest_versions_and_ci_runs_them():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("### Supported versions") :].split("\n\n")[1]
     pins = _pins()
-    for label, name in (("Flask", "flask"), ("Flask-SQLAlchemy", "flask-sqlalchemy"), ("Flask-Admin", "flask-admin"), ("RQ", "rq")):
+    for label, name in (("Flask", "flask"), ("Flask-SQLAlchemy", "flask-sqlalchemy"), ("SQLAlchemy", "sqlalchemy"), ("Flask-Admin", "flask-admin"), ("RQ", "rq")):
         row = next(line for line in table.splitlines() if re.match(rf"\| {re.escape(label)}[ |(]", line))
         lowest = row.split("|")[2]
         assert f"{pins[name].major}.{pins[name].minor}" in lowest, (label, row)
