@@ -3,10 +3,13 @@
 Flask 2.3 through 3.x and Flask-Admin 1.6.1 through 2.x: the extension itself runs unchanged on both;
 what differs is how a host builds its ``Admin`` (a ``theme`` object since Flask-Admin 2.0, a
 ``template_mode`` string before). ``admin_theme`` gives the keyword arguments for either, so the
-example shop and the tests build the same Bootstrap 4 admin on both; ``model_view_db`` is the second
-argument of a ``ModelView`` (the Flask-SQLAlchemy object since 2.0, which warns on a session; a session
-before, which fails on the object). ``search_placeholder``: Flask-Admin
-1.6 joins the search columns' labels as they are, and ours are lazy strings (translated per request).
+example shop and the tests build the same Bootstrap 4 admin on both. ``model_view_db`` is the second
+argument of a ``ModelView``: the Flask-SQLAlchemy object since 2.0 (which warns on a session), a session
+before (which fails on the object). ``search_placeholder``: Flask-Admin 1.6 joins the search columns'
+labels as they are, and ours are lazy strings (translated per request).
+
+Flask 2.3 needed nothing here. WTForms is the host's: Flask-Admin 1.6.1 itself fails on WTForms 3.1
+and later, so a host on 1.6 keeps ``wtforms<3.1``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The one export page: "Specter > Exporter" in the admin, and the ``/export_*`` addresses that lead to it.
 
 First installation, in this order (the page numbers the cards so): 1. products with their stock,
-2. customers. The page shows each export's latest run (progress, the interruption, the rows Specter refused) with
-buttons that start, resume or restart it. Every button is a POST with Flask-WTF's CSRF token; a GET
+2. customers. The page shows each export's latest run (progress, the interruption, the rows Specter
+refused) with buttons that start, resume or restart it. Every button is a POST with Flask-WTF's CSRF token; a GET
 never starts anything (link prefetchers and e-mail scanners follow GETs). The sending itself lives in
 ``flask_specter.outbound.bulk_exports``.
 """
