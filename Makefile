@@ -4,7 +4,7 @@ VENV ?= .venv
 PY = $(VENV)/bin/python
 STAMP = $(VENV)/.installed
 
-.PHONY: demo test test-sqlite lint docs bench clean translations
+.PHONY: demo test test-sqlite test-lowest lint docs bench clean translations
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,29 @@ test: $(STAMP)
 	  TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test TEST_REDIS_URL=redis://127.0.0.1:6379/15 \
 	  $(PY) -m pytest -q -p no:cacheprovider; \
 	else echo "PostgreSQL/Redis not reachable on 127.0.0.1: ran the SQLite + embedded suite only"; fi
+
+# The lowest supported versions (README, "Supported versions"): a second venv with ci/lowest-constraints.txt
+# pinned (Flask 2.3, Flask-Admin 1.6, Flask-SQLAlchemy 3.1, SQLAlchemy 2.0, RQ 3.0, redis-py 5.0), running the tests that
+# exercise Flask, Flask-Admin, Flask-SQLAlchemy and RQ, on SQLite with the embedded queue. .ci/run calls it
+# after `make test`.
+LOWEST_VENV ?= build/lowest-venv
+LOWEST_STAMP = $(LOWEST_VENV)/.installed
+LOWEST_TESTS = tests/test_extension.py tests/test_admin.py tests/test_example_shop.py tests/test_variant_shop.py \
+  tests/test_exports.py tests/test_cli.py tests/test_i18n.py tests/test_doors.py tests/test_callback_log.py \
+  tests/test_queue.py tests/test_outbox_listeners.py tests/test_security.py tests/test_checks.py tests/test_migrations.py
+
+$(LOWEST_STAMP): setup.py ci/lowest-constraints.txt
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOWEST_VENV)/bin/python -m pip install -q -c ci/lowest-constraints.txt -e '.[embedded,migrations]' \
+	  pytest pytest-timeout freezegun waitress flask-migrate
+	touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_VENV)/bin/python -c "import flask, flask_admin, flask_sqlalchemy, rq, redis; from importlib.metadata import version as v; \
+	  print('lowest:', *(f'{d} {v(d)}' for d in ('flask', 'flask-admin', 'flask-sqlalchemy', 'sqlalchemy', 'rq', 'redis', 'wtforms')))"
+	env -u TEST_DATABASE_URL -u TEST_REDIS_URL $(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout 180 $(LOWEST_TESTS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check flask_specter example_shop examples tests bench

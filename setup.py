@@ -14,14 +14,17 @@ setup(
     include_package_data=True,
     package_data={"flask_specter": ["py.typed", "admin/templates/**/*", "sandbox/templates/**/*", "migrations/versions/*.py", "translations/*/LC_MESSAGES/*.po", "translations/*/LC_MESSAGES/*.mo", "translations/*.pot"]},
     python_requires=">=3.11",
+    # Supported versions (README, "Supported versions"); the lowest of each is pinned in
+    # ci/lowest-constraints.txt and tested by `make test-lowest` (.ci/run).
     install_requires=[
-        "flask>=3.0",
-        "flask-sqlalchemy>=3.1",
-        "flask-admin>=2.0",
+        "flask>=2.3,<4",
+        "flask-sqlalchemy>=3.1,<4",
+        "sqlalchemy>=2.0.16",  # Flask-SQLAlchemy 3.1's own floor
+        "flask-admin>=1.6.1,<3",  # 1.6 through flask_specter.compat
         "flask-wtf>=1.2",
         "flask-babel>=4.0",  # the admin in Swedish (or English): Flask-Admin's catalogue and the extension's
         "rq>=3.0,<4",  # the major version the suite runs on; RQ changes its internals between majors
-        "redis>=5.0",
+        "redis>=5.0.1",  # RQ 3.0's own floor
         "requests>=2.31",
         "defusedxml>=0.7",
     ],

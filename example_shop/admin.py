@@ -10,11 +10,11 @@ from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
 from flask_admin.menu import MenuLink
-from flask_admin.theme import Bootstrap4Theme
 from flask_babel import Babel
 from sqlalchemy import inspect
 from wtforms.validators import Length, ValidationError
 
+from flask_specter.compat import admin_theme, model_view_db
 from flask_specter.sku import InvalidSku, sku_problem
 from flask_specter.stock import StockManagedBySpecter, is_specter_managed
 
@@ -158,10 +158,10 @@ class OrderView(SecureModelView):
 
 def init_admin(app) -> Admin:
     Babel(app, default_locale="sv")  # the shop's own admin speaks Swedish (Flask-Admin's sv catalogue); Specter's pages follow SPECTER_LOCALE
-    admin = Admin(app, name="Exempelbutiken", theme=Bootstrap4Theme(base_template="shop/admin_base.html"), index_view=ShopIndexView(name="Översikt"))
-    admin.add_view(CategoryView(Category, db, name="Kategorier", category=CATALOGUE))
-    admin.add_view(ProductView(Product, db, name="Produkter", category=CATALOGUE))
-    admin.add_view(CustomerView(Customer, db, name="Kunder", category=SALES))
-    admin.add_view(OrderView(Order, db, name="Beställningar", category=SALES))
+    admin = Admin(app, name="Exempelbutiken", **admin_theme(base_template="shop/admin_base.html"), index_view=ShopIndexView(name="Översikt"))
+    admin.add_view(CategoryView(Category, model_view_db(db), name="Kategorier", category=CATALOGUE))
+    admin.add_view(ProductView(Product, model_view_db(db), name="Produkter", category=CATALOGUE))
+    admin.add_view(CustomerView(Customer, model_view_db(db), name="Kunder", category=SALES))
+    admin.add_view(OrderView(Order, model_view_db(db), name="Beställningar", category=SALES))
     admin.add_link(MenuLink(name="Till butiken", url="/"))
     return admin

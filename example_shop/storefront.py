@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 from wtforms import EmailField, HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from flask_specter.stock import OutOfStock
@@ -19,6 +18,12 @@ from . import checkout_keys
 from .mail import confirmation_sender, send_order_confirmation
 from .models import Category, Customer, Order, Product, db, with_vat
 from .orders import SHIPPING_METHODS, LineRequest, OrderError, find_customer_by_email, place_order
+
+try:  # WTForms 3.2+: a choice is a SelectChoice (plain tuples are deprecated there and go in 3.4)
+    from wtforms.fields.choices import SelectChoice as Choice
+except ImportError:  # WTForms 3.0/3.1 (beside Flask-Admin 1.6): a (value, label) tuple
+    def Choice(value, label):  # noqa: N802  # the class's name on WTForms 3.2+
+        return (value, label)
 
 bp = Blueprint("shop", __name__)
 CART = "cart"
@@ -51,10 +56,10 @@ class CheckoutForm(FlaskForm):
     zip = StringField("Postnummer", validators=[DataRequired(), Length(max=20)])
     city = StringField("Ort", validators=[DataRequired(), Length(max=100)])
     country = StringField("Land", default="SE", validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message="Två bokstäver, t.ex. SE")])
-    payment_method = RadioField("Betalning", choices=[SelectChoice(key, label) for key, label in PAYMENT_LABELS.items()], default="invoice")
+    payment_method = RadioField("Betalning", choices=[Choice(key, label) for key, label in PAYMENT_LABELS.items()], default="invoice")
     shipping_method = RadioField(
         "Frakt",
-        choices=[SelectChoice(key, f"{label} ({with_vat(price, 25)} kr)") for key, (label, price) in SHIPPING_METHODS.items()],
+        choices=[Choice(key, f"{label} ({with_vat(price, 25)} kr)") for key, (label, price) in SHIPPING_METHODS.items()],
         default="postnord",
     )
     comment = TextAreaField("Meddelande", validators=[Optional(), Length(max=2000)])
@@ -134,11 +139,11 @@ def _product_for_sale(sku: str) -> Product:
     return product
 
 
-def _choices(product: Product) -> list[SelectChoice]:
+def _choices(product: Product) -> list:
     variants = [v for v in product.variants if v.active]
     if variants:
-        return [SelectChoice(v.sku, f"{v.name} ({v.sku}) – {'i lager' if v.stock > 0 else 'slut'}") for v in variants]
-    return [SelectChoice(product.sku, product.name)]
+        return [Choice(v.sku, f"{v.name} ({v.sku}) – {'i lager' if v.stock > 0 else 'slut'}") for v in variants]
+    return [Choice(product.sku, product.name)]
 
 
 @bp.route("/product/<path:sku>", methods=["GET", "POST"])

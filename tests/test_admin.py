@@ -11,12 +11,12 @@ import pytest
 import redis
 from flask import Flask, session
 from flask_admin import Admin
-from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy import SQLAlchemy
 from markupsafe import escape
 from sqlalchemy import select
 
 from flask_specter import Specter, SQLAlchemyShopAdapter
+from flask_specter.compat import admin_theme
 from flask_specter.messages import SendResult, SendState
 from flask_specter.models import Batch, ExportFailure, ExportRun, FeedState, OutboxEntry, SettingRow, StockHistory, StockLevel, StockRow
 from flask_specter.settings import TOGGLES
@@ -90,7 +90,7 @@ def make_admin_app(tmp_path, *, with_admin: bool = True, before_specter=None, **
     with app.app_context():
         db.create_all()
     if with_admin:
-        Admin(app, name="Testbutik", theme=Bootstrap4Theme())
+        Admin(app, name="Testbutik", **admin_theme())
     if before_specter is not None:
         before_specter(app)
     Specter(app, db=db, adapter=SQLAlchemyShopAdapter(db, product_model=Product, order_model=Order), create_tables=True)
@@ -388,9 +388,9 @@ def test_export_start_with_the_queue_down_says_so(app, admin, monkeypatch):
 
 
 def test_export_addresses_lead_an_admin_to_the_export_page_and_start_nothing_on_get(app, admin):
-    for kind in ("products", "products_stock", "customers"):
+    for kind, card in (("products", "products"), ("products_stock", "products"), ("customers", "customers")):
         resp = admin.get(f"/specter/export_{kind}")
-        assert resp.status_code == 302 and resp.headers["Location"] == f"/admin/specter/exports/#export-{kind}"
+        assert resp.status_code == 302 and resp.headers["Location"] == f"/admin/specter/exports/#export-{card}"
     assert app.test_client().get("/specter/export_products").status_code == 403
     assert app.test_client().post("/specter/export_products").status_code == 403
     assert admin.post("/specter/export_products", data={"csrf_token": "forged"}).status_code == 400

@@ -85,7 +85,7 @@ def test_export_resumes_from_its_cursor_after_specter_was_unreachable(push_shop,
     assert (run.state, run.done, run.failed) == ("done", 250, 0)
     ok = [c for c in sandbox.hooks.calls(action="newArticleSubmit") if c["ok"]]
     assert len(sandbox_calls) == 1 and len(ok) == 3  # the first page was not sent again
-    assert all(a["inStock"] == 0 for a in sandbox_articles(sandbox).values())  # "products" sends no stock
+    assert {no: a["inStock"] for no, a in sandbox_articles(sandbox).items()} == {f"P-{i:04d}": i % 9 for i in range(250)}  # with the shop's stock
 
 
 def test_customers_export_stores_numbers_and_reports_refused_rows(push_shop, sandbox):
@@ -134,9 +134,10 @@ def test_admin_export_page_starts_with_csrf_shows_progress_and_failures(push_sho
     assert web.get("/admin/specter/exports/").headers["Location"].startswith("/admin/login?")
     allowed["yes"] = True
     entry = web.get("/specter/export_products_stock")  # the fixed address leads to the admin's page ...
-    assert entry.status_code == 302 and entry.headers["Location"] == "/admin/specter/exports/#export-products_stock"
+    assert entry.status_code == 302 and entry.headers["Location"] == "/admin/specter/exports/#export-products"  # the old name of the one product export
     page = web.get("/admin/specter/exports/").get_data(as_text=True)
-    assert page.count("Ingen export har körts ännu") == 3
+    assert page.count("Ingen export har körts ännu") == 2  # 1. products with stock, 2. customers: the one first-installation path
+    assert page.index("1. Exportera produkter") < page.index("2. Exportera kunder")
     assert _runs(app) == [] and sandbox.hooks.calls(action="newArticleSubmit") == []  # ... and a GET starts nothing
     assert web.post("/admin/specter/exports/start/products_stock").status_code == 400
     assert web.post("/admin/specter/exports/start/products_stock", data={"csrf_token": "forged"}).status_code == 400
@@ -149,7 +150,7 @@ def test_admin_export_page_starts_with_csrf_shows_progress_and_failures(push_sho
         return "120 av 120 rader hanterade (100 %)" in html and html
 
     html = wait_until(finished_page, timeout=30, message="export done on the admin page")
-    card = html[html.index('id="export-products_stock"') : html.index('id="export-customers"')]
+    card = html[html.index('id="export-products"') : html.index('id="export-customers"')]
     assert "P-0050" in card and "ISO-8859-1" in card and "varav 1 misslyckades." in card
     assert "Exportera igen" in card and '<meta http-equiv="refresh"' not in html
     assert len(sandbox_articles(sandbox)) == 119
@@ -170,7 +171,7 @@ def test_admin_export_page_resumes_or_restarts_an_interrupted_run(push_shop, san
         run_inline("products")
     web = app.test_client()
     html = web.get("/admin/specter/exports/").get_data(as_text=True)
-    card = html[html.index('id="export-products"') : html.index('id="export-products_stock"')]
+    card = html[html.index('id="export-products"') : html.index('id="export-customers"')]
     assert "avbruten" in card and "Specter gick inte att nå" in card and "0 av 150 rader hanterade" in card
     assert "Fortsätt exporten" in card and "Börja om från början" in card
     token = _token(html)
@@ -188,3 +189,42 @@ def test_cli_export_prints_progress_and_the_failure_report(push_shop, sandbox):
     assert "105 of 105 handled, 1 failed." in result.output
     assert "P-0003: " in result.output
     assert len(sandbox_articles(sandbox)) == 104
+
+
+def _shop_stock(app) -> dict[str, int]:
+    from example_shop.models import Product
+
+    with ctx(app):
+        return {p.sku: p.stock for p in db(app).session.execute(select(Product)).scalars()}
+
+
+def test_products_then_products_stock_gives_specter_the_shops_stock_and_running_again_is_harmless(push_shop, sandbox):
+    """Issue 23: `export products` then `export products-stock` left every article at 0 in Specter."""
+    app = push_shop()
+    skus = _bulk_products(app, 130)
+    cli = app.test_cli_runner()
+    for kind in ("products", "products-stock"):
+        result = cli.invoke(args=["specter", "export", kind])
+        assert result.exit_code == 0, result.output
+        assert "130 of 130 handled, 0 failed." in result.output
+    shop = _shop_stock(app)
+    arts = sandbox_articles(sandbox)
+    assert set(arts) >= set(skus)
+    assert {sku: arts[sku]["inStock"] for sku in skus} == shop and any(shop.values())
+    with ctx(app):  # products-stock is another name for the one product export: one kind of run
+        assert {r.kind for r in db(app).session.execute(select(ExportRun)).scalars()} == {"products"}
+
+    # Specter is the stock master now: a sale in its till, then both exports again change nothing there.
+    sandbox.hooks.pos_sale("P-0008", 3)
+    for kind in ("products", "products-stock"):
+        assert cli.invoke(args=["specter", "export", kind]).exit_code == 0
+    again = sandbox_articles(sandbox)
+    assert again["P-0008"]["inStock"] == shop["P-0008"] - 3
+    assert {sku: again[sku]["inStock"] for sku in skus if sku != "P-0008"} == {sku: n for sku, n in shop.items() if sku != "P-0008"}
+
+
+def test_cli_export_help_names_the_first_installation_path(push_shop):
+    app = push_shop()
+    text = app.test_cli_runner().invoke(args=["specter", "export", "--help"]).output
+    order = [text.index(step) for step in ("flask specter activate", "flask specter export products", "flask specter export customers", "flask specter check")]
+    assert order == sorted(order)

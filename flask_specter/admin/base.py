@@ -14,8 +14,7 @@ from .access import admin_allowed
 CSRF_REFUSED = lazy_gettext("Formuläret saknade en giltig säkerhetstoken (CSRF) och sparades inte. Ladda om sidan och försök igen.")
 
 EXPORTS = (
-    ("products", lazy_gettext("Exportera produkter"), lazy_gettext("Skickar alla produkter till Specter.")),
-    ("products_stock", lazy_gettext("Exportera produkter med lagersaldo"), lazy_gettext("Skickar produkter och varianter med sitt lagersaldo.")),
+    ("products", lazy_gettext("Exportera produkter"), lazy_gettext("Skickar alla produkter och varianter med sitt lagersaldo till Specter.")),
     ("customers", lazy_gettext("Exportera kunder"), lazy_gettext("Skickar alla kunder till Specter.")),
 )
 

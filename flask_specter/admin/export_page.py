@@ -1,7 +1,8 @@
 """The one export page: "Specter > Exporter" in the admin, and the ``/export_*`` addresses that lead to it.
 
-The page shows each export's latest run (progress, the interruption, the rows Specter refused) with
-buttons that start, resume or restart it. Every button is a POST with Flask-WTF's CSRF token; a GET
+First installation, in this order (the page numbers the cards so): 1. products with their stock,
+2. customers. The page shows each export's latest run (progress, the interruption, the rows Specter
+refused) with buttons that start, resume or restart it. Every button is a POST with Flask-WTF's CSRF token; a GET
 never starts anything (link prefetchers and e-mail scanners follow GETs). The sending itself lives in
 ``flask_specter.outbound.bulk_exports``.
 """
@@ -18,7 +19,7 @@ from werkzeug.routing import BuildError
 
 from ..i18n import _, lazy_gettext
 from ..models import ExportRun
-from ..outbound.bulk_exports import KINDS, failure_rows, latest_run, progress, recent_runs, start_export
+from ..outbound.bulk_exports import ALIASES, KINDS, failure_rows, latest_run, progress, recent_runs, start_export
 from ..state import get_state
 from .access import admin_allowed
 from .base import CSRF_REFUSED, EXPORTS, SpecterViewMixin, refuse_visitor
@@ -30,10 +31,10 @@ LABELS = {kind: label for kind, label, _help in EXPORTS}
 STATES = {"running": (lazy_gettext("pågår"), "info"), "done": (lazy_gettext("klar"), "success"), "failed": (lazy_gettext("avbruten"), "danger")}
 INLINE_FAILURES = 10
 DESCRIPTIONS = {
-    "products": lazy_gettext("Alla butikens produkter skickas till Specter. Artiklar som redan finns där behåller sina uppgifter och sitt lagersaldo."),
-    "products_stock": lazy_gettext(
-        "Produkter och varianter med butikens lagersaldo (för modulen lagerhantering avancerad). "
-        "Artiklar som redan finns i Specter behåller sitt saldo."
+    "products": lazy_gettext(
+        "Alla butikens produkter och varianter skickas till Specter, var och en med butikens lagersaldo. "
+        "Specter sätter saldot när det skapar artikeln; artiklar som redan finns där behåller sina uppgifter och "
+        "Specters saldo (Specter är lagermaster). Att köra exporten igen ändrar ingenting."
     ),
     "customers": lazy_gettext("Alla kunder skickas till Specter; kundnumret Specter ger sparas i butiken."),
 }
@@ -93,6 +94,7 @@ class ExportView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_adm
 
     @expose("/start/<kind>", methods=["POST"])  # type: ignore[untyped-decorator]  # flask_admin ships no types
     def start(self, kind: str) -> ResponseReturnValue:
+        kind = ALIASES.get(kind, kind)
         if kind not in LABELS:
             abort(404)
         if not csrf_ok():
@@ -114,6 +116,7 @@ class ExportView(SpecterViewMixin, BaseView):  # type: ignore[misc]  # flask_adm
 
 def _entry_point(kind: str) -> ResponseReturnValue:
     """GET: an admin is sent to the export page (nothing starts); POST with a valid token starts it."""
+    kind = ALIASES.get(kind, kind)
     if not admin_allowed():
         return refuse_visitor()
     try:
@@ -139,6 +142,6 @@ def _entry_point_view(kind: str) -> Callable[[], ResponseReturnValue]:
 
 
 def register_export_routes(bp: Blueprint) -> None:
-    """``/export_products``, ``/export_products_stock``, ``/export_customers`` (admin only) on the blueprint."""
-    for kind in KINDS:
+    """``/export_products``, ``/export_customers`` (and the old ``/export_products_stock``; admin only) on the blueprint."""
+    for kind in (*KINDS, *ALIASES):
         bp.add_url_rule(f"/export_{kind}", endpoint=f"export_{kind}", view_func=_entry_point_view(kind), methods=["GET", "POST"])

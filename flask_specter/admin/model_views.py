@@ -21,6 +21,7 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import select
 
+from ..compat import model_view_db, search_placeholder
 from ..i18n import _, lazy_gettext, local_time
 from ..messages import ORDER, ORDER_NOT_READY, RECORD, describe
 from ..models import OutboxEntry
@@ -85,6 +86,9 @@ class ReadOnlyModelView(SpecterViewMixin, ModelView):  # type: ignore[misc]  # f
     column_default_sort = ("id", True)
     column_display_actions = False
 
+    def search_placeholder(self) -> str | None:
+        return search_placeholder(self)  # lazy labels on Flask-Admin 1.6 (flask_specter.compat)
+
 
 class TransferView(ReadOnlyModelView):
     """"Överför order": each order's transfer to Specter, why it failed, and a button to send it again."""
@@ -106,7 +110,7 @@ class TransferView(ReadOnlyModelView):
     column_filters = (_choices(OutboxEntry.state, lazy_gettext("Status"), STATE_LABELS),)
 
     def __init__(self, db: Any, **kwargs: Any) -> None:
-        super().__init__(OutboxEntry, db, **kwargs)
+        super().__init__(OutboxEntry, model_view_db(db), **kwargs)
 
     def get_query(self) -> Any:
         return super().get_query().filter(OutboxEntry.kind == "order")
@@ -229,7 +233,7 @@ class OutboxView(ReadOnlyModelView):
     column_sortable_list = ("kind", "ref", "state", "attempts", "created_at", "sent_at")
 
     def __init__(self, db: Any, **kwargs: Any) -> None:
-        super().__init__(OutboxEntry, db, **kwargs)
+        super().__init__(OutboxEntry, model_view_db(db), **kwargs)
 
     def _retry_button(self, view: Any, context: Any, model: OutboxEntry, name: str) -> Markup:
         if model.state != "failed":

@@ -38,16 +38,26 @@ class ProgressLines:
 
 
 @specter_cli.command("export")
-@click.argument("kind", type=click.Choice(["products", "products-stock", "customers"]))
+@click.argument("kind", type=click.Choice(["products", "customers", "products-stock"]))
 @click.option("--restart", is_flag=True, help="Start from the beginning instead of resuming an unfinished export.")
 @click.option(
     "--progress-every", type=click.FloatRange(min=0), default=PROGRESS_EVERY, show_default=True,
     help="When the output is not a terminal (a log, a pipe): a progress line at most this often, in seconds.",
 )
 def export_command(kind: str, restart: bool, progress_every: float) -> None:
-    """First installation: send every product (with stock) or customer to Specter, 100 at a time.
+    """First installation: send every product (with its stock) or customer to Specter, 100 at a time.
 
-    A refused login stops the export at once with one message; fix the settings and run it again.
+    \b
+    First installation, once, in this order:
+      flask specter activate --create-service-articles
+      flask specter export products     (articles with the shop's stock)
+      flask specter export customers
+      flask specter check
+
+    Specter sets an article's stock when it creates the article; articles it already has keep
+    Specter's data and stock, so running an export again changes nothing. "products-stock" is the
+    old name of "products". A refused login stops the export at once with one message; fix the
+    settings and run it again: it continues where it stopped.
     """
     from ..outbound.bulk_exports import LABELS, progress, run_inline, start_export
 

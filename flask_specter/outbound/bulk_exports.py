@@ -1,9 +1,17 @@
-"""First-installation exports: every product, every product with its stock, every customer, to Specter.
+"""First-installation exports: every product (with its stock) and every customer, to Specter.
 
 A run is a row (``ExportRun``) with a cursor: each job sends the next page of 100 and queues the next,
 so a run survives a dead worker or a restart and continues where it stopped. Articles go with
-``forceArticleUpdate=0`` so articles Specter already has keep their data and stock; a page Specter
-refuses as a whole is sent again row by row, to name the bad rows in the run's report.
+``forceArticleUpdate=0`` so articles Specter already has keep their data; a page Specter refuses as a
+whole is sent again row by row, to name the bad rows in the run's report.
+
+Stock: every article row carries the shop's stock as ``createArticleStock``/``noItemsInStock``.
+Specter's API has no call that sets the stock of an article it already has: it applies that initial
+stock only when it creates the article (specter-contract.md §6), and is the stock master after that.
+So the one product export creates each missing article WITH the shop's stock, and running it again
+changes nothing. (An earlier version had a products export without stock and a separate
+``products_stock`` export; the second then found every article already created at 0 and skipped it.
+``products_stock`` is kept as another name for ``products``.)
 
 No page code here: the admin's "Exporter" page (``admin/export_page.py``) and ``flask specter export``
 start runs with ``start_export``/``run_inline`` and show ``progress``.
@@ -29,8 +37,9 @@ from . import wire
 log = logging.getLogger("flask_specter.exports")
 
 PAGE_SIZE = 100
-KINDS = ("products", "products_stock", "customers")
-LABELS = {"products": "Produkter", "products_stock": "Produkter med lagersaldo (varianter)", "customers": "Kunder"}
+KINDS = ("products", "customers")
+ALIASES = {"products_stock": "products"}  # the old name of the stock export: the same export now
+LABELS = {"products": "Produkter", "customers": "Kunder", "products_stock": "Produkter"}
 UNFINISHED = ("running", "failed")
 
 
@@ -57,6 +66,7 @@ def _stops(exc: SpecterError) -> bool:
 
 def _check_kind(kind: str) -> str:
     kind = kind.replace("-", "_")
+    kind = ALIASES.get(kind, kind)
     if kind not in KINDS:
         raise ValueError(f"unknown export {kind!r}; choose one of {', '.join(KINDS)}")
     return kind
@@ -102,16 +112,16 @@ def _page(kind: str, cursor: str | None, size: int) -> list[tuple[str, Any]]:
 # -- sending one page -------------------------------------------------------------------------------
 
 
-def _article_rows(kind: str, products: list[tuple[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+def _article_rows(products: list[tuple[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each row with the shop's stock: Specter sets it on the articles it creates and ignores it on the rest."""
     adapter = get_state().adapter
-    with_stock = kind == "products_stock"
-    return [(sku, wire.article_fields(adapter.product_record(product), with_stock=with_stock)) for sku, product in products]
+    return [(sku, wire.article_fields(adapter.product_record(product), with_stock=True)) for sku, product in products]
 
 
-def _send_articles(kind: str, page: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+def _send_articles(page: list[tuple[str, Any]]) -> list[tuple[str, str]]:
     """Send a page in one call; if Specter refuses it as a whole, row by row. Returns (sku, why) failures."""
     state = get_state()
-    rows = _article_rows(kind, page)
+    rows = _article_rows(page)
     try:
         state.client.submit_articles([r for _sku, r in rows], force_update=False)
         sent, failures = [sku for sku, _r in rows], list[tuple[str, str]]()
@@ -197,7 +207,7 @@ def send_next_page(run_id: int) -> dict[str, Any]:
                 _advance(run_id, cursor, page[handled - 1][0], handled, failures, False)
             raise ExportInterrupted(stopped)
     else:
-        failures = _send_articles(kind, page)
+        failures = _send_articles(page)
     finished = len(page) < PAGE_SIZE
     _advance(run_id, cursor, page[-1][0], len(page), failures, finished)
     return {"run": run_id, "sent": len(page) - len(failures), "failed": len(failures), "state": "done" if finished else "running"}
