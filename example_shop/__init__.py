@@ -1,4 +1,4 @@
-"""Example shop: a small Flask shop joined to Specter through ``Specter.init_app`` and nothing else.
+"""Example shop: a small Flask shop joined to Specter through ``Specter.init_app`` and nothing else (``specter.py``).
 
 ``flask --app example_shop run`` (factory ``create_app``); configuration comes from the environment
 (see ``settings.py``) and ``create_app({...})`` overrides any of it, which is what the tests use.
@@ -15,14 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from flask_specter import Specter, SQLAlchemyShopAdapter
 from flask_specter.redact import install_log_redaction
 
 from . import settings
-from .models import AdminUser, Category, Customer, Order, Product, db
+from .models import AdminUser, db
 
 log = logging.getLogger("example_shop")
-specter = Specter()
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -40,18 +38,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from .auth import bp as auth_bp
     from .auth import is_admin
     from .cli import register_cli
+    from .specter import init_specter
     from .storefront import bp as shop_bp
 
     db.init_app(app)
     app.config.setdefault("SPECTER_ADMIN_ACCESS", is_admin)
     app.config.setdefault("SPECTER_ADMIN_LOGIN_URL", "/admin/login")  # the Specter pages send strangers here
-    init_admin(app)  # before specter.init_app: the extension adds its views to this Admin
-    specter.init_app(
-        app,
-        db=db,
-        adapter=SQLAlchemyShopAdapter(db, product_model=Product, customer_model=Customer, order_model=Order, category_model=Category),
-        create_tables=True,  # the demo has no migrations: a real shop runs the shipped Alembic revisions
-    )
+    init_admin(app)  # before init_specter: the extension adds its views to this Admin
+    init_specter(app)
     install_log_redaction(("example_shop", "example_shop.mail", "flask-admin.sqla"))  # errors (tracebacks) without rows
     app.register_blueprint(auth_bp)
     app.register_blueprint(shop_bp)

@@ -1,6 +1,6 @@
 """Flask-Admin at ``/admin``: deny by default, CSRF on every form, and Specter's stock rule visible.
 
-The ``Admin`` is created before ``specter.init_app`` so the extension can add its own views to it.
+The ``Admin`` is created before ``init_specter`` (``specter.py``) so the extension can add its own views to it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.form import SecureForm
 from flask_admin.menu import MenuLink
 from flask_babel import Babel
-from sqlalchemy import inspect
 from wtforms.validators import Length, ValidationError
 
 from flask_specter.compat import admin_theme, model_view_db
 from flask_specter.sku import InvalidSku, sku_problem
-from flask_specter.stock import StockManagedBySpecter, is_specter_managed
+from flask_specter.stock import is_specter_managed
 
 from .auth import is_admin
 from .models import Category, Customer, Order, OrderLine, Product, db
@@ -102,16 +101,10 @@ class ProductView(SecureModelView):
             form.stock.description = STOCK_HELP
         return form
 
-    def on_model_change(self, form, model, is_created):
-        if not is_created:
-            history = inspect(model).attrs.stock.history
-            if history.has_changes() and history.deleted and is_specter_managed(model.sku):
-                raise ValidationError(str(StockManagedBySpecter(model.sku)))
+    # A changed stock of a Specter-managed product (a tampered form) is refused by the extension's stock
+    # guard itself: a form error in this view (flask_specter.stock_guard.StockEditRefused).
 
     def handle_view_exception(self, exc):
-        if isinstance(exc, StockManagedBySpecter):
-            flash(str(exc), "error")
-            return True
         if isinstance(exc, InvalidSku):  # the extension's own check, should a SKU get past the form
             flash(exc.message_sv, "error")
             return True

@@ -6,7 +6,7 @@ a flush after the order's own), one ``name`` field, variants tied to products by
 ``updated_at`` with ``onupdate=`` and a ``version_id_col`` on the stocked model, a cart row written by a
 context processor on every first GET, a payment return that is a GET, ``CSRFProtect(app)`` and the shop's
 own Flask-Admin in English. Its checkout and payment know nothing of Specter: ``specter.py`` is the
-whole joining, and a test below holds it to configuration only and 30 lines.
+whole joining, held to configuration only and 30 lines by tests/test_examples_wiring.py.
 
 Customers drive the shop over HTTP (``Customer``: forms with their CSRF tokens); Specter is the sandbox
 over HTTP; the end-to-end test runs the embedded worker and a ``flask specter worker`` process while
@@ -16,15 +16,11 @@ file with ``TEST_REDIS_URL`` (on SQLite, without ``TEST_DATABASE_URL``; and on P
 
 from __future__ import annotations
 
-import ast
 import re
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -50,8 +46,6 @@ from .test_stock_faults import _kill
 from .test_stock_sync import activate_served, pull_and_apply
 
 pytestmark = pytest.mark.timeout(180)
-
-WIRING = Path(__file__).resolve().parents[1] / "examples" / "moms_shop" / "specter.py"
 
 
 @pytest.fixture
@@ -80,34 +74,6 @@ def customer_by_email(sandbox, email: str) -> dict:
 
 def specter_available(sandbox, sku: str) -> int:
     return int(sandbox.hooks.article(sku)["available"])
-
-
-# -- the wiring ------------------------------------------------------------------------------------------
-
-
-def test_the_wiring_is_configuration_only_and_at_most_30_lines(tmp_path):
-    source = WIRING.read_text()
-    tree = ast.parse(source)
-    specter_modules = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                       for alias in node.names if alias.name.startswith("flask_specter")}
-    for node in ast.walk(tree):
-        assert not isinstance(node, ast.ClassDef), f"a class (an adapter subclass?) at line {node.lineno}"
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flask_specter"):
-            assert not any(a.name.startswith("_") for a in node.names), f"a private name imported at line {node.lineno}"
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            patched = [t for t in targets if isinstance(t, (ast.Attribute, ast.Subscript))]
-            assert not patched, f"an attribute or item assigned (a patched constant?) at line {node.lineno}"
-        if isinstance(node, ast.Call):
-            name = ast.unparse(node.func)
-            assert not re.search(r"(^|\.)(listen|listens_for|connect|setattr)$", name), f"{name}() at line {node.lineno}: a listener or a patch"
-    assert specter_modules == set(), "import flask_specter's modules by name only through 'from ... import'"
-
-    formatted = tmp_path / "specter.py"
-    formatted.write_text(source)
-    subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", "--config", str(WIRING.parents[2] / "ruff.toml"), str(formatted)], check=True)
-    lines = formatted.read_text().count("\n")
-    assert lines <= 30, f"examples/moms_shop/specter.py is {lines} lines as ruff formats it (at most 30)"
 
 
 # -- the catalogue -----------------------------------------------------------------------------------------

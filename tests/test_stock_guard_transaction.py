@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from flask_specter import Specter, SQLAlchemyShopAdapter
 from flask_specter.models import Reservation, StockHistory, UnexplainedStock
+from flask_specter.shop.kits import Component, share_price
 
 from ._push_fixtures import sandbox_orders
 from .conftest import close_shop, drain_outbox, wait_until
@@ -145,14 +146,14 @@ def _routes(app: Flask) -> None:
 def host(shop_config):
     made = []
 
-    def factory(adapter_class=SQLAlchemyShopAdapter, **options):
+    def factory(**options):
         app = Flask("guard_host")
         app.config.update(shop_config, SPECTER_ADMIN_ACCESS=lambda: True)
         db.init_app(app)
         admin = Admin(app, name="Host")
         admin.add_view(ItemView(Item, db.session, endpoint="host_items", url="items"))
         _routes(app)
-        adapter = adapter_class(
+        adapter = SQLAlchemyShopAdapter(
             db, product_model=Item, customer_model=Buyer, order_model=Cart, line_model=CartLine,
             product_fields=PRODUCT, customer_fields=CUSTOMER, order_fields=ORDER, line_fields=LINE, **options,
         )
@@ -253,7 +254,7 @@ def test_a_payment_after_specter_has_the_order_is_not_counted_twice(host, sandbo
 
 
 def test_a_checkout_that_flushes_the_order_first_and_lowers_stock_later_holds_each_unit_once(host, sandbox):
-    app = host()
+    app = host(line_rows=kit_rows)
     buyer_id = _stocked(app, sandbox)
     resp = app.test_client().post("/checkout", json={"number": "G-3", "buyer": buyer_id, "lines": [["KORG-1", 4], ["SKAL-2", 1]]})
     assert resp.status_code == 200
@@ -270,25 +271,16 @@ def test_a_checkout_that_flushes_the_order_first_and_lowers_stock_later_holds_ea
     assert len(sandbox_orders(sandbox, "G-3")) == 1
 
 
-class KitAdapter(SQLAlchemyShopAdapter):
-    """A kit line ships its components: the order record has their rows (the shape ``line_rows``
-    configures), and the guard matches the shop's decrements of the components through it."""
-
-    def order_record(self, order):
-        from dataclasses import replace
-
-        record = super().order_record(order)
-        rows = []
-        for line in record.lines:
-            if line.sku == "KIT-1":
-                rows += [replace(line, sku=sku, qty=line.qty) for sku in ("KORG-1", "SKAL-2")]
-            else:
-                rows.append(line)
-        return replace(record, lines=tuple(rows))
+def kit_rows(line):
+    """The host's kit (``line_rows=``): a KIT-1 line ships one KORG-1 and one SKAL-2 per kit, the kit's
+    price shared out equally; any other line is an ordinary one (None)."""
+    if line.sku != "KIT-1":
+        return None
+    return share_price(line.price_excl_vat, line.qty, [Component("KORG-1", name="Korg"), Component("SKAL-2", name="Skål")])
 
 
 def test_a_kits_components_lowered_by_the_checkout_are_held_once_each(host, sandbox):
-    app = host(adapter_class=KitAdapter)
+    app = host(line_rows=kit_rows)
     buyer_id = _stocked(app, sandbox, stocks=(("KORG-1", 10), ("SKAL-2", 10), ("KIT-1", 5)))
     client = app.test_client()
     resp = client.post("/checkout", json={"number": "G-4", "buyer": buyer_id, "lines": [["KORG-1", 1]]})
@@ -307,12 +299,15 @@ def test_a_kits_components_lowered_by_the_checkout_are_held_once_each(host, sand
     assert [h for h in _held(app) if h[0] == str(kit_id)] == [(str(kit_id), "KORG-1", 2), (str(kit_id), "SKAL-2", 2)]
     assert _unexplained(app) == []
     assert drain_outbox(app)["sent"] == 2
+    [order] = sandbox_orders(sandbox, "G-5")
+    assert [(r["articleNo"], int(r["noOfItems"]), Decimal(r["priceExclVAT"])) for r in order["rows"]] == [
+        ("KORG-1", 2, Decimal("50.00")), ("SKAL-2", 2, Decimal("50.00"))]  # the kit as its components, its price shared out
     _pull_stock(app)
     assert _stock(app) == {"KIT-1": 5, "KORG-1": 7, "SKAL-2": 8}
 
 
 def test_a_stock_change_no_order_explains_is_recorded_shown_and_replaced_by_specters_next_figure(host, sandbox):
-    app = host()
+    app = host(line_rows=kit_rows)
     _stocked(app, sandbox)
     resp = app.test_client().post("/stock-take/KORG-1", data={"stock": "4"})
     assert resp.status_code == 200
@@ -344,7 +339,7 @@ def _csrf(html: str) -> str:
 
 
 def test_an_admin_editing_stock_in_the_hosts_own_flask_admin_view_gets_a_form_error(host, sandbox):
-    app = host()
+    app = host(line_rows=kit_rows)
     _stocked(app, sandbox)
     with app.app_context():
         item_id = db.session.execute(select(Item.id).where(Item.sku == "KORG-1")).scalar_one()

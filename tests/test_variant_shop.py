@@ -315,8 +315,13 @@ def test_a_status_from_specter_comes_back_as_the_shops_integer(vshop, sandbox):
 # -- Specter's stock over the callback, and the shop's cache -----------------------------------------
 
 
-def test_a_pos_sale_reaches_the_variant_and_the_signal_clears_the_shops_cache(vshop, sandbox, serve, live_worker):
+def test_a_pos_sale_reaches_the_variant_and_the_shops_cache_sees_its_updated_at_move(vshop, sandbox, serve, live_worker):
+    """The shop's listing cache is keyed by the variants' ``updated_at`` (``onupdate``), which Specter's
+    bulk stock write moves like any other write: no receiver, no listener; the changed product's
+    listing is rebuilt and an unchanged product's page stays cached."""
     from examples.variant_shop.cache import LISTING, get_cache, product_key
+    from examples.variant_shop.models import Variant
+    from examples.variant_shop.views import _stamp
 
     client = vshop.test_client()
     activate_served(vshop, serve)
@@ -326,13 +331,17 @@ def test_a_pos_sale_reaches_the_variant_and_the_signal_clears_the_shops_cache(vs
     def listed(sku):
         return {v["sku"]: v["available"] for p in client.get("/products").get_json() for v in p["variants"]}[sku]
 
+    def plate_stamp():
+        with vshop.app_context():
+            return _stamp(Variant.product_id == plate_id)
+
     assert listed("MUGG-ROD") == 10
     plate_id = next(p["id"] for p in client.get("/products").get_json() if p["title"] == "Tallrik Ek")
     assert client.get(f"/products/{plate_id}").status_code == 200
-    cache = get_cache(vshop)
-    assert cache.get(LISTING) is not None and cache.get(product_key(plate_id)) is not None
+    cache, stamp = get_cache(vshop), plate_stamp()
+    assert cache.get(LISTING) is not None and cache.get(product_key(plate_id), stamp) is not None
 
-    sandbox.hooks.pos_sale("MUGG-ROD", 4)  # a sale at Specter's till: callback, pull, bulk UPDATE, signal
+    sandbox.hooks.pos_sale("MUGG-ROD", 4)  # a sale at Specter's till: callback, pull, bulk UPDATE (updated_at moves)
     wait_until(lambda: variant(vshop, "MUGG-ROD")["stock"] == 6, message="the POS sale to reach the variant")
-    wait_until(lambda: listed("MUGG-ROD") == 6, timeout=10, message="the cached listing to be forgotten")
-    assert cache.get(product_key(plate_id)) is not None  # the plate's page did not change: still cached
+    wait_until(lambda: listed("MUGG-ROD") == 6, timeout=10, message="the cached listing to be rebuilt")
+    assert plate_stamp() == stamp and cache.get(product_key(plate_id), stamp) is not None  # the plate did not change: still cached

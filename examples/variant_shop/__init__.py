@@ -1,6 +1,7 @@
 """A second example shop, shaped unlike ``example_shop``: products with variants, users with an address
 book, orders committed in two steps and paid later, integer statuses, an allocated column and its own
-listing cache. Its checkout, payment and views know nothing of Specter: ``specter.py`` joins the two.
+listing cache (keyed by the variants' ``updated_at``). Its checkout, payment and views know nothing of
+Specter: ``specter.py`` joins the two.
 
 ``flask --app examples.variant_shop run``; ``create_app({...})`` overrides the configuration.
 """

@@ -1,7 +1,9 @@
 """The shop's own cache of product listings: Redis on ``REDIS_URL`` when set, a dict in the process otherwise.
 
-Listings are cached for ``CACHE_TIMEOUT`` seconds under ``CACHE_KEY_PREFIX``; the shop's own code
-forgets a product when it changes its stock (checkout, payment).
+Listings are cached for ``CACHE_TIMEOUT`` seconds under ``CACHE_KEY_PREFIX``, each with the stamp it
+was built at (the variants' latest ``updated_at``): an entry whose stamp is not the current one is not
+served. So a stock written by anyone (the shop's checkout and payment, which also forget the products
+they change, a script, or Specter's stock writes, which move ``onupdate`` columns) is never listed stale.
 """
 
 from __future__ import annotations
@@ -28,19 +30,24 @@ class ListingCache:
         self.prefix = app.config.get("CACHE_KEY_PREFIX", "variant_shop:")
         self.timeout = int(app.config.get("CACHE_TIMEOUT", 300))
         self.redis = redis.Redis.from_url(url) if url else None
-        self._local: dict[str, tuple[float, str]] = {}
+        self._local: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: str, stamp: str | None = None) -> Any | None:
+        """The value stored under ``key``, or None; with ``stamp``, None unless it was stored with it."""
         if self.redis is not None:
             raw = self.redis.get(self.prefix + key)
-            return None if raw is None else json.loads(raw)
-        with self._lock:
-            expires, value = self._local.get(key, (0.0, ""))
-        return json.loads(value) if expires > time.monotonic() else None
+        else:
+            with self._lock:
+                expires, raw = self._local.get(key, (0.0, None))
+            raw = raw if expires > time.monotonic() else None
+        if raw is None:
+            return None
+        stored, value = json.loads(raw)
+        return value if stamp is None or stored == stamp else None
 
-    def set(self, key: str, value: Any) -> None:
-        raw = json.dumps(value)
+    def set(self, key: str, value: Any, stamp: str | None = None) -> None:
+        raw = json.dumps([stamp, value])
         if self.redis is not None:
             self.redis.set(self.prefix + key, raw, ex=self.timeout)
             return

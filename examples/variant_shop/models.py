@@ -2,7 +2,7 @@
 
 - A ``Product`` (title, description, base price, VAT rate) has ``Variant`` rows; the variant is what is
   sold and stocked: its SKU, its stock, its ``allocated`` quantity (raised at checkout, lowered with the
-  stock at payment) and an optional price of its own.
+  stock at payment), an optional price of its own and ``updated_at`` (``onupdate``: the cache's key).
 - A ``User`` has ``Address`` rows and points at the default one.
 - An ``Order`` is committed first, its ``OrderLine`` rows after it; ``paid`` is set by the payment code;
   ``status`` is an integer (``OrderStatus``).
@@ -63,6 +63,7 @@ class Variant(db.Model):  # type: ignore[name-defined,misc]
     ean: Mapped[str | None] = mapped_column(String(20))
     stock: Mapped[int] = mapped_column(default=0)
     allocated: Mapped[int] = mapped_column(default=0)  # in unpaid orders
+    updated_at: Mapped[dt.datetime] = mapped_column(default=_now, onupdate=_now)  # the listing cache's key
 
     @property
     def unit_price(self) -> Decimal:

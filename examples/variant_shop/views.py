@@ -1,4 +1,4 @@
-"""The storefront's JSON routes: the catalogue (cached), checkout, the payment provider's notification and
+"""The storefront's JSON routes: the catalogue (cached, keyed by the variants' ``updated_at``), checkout, the payment provider's notification and
 the customer's address book."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .cache import LISTING, get_cache, product_key
 from .checkout import CartItem, CheckoutError, place_order
-from .models import Address, Order, Product, User, db
+from .models import Address, Order, Product, User, Variant, db
 from .payment import confirm_payment
 
 bp = Blueprint("variant_shop", __name__)
@@ -24,24 +24,29 @@ def _product(product: Product) -> dict[str, Any]:
     }
 
 
+def _stamp(*where: Any) -> str:
+    """The latest ``updated_at`` of the variants shown: it moves whenever one of them is written."""
+    return str(db.session.execute(select(func.max(Variant.updated_at)).where(*where)).scalar())
+
+
 @bp.get("/products")
 def products() -> Any:
-    cache = get_cache()
-    listing = cache.get(LISTING)
+    cache, stamp = get_cache(), _stamp()
+    listing = cache.get(LISTING, stamp)
     if listing is None:
         rows = db.session.execute(select(Product).where(Product.published).options(selectinload(Product.variants)).order_by(Product.id)).scalars()
         listing = [_product(p) for p in rows]
-        cache.set(LISTING, listing)
+        cache.set(LISTING, listing, stamp)
     return jsonify(listing)
 
 
 @bp.get("/products/<int:product_id>")
 def product(product_id: int) -> Any:
-    cache = get_cache()
-    page = cache.get(product_key(product_id))
+    cache, stamp = get_cache(), _stamp(Variant.product_id == product_id)
+    page = cache.get(product_key(product_id), stamp)
     if page is None:
         page = _product(db.get_or_404(Product, product_id))
-        cache.set(product_key(product_id), page)
+        cache.set(product_key(product_id), page, stamp)
     return jsonify(page)
 
 

@@ -3,7 +3,9 @@
 A default name (``barcode``, ``weight``, ``tracking_no``, ...) that the model lacks is no error: the
 field reads empty and Specter's value for it is not stored. But it is said, in one warning line, so that
 a price or a name sent empty because the column is called something else is seen at start-up, not in
-Specter. Mapping the field to None ("my model has none") silences it for that field.
+Specter. Mapping the field to None ("my model has none") silences it for that field. A default that
+something else the host gave reads instead is not listed (``options_check``: a variant's field its
+parent gives, first and last name split from one ``name``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from .missing_fields import warn_missing_defaults
 from .names import warn_missing_names
 from .order_rules import line_order_attr
 from .paths import mapper_of, path_dependencies, path_problem, related_class
-from .validation import config_problems
+from .validation import config_problems, parent_problem
 
 
 class OptionsCheck:
@@ -106,10 +106,23 @@ class OptionsCheck:
             raise SpecterConfigError("SQLAlchemyShopAdapter: " + "; ".join(problems))
         maps = {"product_fields": self.product_fields, "customer_fields": self.customer_fields,
                 "order_fields": self.order_fields, "line_fields": self.line_fields}
-        warn_missing_defaults(maps, self._given, models)
+        warn_missing_defaults(maps, self._covered(), models)
         warn_missing_names("customer_fields", self.customer_fields, self.customer_model, _readable)
         if self.guest_customer_fields:
             warn_missing_names("guest_customer_fields", self.guest_customer_fields, self.order_model, _readable)
+
+    def _covered(self) -> dict[str, dict[str, FieldSpec]]:
+        """The fields the host gave, and the defaults something else it gave reads instead: a variant's
+        field its parent gives (``parent_fields``), first and last name split from one ``name``."""
+        covered = {option: dict(fields) for option, fields in self._given.items()}
+        parent_class = parent_problem(self._products(), self.parent)[0] if self.parent else None
+        if parent_class is not None:
+            for key, spec in self.parent_fields.items():
+                if key in self.product_fields and (not isinstance(spec, str) or path_problem(parent_class, spec) is None):
+                    covered["product_fields"].setdefault(key, spec)
+        if self._given["customer_fields"].get("name") is not None:
+            covered["customer_fields"].update({k: None for k in ("first_name", "last_name") if k not in covered["customer_fields"]})
+        return covered
 
     def dependencies(self) -> tuple[Dependency, ...]:
         """Products: the parent fields of variants, dotted product paths and what ``Computed`` values
