@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from decimal import Decimal
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, SmallInteger, func, insert, select

@@ -21,7 +21,6 @@ from xml.etree.ElementTree import Element
 from . import protocol
 from .errors import SpecterProtocolError
 
-
 FIGURE_MAX_CHARS = 40  # no figure Specter keeps is longer; a longer one is refused before it is converted
 SHOWN_CHARS = 40  # how much of an unreadable value a refusal quotes
 SMALL_INT_DIGITS = 9  # codes, status ids and limits: anything longer is not one
