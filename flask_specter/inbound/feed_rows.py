@@ -7,6 +7,8 @@ will be written to (lengths and integer ranges read from the models, so a change
 check), Specter's own limit for an article number, and the control characters no text may carry.
 A row that fails, and every row of a number sent twice in one batch, is refused: kept in
 ``specter_refused_rows`` with its reason for the admin, never stored. The rest of the batch goes on.
+A value the parser could not read (``?``, 5,000 digits) refuses its row the same way, and a refusal's
+reason never raises: a huge value is quoted cut short, a huge integer shown in powers of ten.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, SmallInteger, func, insert, select
@@ -26,6 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..models import ArticleRow, OrderEvent, RefusedRow, Reservation, StockHistory, StockLevel, StockRow, utcnow
 from ..queue import Job
 from ..remote import protocol
+from ..remote.parsing import Unreadable
 from ..state import get_state
 
 log = logging.getLogger("flask_specter.pulls")
@@ -40,6 +44,17 @@ REASON_MAX: int = RefusedRow.__table__.c.reason.type.length  # type: ignore[attr
 REREAD_PAUSE = dt.timedelta(hours=24)  # one automatic full stock re-read per duplicated SKU a day
 
 _INT_BITS = ((SmallInteger, 16), (BigInteger, 64), (Integer, 32))  # subclasses before their base
+_SHOWN_DIGITS = 30  # a larger integer is shown as 1.000E+4999: Python will not write out more than 4,300 digits
+_FIELD_NAMES = {
+    "available": "Disponibelt saldo",
+    "noItemsAv": "Disponibelt saldo",
+    "noItemsInStock": "Lagersaldo",
+    "priceExclVat": "Priset",
+    "buyPrice": "Inköpspriset",
+    "productWeight": "Vikten",
+    "vatPercent": "Momssatsen",
+    "statusId": "Orderstatusen",
+}
 
 
 @dataclass(frozen=True)
@@ -111,9 +126,21 @@ class Screening:
 
 
 def printable(text: object, limit: int = REF_MAX) -> str:
-    """``text`` safe to store and show: control characters escaped (``\\x00``), cut to ``limit``."""
-    shown = _ANY_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    """``text`` safe to store and show: control characters escaped (``\\x00``), cut to ``limit``. Only
+    what can be shown is escaped, so a value of any length costs the same."""
+    raw = text if isinstance(text, str) else shown_value(text)
+    shown = _ANY_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", raw[: limit + 1])
+    return shown if len(raw) <= limit and len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def shown_value(value: object) -> str:
+    """``value`` as text that never raises: an integer of more than _SHOWN_DIGITS digits in powers of ten."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_SHOWN_DIGITS:
+        return f"{Decimal(value):.3E}"
+    try:
+        return str(value)
+    except ValueError:  # a type whose text has a limit too
+        return f"<{type(value).__name__}>"
 
 
 def text_limit(*columns: ColumnElement[Any]) -> int | None:
@@ -148,8 +175,22 @@ def _int_problem(value: int | None, what: str, bounds: tuple[int, int]) -> str |
         return None
     low, high = bounds
     if not low <= value <= high:
-        return f"{what} {value} ligger utanför det som kan lagras ({low} till {high})"
+        return f"{what} {shown_value(value)} ligger utanför det som kan lagras ({low} till {high})"
     return None
+
+
+def _unreadable_problem(item: Any) -> str | None:
+    """The reason for a row with a value the parser could not read, quoting it cut short."""
+    bad: Unreadable | None = getattr(item, "unreadable", None)
+    if bad is None:
+        return None
+    what = _FIELD_NAMES.get(bad.field, bad.field)
+    if not bad.length:
+        return f"{what} saknas"
+    quoted = printable(bad.text, 40)
+    if bad.length > len(bad.text):
+        return f"{what} '{quoted}…' ({bad.length} tecken) är inget tal som kan läsas"
+    return f"{what} '{quoted}' är inget tal som kan läsas"
 
 
 def _text_problem(values: Iterable[tuple[str, str | None]]) -> str | None:
@@ -177,13 +218,14 @@ def _stock_limits() -> dict[str, Any]:
 def _stock_problem(row: Any, limits: dict[str, Any]) -> str | None:
     return (
         _identifier_problem(row.article_no, "Artikelnumret", limits["sku"])
+        or _unreadable_problem(row)
         or _int_problem(row.available, "Disponibelt saldo", limits["available"])
         or _int_problem(row.in_stock, "Lagersaldo", limits["in_stock"])
     )
 
 
 def _article_problem(item: Any, limits: dict[str, Any]) -> str | None:
-    return _identifier_problem(item.article_no, "Artikelnumret", limits["sku"]) or _text_problem(
+    return _identifier_problem(item.article_no, "Artikelnumret", limits["sku"]) or _unreadable_problem(item) or _text_problem(
         (("Namnet", item.name), ("Streckkoden", item.bar_code), ("Artikelgruppen", item.group_no), ("Artikelgruppens namn", item.group_name))
     )
 
@@ -192,7 +234,7 @@ def _order_problem(item: Any, limits: dict[str, Any]) -> str | None:
     problem = _identifier_problem(item.order_no, "Ordernumret", limits["order_no"])
     if problem is None and item.external_order_no:
         problem = _identifier_problem(item.external_order_no, "Butikens ordernummer", limits["external_order_no"])
-    return problem or _text_problem([("Leveransstatus", item.delivery_status), *(("Spårningsnumret", t) for t in item.tracking_nos)])
+    return problem or _unreadable_problem(item) or _text_problem([("Leveransstatus", item.delivery_status), *(("Spårningsnumret", t) for t in item.tracking_nos)])
 
 
 def _limits(feed: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import fromstring as _safe_fromstring
 from defusedxml.ElementTree import iterparse as _safe_iterparse
 
-from . import protocol
+from . import parsing, protocol
 from .deadline import Deadline, DeadlineAdapter
 from .errors import SpecterConfigError, SpecterEncodingError, SpecterProtocolError, SpecterTimeout, SpecterUnavailable, api_error
 from .feed_stream import READ_CHUNK, Body, FeedStream
@@ -234,7 +234,7 @@ class SpecterClient:
         if head.startswith(b"0;"):
             text = body.read().decode(protocol.WIRE_ENCODING).lstrip()
             parts = text.split(";", 2)
-            code = int(parts[1]) if len(parts) > 1 and parts[1].strip().isdigit() else 0
+            code = (parsing.small_int(parts[1]) if len(parts) > 1 else None) or 0
             raise api_error(code, parts[2].strip() if len(parts) > 2 else "", action=action, sent_batch=sent_batch)
         if stream:
             return "text", body
@@ -270,7 +270,7 @@ class SpecterClient:
     def _raise_for_response(action: str, resp: Element, sent_batch: str | None) -> None:
         result = (resp.findtext("result") or "").strip()
         code_text = (resp.findtext("code") or "").strip()
-        code = int(code_text) if code_text.isdigit() else 0
+        code = parsing.small_int(code_text) or 0
         if result == "0" or (result == "" and code not in (0,)):
             raise api_error(code, (resp.findtext("message") or "").strip(), action=action, sent_batch=sent_batch)
 

@@ -2,6 +2,12 @@
 
 The feed parsers read an answer as a stream (text chunks, or XML events): a batch of 100,000 rows is
 never held whole, as text, as a tree or as a list, so a pull's memory does not grow with the batch.
+
+A value of a row that cannot be read (``?`` as a stock figure, a price of 5,000 digits, ``1E+1000000``)
+marks its row ``unreadable``: the row is refused when it is screened, the rest of the answer goes on. Only
+an answer that is itself broken (not a row shape, not XML) fails the fetch. No unbounded text is ever
+turned into a number: Python refuses to turn an integer of more than 4,300 digits into text, and an error
+raised by the message about a bad row would stall the feed.
 """
 
 from __future__ import annotations
@@ -14,6 +20,35 @@ from xml.etree.ElementTree import Element
 
 from . import protocol
 from .errors import SpecterProtocolError
+
+FIGURE_MAX_CHARS = 40  # no figure Specter keeps is longer; a longer one is refused before it is converted
+SHOWN_CHARS = 40  # how much of an unreadable value a refusal quotes
+SMALL_INT_DIGITS = 9  # codes, status ids and limits: anything longer is not one
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A value of a row that could not be read, kept so the row is refused with it (not the answer)."""
+
+    field: str  # its wire name: available, noItemsAv, priceExclVat, statusId...
+    text: str  # as sent, cut to SHOWN_CHARS characters
+    length: int  # its whole length in characters
+
+
+class _BadValue(Exception):
+    def __init__(self, field: str, value: str | None) -> None:
+        super().__init__(field)
+        text = value or ""
+        self.unreadable = Unreadable(field, text[:SHOWN_CHARS], len(text))
+
+
+def small_int(text: str | None) -> int | None:
+    """``text`` as a small non-negative integer (ASCII digits only, at most SMALL_INT_DIGITS), else None:
+    ``int()`` raises for ``²`` (a digit to ``str.isdigit``) and for more than 4,300 digits."""
+    text = (text or "").strip()
+    if text.isascii() and text.isdigit() and len(text) <= SMALL_INT_DIGITS:
+        return int(text)
+    return None
 
 
 @dataclass(frozen=True)
@@ -33,6 +68,7 @@ class StockLine:
     in_stock: int | None = None
     article_id: str | None = None
     site_id: str | None = None
+    unreadable: Unreadable | None = None  # a figure that could not be read: the row is refused
 
 
 @dataclass(frozen=True)
@@ -47,6 +83,7 @@ class ArticleInfo:
     group_no: str | None = None
     group_name: str | None = None
     deleted: bool = False
+    unreadable: Unreadable | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +94,7 @@ class OrderChange:
     delivery_status: str | None
     tracking_nos: tuple[str, ...] = ()
     deliveries_updated: bool = False
+    unreadable: Unreadable | None = None
 
     @property
     def removed(self) -> bool:
@@ -89,19 +127,25 @@ def _text(el: Element | None, name: str) -> str | None:
 
 
 def _dec(value: str | None, name: str) -> Decimal | None:
+    """A price, weight or VAT rate; raises ``_BadValue`` for one that is no plain number (or too long to be one)."""
     if value is None or value.strip() == "":
         return None
+    if len(value) > FIGURE_MAX_CHARS:
+        raise _BadValue(name, value)
     try:
         return protocol.parse_decimal(value, field=name)
-    except ValueError as exc:
-        raise SpecterProtocolError(f"Specter sent an unreadable number: {exc}") from exc
+    except ValueError:
+        raise _BadValue(name, value) from None
 
 
 def _qty(value: str | None, name: str) -> int:
+    """A stock figure; raises ``_BadValue`` for one that is missing, no plain number or too long to be one."""
+    if value is None or len(value) > FIGURE_MAX_CHARS:
+        raise _BadValue(name, value)
     try:
         return protocol.parse_quantity(value, field=name)
-    except ValueError as exc:
-        raise SpecterProtocolError(f"Specter sent an unreadable stock figure: {exc}") from exc
+    except ValueError:
+        raise _BadValue(name, value) from None
 
 
 def _stock_line(line: str) -> StockLine | None:
@@ -113,7 +157,11 @@ def _stock_line(line: str) -> StockLine | None:
     article_no = parts[1].strip()
     if not article_no:
         return None
-    return StockLine(article_no=article_no, available=_qty(parts[2], article_no), article_id=parts[0].strip() or None)
+    article_id = parts[0].strip() or None
+    try:
+        return StockLine(article_no=article_no, available=_qty(parts[2], "available"), article_id=article_id)
+    except _BadValue as bad:
+        return StockLine(article_no=article_no, available=0, article_id=article_id, unreadable=bad.unreadable)
 
 
 def iter_stock_text(chunks: Iterable[str]) -> Iterator[StockLine]:
@@ -197,7 +245,7 @@ def _root_child(elem: Element, meta: FeedMeta, on_response: Callable[[Element], 
     if elem.tag == "APIresponse":
         on_response(elem)
     elif elem.tag == "responseMaxLimit":
-        meta.limit = int(text) if text.isdigit() else None
+        meta.limit = small_int(text)
     elif elem.tag == "moreInfoToFetch":
         meta.more_flag = text == "1"
 
@@ -210,6 +258,7 @@ def iter_stock_xml(records: Iterable[tuple[Element, list[Element]]], sites: set[
     be wrong.
     """
     totals: dict[str, list[int]] = {}
+    unreadable: dict[str, Unreadable] = {}  # an article with a figure that could not be read, at any site
     seen: set[tuple[str | None, str]] = set()
     doubled: set[str] = set()
     for article, ancestors in records:
@@ -222,17 +271,22 @@ def iter_stock_xml(records: Iterable[tuple[Element, list[Element]]], sites: set[
         if (site, article_no) in seen:
             doubled.add(article_no)
         seen.add((site, article_no))
-        available = _qty(_text(article, "noItemsAv"), article_no)
-        in_stock_text = _text(article, "noItemsInStock")
-        in_stock = _qty(in_stock_text, article_no) if in_stock_text is not None else 0
         acc = totals.setdefault(article_no, [0, 0])
+        try:
+            available = _qty(_text(article, "noItemsAv"), "noItemsAv")
+            in_stock_text = _text(article, "noItemsInStock")
+            in_stock = _qty(in_stock_text, "noItemsInStock") if in_stock_text is not None else 0
+        except _BadValue as bad:
+            unreadable.setdefault(article_no, bad.unreadable)
+            continue
         acc[0] += available
         acc[1] += in_stock
     del seen
     meta.duplicates = frozenset(doubled)
     for no in list(totals):
         available, in_stock = totals.pop(no)
-        yield StockLine(article_no=no, available=available, in_stock=in_stock)
+        bad_value = unreadable.get(no)
+        yield StockLine(article_no=no, available=0 if bad_value else available, in_stock=0 if bad_value else in_stock, unreadable=bad_value)
 
 
 def iter_articles_xml(records: Iterable[tuple[Element, list[Element]]]) -> Iterator[ArticleInfo]:
@@ -240,19 +294,25 @@ def iter_articles_xml(records: Iterable[tuple[Element, list[Element]]]) -> Itera
         article_no = _text(article, "articleNo")
         if not article_no:
             continue
-        yield (
-            ArticleInfo(
-                article_no=article_no,
-                name=_text(article, "name"),
-                price_excl_vat=_dec(article.get("priceExclVat"), "priceExclVat"),
-                buy_price=_dec(article.get("buyPrice"), "buyPrice"),
-                bar_code=(article.get("barCode") or None),
-                weight=_dec(article.get("productWeight"), "productWeight"),
-                vat_percent=_dec(article.get("vatPercent"), "vatPercent"),
-                group_no=_text(article, "articleGroupNo"),
-                group_name=_text(article, "articleGroupName"),
-                deleted=article.get("deleted") == "1",
-            )
+        try:
+            price = _dec(article.get("priceExclVat"), "priceExclVat")
+            buy_price = _dec(article.get("buyPrice"), "buyPrice")
+            weight = _dec(article.get("productWeight"), "productWeight")
+            vat_percent = _dec(article.get("vatPercent"), "vatPercent")
+        except _BadValue as bad:
+            yield ArticleInfo(article_no=article_no, unreadable=bad.unreadable)
+            continue
+        yield ArticleInfo(
+            article_no=article_no,
+            name=_text(article, "name"),
+            price_excl_vat=price,
+            buy_price=buy_price,
+            bar_code=(article.get("barCode") or None),
+            weight=weight,
+            vat_percent=vat_percent,
+            group_no=_text(article, "articleGroupNo"),
+            group_name=_text(article, "articleGroupName"),
+            deleted=article.get("deleted") == "1",
         )
 
 
@@ -263,16 +323,19 @@ def iter_orders_xml(records: Iterable[tuple[Element, list[Element]]]) -> Iterato
             continue
         status = order.find("orderstatus")
         deliveries = order.find("deliveries")
-        status_id = status.get("statusId") if status is not None else None
+        status_text = status.get("statusId") if status is not None else None
+        status_id = small_int(status_text)
+        bad_status = Unreadable("statusId", status_text[:SHOWN_CHARS], len(status_text)) if status_text and status_id is None else None
         yield (
             OrderChange(
                 order_no=order_no,
                 external_order_no=order.get("externalOrderNo"),
-                status_id=int(status_id) if status_id and status_id.isdigit() else None,
+                status_id=status_id,
                 delivery_status=(status.get("deliveryStatus") or None) if status is not None else None,
                 tracking_nos=tuple(
                     d.get("trackingNo", "") for d in (deliveries.findall("delivery") if deliveries is not None else []) if d.get("trackingNo")
                 ),
                 deliveries_updated=deliveries is not None and deliveries.get("updated") == "1",
+                unreadable=bad_status,
             )
         )

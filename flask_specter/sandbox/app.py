@@ -89,12 +89,21 @@ def _script_view() -> Response:
     sb.store.log_call(ok=int(ok), code=code, message=message, **log)
     if fault is not None and fault.mode == "after":
         return _error_page(fault.status)
-    if fault is not None and fault.mode == "replace":
+    if ok:
+        _release_holds(sb, name)
+    if fault is not None and (fault.mode == "replace" or (fault.mode == "hold" and ok)):
         body = fault.body.replace("$batchNo", params.text("batchNo"))
         return _fault_response(Fault(action=fault.action, mode="body", status=fault.status, body=body, body_encoding=fault.body_encoding))
     if fault is not None and fault.mode == "drip":
         return _drip(response, fault.seconds)
     return response
+
+
+def _release_holds(sb: Sandbox, action: str) -> None:
+    """A confirmed batch ends the ``hold`` on its feed's fetches."""
+    for feed in protocol.FEEDS.values():
+        if feed.confirm_action.lower() == action.lower():
+            sb.faults.release(feed.fetch_action)
 
 
 def _drip(response: Response, seconds: float) -> Response:

@@ -4,7 +4,8 @@ Modes: ``fail`` (HTTP error page, nothing processed), ``slow`` (sleep, then proc
 and commit, then answer 500: the lost acknowledgement), ``body`` (a raw body, nothing processed),
 ``drop`` (close the connection without an answer, nothing processed), ``replace`` (process and commit,
 then answer the raw body instead, ``$batchNo`` replaced by the call's batchNo: a hostile answer to a
-real batch), ``ack`` (answer success, nothing processed: a confirm Specter acknowledges but never does)
+real batch), ``hold`` (like ``replace`` for every fetch that opens or refetches the batch, until that
+feed's batch is confirmed: Specter holding a batch open, a new batch number answered with 99), ``ack`` (answer success, nothing processed: a confirm Specter acknowledges but never does)
 and ``drip`` (process, then send the answer one byte every ``seconds``).
 """
 
@@ -14,7 +15,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-MODES = ("fail", "slow", "after", "body", "drop", "replace", "ack", "drip")
+MODES = ("fail", "slow", "after", "body", "drop", "replace", "hold", "ack", "drip")
 
 ERROR_PAGE = (
     "<!DOCTYPE html><html><head><title>{status} - Internal server error.</title></head>"
@@ -55,7 +56,7 @@ class Faults:
             action=str(spec["action"]),
             mode=mode,
             count=int(spec.get("count", 1)),
-            status=int(spec.get("status", 200 if mode in ("body", "replace", "ack", "drip") else 500)),
+            status=int(spec.get("status", 200 if mode in ("body", "replace", "hold", "ack", "drip") else 500)),
             seconds=float(spec.get("seconds", 0)),
             body=str(spec.get("body", "")),
             body_encoding=str(spec.get("body_encoding") or spec.get("bodyEncoding") or "iso-8859-1"),
@@ -66,14 +67,21 @@ class Faults:
         return fault
 
     def take(self, action: str) -> Fault | None:
-        """The first armed fault for ``action``, with one use consumed."""
+        """The first armed fault for ``action``, with one use consumed (a ``hold`` lasts until ``release``)."""
         with self._lock:
             for fault in self._faults:
                 if fault.matches(action):
+                    if fault.mode == "hold":
+                        return fault
                     fault.count -= 1
                     self._faults = [f for f in self._faults if f.count > 0]
                     return fault
         return None
+
+    def release(self, action: str) -> None:
+        """End the ``hold`` faults on ``action`` (its feed's batch was confirmed)."""
+        with self._lock:
+            self._faults = [f for f in self._faults if not (f.mode == "hold" and f.matches(action))]
 
     def clear(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ are documented in ``actions.py`` (the sandbox page at ``/`` runs the same functi
 
 Reads: ``GET ping``, ``GET state`` (``?articles=0`` leaves the articles out), ``GET calls`` (``?action=``),
 ``GET articles/<articleNo>``. Test controls: ``POST faults`` ``{"action": "getArticleExternalNeedUpdate",
-"mode": "fail", "count": 1, "status": 503}`` (modes fail, body, drop, ack, slow, after, replace, drip;
+"mode": "fail", "count": 1, "status": 503}`` (modes fail, body, drop, ack, slow, after, replace, hold, drip;
 ``DELETE faults`` clears), ``POST config`` ``{"callbacksEnabled": false, "callbackRetries": 3, ...}``
 (``GET config`` reads), ``POST reset`` (every table emptied).
 """
