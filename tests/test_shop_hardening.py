@@ -148,3 +148,12 @@ def test_a_copied_cookie_no_longer_opens_the_admin_after_logout(make_shop):
     again = app.test_client()
     assert login(again, "boss", ADMIN["SHOP_ADMIN_PASSWORD"]) == 302 and logged_in(again)  # a new login works
     assert not logged_in(thief)
+
+
+def test_the_throttle_limits_come_from_the_environment_as_whole_numbers():
+    from example_shop.settings import from_environ
+
+    assert from_environ({"SHOP_LOGIN_MAX_FAILURES": "3", "SHOP_LOGIN_LOCKOUT_SECONDS": "60"}) == {
+        "SHOP_LOGIN_MAX_FAILURES": 3, "SHOP_LOGIN_LOCKOUT_SECONDS": 60}
+    with pytest.raises(ValueError, match="SHOP_LOGIN_MAX_FAILURES_PER_IP"):
+        from_environ({"SHOP_LOGIN_MAX_FAILURES_PER_IP": "många"})
