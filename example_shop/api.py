@@ -94,7 +94,10 @@ def protected(view):
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than Python's parser goes: a bad body (400), not a crash (500)
+        body = None
     if not isinstance(body, dict):
         raise ApiError("send a JSON object with Content-Type: application/json")
     return body

@@ -165,6 +165,25 @@ class AdminUser(db.Model):
         return self.username
 
 
+class AdminSession(db.Model):
+    """Each admin's session version: a login stores it in the (client-side) session cookie, every request
+    compares it, and logout bumps it, so a copied cookie is worth nothing once its admin has logged out.
+    A table of its own (not a column on ``admin_user``): ``create_all`` adds it to an existing demo database."""
+
+    admin_id = db.Column(db.Integer, db.ForeignKey("admin_user.id", ondelete="CASCADE"), primary_key=True)
+    version = db.Column(db.Integer, nullable=False, default=0)
+
+
+class LoginFailure(db.Model):
+    """Failed logins per key (``user:<name>``, ``ip:<address>``) in the shop's database, so that every
+    process of the shop counts them together; ``auth_throttle`` reads and writes it."""
+
+    key = db.Column(db.String(200), primary_key=True)
+    failures = db.Column(db.Integer, nullable=False, default=0)
+    window_start = db.Column(db.Float, nullable=False)  # epoch seconds: no time zone to get wrong
+    locked_until = db.Column(db.Float, nullable=True)
+
+
 def with_vat(price_excl_vat, vat_percent) -> Decimal:
     """Price including VAT, rounded to öre."""
     price = Decimal(str(price_excl_vat or 0))

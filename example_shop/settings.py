@@ -23,6 +23,8 @@ FALSE = {"0", "false", "no", "off", ""}
 # Callables and other values that cannot come from a string.
 NOT_FROM_ENV = {"SPECTER_ADMIN_ACCESS"}
 SHOP_KEYS = ("SHOP_API_TOKEN", "SHOP_ADMIN_USER", "SHOP_ADMIN_PASSWORD")
+# The login throttle's limits (auth_throttle.DEFAULTS): whole numbers.
+LOGIN_KEYS = ("SHOP_LOGIN_MAX_FAILURES", "SHOP_LOGIN_MAX_FAILURES_PER_IP", "SHOP_LOGIN_WINDOW_SECONDS", "SHOP_LOGIN_LOCKOUT_SECONDS")
 DEMO_ADMIN = ("admin", "admin")  # exists only while SHOP_DEMO is on
 
 
@@ -71,6 +73,11 @@ def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     for key in ("SHOP_DEMO", "SESSION_COOKIE_SECURE"):
         if key in env:
             config[key] = parse_bool(key, env[key])
+    for key in LOGIN_KEYS:
+        if env.get(key):
+            if not env[key].strip().isdigit():
+                raise ValueError(f"{key}={env[key]!r} is not a whole number")
+            config[key] = int(env[key])
     return config
 
 

@@ -71,6 +71,8 @@ def decimal(value: Any, key: str, *, places: int = 2, minimum: Decimal | None = 
         raise ApiError(f"{key} must be a decimal number, not {value!r}") from None
     if not number.is_finite():
         raise ApiError(f"{key} must be a finite number")
+    if number and number.adjusted() >= 9:  # before any arithmetic: "1E+1000000" overflows the context (decimal.Overflow)
+        raise ApiError(f"{key} is too large")
     if minimum is not None and number < minimum:
         raise ApiError(f"{key} must be at least {minimum}")
     if maximum is not None and number > maximum:

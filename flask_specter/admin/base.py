@@ -8,6 +8,7 @@ from urllib.parse import quote, urlsplit
 from flask import abort, current_app, redirect, request
 from flask.typing import ResponseReturnValue
 
+from ..frame_guard import guarded
 from ..i18n import lazy_gettext, speaking_specter_locale, template_helpers
 from .access import admin_allowed
 
@@ -30,9 +31,10 @@ class SpecterViewMixin:
 
     def _run_view(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Flask-Admin runs every exposed view through here: the page, its flashes and Flask-Admin's own
-        controls in ``SPECTER_LOCALE``, while the host's other pages keep the host's language."""
+        controls in ``SPECTER_LOCALE``, while the host's other pages keep the host's language; every page
+        and answer never framed, never sniffed (``frame_guard``)."""
         with speaking_specter_locale():
-            return super()._run_view(fn, *args, **kwargs)  # type: ignore[misc]  # BaseView (Any) is the next class
+            return guarded(super()._run_view(fn, *args, **kwargs))  # type: ignore[misc]  # BaseView (Any) is the next class
 
     def render(self, template: str, **kwargs: Any) -> str:
         """Flask-Admin's render, with the page's language helpers (``_`` of this package, ``on_off``, ``when``)."""

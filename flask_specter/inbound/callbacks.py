@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
+from ..frame_guard import guard_response
 from ..redact import redact
 from ..state import get_state
 from .callback_log import UNKNOWN_ROUTE, record_after
@@ -155,6 +156,7 @@ def exempt_from_host_csrf(app: Flask, bp: Blueprint) -> None:
 
 def make_blueprint() -> Blueprint:
     bp = Blueprint("specter", __name__)
+    bp.after_request(guard_response)  # the admin's "Hämta produkter" POST lands here too: never framed
 
     @bp.route("/callback/stock", methods=["GET", "POST"])
     def stock_callback() -> Response:

@@ -1,4 +1,8 @@
-"""``python -m flask_specter.sandbox``: serve the simulator with werkzeug's threaded server."""
+"""``python -m flask_specter.sandbox``: serve the Specter simulator with werkzeug's threaded server.
+
+For development and tests only. It has no authentication: anyone who reaches the port can read its
+state and change its data. It binds 127.0.0.1 and refuses any other address unless --allow-remote is
+given; never expose it to a network you do not control."""
 
 from __future__ import annotations
 
@@ -10,14 +14,20 @@ from typing import NoReturn
 
 from .app import create_app
 from .config import DEFAULTS, build_config
+from .guard import WARNING, is_loopback
 from .serving import serve
 from .state import EXTENSION_KEY
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m flask_specter.sandbox", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m flask_specter.sandbox", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=int, default=8099)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs --allow-remote)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="bind a non-loopback address anyway: everyone who reaches it can drive the sandbox (no authentication)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a Host name the page and hooks answer besides localhost/127.0.0.1/[::1] (repeatable; DNS rebinding guard)")
     p.add_argument("--db", default=None, help=f"SQLite file (default {DEFAULTS['SANDBOX_DB']})")
     p.add_argument("--sbm-id")
     p.add_argument("--api-user-id")
@@ -33,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not is_loopback(args.host) and not args.allow_remote:
+        print(f"Refusing to bind {args.host}: not a loopback address. {WARNING} "
+              "Pass --allow-remote if you really mean it.", file=sys.stderr)
+        return 2
     config = build_config({
         "SPECTER_SBM_ID": args.sbm_id,
         "SPECTER_API_USER_ID": args.api_user_id,
@@ -44,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         "SANDBOX_CALLBACK_BACKOFF": args.callback_backoff,
         "SANDBOX_CALLBACK_TIMEOUT": args.callback_timeout,
         "SANDBOX_CALLBACKS_ENABLED": False if args.no_callbacks else None,
+        "SANDBOX_ALLOWED_HOSTS": tuple(args.allow_host) or None,
     })
     app = create_app(config)
     server = serve(app, args.host, args.port)
@@ -54,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     print(
         f"Specter sandbox on http://{args.host}:{server.port}/ "
-        f"(sbmId {config['SPECTER_SBM_ID']}, db {config['SANDBOX_DB']})",
+        f"(sbmId {config['SPECTER_SBM_ID']}, db {config['SANDBOX_DB']}). {WARNING}",
         flush=True,
     )
     try:

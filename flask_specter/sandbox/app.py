@@ -19,6 +19,7 @@ from ..remote import protocol
 from . import api
 from .config import build_config
 from .faults import ERROR_PAGE, Fault
+from .guard import known_host
 from .hooks import bp
 from .pages import bp as page_bp
 from .state import EXTENSION_KEY, Sandbox, get_sandbox
@@ -51,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(bp)
     app.register_blueprint(page_bp)
     app.secret_key = secrets.token_hex(32)  # only the page's one-shot messages live in the session
+    app.before_request(known_host)
     app.before_request(_same_origin_writes)
     return app
 

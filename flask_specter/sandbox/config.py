@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # Signals arriving within this window are coalesced into one call per URL.
     "SANDBOX_CALLBACK_COALESCE": 0.05,
     "SANDBOX_CALLBACK_METHOD": "GET",
+    # Host names the page and hooks answer besides localhost/127.0.0.1/[::1] on their port (DNS rebinding).
+    "SANDBOX_ALLOWED_HOSTS": (),
 }
 
 # Runtime settings: JSON name used by POST /_sandbox/config -> config key, converter.

@@ -17,6 +17,9 @@ Reads: ``GET ping``, ``GET state`` (``?articles=0`` leaves the articles out), ``
 "mode": "fail", "count": 1, "status": 503}`` (modes fail, body, drop, ack, slow, after, replace, hold, drip;
 ``DELETE faults`` clears), ``POST config`` ``{"callbacksEnabled": false, "callbackRetries": 3, ...}``
 (``GET config`` reads), ``POST reset`` (every table emptied).
+
+A POST must be ``Content-Type: application/json`` (415 otherwise; ``guard.json_only``), and the state
+shows the registered callback URLs with ``token=***``, as the page does.
 """
 
 from __future__ import annotations
@@ -26,13 +29,22 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from . import actions, articles, feeds, orders
 from .articles import NotFound
+from .callbacks import redact
 from .config import apply_runtime, runtime_view
+from .guard import json_only
 from .state import get_sandbox
 
 bp = Blueprint("sandbox_hooks", __name__, url_prefix="/_sandbox")
+bp.before_request(json_only)
+
+
+@bp.errorhandler(HTTPException)
+def _refused(exc: HTTPException) -> ResponseReturnValue:
+    return jsonify(error=exc.description), exc.code or 500
 
 
 @bp.errorhandler(ValueError)
@@ -48,7 +60,10 @@ def _not_found(exc: NotFound) -> ResponseReturnValue:
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(force=True, silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than Python's parser goes: a bad body, not a crash
+        data = None
     if not isinstance(data, dict):
         raise ValueError("send a JSON object")
     return data
@@ -87,7 +102,7 @@ def state() -> ResponseReturnValue:
         customers=orders.describe_customers(store),
         orders=orders.describe_orders(store),
         feeds=feeds.status(store),
-        callbacks=callbacks,  # as registered (the shop's own URLs); the log below is redacted
+        callbacks={param: redact(url) if url else url for param, url in callbacks.items()},  # the shop's URLs, token=*** as on the page
         callbackLog=log,
         callbacksIdle=sb.dispatcher.idle(),
         faults=sb.faults.describe(),

@@ -45,6 +45,8 @@ class SandboxHooks:
         self.session = requests.Session()
 
     def _call(self, method: str, path: str, payload: Any = None, **params: Any) -> Any:
+        if method == "POST" and payload is None:
+            payload = {}  # the hooks take POSTs only as JSON
         resp = self.session.request(method, self.base + path, json=payload, params=params or None, timeout=self.timeout)
         if resp.status_code >= 400:
             raise RuntimeError(f"sandbox {method} /_sandbox/{path}: {resp.status_code} {resp.text[:300]}")
