@@ -158,7 +158,7 @@ def _sent_rows(cutoff: dt.datetime) -> ColumnElement[bool]:
 
 def _batches(cutoff: dt.datetime) -> ColumnElement[bool]:
     """Confirmed before the cutoff, not its feed's newest, and no stored row refers to it (pruned first)."""
-    unused = (BATCHES.c.id.not_in(select(rows.c.batch_id).where(rows.c.batch_id.is_not(None))) for rows in (STOCK, ARTICLES, ORDERS))
+    unused = (BATCHES.c.id.not_in(select(rows.c.batch_id).where(rows.c.batch_id.is_not(None)).distinct()) for rows in (STOCK, ARTICLES, ORDERS))
     return and_(_old_batch(cutoff), *unused)
 
 
@@ -167,7 +167,8 @@ def _batches_counted(cutoff: dt.datetime) -> ColumnElement[bool]:
 
     (The row rules' conditions never come out NULL, so ``~`` is their exact complement.)"""
     staying = (
-        ~exists().where(rows.c.batch_id == BATCHES.c.id, ~rule(cutoff)) for rows, rule in ((STOCK, _stock_rows), (ARTICLES, _article_rows), (ORDERS, _order_events))
+        BATCHES.c.id.not_in(select(rows.c.batch_id).where(rows.c.batch_id.is_not(None), ~rule(cutoff)).distinct())
+        for rows, rule in ((STOCK, _stock_rows), (ARTICLES, _article_rows), (ORDERS, _order_events))
     )
     return and_(_old_batch(cutoff), *staying)
 

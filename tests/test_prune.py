@@ -256,3 +256,30 @@ def test_the_scheduler_runs_the_prune_under_a_real_worker(make_shop, live_worker
         wait_until(pruned, timeout=30, message="the periodic prune")
         assert set(s.execute(select(StockHistory.sku, StockHistory.created_at))) == {("A", now - dt.timedelta(days=1)), ("B", now - dt.timedelta(days=40))}
         s.commit()
+
+
+def test_the_hourly_prune_comes_on_schedule_on_a_frozen_clock(make_shop):
+    """The default schedule: the test is the worker, stepping its scheduler (embedded queue) and running what it queues."""
+    from .conftest import run_queued_jobs
+
+    app = make_shop(REDIS_URL=None, SPECTER_REDIS_URL=None, SPECTER_POLL_INTERVAL=0)
+    queue = app.extensions["specter"].queue
+
+    def prunes() -> int:
+        return sum(job.func_name == "flask_specter.prune.prune" for job in queue.queue.get_jobs())
+
+    with app.app_context():
+        _seed(app)
+    queue.queue.empty()  # the drain the seeded outbox rows nudged: not this test's (it would wait on the frozen clock)
+    with freeze_time(NOW) as clock:
+        scheduler = queue.make_scheduler(in_thread=True)
+        scheduler.step()  # it takes the lock; the first prune comes one interval (an hour) later
+        clock.tick(3599)
+        scheduler.step()
+        assert prunes() == 0
+        clock.tick(1)
+        scheduler.step()
+        assert prunes() == 1 and len(queue.queue) == 1
+        run_queued_jobs(app)
+    with app.app_context():
+        assert _left(app) == EXPECTED
