@@ -16,6 +16,7 @@ from .i18n import init_babel
 from .inbound.callbacks import exempt_from_host_csrf, make_blueprint
 from .inbound.pulls import request_pull
 from .outbound.listeners import install_hooks
+from .prune import PruneSettings, prune
 from .queue import SpecterQueue
 from .redact import install_log_redaction
 from .remote.client import SpecterClient
@@ -82,6 +83,7 @@ class Specter:
             validate()  # a misspelled field or option stops the app here, before anything is registered
         for key, default in _config.DEFAULTS.items():
             app.config.setdefault(key, default)
+        pruning = PruneSettings.from_config(app.config)  # a bad SPECTER_KEEP_* stops the app here
         init_babel(app)
         redis_url = _config.queue_url(app.config)
         state = SpecterState(
@@ -100,7 +102,11 @@ class Specter:
         state.queue.maintain(
             on_start=sweep_now,
             on_takeover=sweep,
-            periodic=[(sweep, float(app.config["SPECTER_SWEEP_INTERVAL"] or 0)), (poll_feeds, float(app.config["SPECTER_POLL_INTERVAL"] or 0))],
+            periodic=[
+                (sweep, float(app.config["SPECTER_SWEEP_INTERVAL"] or 0)),
+                (poll_feeds, float(app.config["SPECTER_POLL_INTERVAL"] or 0)),
+                (prune, pruning.interval),
+            ],
         )
 
         blueprint = make_blueprint()

@@ -1,4 +1,4 @@
-"""``flask specter …``: activate, check, sync-stock, import-articles, worker, status, create-tables (and the push commands)."""
+"""``flask specter …``: activate, check, sync-stock, import-articles, worker, status, create-tables (and the push, prune and settings commands)."""
 
 from __future__ import annotations
 
@@ -185,4 +185,4 @@ def create_tables_command() -> None:
     click.echo(f"Specter's tables are in place ({len(Base.metadata.tables)} tables; existing ones untouched).")
 
 
-from . import push, settings  # noqa: E402,F401
+from . import prune, push, settings  # noqa: E402,F401
