@@ -1,7 +1,8 @@
 """The workers ``flask specter worker`` runs: RQ's, with every job inside a fresh app context.
 
 Each worker also runs a scheduler (``scheduler.py``): the one holding RQ's lock moves delayed jobs and
-runs the periodic ones; the others stand by to take over.
+runs the periodic ones; the others stand by to take over. A work horse dies with its worker
+(``orphans.py``): killed, the worker takes its job's processes along at once, as RQ's cold stop does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.worker import BaseWorker
 
+from .orphans import die_with_parent
 from .scheduler import SpecterScheduler
 
 log = logging.getLogger("flask_specter.queue")
@@ -73,6 +75,19 @@ class AppWorkerMixin(BaseWorker):
 
 class SpecterWorker(AppWorkerMixin, Worker):
     """The production worker (``flask specter worker``): a work horse per job, as RQ intends."""
+
+    _forked_by = 0
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        self._forked_by = os.getpid()  # the horse checks it is still its parent once it is tied to it
+        super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        """The horse is killed when its worker is (forked by the worker's main thread, which lives as long
+        as the worker): the same SIGKILL RQ's cold stop sends it. The job's rows are then as after any
+        killed job: released by their transaction, or claimed until another worker takes them over."""
+        die_with_parent(self._forked_by)
+        super().main_work_horse(job, queue)
 
 
 class SpecterSimpleWorker(AppWorkerMixin, SimpleWorker):
