@@ -17,6 +17,8 @@ from collections import Counter
 
 import pytest
 
+from flask_specter.queue.orphans import die_with_parent
+
 from ._push_fixtures import all_sent, entries, order_row, sandbox_customers
 from .conftest import wait_until
 from .test_outbox_drain import _checkout_new_customer, _orders_sent_once, _shop
@@ -60,8 +62,8 @@ def _horse_with_its_loop(worker: int) -> bool:
     return any(parent in children for parent in tree.values())
 
 
-def _gone_after(worker: subprocess.Popen, sig: int) -> float:
-    """Signal the worker's main process alone; seconds until no process of its session is left."""
+def _gone_after(worker: subprocess.Popen, sig: int) -> dict[str, float]:
+    """Signal the worker's main process alone; seconds until each process of its session is gone, by role."""
     before = session_processes(worker.pid)
     sent = time.monotonic()
     os.kill(worker.pid, sig)
@@ -71,8 +73,9 @@ def _gone_after(worker: subprocess.Popen, sig: int) -> float:
         gone.update({pid: time.monotonic() - sent for pid in before if pid not in left and pid not in gone})
         time.sleep(0.01)
     assert not session_processes(worker.pid)
-    print(", ".join(f"{_role(pid, before)} {gone[pid]:.3f} s" for pid in before))
-    return max(gone.values())
+    took = {_role(pid, before): gone[pid] for pid in before}
+    print(signal.Signals(sig).name, ", ".join(f"{role} {t:.3f} s" for role, t in took.items()))
+    return took
 
 
 def _role(pid: int, tree: dict[int, int]) -> str:
@@ -108,8 +111,8 @@ def test_a_killed_worker_takes_its_horse_and_the_drains_second_loop_with_it(make
         wait_until(lambda: _horse_with_its_loop(first.pid), timeout=60, interval=0.01, message="a work horse and the drain's second loop")
         wait_until(lambda: [e["state"] for e in entries(app)].count("sent") >= 4, timeout=60, interval=0.01, message="sending")
         took = _gone_after(first, signal.SIGKILL)
-        print(f"SIGKILL: every process of the worker gone after {took:.3f} s")
-        assert took < STOP_WITHIN  # was the rest of the drain job: up to DRAIN_BUDGET (30 s)
+        assert set(took) == {"worker", "scheduler", "horse", "second loop"}
+        assert max(took.values()) < STOP_WITHIN  # was the rest of the drain job: up to DRAIN_BUDGET (30 s)
         assert not all_sent(app)  # it stopped mid-drain...
         second = _start_forking_worker(app)
         wait_until(lambda: all_sent(app), timeout=120, message="a new worker to send the rest")  # ...and nothing is lost
@@ -133,8 +136,8 @@ def test_sigterm_waits_for_the_drain_and_a_second_one_stops_every_process_at_onc
         time.sleep(1.1)  # RQ ignores a second signal within a second
         assert _horse_with_its_loop(first.pid)  # warm: the job goes on
         took = _gone_after(first, signal.SIGTERM)
-        print(f"second SIGTERM: every process of the worker gone after {took:.3f} s")
-        assert took < STOP_WITHIN
+        assert took["horse"] < STOP_WITHIN and took["second loop"] < STOP_WITHIN
+        assert took["worker"] < 10  # the worker itself deregisters from Redis first
         assert not all_sent(app)
         second = _start_forking_worker(app)
         wait_until(lambda: all_sent(app), timeout=120, message="a new worker to send the rest")
@@ -143,3 +146,52 @@ def test_sigterm_waits_for_the_drain_and_a_second_one_stops_every_process_at_onc
             if proc is not None:
                 _kill(proc, signal.SIGTERM)
     _sent_once(app, sandbox, placed)
+
+
+ORPHAN = """
+import os, sys, time
+from flask_specter.queue.orphans import die_with_parent
+parent = os.getpid()
+pid = os.fork()
+if pid == 0:
+    print(os.getpid(), flush=True)
+    print(die_with_parent(int(sys.argv[1]) or parent), flush=True)
+    time.sleep(60)
+    os._exit(0)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_a_forked_process_dies_with_its_parent():
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN, "0", "0.5"], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    child = int(proc.stdout.readline())
+    assert proc.stdout.readline().strip() == "True"
+    assert _alive(child)
+    proc.wait(10)  # the parent ends (here of itself): its child is killed at once
+    wait_until(lambda: not _alive(child), timeout=1.0, interval=0.01, message="the child to die with its parent")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_a_process_whose_parent_died_before_it_asked_kills_itself():
+    """The race between fork and prctl: the parent the child was forked by is not its parent any more."""
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN, "1", "30"], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        child = int(proc.stdout.readline())
+        wait_until(lambda: not _alive(child), timeout=1.0, interval=0.01, message="the child to kill itself")
+        assert proc.poll() is None  # its real parent still runs
+    finally:
+        _kill(proc)
+
+
+def test_not_armed_where_prctl_is_not_there(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert die_with_parent(os.getppid()) is False

@@ -91,8 +91,14 @@ class SpecterScheduler(RQScheduler):
         self.pid = os.getpid()
         while not self._stop_requested and not self._orphaned():
             self.step()
-            time.sleep(self.tick)
+            self._pause()
         self._shutdown()
+
+    def _pause(self) -> None:
+        """One tick, cut short by a stop (a signal handler only sets a flag; a sleep would run on)."""
+        until = time.monotonic() + self.tick
+        while not self._stop_requested and (left := until - time.monotonic()) > 0:
+            time.sleep(min(0.05, left))
 
     def _orphaned(self) -> bool:
         """A forked scheduler whose worker died (killed, out of memory) stops and frees the lock for a
