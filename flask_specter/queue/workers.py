@@ -52,6 +52,24 @@ class AppWorkerMixin(BaseWorker):
         self.clean_registries()
         self.clean_group_registries()
 
+    def unsubscribe(self) -> None:
+        """RQ's own can hold the worker's exit for a minute: redis-py 8's ``stop()`` joins the listener
+        thread, which may have just begun a 60 s wait for a subscription. Stop it, waiting at most a
+        second (a daemon thread: nothing is lost if it is still asleep when the process ends)."""
+        thread = self.pubsub_thread
+        if thread is None or self.pubsub is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        try:
+            self.pubsub.unsubscribe()
+        except Exception as exc:  # Redis gone: the listener ends with the process
+            log.warning("worker could not unsubscribe: %s", exc)
+        try:
+            thread.stop(timeout=1.0)
+        except TypeError:  # redis-py before 8: stop() only clears the flag
+            thread.stop()
+        thread.join(timeout=1)
+
     def teardown(self) -> None:
         try:
             super().teardown()
