@@ -106,7 +106,7 @@ def test_a_worker_killed_while_its_second_loop_runs_loses_nothing_and_sends_no_o
         wait_until(lambda: [e["state"] for e in entries(app)].count("sent") >= 4, timeout=60, interval=0.01, message="sending")
         os.kill(first.pid, signal.SIGKILL)  # the worker alone: its second loop and its scheduler see it gone
         # Both stop: while either held the dead worker's database socket, its open transaction and row locks stayed.
-        wait_until(lambda: not process_group(first.pid), timeout=30, message="the orphaned loop and scheduler to stop")
+        wait_until(lambda: not process_group(first.pid), timeout=1.5, interval=0.01, message="the orphaned loop and scheduler to stop")
         assert not all_sent(app)
         second = _start_worker(app)
         wait_until(lambda: all_sent(app), timeout=120, message="a new worker to send the rest")

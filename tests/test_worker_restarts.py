@@ -63,7 +63,7 @@ def test_a_worker_killed_alone_takes_its_scheduler_with_it(make_shop, sandbox, r
         scheduler_pids = [pid for pid in process_group(first.pid) if pid != first.pid]
         assert scheduler_pids
         os.kill(first.pid, signal.SIGKILL)
-        wait_until(lambda: not process_group(first.pid), timeout=10, message="the scheduler to stop")
+        wait_until(lambda: not process_group(first.pid), timeout=1.5, interval=0.01, message="the scheduler to stop")
         assert real_redis.get(_scheduler_lock(app)) is None
     finally:
         _kill(first, signal.SIGTERM)

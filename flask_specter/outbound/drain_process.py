@@ -13,8 +13,9 @@ forks its second loop:
 - the child opens its own database connections and Specter session (sockets are never shared across
   a fork) and claims its own rows, as a second worker would: the claims keep any row from going twice;
 - it ignores SIGTERM and SIGINT (the parent decides: a warm stop waits for the job, which waits for the
-  child) and stops after its current batch when its parent is gone; it dies with the work horse's
-  process group when RQ kills that;
+  child) and is killed the moment its parent process ends (``queue/orphans.py``; the fork is made by the
+  job's thread, which outlives it), as it is with the work horse's process group when RQ kills that;
+  where that cannot be armed it stops after its current batch once its parent is gone;
 - its counts come back through a pipe, so the job's result includes the rows it sent.
 
 A backlog that builds up while the job runs still gets its second loop as a thread (``drain_threads``).
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 from redis.client import PubSubWorkerThread
 
+from ..queue.orphans import die_with_parent
 from ..remote.deadline import WATCH_THREAD
 from ..state import SpecterState, get_state
 from .claims import due_rows
@@ -88,6 +90,7 @@ def start_loop(state: SpecterState, drain: LoopDrain) -> Child | None:
         log.warning("outbox drain: no second loop (%s)", exc)
         return None
     if pid == 0:  # pragma: no cover - the child; its work is seen through the rows and the parent's counts
+        die_with_parent(parent)
         os.close(read_fd)
         _run_child(state, drain, parent, write_fd)
     os.close(write_fd)

@@ -4,7 +4,8 @@ RQ lets one scheduler per queue hold a lock in Redis; only the holder moves dela
 retries) into the queue. Here every worker runs a scheduler: the one holding the lock schedules, the
 others stand by and take the lock over as soon as its holder is dead (its process gone on this host,
 or no heartbeat for ``TAKEOVER_AFTER`` seconds), instead of RQ's wait of up to seven minutes. A forked
-scheduler stops within a tick when its own worker is gone (``_orphaned``).
+scheduler stops within a tick when its own worker is gone: Linux sends it SIGTERM when the worker dies
+(``orphans.py``), and elsewhere it sees its parent changed (``_orphaned``); either way it frees the lock.
 
 The periodic jobs (the sweep, the catch-up pull) are RQ ``CronJob``\\ s run by the lock holder: one
 schedule however many workers run, and their timing lives in this process, not in Redis, so an emptied
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -30,10 +32,13 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scripts import release_lock
 from rq.utils import as_text, decode_redis_hash, now, utcparse
 
+from .orphans import die_with_parent
+
 log = logging.getLogger("flask_specter.scheduler")
 
 TAKEOVER_AFTER = 15.0  # seconds without a heartbeat after which a lock holder counts as dead anywhere
 JOB_FAILURE_TTL = 7 * 24 * 3600
+PAUSE_SLICE = 0.05  # seconds: how soon a stop ends the tick's pause
 
 
 def pid_alive(pid: int) -> bool:
@@ -80,14 +85,24 @@ class SpecterScheduler(RQScheduler):
 
     def work(self) -> None:  # the forked process' entry point (rq.scheduler.run)
         self._install_signal_handlers()
+        die_with_parent(self._worker_pid, signal.SIGTERM)  # a stop asked for: the lock is released
         self.run_loop()
 
     def run_loop(self) -> None:
         self.pid = os.getpid()
         while not self._stop_requested and not self._orphaned():
             self.step()
-            time.sleep(self.tick)
+            self._pause()
         self._shutdown()
+
+    def _pause(self) -> None:
+        """One tick, cut short by a stop (a signal handler only sets a flag; a sleep would run on). Counted
+        in slices, not read from a clock: a test's frozen clock must not hold a scheduler thread."""
+        slices = max(1, round(self.tick / PAUSE_SLICE))
+        for _ in range(slices):
+            if self._stop_requested:
+                return
+            time.sleep(self.tick / slices)
 
     def _orphaned(self) -> bool:
         """A forked scheduler whose worker died (killed, out of memory) stops and frees the lock for a

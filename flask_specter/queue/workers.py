@@ -1,7 +1,8 @@
 """The workers ``flask specter worker`` runs: RQ's, with every job inside a fresh app context.
 
 Each worker also runs a scheduler (``scheduler.py``): the one holding RQ's lock moves delayed jobs and
-runs the periodic ones; the others stand by to take over.
+runs the periodic ones; the others stand by to take over. A work horse dies with its worker
+(``orphans.py``): killed, the worker takes its job's processes along at once, as RQ's cold stop does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.worker import BaseWorker
 
+from .orphans import die_with_parent
 from .scheduler import SpecterScheduler
 
 log = logging.getLogger("flask_specter.queue")
@@ -50,6 +52,24 @@ class AppWorkerMixin(BaseWorker):
         self.clean_registries()
         self.clean_group_registries()
 
+    def unsubscribe(self) -> None:
+        """RQ's own can hold the worker's exit for a minute: redis-py 8's ``stop()`` joins the listener
+        thread, which may have just begun a 60 s wait for a subscription. Stop it, waiting at most a
+        second (a daemon thread: nothing is lost if it is still asleep when the process ends)."""
+        thread = self.pubsub_thread
+        if thread is None or self.pubsub is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        try:
+            self.pubsub.unsubscribe()
+        except Exception as exc:  # Redis gone: the listener ends with the process
+            log.warning("worker could not unsubscribe: %s", exc)
+        try:
+            thread.stop(timeout=1.0)
+        except TypeError:  # redis-py before 8: stop() only clears the flag
+            thread.stop()
+        thread.join(timeout=1)
+
     def teardown(self) -> None:
         try:
             super().teardown()
@@ -73,6 +93,19 @@ class AppWorkerMixin(BaseWorker):
 
 class SpecterWorker(AppWorkerMixin, Worker):
     """The production worker (``flask specter worker``): a work horse per job, as RQ intends."""
+
+    _forked_by = 0
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        self._forked_by = os.getpid()  # the horse checks it is still its parent once it is tied to it
+        super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        """The horse is killed when its worker is (forked by the worker's main thread, which lives as long
+        as the worker): the same SIGKILL RQ's cold stop sends it. The job's rows are then as after any
+        killed job: released by their transaction, or claimed until another worker takes them over."""
+        die_with_parent(self._forked_by)
+        super().main_work_horse(job, queue)
 
 
 class SpecterSimpleWorker(AppWorkerMixin, SimpleWorker):
