@@ -12,11 +12,26 @@ has whole seconds). The due-time form matches how SQLAlchemy stores a ``DateTime
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
-from sqlalchemy import DateTime, Float
+from sqlalchemy import DateTime, Float, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+
+
+def _frozen() -> bool:
+    """A test froze this process's clock (freezegun): the database's clock then follows it, so the time
+    rules stay testable on a frozen clock. Never true outside such a test."""
+    return getattr(time.time, "__module__", "") == "freezegun.api"
+
+
+def _frozen_epoch() -> float | None:
+    return time.time() if _frozen() else None
+
+
+def _frozen_utcnow() -> dt.datetime | None:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None) if _frozen() else None
 
 
 class db_epoch(FunctionElement[float]):  # noqa: N801  # reads like the SQL function it stands for
@@ -26,6 +41,9 @@ class db_epoch(FunctionElement[float]):  # noqa: N801  # reads like the SQL func
     name = "db_epoch"
     inherit_cache = True
 
+    def __init__(self) -> None:  # the frozen test clock, bound at each execution (None: the database's)
+        super().__init__(bindparam(None, callable_=_frozen_epoch, type_=Float(), unique=True))
+
 
 class db_utcnow(FunctionElement[Any]):  # noqa: N801
     """The database's time now, as a naive UTC timestamp comparable with a ``DateTime`` column."""
@@ -34,25 +52,32 @@ class db_utcnow(FunctionElement[Any]):  # noqa: N801
     name = "db_utcnow"
     inherit_cache = True
 
+    def __init__(self) -> None:
+        super().__init__(bindparam(None, callable_=_frozen_utcnow, type_=DateTime(), unique=True))
+
+
+def _either(element: Any, compiler: Any, clock: str, **kw: Any) -> str:
+    return f"COALESCE({compiler.process(element.clauses, **kw)}, {clock})"
+
 
 @compiles(db_epoch)
 def _epoch_default(element: db_epoch, compiler: Any, **kw: Any) -> str:
-    return "EXTRACT(EPOCH FROM statement_timestamp())"
+    return _either(element, compiler, "EXTRACT(EPOCH FROM statement_timestamp())", **kw)
 
 
 @compiles(db_epoch, "sqlite")
 def _epoch_sqlite(element: db_epoch, compiler: Any, **kw: Any) -> str:
-    return "((julianday('now') - 2440587.5) * 86400.0)"
+    return _either(element, compiler, "((julianday('now') - 2440587.5) * 86400.0)", **kw)
 
 
 @compiles(db_utcnow)
 def _utcnow_default(element: db_utcnow, compiler: Any, **kw: Any) -> str:
-    return "(statement_timestamp() AT TIME ZONE 'UTC')"
+    return _either(element, compiler, "(statement_timestamp() AT TIME ZONE 'UTC')", **kw)
 
 
 @compiles(db_utcnow, "sqlite")
 def _utcnow_sqlite(element: db_utcnow, compiler: Any, **kw: Any) -> str:
-    return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
+    return _either(element, compiler, "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')", **kw)
 
 
 def as_datetime(value: Any) -> dt.datetime:

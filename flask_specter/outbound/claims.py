@@ -187,7 +187,7 @@ def unsent_entry(kind: str, ref: str) -> tuple[int | None, bool]:
         .order_by(OutboxEntry.id)
     ).all()
     busy = any(s == "sending" and (until or 0) >= float(now) for _id, s, until, now in rows)
-    pending = [i for i, s, _u in rows if s == "pending"]
+    pending = [i for i, s, _u, _n in rows if s == "pending"]
     return (pending[0] if pending else None), busy
 
 
