@@ -40,7 +40,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_RETRY_BACKOFF_MAX", 900.0, "Cap on a single back-off delay in seconds."),
     Setting("SPECTER_PUSH_RETRIES", 8, "How many times a transient failure of a push (order, customer, product) is retried."),
     Setting("SPECTER_LEASE_SECONDS", 120.0, "How long a feed's pull lock, or an outbox row being sent, is held before another worker may take it over (if the first one died)."),
-    Setting("SPECTER_SWEEP_INTERVAL", 60.0, "Seconds between sweeps that resume stored stock, article and order rows, unconfirmed batches and unsent outbox rows (0 = only at worker start)."),
+    Setting("SPECTER_SWEEP_INTERVAL", 10.0, "Seconds between sweeps that resume stored stock, article and order rows, unconfirmed batches and unsent outbox rows, and give back the rows of a sender RQ knows is dead (0 = only at worker start)."),
     Setting("SPECTER_POLL_INTERVAL", 600.0, "Seconds between catch-up pulls of every feed, for changes whose callback never arrived (0 = off)."),
     Setting("SPECTER_MAX_RESPONSE_BYTES", 64 * 1024 * 1024, "Largest Specter response the client reads; more is refused before parsing."),
     Setting("SPECTER_CURRENCY", "SEK", "Currency sent with customers and orders."),

@@ -2,7 +2,7 @@
 
 A row is claimed pending -> sending with a token and a lease, in one statement, so any number of
 workers, sweeps and admins pressing "Överför order" take it once; a claim whose lease ended can be taken
-over (its sender died). Leases and due times are read from the database's clock (``dbclock``), so a
+over (its sender died), and at once when RQ knows its sender is gone (``orphans.py``). Leases and due times are read from the database's clock (``dbclock``), so a
 worker whose own clock is off never takes over a claim that is still held. A row waits while an older change of the same record is unsent, so a delete
 never overtakes its create. The relay (``relay.py``) sends what is claimed here.
 """
@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from ..dbclock import as_datetime, db_epoch, db_utcnow
 from ..models import OutboxEntry
 from ..state import get_state
+from .orphans import note_holder
 
 
 def claimable(*, force: bool) -> ColumnElement[bool]:
@@ -48,7 +49,10 @@ def claim(entry_id: int, *, force: bool = False) -> str | None:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return token if result.rowcount == 1 else None
+    if result.rowcount != 1:
+        return None
+    note_holder(token)
+    return token
 
 
 def first_in_line() -> ColumnElement[bool]:
@@ -73,6 +77,8 @@ def claim_batch(limit: int = 20) -> tuple[list[OutboxEntry], str]:
     params = {"lim": limit, "token": token, "lease": float(state.config["SPECTER_LEASE_SECONDS"])}
     rows = session.connection().execute(_claim_statement(), params).all()
     session.commit()
+    if rows:
+        note_holder(token)  # a job that dies holding them is known as gone: its rows are taken over at once
     return sorted((OutboxEntry(**row._asdict()) for row in rows), key=lambda entry: entry.id), token
 
 
