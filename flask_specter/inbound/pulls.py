@@ -24,7 +24,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, aliased, scoped_session
 
 from .. import signals
-from ..backoff import backoff_delay, rq_retry
+from ..backoff import backoff_delay, retry_while_database_away, rq_retry
 from ..dbclock import db_epoch
 from ..holders import holder_gone, lease_owner
 from ..messages import PULL, explain
@@ -137,11 +137,16 @@ def run_pull(feed: str, requested_at: float | None = None) -> dict[str, Any]:
     """
     state = get_state()
     state.queue.clear_flag(_flag(feed))  # a callback from now on queues one more pull
-    switched_off = _switched_off(feed)
-    if switched_off:
-        return {"feed": feed, "skipped": switched_off}  # Specter keeps its flags until it is switched on
-    lock = FeedLock(feed)
-    if not lock.acquire():
+    try:
+        switched_off = _switched_off(feed)
+        if switched_off:
+            return {"feed": feed, "skipped": switched_off}  # Specter keeps its flags until it is switched on
+        lock = FeedLock(feed)
+        acquired = lock.acquire()
+    except Exception as exc:
+        retry_while_database_away(exc)
+        raise
+    if not acquired:
         request_pull(feed, delay=1.0, requested_at=requested_at)  # another pull runs; look again when it is done
         return {"feed": feed, "skipped": "locked"}
     summary: dict[str, Any] = {"feed": feed, "batches": 0, "rows": 0, "refused": 0}
@@ -160,6 +165,7 @@ def run_pull(feed: str, requested_at: float | None = None) -> dict[str, Any]:
         summary["error"] = failure_text(exc)
     except Exception as exc:
         _record_failure(feed, exc)
+        retry_while_database_away(exc)
         raise  # a fault of ours or of the database: RQ retries it, and the admin sees it meanwhile
     finally:
         lock.release()
