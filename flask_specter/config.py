@@ -40,7 +40,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPECTER_RETRY_BACKOFF_MAX", 900.0, "Cap on a single back-off delay in seconds."),
     Setting("SPECTER_PUSH_RETRIES", 8, "How many times a transient failure of a push (order, customer, product) is retried."),
     Setting("SPECTER_LEASE_SECONDS", 120.0, "How long a feed's pull lock, or an outbox row being sent, is held before another worker may take it over (if the first one died)."),
-    Setting("SPECTER_SWEEP_INTERVAL", 60.0, "Seconds between sweeps that resume stored stock, article and order rows, unconfirmed batches and unsent outbox rows (0 = only at worker start)."),
+    Setting("SPECTER_SWEEP_INTERVAL", 10.0, "Seconds between sweeps that resume stored stock, article and order rows, unconfirmed batches and unsent outbox rows, and give back the rows of a sender RQ knows is dead (0 = only at worker start)."),
     Setting("SPECTER_POLL_INTERVAL", 600.0, "Seconds between catch-up pulls of every feed, for changes whose callback never arrived (0 = off)."),
     Setting("SPECTER_PRUNE_INTERVAL", 3600.0, "Seconds between prunes of old rows (the SPECTER_KEEP_* settings below; 0 = no periodic prune, `flask specter prune` still works)."),
     Setting("SPECTER_KEEP_HISTORY_DAYS", 30, "Days of stock history kept; each SKU's newest entry stays whatever its age, so the status page still shows its last change (0 = keep forever)."),

@@ -16,6 +16,7 @@ from .inbound.order_events import ensure_order_apply
 from .inbound.pulls import request_pull
 from .inbound.stock_apply import ensure_apply_chain
 from .models import Batch
+from .outbound.orphans import release_orphans
 from .outbound.relay import sweep_outbox
 from .queue import job
 from .remote import protocol
@@ -33,6 +34,7 @@ def sweep_now() -> dict[str, Any]:
     for feed in stored:
         request_pull(feed)
     result["unconfirmed_feeds"] = list(stored)
+    result["orphaned_claims"] = release_orphans()  # a dead sender's rows: now, not when its lease ends
     result["outbox"] = sweep_outbox()
     state.db.session.commit()
     return result

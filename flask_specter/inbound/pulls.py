@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +24,9 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, aliased, scoped_session
 
 from .. import signals
-from ..backoff import backoff_delay, rq_retry
+from ..backoff import backoff_delay, retry_while_database_away, rq_retry
+from ..dbclock import db_epoch
+from ..holders import holder_gone, lease_owner
 from ..messages import PULL, explain
 from ..models import Batch, FeedState, StockRow, utcnow
 from ..queue import job
@@ -71,13 +72,13 @@ class FeedLock:
 
     def __init__(self, feed: str) -> None:
         self.feed = feed
-        self.owner = uuid.uuid4().hex
+        self.owner = lease_owner()  # the job's id: its retry takes back a lease the failure could not release
         state = get_state()
         self.session = state.db.session
         self.lease = float(state.config["SPECTER_LEASE_SECONDS"])
 
     def acquire(self) -> bool:
-        now = time.time()
+        now = db_epoch()  # the database's clock: a worker whose own clock is ahead never takes a held lease
         result: CursorResult[Any] = self.session.execute(
             update(FeedState)
             .where(FeedState.feed == self.feed)
@@ -85,19 +86,42 @@ class FeedLock:
             .values(lock_owner=self.owner, locked_until=now + self.lease, last_pull_at=utcnow())
         )
         self.session.commit()
+        return result.rowcount == 1 or self._take_over()
+
+    def _take_over(self) -> bool:
+        """The lease is held by a job RQ knows is not running (it failed, waits for its retry, its worker
+        died): take it now rather than after ``SPECTER_LEASE_SECONDS``."""
+        holder = self.session.execute(select(FeedState.lock_owner).where(FeedState.feed == self.feed)).scalar_one_or_none()
+        self.session.commit()
+        if holder is None or not holder_gone(holder):
+            return False
+        result: CursorResult[Any] = self.session.execute(
+            update(FeedState)
+            .where(FeedState.feed == self.feed, FeedState.lock_owner == holder)
+            .values(lock_owner=self.owner, locked_until=db_epoch() + self.lease, last_pull_at=utcnow())
+        )
+        self.session.commit()
+        if result.rowcount == 1:
+            log.warning("%s feed: took over the pull lease of %s, which no longer runs", self.feed, holder)
         return result.rowcount == 1
 
     def renew(self) -> None:
         self.session.execute(
-            update(FeedState).where(FeedState.feed == self.feed, FeedState.lock_owner == self.owner).values(locked_until=time.time() + self.lease)
+            update(FeedState).where(FeedState.feed == self.feed, FeedState.lock_owner == self.owner).values(locked_until=db_epoch() + self.lease)
         )
 
     def release(self) -> None:
-        self.session.rollback()
-        self.session.execute(
-            update(FeedState).where(FeedState.feed == self.feed, FeedState.lock_owner == self.owner).values(lock_owner=None, locked_until=None)
-        )
-        self.session.commit()
+        """Give the lease back; when the database is what failed this cannot be written, and the lease is
+        then taken back by this job's retry or over by the next pull (``_take_over``), not waited out."""
+        try:
+            self.session.rollback()
+            self.session.execute(
+                update(FeedState).where(FeedState.feed == self.feed, FeedState.lock_owner == self.owner).values(lock_owner=None, locked_until=None)
+            )
+            self.session.commit()
+        except Exception as exc:
+            self.session.rollback()
+            log.warning("%s feed: pull lease not released (%s); it is taken over when the pull runs again", self.feed, type(exc).__name__)
 
 
 class PullHalted(ExplainedError):
@@ -113,11 +137,16 @@ def run_pull(feed: str, requested_at: float | None = None) -> dict[str, Any]:
     """
     state = get_state()
     state.queue.clear_flag(_flag(feed))  # a callback from now on queues one more pull
-    switched_off = _switched_off(feed)
-    if switched_off:
-        return {"feed": feed, "skipped": switched_off}  # Specter keeps its flags until it is switched on
-    lock = FeedLock(feed)
-    if not lock.acquire():
+    try:
+        switched_off = _switched_off(feed)
+        if switched_off:
+            return {"feed": feed, "skipped": switched_off}  # Specter keeps its flags until it is switched on
+        lock = FeedLock(feed)
+        acquired = lock.acquire()
+    except Exception as exc:
+        retry_while_database_away(exc)
+        raise
+    if not acquired:
         request_pull(feed, delay=1.0, requested_at=requested_at)  # another pull runs; look again when it is done
         return {"feed": feed, "skipped": "locked"}
     summary: dict[str, Any] = {"feed": feed, "batches": 0, "rows": 0, "refused": 0}
@@ -136,6 +165,7 @@ def run_pull(feed: str, requested_at: float | None = None) -> dict[str, Any]:
         summary["error"] = failure_text(exc)
     except Exception as exc:
         _record_failure(feed, exc)
+        retry_while_database_away(exc)
         raise  # a fault of ours or of the database: RQ retries it, and the admin sees it meanwhile
     finally:
         lock.release()

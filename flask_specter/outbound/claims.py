@@ -2,29 +2,31 @@
 
 A row is claimed pending -> sending with a token and a lease, in one statement, so any number of
 workers, sweeps and admins pressing "Överför order" take it once; a claim whose lease ended can be taken
-over (its sender died). A row waits while an older change of the same record is unsent, so a delete
+over (its sender died), and at once when RQ knows its sender is gone (``orphans.py``). Leases and due times are read from the database's clock (``dbclock``), so a
+worker whose own clock is off never takes over a claim that is still held. A row waits while an older change of the same record is unsent, so a delete
 never overtakes its create. The relay (``relay.py``) sends what is claimed here.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, DateTime, Float, Integer, Table, and_, bindparam, exists, or_, select, union_all, update
+from sqlalchemy import ColumnElement, Float, Integer, Table, and_, bindparam, exists, or_, select, union_all, update
 from sqlalchemy.orm import aliased
 
-from ..models import OutboxEntry, utcnow
+from ..dbclock import as_datetime, db_epoch, db_utcnow
+from ..models import OutboxEntry
 from ..state import get_state
+from .orphans import note_holder
 
 
 def claimable(*, force: bool) -> ColumnElement[bool]:
-    now = utcnow()
+    """Pending and due, or sending with a lapsed lease: judged by the database's clock (``dbclock``)."""
     due = OutboxEntry.state == "pending"
     if not force:
-        due = and_(due, or_(OutboxEntry.next_attempt_at.is_(None), OutboxEntry.next_attempt_at <= now))
-    return or_(due, and_(OutboxEntry.state == "sending", OutboxEntry.claimed_until < time.time()))
+        due = and_(due, or_(OutboxEntry.next_attempt_at.is_(None), OutboxEntry.next_attempt_at <= db_utcnow()))
+    return or_(due, and_(OutboxEntry.state == "sending", OutboxEntry.claimed_until < db_epoch()))
 
 
 def due_rows(at_most: int) -> int:
@@ -43,11 +45,14 @@ def claim(entry_id: int, *, force: bool = False) -> str | None:
     result = session.execute(
         update(OutboxEntry)
         .where(OutboxEntry.id == entry_id, claimable(force=force))
-        .values(state="sending", claim_token=token, claimed_until=time.time() + float(state.config["SPECTER_LEASE_SECONDS"]))
+        .values(state="sending", claim_token=token, claimed_until=db_epoch() + float(state.config["SPECTER_LEASE_SECONDS"]))
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return token if result.rowcount == 1 else None
+    if result.rowcount != 1:
+        return None
+    note_holder(token)
+    return token
 
 
 def first_in_line() -> ColumnElement[bool]:
@@ -69,9 +74,11 @@ def claim_batch(limit: int = 20) -> tuple[list[OutboxEntry], str]:
     state = get_state()
     session = state.db.session
     token = uuid.uuid4().hex
-    params = {"now": utcnow(), "clock": time.time(), "lim": limit, "token": token, "until": time.time() + float(state.config["SPECTER_LEASE_SECONDS"])}
+    params = {"lim": limit, "token": token, "lease": float(state.config["SPECTER_LEASE_SECONDS"])}
     rows = session.connection().execute(_claim_statement(), params).all()
     session.commit()
+    if rows:
+        note_holder(token)  # a job that dies holding them is known as gone: its rows are taken over at once
     return sorted((OutboxEntry(**row._asdict()) for row in rows), key=lambda entry: entry.id), token
 
 
@@ -79,7 +86,8 @@ _CLAIM: list[Any] = []  # the claim's UPDATE, built once: building it cost more 
 
 
 def _claim_statement() -> Any:
-    """The claim as a Core UPDATE with bound values (``now``, ``clock``, ``lim``, ``token``, ``until``).
+    """The claim as a Core UPDATE with bound values (``lim``, ``token``, ``lease``); due times and leases
+    are read from the database's clock (``dbclock``), never the worker's.
 
     The oldest waiting rows, and the oldest whose sender died, are each read in id order along
     ``ix_specter_outbox_state_id`` up to the limit (not every waiting row sorted: a claim costs the
@@ -91,8 +99,8 @@ def _claim_statement() -> Any:
         return _CLAIM[0]
     table = cast(Table, OutboxEntry.__table__)
     columns, lim = table.c, bindparam("lim", type_=Integer())
-    waiting = and_(columns.state == "pending", or_(columns.next_attempt_at.is_(None), columns.next_attempt_at <= bindparam("now", type_=DateTime())))
-    orphaned = and_(columns.state == "sending", columns.claimed_until < bindparam("clock", type_=Float()))
+    waiting = and_(columns.state == "pending", or_(columns.next_attempt_at.is_(None), columns.next_attempt_at <= db_utcnow()))
+    orphaned = and_(columns.state == "sending", columns.claimed_until < db_epoch())
 
     def oldest(condition: ColumnElement[bool]) -> Any:  # skips rows another worker locked this instant (PostgreSQL)
         pick = select(columns.id).where(condition, first_in_line()).order_by(columns.id).limit(lim)
@@ -103,7 +111,7 @@ def _claim_statement() -> Any:
     _CLAIM.append(
         update(table)
         .where(columns.id.in_(select(pick.c.id)), or_(waiting, orphaned))
-        .values(state="sending", claim_token=bindparam("token"), claimed_until=bindparam("until", type_=Float()))
+        .values(state="sending", claim_token=bindparam("token"), claimed_until=db_epoch() + bindparam("lease", type_=Float()))
         .returning(*table.columns)
     )
     return _CLAIM[0]
@@ -130,7 +138,7 @@ def next_due_in() -> float | None:
     """Seconds until the next pending row that is first in line is due (0: one is due now), None when none is pending."""
     session = get_state().db.session
     first = session.execute(
-        select(OutboxEntry.next_attempt_at)
+        select(OutboxEntry.next_attempt_at, db_utcnow())
         .where(OutboxEntry.state == "pending", first_in_line())
         .order_by(OutboxEntry.next_attempt_at.is_not(None), OutboxEntry.next_attempt_at)
         .limit(1)
@@ -140,7 +148,7 @@ def next_due_in() -> float | None:
         return None
     if first[0] is None:
         return 0.0
-    return max(0.0, float((first[0] - utcnow()).total_seconds()))
+    return max(0.0, float((first[0] - as_datetime(first[1])).total_seconds()))
 
 
 _FINISHES: dict[frozenset[str], Any] = {}  # the columns a finish sets -> its UPDATE, built once
@@ -180,12 +188,12 @@ def unsent_entry(kind: str, ref: str) -> tuple[int | None, bool]:
     """(id of the oldest pending row for this record, whether another worker is sending one now)."""
     session = get_state().db.session
     rows = session.execute(
-        select(OutboxEntry.id, OutboxEntry.state, OutboxEntry.claimed_until)
+        select(OutboxEntry.id, OutboxEntry.state, OutboxEntry.claimed_until, db_epoch())
         .where(OutboxEntry.kind == kind, OutboxEntry.ref == ref, OutboxEntry.state.in_(("pending", "sending")))
         .order_by(OutboxEntry.id)
     ).all()
-    busy = any(s == "sending" and (until or 0) >= time.time() for _id, s, until in rows)
-    pending = [i for i, s, _u in rows if s == "pending"]
+    busy = any(s == "sending" and (until or 0) >= float(now) for _id, s, until, now in rows)
+    pending = [i for i, s, _u, _n in rows if s == "pending"]
     return (pending[0] if pending else None), busy
 
 
@@ -193,7 +201,7 @@ def wait_for_older(entry: OutboxEntry) -> float | None:
     """Seconds to wait while an older row for the same record is unsent (a delete never overtakes its create)."""
     session = get_state().db.session
     older = session.execute(
-        select(OutboxEntry.state, OutboxEntry.next_attempt_at)
+        select(OutboxEntry.state, OutboxEntry.next_attempt_at, db_utcnow().label("now"))
         .where(OutboxEntry.kind == entry.kind, OutboxEntry.ref == entry.ref, OutboxEntry.id < entry.id)
         .where(OutboxEntry.state.in_(("pending", "sending")))
         .order_by(OutboxEntry.id)
@@ -202,7 +210,7 @@ def wait_for_older(entry: OutboxEntry) -> float | None:
     if older is None:
         return None
     if older.state == "pending" and older.next_attempt_at is not None:
-        return max(1.0, float((older.next_attempt_at - utcnow()).total_seconds()) + 0.5)
+        return max(1.0, float((older.next_attempt_at - as_datetime(older.now)).total_seconds()) + 0.5)
     return 1.0
 
 
