@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -127,17 +125,6 @@ def test_a_worker_killed_mid_drain_another_worker_sends_its_rows_within_15_s(mak
     _orders_sent_once(sandbox, numbers)
 
 
-def _forking_worker(app) -> subprocess.Popen:
-    """``flask specter worker`` as deployed: each job in a work horse."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "example_shop", "specter", "worker"],
-        env=_worker_env(app),
-        stdout=open(os.environ.get("SPECTER_TEST_WORKER_LOG", os.devnull), "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def _children(pid: int) -> set[int]:
     found = set()
     for entry in filter(str.isdigit, os.listdir("/proc")):
@@ -154,7 +141,7 @@ def _children(pid: int) -> set[int]:
 def test_the_work_horse_killed_mid_drain_its_rows_are_sent_within_15_s(make_shop, sandbox, real_redis):  # noqa: F811
     app = _shop(make_shop, sandbox, SPECTER_SWEEP_INTERVAL=SWEEP)
     sandbox.hooks.fault("newOrderSubmit", "slow", count=24, seconds=0.5)
-    worker = _forking_worker(app)
+    worker = _start_worker(app, fork=True)
     try:
         queue = app.extensions["specter"].queue
         wait_until(lambda: len(queue.live_workers()) == 1, timeout=30, message="the worker")

@@ -37,10 +37,11 @@ def _worker_env(app) -> dict[str, str]:
     return env
 
 
-def _start_worker(app, **extra_env) -> subprocess.Popen:
+def _start_worker(app, *, fork: bool = False, **extra_env) -> subprocess.Popen:
+    """``flask specter worker`` in a process group of its own; ``fork=True`` as deployed (a work horse per job)."""
     env = {**_worker_env(app), **{k: str(v) for k, v in extra_env.items()}}
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "example_shop", "specter", "worker", "--no-fork"],
+        [sys.executable, "-m", "flask", "--app", "example_shop", "specter", "worker", *([] if fork else ["--no-fork"])],
         env=env,
         stdout=open(os.environ.get("SPECTER_TEST_WORKER_LOG", os.devnull), "ab"),
         stderr=subprocess.STDOUT,

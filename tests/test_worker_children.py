@@ -22,22 +22,11 @@ from flask_specter.queue.orphans import die_with_parent
 from ._push_fixtures import all_sent, entries, order_row, sandbox_customers
 from .conftest import wait_until
 from .test_outbox_drain import _checkout_new_customer, _orders_sent_once, _shop
-from .test_stock_faults import _kill, _worker_env, real_redis  # noqa: F401 (fixture)
+from .test_stock_faults import _kill, _start_worker, real_redis  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.timeout(240)]
 
 STOP_WITHIN = 1.5  # seconds; about one on a quiet machine (measured: see the report in CHANGES.md)
-
-
-def _start_forking_worker(app) -> subprocess.Popen:
-    """``flask specter worker`` as deployed: a work horse per job (no ``--no-fork``), in a session of its own."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "example_shop", "specter", "worker"],
-        env=_worker_env(app),
-        stdout=open(os.environ.get("SPECTER_TEST_WORKER_LOG", os.devnull), "ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def session_processes(sid: int) -> dict[int, int]:
@@ -105,7 +94,7 @@ def test_a_killed_worker_takes_its_horse_and_the_drains_second_loop_with_it(make
     """SIGKILL of the worker alone (the out-of-memory killer picks one process)."""
     app = _shop(make_shop, sandbox, SPECTER_LEASE_SECONDS=3, SPECTER_SWEEP_INTERVAL=1)
     placed = _drain_under_way(app, sandbox, 100)
-    first = _start_forking_worker(app)
+    first = _start_worker(app, fork=True)
     second = None
     try:
         wait_until(lambda: _horse_with_its_loop(first.pid), timeout=10, interval=0.01, message="a work horse and the drain's second loop")
@@ -114,7 +103,7 @@ def test_a_killed_worker_takes_its_horse_and_the_drains_second_loop_with_it(make
         assert set(took) == {"worker", "scheduler", "horse", "second loop"}
         assert max(took.values()) < STOP_WITHIN  # was the rest of the drain job: up to DRAIN_BUDGET (30 s)
         assert not all_sent(app)  # it stopped mid-drain...
-        second = _start_forking_worker(app)
+        second = _start_worker(app, fork=True)
         wait_until(lambda: all_sent(app), timeout=120, message="a new worker to send the rest")  # ...and nothing is lost
     finally:
         for proc in (first, second):
@@ -128,7 +117,7 @@ def test_sigterm_waits_for_the_drain_and_a_second_one_stops_every_process_at_onc
     processes end with it. A second SIGTERM is the cold stop: the horse's process group is killed."""
     app = _shop(make_shop, sandbox, SPECTER_LEASE_SECONDS=3, SPECTER_SWEEP_INTERVAL=1)
     placed = _drain_under_way(app, sandbox, 100)
-    first = _start_forking_worker(app)
+    first = _start_worker(app, fork=True)
     second = None
     try:
         wait_until(lambda: _horse_with_its_loop(first.pid), timeout=10, interval=0.01, message="a work horse and the drain's second loop")
@@ -139,7 +128,7 @@ def test_sigterm_waits_for_the_drain_and_a_second_one_stops_every_process_at_onc
         assert took["horse"] < STOP_WITHIN and took["second loop"] < STOP_WITHIN
         assert took["worker"] < 5  # the worker itself deregisters from Redis first (was up to 60 s: ``unsubscribe``)
         assert not all_sent(app)
-        second = _start_forking_worker(app)
+        second = _start_worker(app, fork=True)
         wait_until(lambda: all_sent(app), timeout=120, message="a new worker to send the rest")
     finally:
         for proc in (first, second):
