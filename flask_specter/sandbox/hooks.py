@@ -89,6 +89,7 @@ def state() -> ResponseReturnValue:
     sb = get_sandbox()
     store = sb.store
     callbacks = store.get_meta("callbacks", {}) or {}
+    idle = sb.dispatcher.idle()  # read before the log: idle then means every call it made is in the log
     log = store.callback_log()
     return jsonify(
         account={
@@ -104,7 +105,7 @@ def state() -> ResponseReturnValue:
         feeds=feeds.status(store),
         callbacks={param: redact(url) if url else url for param, url in callbacks.items()},  # the shop's URLs, token=*** as on the page
         callbackLog=log,
-        callbacksIdle=sb.dispatcher.idle(),
+        callbacksIdle=idle,
         faults=sb.faults.describe(),
     )
 
